@@ -1,0 +1,72 @@
+"""[connected]: a fully connected layer. darknet flattens its input channel-major (c, h, w);
+our activations are (h, w, c), so the weight rows are permuted once at load instead."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import kernels
+from ..activations import activation_code
+from .base import Layer, Shape
+from .batchnorm import BN_PARAMS, fold_batchnorm
+
+
+@dataclass(frozen=True)
+class Connected(Layer):
+    outputs: int = 1
+    inputs: int = 0                 # fixed by the cfg: a connected layer binds the input size
+    batch_normalize: bool = False
+    activation: int = 0
+    activation_name: str = "logistic"
+
+    kind = "connected"
+    needs_fixed_size = True
+
+    @classmethod
+    def parse(cls, s, index: int, where: str, in_shape: Shape) -> "Connected":
+        outputs = s.get_int("output", 1)
+        if outputs < 1:
+            raise s.error(f"output={outputs} must be at least 1", "output")
+        name = s.get_str("activation", "logistic")
+        bn = s.get_int("batch_normalize", 0)
+        h, w, c = in_shape
+        return cls(index, where, outputs, h * w * c, bool(bn), activation_code(name, s), name.lower())
+
+    def output_shape(self, in_shape: Shape, shapes) -> Shape:
+        h, w, c = in_shape
+        if h * w * c != self.inputs:
+            raise self.shape_error(f"takes {self.inputs} inputs (fixed by the cfg's input size) but got "
+                                   f"{w}x{h}x{c} = {h * w * c}; this network only runs at its cfg size")
+        return (1, 1, self.outputs)
+
+    def flops(self, in_shape, out_shape) -> int:
+        return 2 * self.inputs * self.outputs
+
+    def param_layout(self, in_shape):
+        layout = [("biases", self.outputs), ("weights", self.outputs * self.inputs)]
+        if self.batch_normalize:
+            layout += [(name, self.outputs) for name in BN_PARAMS]
+        return layout
+
+    def summary_row(self, in_shape, out_shape):
+        return ("connected", str(self.outputs), "")
+
+    def prepare(self, params, in_shape):
+        h, w, c = in_shape
+        weights = params["weights"].reshape(self.outputs, c, h, w)
+        weights, bias = fold_batchnorm(weights, params, self.batch_normalize)
+        matrix = np.ascontiguousarray(weights.transpose(2, 3, 1, 0).reshape(h * w * c, self.outputs))
+        return matrix, bias
+
+    def make_step(self, in_shape, out_shape, batch, prepared):
+        matrix, bias = prepared
+        out = np.empty((batch, 1, 1, self.outputs), np.float32)
+
+        def connected(x, outputs):
+            n = x.shape[0]
+            acc = out[:n].reshape(n, self.outputs)
+            np.matmul(x.reshape(n, -1), matrix, out=acc)
+            kernels.bias_activate(acc, bias, self.activation)
+            return out[:n]
+        return connected

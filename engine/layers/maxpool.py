@@ -1,0 +1,58 @@
+"""[maxpool]: darknet's max pool. padding defaults to size-1 and the window starts
+padding/2 cells before the image; cells outside the image never win."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import kernels
+from .base import Layer, Shape
+
+
+@dataclass(frozen=True)
+class Maxpool(Layer):
+    size: int = 1
+    stride: int = 1
+    padding: int = 0
+
+    kind = "maxpool"
+
+    @classmethod
+    def parse(cls, s, index: int, where: str) -> "Maxpool":
+        stride = s.get_int("stride", 1)
+        size = s.get_int("size", stride)
+        padding = s.get_int("padding", size - 1)
+        if stride < 1 or size < 1:
+            raise s.error(f"size={size} and stride={stride} must be at least 1")
+        if padding < 0:
+            raise s.error(f"padding={padding} must not be negative", "padding")
+        return cls(index, where, size, stride, padding)
+
+    @property
+    def offset(self) -> int:
+        return -(self.padding // 2)     # C's -pad/2 truncates toward zero
+
+    def output_shape(self, in_shape: Shape, shapes) -> Shape:
+        h, w, c = in_shape
+        out_h = (h + self.padding - self.size) // self.stride + 1
+        out_w = (w + self.padding - self.size) // self.stride + 1
+        if out_h < 1 or out_w < 1:
+            raise self.shape_error(f"a {self.size}x{self.size} window does not fit a {w}x{h} input")
+        return (out_h, out_w, c)
+
+    def summary_row(self, in_shape, out_shape):
+        return ("max", "", f"{self.size} x {self.size} / {self.stride}")
+
+    def fusion(self, out_shape: Shape):
+        """How a preceding conv can do this pool in its epilogue: (size, stride, offset, shape)."""
+        return (self.size, self.stride, self.offset, out_shape)
+
+    def make_step(self, in_shape, out_shape, batch, prepared):
+        out = np.empty((batch,) + out_shape, np.float32)
+
+        def maxpool(x, outputs):
+            n = x.shape[0]
+            kernels.maxpool(x, self.size, self.stride, self.offset, out[:n])
+            return out[:n]
+        return maxpool

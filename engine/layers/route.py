@@ -1,0 +1,49 @@
+"""[route]: the channel concatenation of earlier layers' outputs (all the same h, w)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import Layer, Shape, relative_index
+
+
+@dataclass(frozen=True)
+class Route(Layer):
+    sources: tuple[int, ...] = ()
+
+    kind = "route"
+
+    @classmethod
+    def parse(cls, s, index: int, where: str) -> "Route":
+        values = s.get_int_list("layers")
+        if not values:
+            raise s.error("layers= lists no layer", "layers")
+        return cls(index, where, tuple(relative_index(s, "layers", v, index) for v in values))
+
+    def output_shape(self, in_shape: Shape, shapes) -> Shape:
+        first = shapes[self.sources[0]]
+        for source in self.sources[1:]:
+            other = shapes[source]
+            if other[:2] != first[:2]:
+                raise self.shape_error(f"layer {source} is {other[1]}x{other[0]} but layer "
+                                       f"{self.sources[0]} is {first[1]}x{first[0]}; route needs equal sizes")
+        return (first[0], first[1], sum(shapes[source][2] for source in self.sources))
+
+    def summary_row(self, in_shape, out_shape):
+        return ("route", " ".join(map(str, self.sources)), "")
+
+    def make_step(self, in_shape, out_shape, batch, prepared):
+        if len(self.sources) == 1:
+            return lambda x, outputs: outputs[self.sources[0]]
+        out = np.empty((batch,) + out_shape, np.float32)
+
+        def route(x, outputs):
+            n = x.shape[0]
+            start = 0
+            for source in self.sources:
+                part = outputs[source]
+                out[:n, :, :, start:start + part.shape[3]] = part
+                start += part.shape[3]
+            return out[:n]
+        return route

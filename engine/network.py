@@ -1,0 +1,153 @@
+"""Network: a parsed cfg, its loaded weights and per-input-shape forward plans.
+
+Three separate things, as in llama2.c: the spec (blueprint), the prepared weights (batch
+norm folded, layouts for GEMM), and plans (every activation buffer for one (n, h, w),
+allocated once and reused, so a webcam loop allocates nothing per frame).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ShapeError
+from .layers import Convolutional, Maxpool, Route, Shortcut
+from .spec import NetworkSpec, parse_network
+from .weights import Params, WeightsHeader, count_params, read_weights
+
+MAX_PLANS = 4            # distinct input shapes kept (e.g. webcam + a dropped photo)
+
+
+class Network:
+    def __init__(self, spec: NetworkSpec, params: Params, header: WeightsHeader | None = None):
+        self.spec = spec
+        self.params = params
+        self.header = header
+        self._prepared = [layer.prepare(p, shape)
+                          for layer, p, shape in zip(spec.layers, params, spec.input_shapes())]
+        self._fusable = self._find_fusable_pools()
+        self._plans: OrderedDict[tuple[int, int, int], list] = OrderedDict()
+
+    @classmethod
+    def load(cls, cfg_path: str | Path, weights_path: str | Path) -> "Network":
+        spec = parse_network(cfg_path)
+        header, params = read_weights(weights_path, spec)
+        return cls(spec, params, header)
+
+    # --- what the network is ------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return (self.spec.width, self.spec.height)
+
+    @property
+    def any_size(self) -> bool:
+        return self.spec.any_size
+
+    @property
+    def classes(self) -> int:
+        h, w, c = self.spec.shapes[-1]
+        return h * w * c
+
+    @property
+    def param_count(self) -> int:
+        return count_params(self.spec)
+
+    @property
+    def bflops(self) -> float:
+        spec = self.spec
+        return sum(layer.flops(i, o) for layer, i, o in
+                   zip(spec.layers, spec.input_shapes(), spec.shapes)) / 1e9
+
+    # --- inference ----------------------------------------------------------------------
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """x: (h, w, c) or (n, h, w, c) float RGB in 0..1 → (classes,) or (n, classes).
+
+        Any h, w works for networks without [connected] layers; the first call at a new
+        shape builds its buffers, later calls reuse them.
+        """
+        single = x.ndim == 3
+        x = x[None] if single else x
+        if x.ndim != 4 or x.shape[3] != self.spec.channels:
+            raise ShapeError(f"{self.spec.path}: input must be (h, w, {self.spec.channels}) or "
+                             f"(n, h, w, {self.spec.channels}), got {tuple(x.shape)}")
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        out = self.forward(x)
+        probs = self._flatten_output(out)
+        return probs[0] if single else probs
+
+    def forward(self, x: np.ndarray, observer=None) -> np.ndarray:
+        """Run the layers on a contiguous float32 NHWC batch; return the last output (copied).
+
+        observer(layer_index, seconds) is called after each layer when given (per-layer timing).
+        """
+        steps = self.plan(x.shape[0], x.shape[1], x.shape[2])
+        outputs: list = [None] * len(steps)
+        current = x
+        if observer is None:
+            for i, step in enumerate(steps):
+                current = outputs[i] = step(current, outputs)
+        else:
+            from time import perf_counter
+            for i, step in enumerate(steps):
+                start = perf_counter()
+                current = outputs[i] = step(current, outputs)
+                observer(i, perf_counter() - start)
+        return np.array(current, copy=True)
+
+    def plan(self, batch: int, height: int, width: int) -> list:
+        """Forward steps with buffers for inputs of up to `batch` images of height × width."""
+        key = (height, width)
+        cached = self._plans.get(key)
+        if cached is not None and cached[0] >= batch:
+            self._plans.move_to_end(key)
+            return cached[1]
+        if (height, width) != (self.spec.height, self.spec.width):
+            for layer in self.spec.layers:
+                if layer.needs_fixed_size:
+                    raise ShapeError(f"{layer.where}: {layer.describe()} fixes the input to "
+                                     f"{self.spec.width}x{self.spec.height}; got {width}x{height}")
+        shapes = self.spec.shapes_for(height, width)
+        in_shapes = self.spec.input_shapes(shapes)
+        steps = []
+        for i, layer in enumerate(self.spec.layers):
+            if i in self._fusable:
+                pool = self.spec.layers[i + 1]
+                steps.append(layer.make_step(in_shapes[i], shapes[i], batch, self._prepared[i],
+                                             pool=pool.fusion(shapes[i + 1])))
+            elif i - 1 in self._fusable:
+                steps.append(_already_pooled)
+            else:
+                steps.append(layer.make_step(in_shapes[i], shapes[i], batch, self._prepared[i]))
+        self._plans[key] = (batch, steps)
+        while len(self._plans) > MAX_PLANS:
+            self._plans.popitem(last=False)
+        return steps
+
+    def _find_fusable_pools(self) -> set[int]:
+        """Convs whose output only feeds the [maxpool] right after them: pooled in the epilogue."""
+        layers = self.spec.layers
+        referenced = set()
+        for layer in layers:
+            if isinstance(layer, Route):
+                referenced.update(layer.sources)
+            elif isinstance(layer, Shortcut):
+                referenced.add(layer.source)
+        return {i for i, layer in enumerate(layers[:-1])
+                if isinstance(layer, Convolutional) and isinstance(layers[i + 1], Maxpool)
+                and i not in referenced}
+
+    def _flatten_output(self, out: np.ndarray) -> np.ndarray:
+        n, h, w, c = out.shape
+        if h * w > 1:                    # darknet's outputs are channel-major
+            out = out.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(out.reshape(n, h * w * c))
+
+
+def _already_pooled(x, outputs):
+    """The [maxpool] whose work the preceding conv's epilogue already did."""
+    return x

@@ -1,0 +1,1 @@
+"""Installed home of the project's data folders: cfg/ and resources/ map here (pyproject.toml)."""
