@@ -1,0 +1,1 @@
+"""tdn's desktop app (PySide6). Talks to the engine only through its public API, on one worker thread."""

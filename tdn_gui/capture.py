@@ -1,0 +1,164 @@
+"""Camera (or video file) capture on its own thread.
+
+cv2.VideoCapture.read() blocks until the camera has a frame, so it must not run on the GUI
+thread; nor on the inference worker, whose frame rate is the model's, not the camera's. Frames are
+handed over through a one-frame slot: the thread only signals when the GUI has taken the previous
+frame, so a busy GUI skips frames instead of queueing them.
+
+A video file is played at its own frame rate and loops at the end (a looping file makes a
+convenient stand-in camera for demos and tests).
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+from PySide6.QtGui import QImage
+
+from .qt_image import qimage_from_rgb
+
+# OpenCV prints a warning per failed open; we report failures in the window instead.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+SCAN_INDICES = range(5)
+MAX_READ_FAILURES = 30    # consecutive failed reads before a camera counts as gone (~1 s)
+
+
+def parse_source(text: str | int) -> int | str:
+    """'2' -> camera index 2; anything else is a video file path."""
+    if isinstance(text, int):
+        return text
+    return int(text) if text.strip().isdigit() else text
+
+
+def describe(source: int | str) -> str:
+    return f"camera {source}" if isinstance(source, int) else Path(source).name
+
+
+@dataclass(frozen=True)
+class CameraInfo:
+    source: int | str
+    width: int
+    height: int
+    fps: float          # what the device or file claims; 0 when unknown
+    is_file: bool
+
+
+@dataclass(frozen=True)
+class Frame:
+    id: int
+    rgb: np.ndarray     # (H, W, 3) uint8, owned by this frame
+    image: QImage       # the same pixels, for painting and snapshots
+    camera_fps: float   # measured over the last frames
+
+
+class CaptureThread(QThread):
+    opened = Signal(object)     # CameraInfo
+    failed = Signal(str)        # could not open, or stopped delivering frames
+    frame_ready = Signal()      # call take_frame()
+
+    def __init__(self, source: int | str, parent=None):
+        super().__init__(parent)
+        self.setObjectName("tdn-capture")
+        self.source = parse_source(source)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._slot: Frame | None = None
+        self.frames_read = 0
+
+    def take_frame(self) -> Frame | None:
+        with self._lock:
+            frame, self._slot = self._slot, None
+        return frame
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.isRunning():
+            self.wait()
+
+    def run(self) -> None:
+        is_file = isinstance(self.source, str)
+        if is_file and not Path(self.source).is_file():
+            self.failed.emit(f"Video file not found: {self.source}")
+            return
+        cap = cv2.VideoCapture(self.source)
+        try:
+            if not cap.isOpened():
+                self.failed.emit(f"Could not open {describe(self.source)}.")
+                return
+            fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+            info = CameraInfo(self.source, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                              int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), fps, is_file)
+            self.opened.emit(info)
+            self._loop(cap, info)
+        finally:
+            cap.release()
+
+    def _loop(self, cap: cv2.VideoCapture, info: CameraInfo) -> None:
+        period = 1.0 / info.fps if info.is_file and 0 < info.fps < 1000 else 0.0
+        stamps: collections.deque[float] = collections.deque(maxlen=30)
+        failures = 0
+        due = time.monotonic()
+        while not self._stop.is_set():
+            ok, bgr = cap.read()
+            if not ok or bgr is None:
+                failures += 1
+                if info.is_file and failures == 1 and self.frames_read > 0:
+                    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)   # end of file: loop
+                    continue
+                if failures >= MAX_READ_FAILURES or info.is_file:
+                    self.failed.emit(f"{describe(self.source)} stopped delivering frames.")
+                    return
+                self._stop.wait(0.03)
+                continue
+            failures = 0
+            if period:   # play a file at its own rate; a camera paces itself
+                due += period
+                delay = due - time.monotonic()
+                if delay > 0:
+                    self._stop.wait(delay)
+                else:
+                    due = time.monotonic()   # behind: don't rush to catch up
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            stamps.append(time.monotonic())
+            self.frames_read += 1
+            frame = Frame(self.frames_read, rgb, qimage_from_rgb(rgb), rate(stamps))
+            with self._lock:
+                was_empty = self._slot is None
+                self._slot = frame
+            if was_empty:
+                self.frame_ready.emit()
+
+
+def rate(stamps) -> float:
+    """Events per second over a window of monotonic time stamps (0 until there are two)."""
+    if len(stamps) < 2 or stamps[-1] <= stamps[0]:
+        return 0.0
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
+def scan_cameras(indices=SCAN_INDICES) -> list[int]:
+    """Camera indices that open and deliver a frame. Blocking: call it off the GUI thread."""
+    found = []
+    for i in indices:
+        cap = cv2.VideoCapture(i)
+        try:
+            if cap.isOpened() and cap.read()[0]:
+                found.append(i)
+        finally:
+            cap.release()
+    return found
+
+
+class CameraScan(QThread):
+    """Runs scan_cameras on a thread of its own; a real camera can take a second to open."""
+    scanned = Signal(list)
+
+    def run(self) -> None:
+        self.scanned.emit(scan_cameras())

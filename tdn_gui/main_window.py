@@ -1,0 +1,269 @@
+"""The main window: menus, the model, and the two views sharing one inference worker."""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressDialog,
+                               QTabWidget, QVBoxLayout, QWidget)
+
+import engine
+from engine import registry
+
+from .image_view import ImageView, image_files_filter
+from .model_panel import DownloadThread, ModelPanel
+from .settings import ModelChoice, Settings
+from .webcam_view import WebcamView
+from .worker import InferenceWorker, ModelInfo, model_summary
+
+MENU_MODELS = ("tiny", "darknet")
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings | None = None, make_classifier=None, resize: str | None = None):
+        super().__init__()
+        self.setWindowTitle("tdn — Tiny Darknet classifier")
+        self.setAcceptDrops(True)
+        self.settings = settings or Settings()
+        self.resize_mode = resize or self.settings.resize(engine.RESIZE_MODES)
+        self.worker = InferenceWorker(make_classifier, self.resize_mode)
+        self.worker.model_loaded.connect(self._on_model_loaded)
+        self.worker.model_failed.connect(self._on_model_failed)
+        self.model_info: ModelInfo | None = None
+        self._download: DownloadThread | None = None
+        self._pasted = itertools.count(1)
+
+        self.image_view = ImageView(self.worker)
+        self.webcam_view = WebcamView(self.worker)
+        self.webcam_view.source_changed.connect(self.settings.set_camera)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.image_view, "Images")
+        self.tabs.addTab(self.webcam_view, "Webcam")
+        self.panel = ModelPanel()
+        self.panel.hide()
+        self.panel.download_requested.connect(self.download_model)
+        self.panel.open_requested.connect(self.open_model_files)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 0)
+        layout.addWidget(self.panel)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.model_label = QLabel("No model")
+        self.statusBar().addPermanentWidget(self.model_label)
+        self._build_menus()
+        if self.settings.geometry() is not None:
+            self.restoreGeometry(self.settings.geometry())
+        else:
+            self.resize(1100, 720)
+        self.worker.start()
+
+    # ---- menus ---------------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._add_action(file_menu, "&Open images…", self.open_images, QKeySequence.StandardKey.Open)
+        self._add_action(file_menu, "Open &folder…", self.open_folder)
+        self._add_action(file_menu, "&Paste", self.paste, QKeySequence.StandardKey.Paste)
+        self._add_action(file_menu, "&Clear images", self.image_view.clear)
+        file_menu.addSeparator()
+        self._add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        model_menu = self.menuBar().addMenu("&Model")
+        self.model_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        for key in MENU_MODELS:
+            action = self._add_action(model_menu, registry.MODELS[key].title,
+                                      lambda _=False, k=key: self.choose_model(ModelChoice(key=k)))
+            action.setCheckable(True)
+            group.addAction(action)
+            self.model_actions[key] = action
+        model_menu.addSeparator()
+        self.open_model_action = self._add_action(model_menu, "Open cfg + weights…", self.open_model_files)
+
+        resize_menu = self.menuBar().addMenu("&Resize")
+        resize_menu.setToolTipsVisible(True)
+        self.resize_actions: dict[str, QAction] = {}
+        group = QActionGroup(self)
+        for mode in engine.RESIZE_MODES:
+            action = self._add_action(resize_menu, mode, lambda _=False, m=mode: self.set_resize(m))
+            action.setCheckable(True)
+            action.setChecked(mode == self.resize_mode)
+            action.setToolTip(engine.RESIZE_HELP)
+            group.addAction(action)
+            self.resize_actions[mode] = action
+
+    def _add_action(self, menu, text, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    # ---- images in -----------------------------------------------------------------------------
+    def add_paths(self, paths) -> int:
+        self.tabs.setCurrentWidget(self.image_view)
+        added = self.image_view.add_paths(paths)
+        if not added:
+            self.statusBar().showMessage("No images found there.", 5000)
+        return added
+
+    def open_images(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open images", "", image_files_filter())
+        if files:
+            self.add_paths(files)
+
+    def open_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images")
+        if folder:
+            self.add_paths([folder])
+
+    def _take_mime(self, mime) -> bool:
+        """Files (URLs) or image data from a drop or the clipboard; False if there was neither."""
+        local = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime.hasUrls() else []
+        if local:
+            self.add_paths(local)
+            return True
+        if mime.hasImage():
+            image = mime.imageData()
+            if image is not None and not image.isNull():
+                self.tabs.setCurrentWidget(self.image_view)
+                self.image_view.add_qimage(image, f"Pasted image {next(self._pasted)}")
+                return True
+        return False
+
+    def paste(self) -> None:
+        if not self._take_mime(QGuiApplication.clipboard().mimeData()):
+            self.statusBar().showMessage("The clipboard holds no image and no image files.", 5000)
+
+    def dragEnterEvent(self, event) -> None:
+        mime = event.mimeData()
+        if (mime.hasUrls() and any(u.isLocalFile() for u in mime.urls())) or mime.hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        if self._take_mime(event.mimeData()):
+            event.acceptProposedAction()
+
+    # ---- the model -----------------------------------------------------------------------------
+    def choose_model(self, choice: ModelChoice) -> None:
+        """Load a registry model or a cfg + weights pair on the worker; explain what is missing."""
+        self._set_model_ready(False)
+        if choice.key is not None:
+            info = registry.MODELS[choice.key]
+            self.model_actions.get(choice.key, self.open_model_action).setChecked(True)
+            if not registry.is_downloaded(choice.key):
+                self._show_missing(choice.key)
+                return
+            names = choice.names or registry.find_names()
+            cfg, weights = registry.cfg_path(choice.key), registry.weights_path(choice.key)
+            title = info.title
+        else:
+            for action in self.model_actions.values():
+                action.setChecked(False)
+            cfg, weights, names = choice.cfg, choice.weights, choice.names
+            missing = [p for p in (cfg, weights, names) if p and not Path(p).is_file()]
+            if missing:
+                self.panel.show_problem("Model files not found",
+                                        "Missing: " + ", ".join(missing) + ". Use Model ▸ Open cfg + weights…")
+                return
+            title = Path(cfg).stem
+        self.model_label.setText(f"Loading {title}…")
+        self.worker.load_model(cfg, weights, names, key=choice.key)
+
+    def _show_missing(self, key: str) -> None:
+        info = registry.MODELS[key]
+        size_mb = registry.expected_weights_bytes(key) / 1e6
+        self.model_label.setText("No model")
+        self.panel.show_problem(
+            f"{info.title} weights are not on this computer",
+            f"tdn needs {registry.weights_path(key)} (about {size_mb:.0f} MB). Download it, or pick a "
+            "darknet .cfg and .weights of your own. Images and the camera will be classified as soon "
+            "as a model is loaded.",
+            download_key=key, download_label=f"Download {info.title} ({size_mb:.0f} MB)")
+
+    def open_model_files(self) -> None:
+        cfg, _ = QFileDialog.getOpenFileName(self, "Open a darknet cfg", str(engine.paths.cfg_dir()),
+                                             "Darknet cfg (*.cfg);;All files (*)")
+        if not cfg:
+            return
+        weights, _ = QFileDialog.getOpenFileName(self, f"Weights for {Path(cfg).name}", str(Path(cfg).parent),
+                                                 "Darknet weights (*.weights);;All files (*)")
+        if weights:
+            names = registry.find_names()
+            self.choose_model(ModelChoice(cfg=cfg, weights=weights, names=str(names) if names else None))
+
+    def _on_model_loaded(self, info: ModelInfo) -> None:
+        self.model_info = info
+        self.panel.hide()
+        self.model_label.setText(model_summary(info))
+        self.statusBar().showMessage(f"Loaded {info.name} in {info.load_seconds:.1f} s", 5000)
+        self.settings.set_model(ModelChoice(key=info.key) if info.key else
+                                ModelChoice(cfg=info.cfg, weights=info.weights, names=info.names))
+        self._set_model_ready(True)
+
+    def _on_model_failed(self, message: str) -> None:
+        self.model_info = None
+        self.model_label.setText("No model")
+        self.panel.show_problem("The model could not be loaded", message +
+                                "\nChoose another one in the Model menu, or open a cfg + weights pair.")
+
+    def _set_model_ready(self, ready: bool) -> None:
+        self.image_view.set_model_ready(ready)
+        self.webcam_view.set_model_ready(ready)
+
+    def set_resize(self, mode: str) -> None:
+        self.resize_mode = mode
+        self.resize_actions[mode].setChecked(True)
+        self.settings.set_resize(mode)
+        self.worker.set_resize(mode)
+        self.image_view.reclassify()
+
+    # ---- download ------------------------------------------------------------------------------
+    def download_model(self, key: str) -> None:
+        if self._download is not None:
+            return
+        self.panel.download_button.setEnabled(False)
+        thread = self._download = DownloadThread(key)
+        dialog = QProgressDialog(f"Downloading {registry.MODELS[key].title}…", "Cancel", 0, 0, self)
+        dialog.setWindowModality(Qt.WindowModality.WindowModal)
+        dialog.setMinimumDuration(0)
+        dialog.canceled.connect(thread.cancel.set)
+        thread.progressed.connect(lambda done, total: _show_progress(dialog, done, total))
+        thread.succeeded.connect(lambda _path: self.choose_model(ModelChoice(key=key)))
+        thread.failed.connect(self._on_download_failed)
+        thread.finished.connect(dialog.reset)
+        thread.finished.connect(dialog.deleteLater)
+        thread.finished.connect(self._on_download_finished)
+        thread.start()
+
+    def _on_download_failed(self, message: str) -> None:
+        self.panel.download_button.setEnabled(True)
+        if message != "cancelled":
+            QMessageBox.warning(self, "Download failed", message)
+
+    def _on_download_finished(self) -> None:
+        # `finished` comes from the thread just before it ends: join it before letting go of it.
+        self._download.wait()
+        self._download = None
+
+    # ---- lifetime ------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        self.settings.set_geometry(self.saveGeometry())
+        self.settings.sync()
+        self.webcam_view.shutdown()
+        self.image_view.shutdown()
+        if self._download is not None:
+            self._download.cancel.set()
+            self._download.wait()
+        self.worker.stop()
+        super().closeEvent(event)
+
+
+def _show_progress(dialog: QProgressDialog, done: int, total: int | None) -> None:
+    # QProgressDialog counts in int: report kilobytes so that big files fit.
+    if total:
+        dialog.setMaximum(max(1, total // 1024))
+    dialog.setValue(min(done // 1024, dialog.maximum()) if total else 0)

@@ -1,0 +1,74 @@
+"""What the app remembers between runs, in one QSettings store (organisation "tdn", app "tdn-gui").
+
+The store is always an INI file in the user scope, so tests can redirect it with
+QSettings.setPath(IniFormat, UserScope, tmp) and never touch the user's settings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANISATION = "tdn"
+APPLICATION = "tdn-gui"
+DEFAULT_MODEL_KEY = "tiny"
+DEFAULT_RESIZE = "min"
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A registry model (key) or a cfg + weights pair chosen by hand."""
+    key: str | None = None
+    cfg: str | None = None
+    weights: str | None = None
+    names: str | None = None
+
+
+class Settings:
+    def __init__(self):
+        self._store = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
+                                ORGANISATION, APPLICATION)
+
+    def file_name(self) -> str:
+        return self._store.fileName()
+
+    def sync(self) -> None:
+        self._store.sync()
+
+    # geometry -----------------------------------------------------------------------------------
+    def geometry(self) -> QByteArray | None:
+        value = self._store.value("window/geometry")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def set_geometry(self, value: QByteArray) -> None:
+        self._store.setValue("window/geometry", value)
+
+    # model --------------------------------------------------------------------------------------
+    def model(self) -> ModelChoice:
+        s = self._store
+        cfg, weights = s.value("model/cfg", "", str), s.value("model/weights", "", str)
+        names = s.value("model/names", "", str) or None
+        if cfg and weights:
+            return ModelChoice(cfg=cfg, weights=weights, names=names)
+        return ModelChoice(key=s.value("model/key", DEFAULT_MODEL_KEY, str) or DEFAULT_MODEL_KEY)
+
+    def set_model(self, choice: ModelChoice) -> None:
+        s = self._store
+        s.setValue("model/key", choice.key or "")
+        s.setValue("model/cfg", "" if choice.key else (choice.cfg or ""))
+        s.setValue("model/weights", "" if choice.key else (choice.weights or ""))
+        s.setValue("model/names", "" if choice.key else (choice.names or ""))
+
+    # camera and resize --------------------------------------------------------------------------
+    def camera(self) -> str:
+        return self._store.value("camera/source", "0", str)
+
+    def set_camera(self, source: str) -> None:
+        self._store.setValue("camera/source", source)
+
+    def resize(self, modes) -> str:
+        mode = self._store.value("model/resize", DEFAULT_RESIZE, str)
+        return mode if mode in modes else DEFAULT_RESIZE
+
+    def set_resize(self, mode: str) -> None:
+        self._store.setValue("model/resize", mode)
