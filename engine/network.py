@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .activations import is_monotonic
 from .errors import ShapeError
 from .layers import Convolutional, Maxpool, Route, Shortcut
 from .spec import NetworkSpec, parse_network
@@ -139,7 +140,7 @@ class Network:
                 referenced.add(layer.source)
         return {i for i, layer in enumerate(layers[:-1])
                 if isinstance(layer, Convolutional) and isinstance(layers[i + 1], Maxpool)
-                and i not in referenced}
+                and is_monotonic(layer.activation) and i not in referenced}
 
     def _flatten_output(self, out: np.ndarray) -> np.ndarray:
         n, h, w, c = out.shape

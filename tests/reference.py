@@ -1,0 +1,135 @@
+"""A slow, obviously-correct darknet forward in plain numpy, for checking the engine.
+
+It shares only the cfg parser with the engine (layer hyperparameters and references); it
+reads the .weights bytes itself, keeps darknet's (c, h, w) layout and batch norm unfolded,
+and does every layer the straightforward way.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from engine.layers import (Avgpool, Connected, Convolutional, Cost, Dropout, Maxpool, Route, Shortcut,
+                           Softmax)
+
+ACT = {
+    "linear": lambda x: x,
+    "leaky": lambda x: np.where(x > 0, x, 0.1 * x),
+    "relu": lambda x: np.maximum(x, 0),
+    "logistic": lambda x: 1 / (1 + np.exp(-x)),
+    "tanh": np.tanh,
+    "elu": lambda x: np.where(x >= 0, x, np.exp(x) - 1),
+    "relie": lambda x: np.where(x > 0, x, 0.01 * x),
+    "ramp": lambda x: np.maximum(x, 0) + 0.1 * x,
+}
+
+
+class WeightsCursor:
+    def __init__(self, path):
+        data = open(path, "rb").read()
+        major, minor = np.frombuffer(data[:8], "<i4")
+        self.offset = 20 if major * 10 + minor >= 2 else 16
+        self.data = data
+
+    def take(self, count):
+        out = np.frombuffer(self.data, "<f4", count, self.offset).astype(np.float64)
+        self.offset += 4 * count
+        return out
+
+
+def reference_forward(spec, weights_path, image):
+    """image: (h, w, 3) float in 0..1 → darknet's final output, flattened (c, h, w) order."""
+    cursor = WeightsCursor(weights_path)
+    x = np.asarray(image, np.float64).transpose(2, 0, 1)        # (c, h, w)
+    outputs = []
+    for layer in spec.layers:
+        if isinstance(layer, Convolutional):
+            x = conv(layer, x, cursor)
+        elif isinstance(layer, Connected):
+            x = connected(layer, x, cursor)
+        elif isinstance(layer, Maxpool):
+            x = maxpool(layer, x)
+        elif isinstance(layer, Avgpool):
+            x = x.mean(axis=(1, 2), keepdims=True)
+        elif isinstance(layer, Softmax):
+            x = softmax(layer, x)
+        elif isinstance(layer, (Dropout, Cost)):
+            pass
+        elif isinstance(layer, Shortcut):
+            x = shortcut(layer, x, outputs[layer.source])
+        elif isinstance(layer, Route):
+            x = np.concatenate([outputs[i] for i in layer.sources], axis=0)
+        else:
+            raise AssertionError(f"reference has no {layer.kind}")
+        outputs.append(x)
+    assert cursor.offset == len(cursor.data), "reference did not consume the whole weights file"
+    return x.reshape(-1)
+
+
+def batchnorm(cursor, n):
+    scales, mean, var = cursor.take(n), cursor.take(n), cursor.take(n)
+    return lambda y: (y - mean[:, None, None]) / (np.sqrt(var)[:, None, None] + 1e-6) * scales[:, None, None]
+
+
+def conv(layer, x, cursor):
+    c, h, w = x.shape
+    n, k, s, p, g = layer.filters, layer.size, layer.stride, layer.padding, layer.groups
+    biases = cursor.take(n)
+    bn = batchnorm(cursor, n) if layer.batch_normalize else (lambda y: y)
+    weights = cursor.take(n * (c // g) * k * k).reshape(n, c // g, k, k)
+    padded = np.zeros((c, h + 2 * p, w + 2 * p))
+    padded[:, p:p + h, p:p + w] = x
+    out_h, out_w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    out = np.zeros((n, out_h, out_w))
+    for gi in range(g):
+        fs = slice(gi * n // g, (gi + 1) * n // g)
+        cs = slice(gi * c // g, (gi + 1) * c // g)
+        for ky in range(k):
+            for kx in range(k):
+                patch = padded[cs, ky:ky + s * out_h:s, kx:kx + s * out_w:s]   # (c/g, out_h, out_w)
+                out[fs] += np.tensordot(weights[fs, :, ky, kx], patch, axes=(1, 0))
+    out = bn(out) + biases[:, None, None]
+    return ACT[layer.activation_name](out)
+
+
+def connected(layer, x, cursor):
+    flat = x.reshape(-1)
+    biases = cursor.take(layer.outputs)
+    weights = cursor.take(layer.outputs * flat.size).reshape(layer.outputs, flat.size)
+    y = (weights @ flat)[:, None, None]
+    if layer.batch_normalize:
+        y = batchnorm(cursor, layer.outputs)(y)
+    return ACT[layer.activation_name](y + biases[:, None, None])
+
+
+def maxpool(layer, x):
+    c, h, w = x.shape
+    k, s, pad = layer.size, layer.stride, layer.padding
+    out_h, out_w = (h + pad - k) // s + 1, (w + pad - k) // s + 1
+    start = -(pad // 2)
+    out = np.full((c, out_h, out_w), -np.inf)
+    for oy in range(out_h):
+        for ox in range(out_w):
+            y0, x0 = oy * s + start, ox * s + start
+            window = x[:, max(y0, 0):max(y0 + k, 0), max(x0, 0):max(x0 + k, 0)]
+            if window.size:
+                out[:, oy, ox] = window.max(axis=(1, 2))
+    return out
+
+
+def softmax(layer, x):
+    flat = x.reshape(layer.groups, -1) / layer.temperature
+    e = np.exp(flat - flat.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)).reshape(-1, 1, 1)
+
+
+def shortcut(layer, x, source):
+    """darknet's shortcut_cpu, written out: sample or stride over the larger of the two."""
+    out = x.copy()
+    c2, h2, w2 = out.shape
+    c1, h1, w1 = source.shape
+    stride, sample = max(w1 // w2, 1), max(w2 // w1, 1)
+    mc, mh, mw = min(c1, c2), min(h1, h2), min(w1, w2)
+    dst = (slice(0, mc), slice(0, mh * sample, sample), slice(0, mw * sample, sample))
+    src = (slice(0, mc), slice(0, mh * stride, stride), slice(0, mw * stride, stride))
+    out[dst] = layer.alpha * out[dst] + layer.beta * source[src]
+    return ACT[layer.activation_name](out)

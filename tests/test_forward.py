@@ -1,0 +1,85 @@
+"""The engine's forward pass against the slow numpy reference and OpenCV's darknet importer."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+import engine
+from conftest import CFG_DIR, MODEL_CFGS
+from reference import reference_forward
+
+TOLERANCE = 1e-5        # on probabilities; OpenCV itself agrees with darknet to ~6e-6
+
+
+def random_image(h, w, seed=0):
+    return np.random.default_rng(seed).random((h, w, 3), dtype=np.float32)
+
+
+def check_close(ours, theirs):
+    assert ours.shape == theirs.shape
+    assert np.abs(ours - theirs).max() < TOLERANCE
+    assert list(np.argsort(-ours)[:5]) == list(np.argsort(-theirs)[:5])
+
+
+@pytest.mark.parametrize("name", MODEL_CFGS)
+def test_engine_matches_numpy_reference(name, random_weights):
+    weights = random_weights(name)
+    net = engine.Network.load(CFG_DIR / f"{name}.cfg", weights)
+    w, h = net.input_size
+    image = random_image(h, w)
+    probs = net.predict(image)
+    expected = reference_forward(net.spec, weights, image)
+    assert probs.shape == (1000,)
+    assert abs(probs.sum() - 1) < 1e-4
+    check_close(probs, expected.astype(np.float32))
+
+
+OPENCV_CFGS = [n for n in MODEL_CFGS if n != "resnet18"]   # OpenCV cannot add unequal shortcuts
+
+
+def opencv_forward(cfg, weights, image):
+    net = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
+    blob = np.ascontiguousarray(image.transpose(2, 0, 1)[None], np.float32)
+    net.setInput(blob)
+    return net.forward().reshape(-1)
+
+
+@pytest.mark.parametrize("name", OPENCV_CFGS)
+def test_engine_matches_opencv(name, random_weights):
+    cfg, weights = CFG_DIR / f"{name}.cfg", random_weights(name)
+    net = engine.Network.load(cfg, weights)
+    w, h = net.input_size
+    image = random_image(h, w, seed=3)
+    check_close(net.predict(image), opencv_forward(cfg, weights, image))
+
+
+def test_batch_equals_single_images(random_weights):
+    net = engine.Network.load(CFG_DIR / "tiny.cfg", random_weights("tiny"))
+    batch = np.stack([random_image(224, 224, seed=s) for s in range(5)])
+    together = net.predict(batch)
+    assert together.shape == (5, 1000)
+    for image, row in zip(batch, together):
+        np.testing.assert_allclose(net.predict(image), row, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [(160, 200), (97, 131), (224, 298)])
+def test_fully_convolutional_net_takes_other_sizes(size, random_weights):
+    weights = random_weights("tiny")
+    net = engine.Network.load(CFG_DIR / "tiny.cfg", weights)
+    image = random_image(*size, seed=7)
+    check_close(net.predict(image), reference_forward(net.spec.__class__(
+        net.spec.path, size[1], size[0], 3, net.spec.layers, net.spec.shapes_for(*size)), weights, image)
+        .astype(np.float32))
+
+
+def test_connected_network_rejects_other_sizes_naming_the_layer(random_weights):
+    net = engine.Network.load(CFG_DIR / "alexnet.cfg", random_weights("alexnet"))
+    with pytest.raises(engine.ShapeError, match=r"alexnet\.cfg:\d+.*\[connected\]"):
+        net.predict(random_image(200, 200))
+
+
+def test_wrong_channel_count_is_a_clear_error(random_weights):
+    net = engine.Network.load(CFG_DIR / "tiny.cfg", random_weights("tiny"))
+    with pytest.raises(engine.ShapeError, match="tiny.cfg"):
+        net.predict(np.zeros((224, 224, 4), np.float32))
