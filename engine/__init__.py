@@ -4,10 +4,12 @@
     net = Network.load("cfg/tiny.cfg", "tiny.weights")
     probs = net.predict(engine.letterbox(engine.load_image("dog.jpg"), *net.input_size))
 """
+from .classify import Classifier, NamesError, Prediction, class_name, load_names
 from .errors import CfgError, EngineError, ShapeError, WeightsError
 from .image import (MAX_ASPECT, RESIZE_HELP, RESIZE_MODES, ImageError, fit_input, image_from_array,
                     letterbox, load_image, resize, resize_min)
 from .network import Network
+from .threads import threads
 from .spec import NetworkSpec, parse_network
 from .weights import expected_weights_bytes, read_weights, write_random_weights, write_weights
 
@@ -15,6 +17,7 @@ __all__ = [
     "CfgError", "EngineError", "ImageError", "ShapeError", "WeightsError",
     "MAX_ASPECT", "RESIZE_HELP", "RESIZE_MODES", "fit_input", "image_from_array", "letterbox",
     "load_image", "resize", "resize_min",
+    "Classifier", "NamesError", "Prediction", "class_name", "load_names", "threads",
     "Network", "NetworkSpec", "parse_network",
     "expected_weights_bytes", "read_weights", "write_random_weights", "write_weights",
 ]
