@@ -25,6 +25,8 @@ from .worker import InferenceWorker, Result
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 LOOKAHEAD = 3   # images decoded (or decoding) but not yet classified
+NO_IMAGE = "No image yet."
+NO_MODEL = "No model loaded yet."
 HINT = "Drop images or folders here, or use File ▸ Open (Ctrl+O) or paste (Ctrl+V)."
 
 
@@ -81,7 +83,7 @@ class ImageView(QWidget):
         font.setBold(True)
         self.title.setFont(font)
         self.bars = TopBars()
-        self.bars.set_message("No image yet.")
+        self.bars.set_message(NO_IMAGE if self._model_ready else NO_MODEL)
         self.timing = QLabel()
         self.timing.setStyleSheet("color: palette(placeholder-text);")
         side = QWidget()
@@ -150,13 +152,17 @@ class ImageView(QWidget):
         self.canvas.set_image(None)
         self.title.clear()
         self.timing.clear()
-        self.bars.set_message("No image yet.")
+        self.bars.set_message(NO_IMAGE if self._model_ready else NO_MODEL)
 
     # ---- model state ---------------------------------------------------------------------------
     def set_model_ready(self, ready: bool) -> None:
         self._model_ready = ready
-        if ready:
+        if not self.entries:
+            self.bars.set_message(NO_IMAGE if ready else NO_MODEL)
+        elif ready:
             self.reclassify()
+        else:
+            self._show(self.strip.currentRow())
 
     def reclassify(self) -> None:
         """Run every image again (new model or resize mode); failed decodes stay failed."""
@@ -255,7 +261,7 @@ class ImageView(QWidget):
             self.bars.set_predictions(e.result.top)
             self.timing.setText(f"{e.result.seconds * 1000:.1f} ms")
         elif not self._model_ready:
-            self.bars.set_message("Waiting for a model…")
+            self.bars.set_message(NO_MODEL)
         else:
             self.bars.set_message("Classifying…")
         self.current_changed.emit(row)

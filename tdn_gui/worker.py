@@ -174,7 +174,7 @@ class InferenceWorker(QThread):
         self._net, self._names, self._classifier = net, names, classifier
         self.model_loaded.emit(ModelInfo(
             name=net.name, input_size=tuple(net.input_size), bflops=float(net.bflops),
-            params=int(net.params), any_size=bool(net.any_size), classes=classes,
+            params=_param_count(net), any_size=bool(net.any_size), classes=classes,
             threads=int(engine.threads()), cfg=request.cfg, weights=request.weights,
             names=request.names, key=request.key, load_seconds=time.perf_counter() - start))
 
@@ -191,6 +191,13 @@ class InferenceWorker(QThread):
         with self._cond:
             self.processed += 1
         self.result_ready.emit(result)
+
+
+def _param_count(net) -> int:
+    # The contract names it `params`; the engine's Network also has `param_count` (an int) and may
+    # keep `params` for the weight arrays themselves. Take whichever is the number.
+    count = getattr(net, "param_count", None)
+    return int(count if isinstance(count, int) else net.params)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,0 +1,83 @@
+"""The webcam view fed by a video file (a file is a camera too), and cameras that fail."""
+from __future__ import annotations
+
+import glob
+import time
+
+from PIL import Image
+
+
+def test_video_file_plays_and_is_classified_live(qtbot, open_window, small_model, video, tmp_path):
+    window = open_window([*small_model.argv(), "--camera", video])
+    cam = window.webcam_view
+    assert window.tabs.currentWidget() is cam and cam.is_running()
+    qtbot.waitUntil(lambda: cam.frames_shown >= 20 and cam.results_shown >= 5, timeout=20_000)
+    print(f"\ncamera {cam.camera_fps:.1f} fps, inference {cam.inference_fps:.1f} fps, {cam.latency_ms:.1f} ms")
+    assert cam.camera_fps > 0 and cam.inference_fps > 0 and cam.latency_ms > 0
+    assert 10 < cam.camera_fps < 60          # a 30 fps file is played at its own rate, not flat out
+    assert len(cam.bars.rows()) == 5
+    assert "Camera" in cam.stats.text() and "inference" in cam.stats.text()
+    assert "clip.avi" in cam.status.text() and "160×120" in cam.status.text()
+
+    # The file loops: after its 60 frames (2 s) frames keep coming.
+    qtbot.waitUntil(lambda: cam.capture.frames_read > 70, timeout=10_000)
+
+    # Pause freezes the frame and the bars; a snapshot saves the frozen frame.
+    cam.pause_button.setChecked(True)
+    qtbot.wait(50)
+    frozen, bars = cam.canvas.image().cacheKey(), cam.bars.rows()
+    qtbot.wait(300)
+    assert cam.canvas.image().cacheKey() == frozen and cam.bars.rows() == bars
+    snap = tmp_path / "snap.png"
+    assert cam.save_snapshot(str(snap))
+    assert Image.open(snap).size == (160, 120)
+    cam.pause_button.setChecked(False)
+    shown = cam.frames_shown
+    qtbot.waitUntil(lambda: cam.frames_shown > shown + 3, timeout=5_000)
+
+    capture = cam.capture
+    cam.stop()
+    assert capture.isFinished() and not cam.is_running()
+    assert window.settings.camera() == str(video)
+
+
+def test_camera_that_does_not_open(qtbot, open_window, small_model):
+    window = open_window([*small_model.argv(), "--camera", "99"])
+    cam = window.webcam_view
+    qtbot.waitUntil(lambda: not cam.is_running(), timeout=10_000)
+    assert cam.status.text() == "Could not open camera 99."
+    assert cam.bars.is_error()
+    assert cam.last_capture.isFinished()
+
+
+def test_video_file_that_does_not_exist(qtbot, open_window, small_model, tmp_path):
+    window = open_window([*small_model.argv(), "--camera", tmp_path / "nope.mp4"])
+    cam = window.webcam_view
+    qtbot.waitUntil(lambda: not cam.is_running(), timeout=10_000)
+    assert "Video file not found" in cam.status.text()
+    window.webcam_view.set_source(0)   # the app stays usable: pick something else
+    assert cam.current_source() == 0
+
+
+def test_file_that_is_not_a_video(qtbot, open_window, small_model, tmp_path):
+    fake = tmp_path / "fake.mp4"
+    fake.write_bytes(b"\x00" * 1000)
+    window = open_window([*small_model.argv(), "--camera", fake])
+    cam = window.webcam_view
+    qtbot.waitUntil(lambda: not cam.is_running(), timeout=10_000)
+    assert "fake.mp4" in cam.status.text()
+
+
+def test_scan_without_cameras_is_quick(qtbot, open_window, small_model):
+    if glob.glob("/dev/video*"):
+        import pytest
+        pytest.skip("this machine has cameras: the scan would find them")
+    window = open_window(small_model.argv())
+    cam = window.webcam_view
+    start = time.monotonic()
+    cam.scan()
+    qtbot.waitUntil(lambda: cam.scan_button.isEnabled(), timeout=10_000)
+    took = time.monotonic() - start
+    print(f"\nscan took {took * 1000:.0f} ms")
+    assert cam.status.text() == "No camera found."
+    assert took < 5

@@ -1,0 +1,139 @@
+"""The main window as a whole: missing weights, download, model menu, settings, responsiveness."""
+from __future__ import annotations
+
+import time
+
+import engine
+from engine import registry
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtWidgets import QApplication
+
+from tdn_gui import model_panel
+from tdn_gui.app import main
+from tdn_gui.main_window import MainWindow
+from tdn_gui.settings import ModelChoice, Settings
+
+
+def put_random_weights(key: str) -> None:
+    """Stand-in for a downloaded model: the project's real cfg, seeded random weights."""
+    engine.write_random_weights(registry.cfg_path(key), registry.weights_path(key), seed=0)
+
+
+def test_missing_weights_explain_and_offer_download(qtbot, open_window):
+    window = open_window([], wait_model=False)   # default model: Tiny Darknet, not downloaded
+    qtbot.wait(50)
+    assert window.panel.isVisible()
+    assert "Tiny Darknet" in window.panel.title.text()
+    assert str(registry.weights_path("tiny")) in window.panel.text.text()
+    assert window.panel.download_button.isVisible()
+    assert window.panel.download_button.text() == "Download Tiny Darknet (4 MB)"
+    assert window.model_label.text() == "No model"
+    assert window.image_view.bars.message() == "No model loaded yet."
+    assert window.webcam_view.bars.message() == "Waiting for a model…"
+
+
+def test_download_button_downloads_then_loads(qtbot, open_window, monkeypatch):
+    calls = []
+
+    def fake_download(key, progress=None, cancel=None):
+        calls.append(key)
+        for done in range(0, 4_000_001, 1_000_000):
+            progress(done, 4_000_000)
+        put_random_weights(key)
+        return registry.weights_path(key)
+
+    monkeypatch.setattr(model_panel.download, "download_model", fake_download)
+    window = open_window([], wait_model=False)
+    with qtbot.waitSignal(window.worker.model_loaded, timeout=60_000):
+        qtbot.mouseClick(window.panel.download_button, Qt.MouseButton.LeftButton)
+    assert calls == ["tiny"]
+    assert not window.panel.isVisible()
+    assert "tiny · 224×224" in window.model_label.text()
+
+
+def test_download_cancel_leaves_the_offer(qtbot, open_window, monkeypatch):
+    def fake_download(key, progress=None, cancel=None):
+        while not cancel.wait(0.01):
+            progress(0, None)
+        raise model_panel.download.DownloadCancelled("cancelled")
+
+    monkeypatch.setattr(model_panel.download, "download_model", fake_download)
+    window = open_window([], wait_model=False)
+    window.download_model("tiny")
+    thread = window._download
+    qtbot.wait(100)
+    thread.cancel.set()   # what the progress dialog's Cancel button does
+    qtbot.waitUntil(lambda: window._download is None, timeout=5_000)
+    assert thread.isFinished()
+    assert window.panel.isVisible() and window.panel.download_button.isEnabled()
+
+
+def test_model_menu_switches_models(qtbot, open_window, small_model):
+    put_random_weights("tiny")
+    window = open_window(small_model.argv())
+    assert "small · 32×32" in window.model_label.text()
+    with qtbot.waitSignal(window.worker.model_loaded, timeout=60_000) as blocker:
+        window.model_actions["tiny"].trigger()
+    info = blocker.args[0]
+    assert info.key == "tiny" and info.input_size == (224, 224) and info.classes == 1000
+    assert window.model_label.text().startswith("tiny · 224×224")
+    assert f"{info.bflops:.2f} BFLOPs" in window.model_label.text()
+    assert window.settings.model() == ModelChoice(key="tiny")
+    # A model whose weights are missing: the offer to download, the app still usable.
+    window.model_actions["darknet"].trigger()
+    assert window.panel.isVisible() and "Darknet Reference" in window.panel.download_button.text()
+
+
+def test_settings_are_remembered(qtbot, open_window, small_model, video):
+    window = open_window([*small_model.argv(), "--camera", video])
+    window.set_resize("letterbox")
+    window.resize(700, 500)
+    window.close()
+    settings = Settings()
+    assert settings.model() == ModelChoice(cfg=str(small_model.cfg), weights=str(small_model.weights),
+                                           names=str(small_model.names))
+    assert settings.resize(engine.RESIZE_MODES) == "letterbox"
+    assert settings.camera() == str(video)
+    again = open_window([])   # no arguments: the remembered model, resize mode and camera
+    assert again.model_info.name == "small"
+    assert again.resize_mode == "letterbox"
+    assert again.webcam_view.current_source() == str(video)
+    assert again.size() == QSize(700, 500)
+
+
+def test_gui_stays_responsive_while_classifying(qtbot, open_window, medium_model, video, media):
+    window = open_window([*medium_model.argv(), "--camera", video])
+    cam = window.webcam_view
+    qtbot.waitUntil(lambda: cam.results_shown >= 3, timeout=30_000)
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    results_before = cam.results_shown
+    qtbot.wait(2_000)
+    timer.stop()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    worst = max(gaps) * 1000
+    print(f"\nworst GUI gap {worst:.1f} ms over {len(gaps)} ticks; "
+          f"{cam.results_shown - results_before} results, latency {cam.latency_ms:.1f} ms, "
+          f"camera {cam.camera_fps:.1f} fps, inference {cam.inference_fps:.1f} fps")
+    assert cam.results_shown - results_before >= 5
+    assert worst < 250
+
+
+def test_close_while_everything_runs(qtbot, open_window, small_model, video, media):
+    window = open_window([*small_model.argv(), "--camera", video, *media.good])
+    qtbot.waitUntil(lambda: window.webcam_view.frames_shown > 3, timeout=10_000)
+    window.close()
+    assert window.worker.isFinished() and window.webcam_view.last_capture.isFinished()
+
+
+def test_main_runs_and_exits_when_the_window_closes(qtbot, small_model):
+    def close_all():
+        for widget in QApplication.topLevelWidgets():
+            if isinstance(widget, MainWindow) and widget.isVisible():
+                widget.close()
+    QTimer.singleShot(1_000, close_all)
+    assert main(small_model.argv()) == 0
+

@@ -1,0 +1,113 @@
+"""The inference worker on its own: mailbox semantics, model requests, clean stop."""
+from __future__ import annotations
+
+import time
+
+import engine
+import numpy as np
+import pytest
+
+from tdn_gui.top_bars import format_percent
+from tdn_gui.worker import InferenceWorker, Result
+
+from gui_helpers import pattern
+
+SLOW_SECONDS = 0.05
+
+
+class SlowClassifier:
+    """A real Classifier that takes at least 50 ms per image: the worker must drop frames.
+
+    Sleeping is fine here, it happens on the worker thread (never on the GUI thread).
+    """
+
+    def __init__(self, net, names, resize):
+        self._inner = engine.Classifier(net, names=names, resize=resize)
+
+    def classify(self, image):
+        time.sleep(SLOW_SECONDS)
+        return self._inner.classify(image)
+
+
+@pytest.fixture
+def worker(qtbot):
+    workers = []
+
+    def make(make_classifier=None):
+        w = InferenceWorker(make_classifier)
+        workers.append(w)
+        w.start()
+        return w
+
+    yield make
+    for w in workers:
+        w.stop()
+        assert w.isFinished()
+
+
+def load(qtbot, w, model):
+    with qtbot.waitSignal(w.model_loaded, timeout=60_000) as blocker:
+        w.load_model(model.cfg, model.weights, model.names)
+    return blocker.args[0]
+
+
+def test_model_info_describes_the_network(qtbot, worker, small_model):
+    info = load(qtbot, worker(), small_model)
+    assert info.name == "small"
+    assert info.input_size == (32, 32)
+    assert info.classes == 10 and info.threads >= 1 and info.params > 0
+    assert info.names == str(small_model.names)
+
+
+def test_latest_frame_wins(qtbot, worker, small_model, expected_top):
+    frames = [pattern(i, 32, 32) for i in range(200)]
+    last_expected = expected_top(small_model, frames[-1])   # before the worker runs: one Numba user at a time
+    w = worker(SlowClassifier)
+    load(qtbot, w, small_model)
+    results: list[Result] = []
+    w.result_ready.connect(results.append)
+    for i, frame in enumerate(frames):   # ~2 ms apart: far faster than the 50 ms model
+        w.submit(("frame", i), frame)
+        qtbot.wait(2)
+    qtbot.waitUntil(lambda: results and results[-1].tag == ("frame", 199), timeout=10_000)
+    qtbot.wait(3 * int(SLOW_SECONDS * 1000))   # nothing else may arrive after the last frame
+    print(f"\nsubmitted {w.submitted}, processed {w.processed}, dropped {w.dropped}, max pending {w.max_pending}")
+    assert w.submitted == 200
+    assert w.processed < 200 / 4
+    assert w.max_pending <= 1
+    assert w.processed + w.dropped == w.submitted
+    assert results[-1].tag == ("frame", 199)
+    assert [(n, format_percent(p)) for _, n, p in results[-1].top] == last_expected
+    assert [r.tag[1] for r in results] == sorted(r.tag[1] for r in results)   # never out of order
+
+
+def test_broken_cfg_reports_model_failed(qtbot, worker, tmp_path, small_model):
+    bad = tmp_path / "bad.cfg"
+    bad.write_text("[net]\nwidth=32\nheight=32\nchannels=3\n[convolutional]\nfilters=zero\n")
+    w = worker()
+    with qtbot.waitSignal(w.model_failed, timeout=10_000) as blocker:
+        w.load_model(bad, small_model.weights)
+    assert "\n" not in blocker.args[0] and blocker.args[0]
+
+
+def test_weights_that_do_not_fit_report_model_failed(qtbot, worker, small_model, medium_model):
+    w = worker()
+    with qtbot.waitSignal(w.model_failed, timeout=10_000) as blocker:
+        w.load_model(small_model.cfg, medium_model.weights)
+    assert blocker.args[0]
+
+
+def test_without_a_model_a_result_says_so(qtbot, worker):
+    w = worker()
+    with qtbot.waitSignal(w.result_ready, timeout=5_000) as blocker:
+        w.submit("x", np.zeros((8, 8, 3), np.uint8))
+    assert blocker.args[0].error == "no model is loaded"
+
+
+def test_stop_without_start_and_twice(qtbot):
+    w = InferenceWorker()
+    w.stop()
+    w.start()
+    w.stop()
+    w.stop()
+    assert w.isFinished()
