@@ -160,13 +160,10 @@ class InferenceWorker(QThread):
             # The first forward compiles the Numba kernels: do it here, not on the first frame.
             w, h = net.input_size
             warm = self._make_classifier(net, None, resize).classify(np.zeros((h, w, 3), np.float32))
-            classes = int(warm.probs.shape[0])
-            names = None
-            if request.names:
-                names = engine.load_names(request.names)
-                # darknet's imagenet.shortnames.list has 21842 lines; a 1000-class net uses the first
-                # 1000. A short list is padded so that every class still has a label.
-                names = list(names[:classes]) + [f"class {i}" for i in range(len(names), classes)]
+            classes = int(warm.probs.size)
+            # darknet's imagenet.shortnames.list has 21842 lines; a 1000-class net uses the first
+            # 1000 (load_names keeps them). Too few names is an error, reported like any other.
+            names = engine.load_names(request.names, classes) if request.names else None
             classifier = self._make_classifier(net, names, resize)
         except (engine.EngineError, OSError, ValueError) as exc:
             self.model_failed.emit(_one_line(exc))
