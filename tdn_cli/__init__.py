@@ -1,0 +1,1 @@
+"""`tdn`: darknet's verbs (classify, summary, bench, valid, ...) as a command line."""

@@ -1,0 +1,102 @@
+"""`tdn bench MODEL|CFG [WEIGHTS]`: latency, throughput and which layer costs what."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .common import add_model_arguments, split_weights
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser("bench", help="time a network: latency, throughput, per-layer",
+                              description="Time a network on random input. Without weights a .cfg is "
+                                          "timed with random weights (same work as real ones).")
+    add_model_arguments(p, images=False)
+    p.add_argument("weights_path", nargs="?", metavar="WEIGHTS", help="weights file for a .cfg")
+    p.add_argument("--runs", type=int, default=30, help="timed runs per figure (default 30)")
+    p.add_argument("--batch", type=int, default=16, help="batch size for the throughput figure (default 16)")
+    p.add_argument("--size", metavar="WxH", help="input size (default: the cfg's)")
+    p.add_argument("--no-layers", action="store_true", help="skip the per-layer time table")
+    p.set_defaults(func=run)
+    return p
+
+
+def _network(args):
+    import engine
+    from engine import registry
+    from engine.weights import random_params
+
+    from .summary_cmd import cfg_for
+
+    weights = args.weights or args.weights_path
+    if weights or args.model in registry.MODELS:
+        cfg, weights_file = registry.resolve(args.model, weights)
+        return engine.Network.load(cfg, weights_file), str(weights_file)
+    spec = engine.parse_network(cfg_for(args.model))
+    return engine.Network(spec, random_params(spec)), "random weights"
+
+
+def median_ms(fn, runs: int) -> tuple[float, float]:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3), float(np.percentile(times, 90) * 1e3)
+
+
+def run(args) -> int:
+    import engine
+    from engine.summary import summarize
+    from engine.threads import threading_layer
+
+    from .summary_cmd import parse_size
+
+    if args.runs < 1 or args.batch < 1:
+        raise engine.EngineError("--runs and --batch must be at least 1")
+    start = time.perf_counter()
+    net, source = _network(args)
+    load_s = time.perf_counter() - start
+    w, h = parse_size(args.size) if args.size else net.input_size
+    rng = np.random.default_rng(0)
+    one = rng.random((1, h, w, 3), dtype=np.float32)
+    start = time.perf_counter()
+    net.predict(one)
+    first_s = time.perf_counter() - start
+    for _ in range(3):
+        net.predict(one)
+    lat, lat90 = median_ms(lambda: net.predict(one), args.runs)
+    batch = rng.random((args.batch, h, w, 3), dtype=np.float32)
+    net.predict(batch)
+    bat, _ = median_ms(lambda: net.predict(batch), max(3, args.runs // 4))
+    print(f"{net.name}: {w}x{h}, {source}")
+    print(f"threads: {engine.threads()} ({threading_layer()} layer)")
+    print(f"load: {load_s * 1e3:.0f} ms, first prediction: {first_s * 1e3:.0f} ms (includes buffer set-up "
+          "and, on a cold cache, Numba compilation)")
+    print(f"latency, batch 1: median {lat:.2f} ms, p90 {lat90:.2f} ms ({1e3 / lat:.1f} images/s)")
+    print(f"throughput, batch {args.batch}: {args.batch * 1e3 / bat:.1f} images/s ({bat:.1f} ms per batch)")
+    if not args.no_layers:
+        print()
+        print(layer_table(net, one, args.runs))
+    return 0
+
+
+def layer_table(net, x, runs: int) -> str:
+    from engine.summary import summarize
+
+    times = np.zeros((runs, len(net.spec.layers)))
+    for r in range(runs):
+        net.forward(x, observer=lambda i, s: times.__setitem__((r, i), s))
+    per_layer = np.median(times, axis=0) * 1e3
+    total = per_layer.sum()
+    summary = summarize(net.spec)
+    lines = [f"{'layer':>5} {'type':<10}{'filters':>8}  {'size':<12}{'output':>18}{'BFLOPs':>8}{'ms':>8}{'%':>6}"]
+    for row, ms in zip(summary.rows, per_layer):
+        h, w, c = row.output
+        flops = f"{row.bflops:8.3f}" if row.bflops else " " * 8
+        lines.append(f"{row.index:>5} {row.kind:<10}{row.filters:>8}  {row.size:<12}{w:>6} x{h:>4} x{c:>5}"
+                     f"{flops}{ms:8.3f}{100 * ms / total:6.1f}")
+    lines.append(f"{'':>5} {'total':<40}{summary.bflops:16.3f}{total:8.3f}")
+    lines.append("(a [maxpool] fused into the conv before it shows ~0 ms: the conv's time includes it)")
+    return "\n".join(lines)

@@ -1,0 +1,50 @@
+"""`tdn classify MODEL|CFG [WEIGHTS] IMAGE...`: darknet's classifier output, per image."""
+from __future__ import annotations
+
+import json
+import sys
+
+from .common import add_model_arguments, load_class_names, load_network, split_weights
+
+
+def add_parser(subparsers):
+    from engine.image import RESIZE_HELP, RESIZE_MODES
+
+    p = subparsers.add_parser("classify", help="print the top classes of images",
+                              description="Classify images and print darknet's top-k output.")
+    add_model_arguments(p, images=True)
+    p.add_argument("--top", type=int, default=5, metavar="K", help="classes to print (default 5)")
+    p.add_argument("--resize", choices=RESIZE_MODES, default="min", help=RESIZE_HELP + " (default: min)")
+    p.add_argument("--json", action="store_true", help="one JSON object per image instead of text")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    import engine
+
+    weights, images = split_weights(args)
+    if not images:
+        raise engine.EngineError("no image given")
+    if args.top < 1:
+        raise engine.EngineError(f"--top must be at least 1 (got {args.top})")
+    net = load_network(args.model, weights)
+    classifier = engine.Classifier(net, load_class_names(net, args.names), resize=args.resize)
+    failures = 0
+    for path in images:
+        try:
+            prediction = classifier.classify(engine.load_image(path))
+        except engine.EngineError as exc:
+            print(f"tdn: error: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        top = prediction.top(args.top)
+        if args.json:
+            print(json.dumps({"image": path, "seconds": round(prediction.seconds, 6),
+                              "top": [{"index": i, "name": n, "prob": p} for i, n, p in top]}))
+        else:
+            print(f"{path}: Predicted in {prediction.seconds:f} seconds.")
+            for _, name, prob in top:
+                print(f"{prob * 100:5.2f}%: {name}")
+        sys.stdout.flush()
+    return 1 if failures else 0

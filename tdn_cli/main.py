@@ -1,0 +1,40 @@
+"""Entry point of `tdn`. Subcommands live in their own modules; each registers a parser."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import bench_cmd, classify_cmd, models_cmd, summary_cmd
+
+    parser = argparse.ArgumentParser(
+        prog="tdn", description="Classify images with darknet's ImageNet models (Tiny Darknet and friends).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    classify_cmd.add_parser(sub)
+    summary_cmd.add_parser(sub)
+    bench_cmd.add_parser(sub)
+    models_cmd.add_download_parser(sub)
+    models_cmd.add_models_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from engine.errors import EngineError
+
+    try:
+        return args.func(args)
+    except EngineError as exc:
+        print(f"tdn: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tdn: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:          # `tdn classify ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
