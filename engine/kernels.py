@@ -33,45 +33,113 @@ def _activate_span(a, start, stop, act):
             a[i] = activate(a[i], act)
 
 
-@njit(**_JIT)
-def im2col(x, size, stride, pad, c0, cg, out_h, out_w, cols):
-    """cols[(n*out_h+oy)*out_w+ox, (ky*size+kx)*cg + c] = x[n, iy, ix, c0+c], 0 outside.
+@njit(cache=True, nogil=True)
+def _im2col_rows(xf, n, h, w, c, c0, cg, size, stride, pad, r0, r1, out_w, cols):
+    """cols[(oy-r0)*out_w+ox, (ky*size+kx)*cg + j] = x[n, iy, ix, c0+j] for conv rows r0..r1.
 
-    x: (n, h, w, c); cols: (n*out_h*out_w, size*size*cg). One row per output pixel, so
-    the conv is cols @ W with W laid out (ky, kx, c) × filters. With stride 1 and all
-    channels, the size*cg values of one kernel row are one contiguous run of x.
+    With all channels, one kernel row's size*cg values are one contiguous run of x.
     """
-    n_img, h, w, c = x.shape
     k = size * size * cg
-    xf = x.reshape(-1)
-    cf = cols.reshape(-1)
-    contiguous_run = cg == c
-    for row in prange(n_img * out_h):
-        n = row // out_h
-        oy = row % out_h
+    run = size * cg
+    for oy in range(r0, r1):
         for ox in range(out_w):
-            dst = (row * out_w + ox) * k
+            dst = ((oy - r0) * out_w + ox) * k
             ix0 = ox * stride - pad
             for ky in range(size):
                 iy = oy * stride - pad + ky
-                d = dst + ky * size * cg
+                d = dst + ky * run
                 if iy < 0 or iy >= h:
-                    for j in range(size * cg):
-                        cf[d + j] = 0.0
-                elif contiguous_run and ix0 >= 0 and ix0 + size <= w:
+                    for j in range(run):
+                        cols[d + j] = 0.0
+                elif cg == c and ix0 >= 0 and ix0 + size <= w:
                     src = ((n * h + iy) * w + ix0) * c
-                    for j in range(size * cg):
-                        cf[d + j] = xf[src + j]
+                    for j in range(run):
+                        cols[d + j] = xf[src + j]
                 else:
                     for kx in range(size):
                         ix = ix0 + kx
                         if 0 <= ix < w:
                             src = ((n * h + iy) * w + ix) * c + c0
                             for j in range(cg):
-                                cf[d + kx * cg + j] = xf[src + j]
+                                cols[d + kx * cg + j] = xf[src + j]
                         else:
                             for j in range(cg):
-                                cf[d + kx * cg + j] = 0.0
+                                cols[d + kx * cg + j] = 0.0
+
+
+@njit(**_JIT)
+def conv_forward(x, wmat, bias, act, size, stride, pad, c0, f0,
+                 pool_size, pool_stride, pool_offset, out, cols, acc, band):
+    """One [convolutional] (one group of it), fused: im2col → GEMM → bias, activation and
+    optionally the following [maxpool], in bands of output rows so each thread's
+    working set stays in its cache. This is the hot loop of the whole engine.
+
+    x: (n, h, w, c) input; wmat: (size*size*cg, fg) with batch norm folded in;
+    out: (n, out_rows, out_cols, filters) — pooled when pool_size > 0, written at channels
+    f0..f0+fg; cols/acc: per-thread scratch (threads, band_rows*conv_w*k) and (threads, ...*fg);
+    band: output rows per task. BLAS runs single-threaded inside each Numba thread.
+    """
+    n_img, h, w, c = x.shape
+    k, fg = wmat.shape
+    cg = k // (size * size)
+    conv_h = (h + 2 * pad - size) // stride + 1
+    conv_w = (w + 2 * pad - size) // stride + 1
+    final_h = out.shape[1]
+    filters = out.shape[3]
+    pooled = pool_size > 0
+    direct_gemm = size == 1 and stride == 1 and pad == 0 and cg == c
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
+    bands = (final_h + band - 1) // band
+    tasks = n_img * bands
+    threads = cols.shape[0]
+    for t in prange(threads):
+        ct = cols[t]
+        at = acc[t]
+        for task in range(t, tasks, threads):
+            n = task // bands
+            b0 = (task % bands) * band
+            b1 = min(b0 + band, final_h)
+            if pooled:
+                r0 = max(b0 * pool_stride + pool_offset, 0)
+                r1 = min((b1 - 1) * pool_stride + pool_offset + pool_size, conv_h)
+            else:
+                r0, r1 = b0, b1
+            rows = (r1 - r0) * conv_w
+            a2 = at[:rows * fg].reshape(rows, fg)
+            if direct_gemm:
+                start = (n * h + r0) * w * c
+                np.dot(xf[start:start + rows * c].reshape(rows, c), wmat, a2)
+            else:
+                _im2col_rows(xf, n, h, w, c, c0, cg, size, stride, pad, r0, r1, conv_w, ct)
+                np.dot(ct[:rows * k].reshape(rows, k), wmat, a2)
+            if not pooled:
+                for r in range(rows):
+                    dst = ((n * conv_h + r0) * conv_w + r) * filters + f0
+                    for f in range(fg):
+                        of[dst + f] = at[r * fg + f] + bias[f]
+                    _activate_span(of, dst, dst + fg, act)
+                continue
+            out_w = out.shape[2]
+            for oy in range(b0, b1):
+                for ox in range(out_w):
+                    dst = ((n * final_h + oy) * out_w + ox) * filters + f0
+                    for f in range(fg):
+                        of[dst + f] = -np.inf
+                    for ky in range(pool_size):
+                        iy = oy * pool_stride + pool_offset + ky
+                        if iy < r0 or iy >= r1:
+                            continue
+                        for kx in range(pool_size):
+                            ix = ox * pool_stride + pool_offset + kx
+                            if ix < 0 or ix >= conv_w:
+                                continue
+                            src = ((iy - r0) * conv_w + ix) * fg
+                            for f in range(fg):
+                                of[dst + f] = max(of[dst + f], at[src + f])
+                    for f in range(fg):
+                        of[dst + f] += bias[f]
+                    _activate_span(of, dst, dst + fg, act)
 
 
 @njit(**_JIT)
@@ -84,41 +152,6 @@ def bias_activate(acc, bias, act):
         for f in range(filters):
             flat[base + f] += bias[f]
         _activate_span(flat, base, base + filters, act)
-
-
-@njit(**_JIT)
-def bias_activate_maxpool(acc, bias, act, size, stride, offset, out):
-    """Conv epilogue fused with the max pool that follows it (the hottest memory pass).
-
-    acc: (n, h, w, f) raw GEMM output; out: (n, out_h, out_w, f). Window cells outside the
-    image are skipped, as darknet does (its max starts at -inf). The activation is applied
-    after the max, which is exact for the monotonic activations the caller allows here.
-    """
-    n_img, h, w, filters = acc.shape
-    _, out_h, out_w, _ = out.shape
-    af = acc.reshape(-1)
-    of = out.reshape(-1)
-    for row in prange(n_img * out_h):
-        n = row // out_h
-        oy = row % out_h
-        for ox in range(out_w):
-            dst = ((n * out_h + oy) * out_w + ox) * filters
-            for f in range(filters):
-                of[dst + f] = -np.inf
-            for ky in range(size):
-                iy = oy * stride + offset + ky
-                if iy < 0 or iy >= h:
-                    continue
-                for kx in range(size):
-                    ix = ox * stride + offset + kx
-                    if ix < 0 or ix >= w:
-                        continue
-                    src = ((n * h + iy) * w + ix) * filters
-                    for f in range(filters):
-                        of[dst + f] = max(of[dst + f], af[src + f])
-            for f in range(filters):
-                of[dst + f] += bias[f]
-            _activate_span(of, dst, dst + filters, act)
 
 
 @njit(**_JIT)

@@ -15,6 +15,7 @@ from .activations import is_monotonic
 from .errors import ShapeError
 from .layers import Convolutional, Maxpool, Route, Shortcut
 from .spec import NetworkSpec, parse_network
+from .threads import limit_kernel_blas
 from .weights import Params, WeightsHeader, count_params, read_weights
 
 MAX_PLANS = 4            # distinct input shapes kept (e.g. webcam + a dropped photo)
@@ -28,7 +29,8 @@ class Network:
         self._prepared = [layer.prepare(p, shape)
                           for layer, p, shape in zip(spec.layers, params, spec.input_shapes())]
         self._fusable = self._find_fusable_pools()
-        self._plans: OrderedDict[tuple[int, int, int], list] = OrderedDict()
+        self._plans: OrderedDict[tuple[int, int], tuple[int, list]] = OrderedDict()
+        limit_kernel_blas()
 
     @classmethod
     def load(cls, cfg_path: str | Path, weights_path: str | Path) -> "Network":

@@ -1,11 +1,23 @@
-"""How many threads the engine computes with (Numba kernels and the BLAS GEMMs)."""
+"""How many threads the engine computes with, and keeping BLAS out of their way.
+
+Every kernel runs on Numba's thread pool; the GEMMs inside them call BLAS (SciPy's, which
+is what np.dot inside @njit uses) from those threads. So that BLAS must run single-threaded:
+otherwise its own threads and Numba's fight over the cores (measured: ~8 ms lost per layer
+on 2 cores). numpy's BLAS, which the engine's conv path does not use, is left alone.
+"""
 from __future__ import annotations
 
 import numba
 
+_blas_limited = False
+
 
 def threads() -> int:
     return numba.get_num_threads()
+
+
+def set_threads(n: int) -> None:
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
 
 
 def threading_layer() -> str:
@@ -14,3 +26,21 @@ def threading_layer() -> str:
         return numba.threading_layer()
     except ValueError:
         return "none"
+
+
+def limit_kernel_blas() -> None:
+    """Make the BLAS that Numba's np.dot calls single-threaded (once per process)."""
+    global _blas_limited
+    if _blas_limited:
+        return
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the library np.dot in @njit binds to)
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    scipy_libs = [lib for lib in controller.lib_controllers
+                  if lib.user_api == "blas" and "numpy" not in lib.filepath]
+    # If SciPy shares numpy's BLAS (a distribution build), limit that one: correctness of
+    # the timing matters more than numpy's own BLAS threads elsewhere in the process.
+    for lib in scipy_libs or [lib for lib in controller.lib_controllers if lib.user_api == "blas"]:
+        lib.set_num_threads(1)
+    _blas_limited = True

@@ -26,7 +26,7 @@ class Layer:
         return f"layer {self.index} [{self.kind}] ({self.where})"
 
     def shape_error(self, message: str) -> ShapeError:
-        return ShapeError(f"{self.where}: {self.describe()}: {message}")
+        return ShapeError(f"{self.where}: layer {self.index} [{self.kind}]: {message}")
 
     # --- architecture -------------------------------------------------------------------
     def output_shape(self, in_shape: Shape, shapes: list[Shape]) -> Shape:

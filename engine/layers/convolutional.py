@@ -1,5 +1,5 @@
-"""[convolutional]: conv (as im2col + BLAS GEMM) with batch norm folded in and the bias,
-activation and an optional following 2D max pool fused into one epilogue pass."""
+"""[convolutional]: conv as im2col + BLAS GEMM in bands of rows, batch norm folded in, and
+the bias, activation and an optional following max pool fused into the same pass."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,13 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels
+from ..threads import threads as engine_threads
 from ..activations import activation_code
 from .base import Layer, Shape
 from .batchnorm import BN_PARAMS, fold_batchnorm
-
-# im2col buffers of a batch are processed in chunks of images so their size stays bounded
-COLS_BUDGET_FLOATS = 4 << 20
-
 
 @dataclass(frozen=True)
 class Convolutional(Layer):
@@ -89,7 +86,7 @@ class Convolutional(Layer):
 
 
 class ConvStep:
-    """Forward of one conv for a fixed input shape and batch, buffers allocated once.
+    """Forward of one conv for a fixed input shape and batch, scratch allocated once.
 
     pool: None or (size, stride, offset, pooled_shape) of a [maxpool] fused into the epilogue.
     """
@@ -97,50 +94,43 @@ class ConvStep:
     def __init__(self, layer: Convolutional, in_shape, out_shape, batch, prepared, pool):
         self.layer = layer
         self.mats, self.bias = prepared
-        h, w, c = in_shape
-        self.out_h, self.out_w, f = out_shape
-        self.cg = c // layer.groups
-        self.direct = layer.size == 1 and layer.stride == 1 and layer.padding == 0 and layer.groups == 1
-        pixels = self.out_h * self.out_w
-        k = layer.size * layer.size * self.cg
-        self.chunk = batch if self.direct else max(1, min(batch, COLS_BUDGET_FLOATS // (pixels * k)))
-        self.cols = None if self.direct else np.empty((self.chunk * pixels, k), np.float32)
-        self.pool = pool
+        conv_h, conv_w, filters = out_shape
+        k, fg = self.mats[0].shape
         if pool is None:
-            self.out = np.empty((batch, self.out_h, self.out_w, f), np.float32)
-            self.acc = None
+            self.pool = (0, 1, 0)
+            final_shape = out_shape
         else:
-            self.out = np.empty((batch,) + pool[3], np.float32)
-            self.acc = np.empty((self.chunk, self.out_h, self.out_w, f), np.float32)
-        self.group_acc = (np.empty((self.chunk * pixels, f // layer.groups), np.float32)
-                          if layer.groups > 1 else None)
+            self.pool = pool[:3]
+            final_shape = pool[3]
+        pool_size, pool_stride, _ = self.pool
+        self.out = np.empty((batch,) + final_shape, np.float32)
+        self.band = choose_band(final_shape[0], conv_w, k + fg, max(pool_stride, 1), batch)
+        conv_rows = (self.band - 1) * max(pool_stride, 1) + max(pool_size, 1)
+        threads = engine_threads()
+        self.cols = np.empty((threads, conv_rows * conv_w * k), np.float32)
+        self.acc = np.empty((threads, conv_rows * conv_w * fg), np.float32)
+        self.cg = in_shape[2] // layer.groups
 
     def __call__(self, x, outputs):
         layer = self.layer
-        n_img = x.shape[0]
-        pixels = self.out_h * self.out_w
-        for start in range(0, n_img, self.chunk):
-            stop = min(start + self.chunk, n_img)
-            rows = (stop - start) * pixels
-            acc = (self.out[start:stop] if self.acc is None else self.acc[:stop - start]).reshape(rows, -1)
-            src = x[start:stop]
-            for g, mat in enumerate(self.mats):
-                if self.direct:
-                    a = src.reshape(rows, -1)
-                else:
-                    kernels.im2col(src, layer.size, layer.stride, layer.padding, g * self.cg, self.cg,
-                                   self.out_h, self.out_w, self.cols)
-                    a = self.cols[:rows]
-                if self.group_acc is None:
-                    np.matmul(a, mat, out=acc)
-                else:
-                    fg = mat.shape[1]
-                    np.matmul(a, mat, out=self.group_acc[:rows])
-                    acc[:, g * fg:(g + 1) * fg] = self.group_acc[:rows]
-            if self.pool is None:
-                kernels.bias_activate(acc, self.bias, layer.activation)
-            else:
-                size, stride, offset, _ = self.pool
-                kernels.bias_activate_maxpool(acc.reshape(stop - start, self.out_h, self.out_w, -1), self.bias,
-                                              layer.activation, size, stride, offset, self.out[start:stop])
-        return self.out[:n_img]
+        n = x.shape[0]
+        out = self.out[:n]
+        fg = self.mats[0].shape[1]
+        for g, mat in enumerate(self.mats):
+            kernels.conv_forward(x, mat, self.bias[g * fg:(g + 1) * fg], layer.activation, layer.size,
+                                 layer.stride, layer.padding, g * self.cg, g * fg, *self.pool,
+                                 out, self.cols, self.acc, self.band)
+        return out
+
+
+# Per-thread scratch (im2col rows + GEMM result) aimed at the 512 KB-1 MB L2 of current cores
+BAND_BYTES = 384 << 10
+
+
+def choose_band(final_h: int, conv_w: int, floats_per_pixel: int, pool_stride: int, batch: int) -> int:
+    """Output rows per task: as many as fit the cache budget, but enough tasks for all threads."""
+    per_row = conv_w * floats_per_pixel * 4 * pool_stride
+    band = max(1, BAND_BYTES // per_row)
+    if batch == 1:
+        band = min(band, -(-final_h // (2 * engine_threads())))
+    return max(1, min(band, final_h))
