@@ -11,6 +11,7 @@ convenient stand-in camera for demos and tests).
 from __future__ import annotations
 
 import collections
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -25,6 +26,19 @@ from .qt_image import qimage_from_rgb
 
 # OpenCV prints a warning per failed open; we report failures in the window instead.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+def _forget_opencv_qt_plugins() -> None:
+    """opencv-python's Linux wheels point QT_QPA_PLATFORM_PLUGIN_PATH (and QT_QPA_FONTDIR) at
+    the Qt they bundle for cv2.imshow. PySide6 would then load that Qt's xcb plugin and abort
+    ("could not load the Qt platform plugin"). Our QApplication must use PySide6's own plugins."""
+    cv2_dir = os.path.dirname(os.path.abspath(cv2.__file__))
+    for var in ("QT_QPA_PLATFORM_PLUGIN_PATH", "QT_QPA_FONTDIR"):
+        if os.environ.get(var, "").startswith(cv2_dir):
+            del os.environ[var]
+
+
+_forget_opencv_qt_plugins()
 
 SCAN_INDICES = range(5)
 MAX_READ_FAILURES = 30    # consecutive failed reads before a camera counts as gone (~1 s)
@@ -128,7 +142,10 @@ class CaptureThread(QThread):
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             stamps.append(time.monotonic())
             self.frames_read += 1
-            frame = Frame(self.frames_read, rgb, qimage_from_rgb(rgb), rate(stamps))
+            # RGB32 is the raster painter's fast path: scaling it to the view costs the GUI
+            # thread less than half of what RGB888 does, and the conversion happens here.
+            image = qimage_from_rgb(rgb).convertToFormat(QImage.Format.Format_RGB32)
+            frame = Frame(self.frames_read, rgb, image, rate(stamps))
             with self._lock:
                 was_empty = self._slot is None
                 self._slot = frame

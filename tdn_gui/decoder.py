@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
-from PySide6.QtGui import QImage
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal
+from PySide6.QtGui import QImage, QPainter
 
 import engine
 
@@ -32,7 +32,19 @@ class Decoded:
 def prepare(entry_id: int, rgb: np.ndarray) -> Decoded:
     """Display image and thumbnail for an already decoded array."""
     display = scaled_to_fit(qimage_from_rgb(rgb), DISPLAY_MAX_SIDE)
-    return Decoded(entry_id, rgb, display, scaled_to_fit(display, THUMB_SIDE))
+    return Decoded(entry_id, rgb, display, square_thumbnail(display))
+
+
+def square_thumbnail(image: QImage) -> QImage:
+    """The image fitted into a transparent THUMB_SIDE square, so that strip labels line up."""
+    small = image.scaled(THUMB_SIDE, THUMB_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
+                         Qt.TransformationMode.SmoothTransformation)
+    thumb = QImage(THUMB_SIDE, THUMB_SIDE, QImage.Format.Format_ARGB32_Premultiplied)
+    thumb.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(thumb)   # painting on a QImage is allowed off the GUI thread
+    painter.drawImage((THUMB_SIDE - small.width()) // 2, (THUMB_SIDE - small.height()) // 2, small)
+    painter.end()
+    return thumb
 
 
 class _DecodeJob(QRunnable):

@@ -99,9 +99,9 @@ class ImageView(QWidget):
         self.strip.setWrapping(False)
         self.strip.setMovement(QListView.Movement.Static)
         self.strip.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
-        self.strip.setFixedHeight(THUMB_SIDE + 48)
+        self.strip.setFixedHeight(THUMB_SIDE + 42)
         self.strip.setUniformItemSizes(True)
-        self.strip.setGridSize(QSize(THUMB_SIDE + 28, THUMB_SIDE + 30))
+        self.strip.setGridSize(QSize(THUMB_SIDE + 28, THUMB_SIDE + 26))
         self.strip.currentRowChanged.connect(self._show)
         self.strip.hide()
 
@@ -259,7 +259,7 @@ class ImageView(QWidget):
             self.bars.set_message(e.error, error=True)
         elif e.result is not None:
             self.bars.set_predictions(e.result.top)
-            self.timing.setText(f"{e.result.seconds * 1000:.1f} ms")
+            self.timing.setText(f"Classified in {e.result.seconds * 1000:.1f} ms")
         elif not self._model_ready:
             self.bars.set_message(NO_MODEL)
         else:

@@ -34,7 +34,8 @@ class WebcamView(QWidget):
         self._scan: CameraScan | None = None
         self._model_ready = False
         self._shown = None                   # the Frame on screen (what a snapshot saves)
-        self._results = collections.deque(maxlen=20)
+        self._results = collections.deque(maxlen=20)     # arrival times, for the rate
+        self._latencies = collections.deque(maxlen=20)   # seconds, averaged for a steady read-out
         self.camera_fps = 0.0
         self.inference_fps = 0.0
         self.latency_ms = 0.0
@@ -142,6 +143,7 @@ class WebcamView(QWidget):
         self.capture.failed.connect(self._on_failed)
         self.capture.frame_ready.connect(self._on_frame)
         self._results.clear()
+        self._latencies.clear()
         self.camera_fps = self.inference_fps = self.latency_ms = 0.0
         self.status.setText(f"Opening {describe(source)}…")
         self.start_button.setText("Stop")
@@ -205,7 +207,8 @@ class WebcamView(QWidget):
             return   # late result after stop or pause: keep what is on screen
         self._results.append(time.monotonic())
         self.inference_fps = rate(self._results)
-        self.latency_ms = result.seconds * 1000
+        self._latencies.append(result.seconds)
+        self.latency_ms = 1000 * sum(self._latencies) / len(self._latencies)
         self.results_shown += 1
         if result.error:
             self.bars.set_message(result.error, error=True)
