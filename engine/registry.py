@@ -4,6 +4,7 @@ No network and no Qt here: engine.download fetches the files, this module only n
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,6 +104,23 @@ def is_downloaded(key: str) -> bool:
         return False
 
 
+def check_pinned_hash(key: str, path: Path) -> None:
+    """Reject a file that differs from the published one, before anything uses it."""
+    pinned = _info(key).sha256
+    if pinned is None:
+        return
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != pinned:
+        raise RegistryError(f"model '{key}': {path} is not the published {key}.weights (sha256 {digest[:12]}…, "
+                            f"expected {pinned[:12]}…): delete it and run `tdn download {key}`, "
+                            "or pass your own file with --weights PATH")
+
+
+def find_labels() -> Path | None:
+    p = labels_path()
+    return p if p.is_file() else None
+
+
 def find_names() -> Path | None:
     p = names_path()
     return p if p.is_file() else None
@@ -124,6 +142,7 @@ def resolve(model_or_cfg: str, weights: str | None = None) -> tuple[Path, Path]:
         if not is_downloaded(key):
             raise RegistryError(f"model '{key}': {w} is incomplete ({w.stat().st_size} bytes, "
                                 f"expected {expected_weights_bytes(key)}): run `tdn download {key}`")
+        check_pinned_hash(key, w)
         return cfg, w
     if model_or_cfg.endswith(".cfg") or os.sep in model_or_cfg or "/" in model_or_cfg:
         cfg = _existing(model_or_cfg, "cfg")

@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to ../shared (skipped with a reason when absent) and model files."""
+"""Shared fixtures: seeded random weights per cfg, the real tiny.weights and ImageNet names."""
 from __future__ import annotations
 
 import os
@@ -8,18 +8,7 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-CFG_DIR = ROOT / "cfg"
-MODEL_CFGS = sorted(p.stem for p in CFG_DIR.glob("*.cfg"))
-
-
-def shared_path(*parts: str) -> Path:
-    """A file under ../shared, or skip the test saying what is missing."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs {path} (the project's ../shared reference data is not beside this checkout)")
-    return path
+from support import CFG_DIR, shared_path  # noqa: E402
 
 
 @pytest.fixture(scope="session")

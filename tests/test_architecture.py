@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import sys
 
-from conftest import ROOT
+from support import ROOT
 
 
 def test_import_contracts_hold():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import engine
-from conftest import CFG_DIR, MODEL_CFGS, shared_path
+from support import CFG_DIR, MODEL_CFGS, shared_path
 from engine.summary import summarize
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import engine
-from conftest import CFG_DIR, ROOT, shared_path
+from support import CFG_DIR, ROOT, shared_path
 from tdn_cli.main import main
 
 TINY = str(CFG_DIR / "tiny.cfg")

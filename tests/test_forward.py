@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import engine
-from conftest import CFG_DIR, MODEL_CFGS
+from support import CFG_DIR, MODEL_CFGS
 from reference import reference_forward
 
 TOLERANCE = 1e-5        # on probabilities; OpenCV itself agrees with darknet to ~6e-6

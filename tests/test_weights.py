@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import engine
-from conftest import CFG_DIR
+from support import CFG_DIR
 from engine.weights import count_params, random_params, read_weights
 
 TINY = CFG_DIR / "tiny.cfg"

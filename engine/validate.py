@@ -1,0 +1,158 @@
+"""darknet's `classifier valid` for a folder a user has: accuracy against labels taken from
+file and folder names, with images decoded on a thread pool while the engine runs batches."""
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .classify import Classifier
+from .errors import EngineError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+WNID = re.compile(r"n\d{8}")
+BATCH = 16                      # images per forward pass when their input shapes agree
+
+
+@dataclass(frozen=True)
+class Row:
+    path: Path
+    label: int
+    top: list[tuple[int, str, float]]       # top-5 (index, name, prob)
+
+    @property
+    def correct1(self) -> bool:
+        return self.top[0][0] == self.label
+
+    @property
+    def correct5(self) -> bool:
+        return any(i == self.label for i, _, _ in self.top[:5])
+
+
+@dataclass
+class Validation:
+    rows: list[Row] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def images(self) -> int:
+        return len(self.rows)
+
+    @property
+    def top1(self) -> float:
+        return sum(r.correct1 for r in self.rows) / self.images if self.rows else 0.0
+
+    @property
+    def top5(self) -> float:
+        return sum(r.correct5 for r in self.rows) / self.images if self.rows else 0.0
+
+    def summary(self) -> dict:
+        return {"images": self.images, "top1": self.top1, "top5": self.top5,
+                "skipped": len(self.skipped), "seconds": round(self.seconds, 3)}
+
+
+class Labeler:
+    """Label of a file: a WordNet id starting its name or naming its folder, else its folder
+    named after a class (ImageNet's and ImageFolder's habits)."""
+
+    def __init__(self, wnids: list[str] | None, names: tuple[str, ...] | list[str] | None):
+        self.by_wnid = {w: i for i, w in enumerate(wnids or [])}
+        self.by_name: dict[str, int] = {}
+        for i, name in enumerate(names or []):
+            for key in (name.lower(), name.lower().replace(" ", "_")):
+                self.by_name.setdefault(key, i)
+
+    def __call__(self, path: Path) -> int | None:
+        for text in (path.name, path.parent.name):
+            match = WNID.match(text)
+            if match and match.group(0) in self.by_wnid:
+                return self.by_wnid[match.group(0)]
+        return self.by_name.get(path.parent.name.lower())
+
+
+def find_images(folder: Path) -> list[Path]:
+    """Every regular file under folder, sorted (hidden ones aside). Non-images are kept so
+    they are reported as skipped instead of silently ignored."""
+    if not folder.is_dir():
+        raise EngineError(f"{folder} is not a folder")
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def validate(classifier: Classifier, folder: Path, labeler: Labeler, limit: int | None = None,
+             progress: Callable[[Validation, int], None] | None = None,
+             cancel: Callable[[], bool] | None = None, workers: int = 2) -> Validation:
+    """Classify every labelled image under folder. progress(result_so_far, total) after each batch."""
+    from .image import load_image
+
+    start = time.perf_counter()
+    result = Validation()
+    files = find_images(folder)
+    labelled = []
+    for path in files:
+        label = labeler(path)
+        if label is None:
+            why = "not an image file" if path.suffix.lower() not in IMAGE_SUFFIXES else "no label"
+            result.skipped.append((path, f"{why}: no WordNet id in its name or folder, no class folder"))
+        else:
+            labelled.append((path, label))
+    if limit is not None:
+        labelled = labelled[:limit]
+
+    def decode(item):
+        path, label = item
+        try:
+            return path, label, classifier.prepare(load_image(path)), None
+        except EngineError as exc:
+            return path, label, None, str(exc)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for batch in _shape_batches(pool.map(decode, labelled), result):
+            if cancel is not None and cancel():
+                break
+            inputs = np.stack([x for _, _, x in batch])
+            for (path, label, _), prediction in zip(batch, classifier.classify_batch(inputs)):
+                result.rows.append(Row(path, label, prediction.top(5)))
+            result.seconds = time.perf_counter() - start
+            if progress is not None:
+                progress(result, len(labelled))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _shape_batches(decoded: Iterator, result: Validation) -> Iterator[list]:
+    """Group consecutive decoded images of one input shape into batches of up to BATCH;
+    record unreadable ones as skipped."""
+    batch: list = []
+    for path, label, x, error in decoded:
+        if error is not None:
+            result.skipped.append((path, error))
+            continue
+        if batch and (x.shape != batch[0][2].shape or len(batch) == BATCH):
+            yield batch
+            batch = []
+        batch.append((path, label, x))
+    if batch:
+        yield batch
+
+
+def write_csv(result: Validation, path: Path) -> None:
+    """One row per image: file, label, top-5 indices, names, probabilities, correct@1, correct@5."""
+    import csv
+    import io
+
+    from .weights import write_atomic
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["file", "label", "top5_indices", "top5_names", "top5_probs", "correct1", "correct5"])
+    for row in result.rows:
+        writer.writerow([str(row.path), row.label, " ".join(str(i) for i, _, _ in row.top),
+                         "|".join(n for _, n, _ in row.top), " ".join(f"{p:.6f}" for _, _, p in row.top),
+                         int(row.correct1), int(row.correct5)])
+    write_atomic(Path(path), buffer.getvalue().encode("utf-8"))
