@@ -29,7 +29,7 @@ class Network:
         self._prepared = [layer.prepare(p, shape)
                           for layer, p, shape in zip(spec.layers, params, spec.input_shapes())]
         self._fusable = self._find_fusable_pools()
-        self._plans: OrderedDict[tuple[int, int], tuple[int, list]] = OrderedDict()
+        self._plans: OrderedDict[tuple[int, int, int], tuple[int, list]] = OrderedDict()
         limit_kernel_blas()
 
     @classmethod
@@ -83,12 +83,13 @@ class Network:
         probs = self._flatten_output(out)
         return probs[0] if single else probs
 
-    def forward(self, x: np.ndarray, observer=None) -> np.ndarray:
+    def forward(self, x: np.ndarray, observer=None, stop: int | None = None) -> np.ndarray:
         """Run the layers on a contiguous float32 NHWC batch; return the last output (copied).
 
-        observer(layer_index, seconds) is called after each layer when given (per-layer timing).
+        stop: run layers 0..stop only and return layer stop's output (features for transfer
+        learning). observer(layer_index, seconds) is called after each layer when given.
         """
-        steps = self.plan(x.shape[0], x.shape[1], x.shape[2])
+        steps = self.plan(x.shape[0], x.shape[1], x.shape[2], stop)
         outputs: list = [None] * len(steps)
         current = x
         if observer is None:
@@ -102,9 +103,19 @@ class Network:
                 observer(i, perf_counter() - start)
         return np.array(current, copy=True)
 
-    def plan(self, batch: int, height: int, width: int) -> list:
-        """Forward steps with buffers for inputs of up to `batch` images of height × width."""
-        key = (height, width)
+    def features(self, x: np.ndarray, layer: int) -> np.ndarray:
+        """Output of `layer` for x (h, w, c) or (n, h, w, c): (n, h', w', c') float32."""
+        if not 0 <= layer < len(self.spec.layers):
+            raise ShapeError(f"{self.spec.path}: no layer {layer} (the network has layers 0-"
+                             f"{len(self.spec.layers) - 1})")
+        x = x[None] if x.ndim == 3 else x
+        return self.forward(np.ascontiguousarray(x, dtype=np.float32), stop=layer)
+
+    def plan(self, batch: int, height: int, width: int, stop: int | None = None) -> list:
+        """Forward steps with buffers for up to `batch` images of height × width, for layers
+        0..stop (all by default)."""
+        last = len(self.spec.layers) - 1 if stop is None else stop
+        key = (height, width, last)
         cached = self._plans.get(key)
         if cached is not None and cached[0] >= batch:
             self._plans.move_to_end(key)
@@ -116,13 +127,14 @@ class Network:
                                      f"{self.spec.width}x{self.spec.height}; got {width}x{height}")
         shapes = self.spec.shapes_for(height, width)
         in_shapes = self.spec.input_shapes(shapes)
+        fusable = self._fusable - {last}          # the requested output must not be pooled away
         steps = []
-        for i, layer in enumerate(self.spec.layers):
-            if i in self._fusable:
+        for i, layer in enumerate(self.spec.layers[:last + 1]):
+            if i in fusable:
                 pool = self.spec.layers[i + 1]
                 steps.append(layer.make_step(in_shapes[i], shapes[i], batch, self._prepared[i],
                                              pool=pool.fusion(shapes[i + 1])))
-            elif i - 1 in self._fusable:
+            elif i - 1 in fusable:
                 steps.append(_already_pooled)
             else:
                 steps.append(layer.make_step(in_shapes[i], shapes[i], batch, self._prepared[i]))

@@ -83,3 +83,20 @@ def test_wrong_channel_count_is_a_clear_error(random_weights):
     net = engine.Network.load(CFG_DIR / "tiny.cfg", random_weights("tiny"))
     with pytest.raises(engine.ShapeError, match="tiny.cfg"):
         net.predict(np.zeros((224, 224, 4), np.float32))
+
+
+@pytest.mark.parametrize("layer", [0, 1, 5, 17, 18])
+def test_features_of_any_layer_match_the_reference(layer, random_weights):
+    """Layer outputs for transfer learning, including a conv whose max pool is normally fused."""
+    import dataclasses
+
+    weights = random_weights("tiny")
+    net = engine.Network.load(CFG_DIR / "tiny.cfg", weights)
+    image = random_image(64, 80, seed=11)
+    feats = net.features(image, layer)
+    assert feats.shape == (1,) + net.spec.shapes_for(64, 80)[layer]
+    cut = dataclasses.replace(net.spec, width=80, height=64, layers=net.spec.layers[:layer + 1],
+                              shapes=net.spec.shapes_for(64, 80)[:layer + 1])
+    expected = reference_forward(cut, weights, image, partial=True)
+    np.testing.assert_allclose(feats[0].transpose(2, 0, 1).reshape(-1), expected, atol=2e-5, rtol=1e-4)
+    np.testing.assert_allclose(net.predict(image), net.predict(image))   # the full plan is unaffected
