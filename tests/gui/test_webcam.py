@@ -4,7 +4,11 @@ from __future__ import annotations
 import glob
 import time
 
+import cv2
+import numpy as np
 from PIL import Image
+
+from tdn_gui import capture
 
 
 def test_video_file_plays_and_is_classified_live(qtbot, open_window, small_model, video, tmp_path):
@@ -81,3 +85,39 @@ def test_scan_without_cameras_is_quick(qtbot, open_window, small_model):
     print(f"\nscan took {took * 1000:.0f} ms")
     assert cam.status.text() == "No camera found."
     assert took < 5
+
+
+class _VanishingCamera:
+    """Stands in for cv2.VideoCapture: a camera that gives a few frames, then is unplugged."""
+
+    def __init__(self, source):
+        self.left = 5
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        return {cv2.CAP_PROP_FRAME_WIDTH: 64, cv2.CAP_PROP_FRAME_HEIGHT: 48, cv2.CAP_PROP_FPS: 30}.get(prop, 0)
+
+    def read(self):
+        self.left -= 1
+        if self.left < 0:
+            return False, None
+        return True, np.full((48, 64, 3), 80, np.uint8)
+
+    def set(self, prop, value):
+        return True
+
+    def release(self):
+        pass
+
+
+def test_camera_that_disappears_mid_stream(qtbot, open_window, small_model, monkeypatch):
+    monkeypatch.setattr(capture.cv2, "VideoCapture", _VanishingCamera)
+    window = open_window([*small_model.argv(), "--camera", "3"])
+    cam = window.webcam_view
+    qtbot.waitUntil(lambda: not cam.is_running(), timeout=10_000)
+    assert cam.frames_shown >= 1
+    assert cam.status.text() == "camera 3 stopped delivering frames."
+    assert cam.bars.is_error() and cam.last_capture.isFinished()
+    assert cam.start_button.text() == "Start"   # usable: it can be started again

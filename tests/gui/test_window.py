@@ -8,7 +8,7 @@ from engine import registry
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
-from tdn_gui import model_panel
+from tdn_gui import main_window, model_panel
 from tdn_gui.app import main
 from tdn_gui.main_window import MainWindow
 from tdn_gui.settings import ModelChoice, Settings
@@ -137,3 +137,14 @@ def test_main_runs_and_exits_when_the_window_closes(qtbot, small_model):
     QTimer.singleShot(1_000, close_all)
     assert main(small_model.argv()) == 0
 
+
+
+def test_open_cfg_and_weights_with_the_file_dialogs(qtbot, open_window, small_model, medium_model, monkeypatch):
+    answers = iter([(str(medium_model.cfg), ""), (str(medium_model.weights), "")])
+    monkeypatch.setattr(main_window.QFileDialog, "getOpenFileName", lambda *a, **k: next(answers))
+    window = open_window(small_model.argv())
+    with qtbot.waitSignal(window.worker.model_loaded, timeout=60_000) as blocker:
+        window.open_model_action.trigger()
+    assert blocker.args[0].name == "medium" and blocker.args[0].names is None   # no names downloaded
+    assert window.model_label.text().startswith("medium · 160×160")
+    assert not any(a.isChecked() for a in window.model_actions.values())
