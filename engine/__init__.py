@@ -4,6 +4,11 @@
     net = Network.load("cfg/tiny.cfg", "tiny.weights")
     probs = net.predict(engine.letterbox(engine.load_image("dog.jpg"), *net.input_size))
 """
+from .threads import preload_tbb
+
+preload_tbb()       # before any parallel kernel runs: Numba picks its threading layer then
+# ruff: noqa: E402
+
 from .classify import Classifier, NamesError, Prediction, class_name, load_names
 from .errors import CfgError, EngineError, ShapeError, WeightsError
 from .image import (MAX_ASPECT, RESIZE_HELP, RESIZE_MODES, ImageError, fit_input, image_from_array,

@@ -1,4 +1,11 @@
-"""How many threads the engine computes with, and keeping BLAS out of their way.
+"""How many threads the engine computes with, on which pool, and keeping BLAS out of their way.
+
+Threading layer: TBB when it loads. With OpenMP, every parallel kernel ends at a barrier
+that waits for every thread, so one thread preempted by another process (a browser, the
+GUI thread) stalls each layer by a scheduler tick: on 2 busy cores Tiny Darknet went from
+~9 ms to 136 ms. TBB's master thread finishes work its helpers never picked up (measured
+under the same load: 56 ms, level with OpenCV). pip's `tbb` wheel puts libtbb.so.12 where
+Numba's loader does not look, so we load it by path first.
 
 Every kernel runs on Numba's thread pool; the GEMMs inside them call BLAS (SciPy's, which
 is what np.dot inside @njit uses) from those threads. So that BLAS must run single-threaded:
@@ -7,9 +14,28 @@ on 2 cores). numpy's BLAS, which the engine's conv path does not use, is left al
 """
 from __future__ import annotations
 
+import ctypes
+import importlib.metadata
+
 import numba
 
 _blas_limited = False
+
+
+def preload_tbb() -> bool:
+    """Load pip's libtbb.so.12 globally so Numba's TBB threading layer can start."""
+    try:
+        files = importlib.metadata.files("tbb") or []
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    for f in files:
+        if f.name == "libtbb.so.12":
+            try:
+                ctypes.CDLL(str(f.locate()), mode=ctypes.RTLD_GLOBAL)
+                return True
+            except OSError:
+                return False
+    return False
 
 
 def threads() -> int:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import kernels
+from .. import kernels, winograd
 from ..threads import threads as engine_threads
 from ..activations import activation_code
 from .base import Layer, Shape
@@ -71,17 +71,27 @@ class Convolutional(Layer):
         size = f"{self.size} x {self.size} / {self.stride}"
         return ("conv", str(self.filters), size + (f" g{self.groups}" if self.groups > 1 else ""))
 
+    @property
+    def winograd_ok(self) -> bool:
+        """3x3, stride 1, 'same' padding, one group: the shape Winograd F(4x4, 3x3) handles."""
+        return self.size == 3 and self.stride == 1 and self.padding == 1 and self.groups == 1
+
     def prepare(self, params, in_shape):
-        """Weights as one (size*size*c/groups, filters/groups) GEMM matrix per group, BN folded."""
+        """Weights as one (size*size*c/groups, filters/groups) GEMM matrix per group, BN folded;
+        for Winograd-shaped layers also the transformed filters U (36, c, filters)."""
         cg = in_shape[2] // self.groups
         weights = params["weights"].reshape(self.filters, cg, self.size, self.size)
         weights, bias = fold_batchnorm(weights, params, self.batch_normalize)
         fg = self.filters // self.groups
         mats = [np.ascontiguousarray(weights[g * fg:(g + 1) * fg].transpose(2, 3, 1, 0).reshape(-1, fg))
                 for g in range(self.groups)]
-        return mats, bias
+        u = winograd.transform_weights(weights) if self.winograd_ok and cg >= WINOGRAD_MIN_CHANNELS else None
+        return mats, bias, u
 
     def make_step(self, in_shape, out_shape, batch, prepared, pool=None):
+        u = prepared[2]
+        if u is not None and (pool is None or pool[:3] == (2, 2, 0)):
+            return WinogradStep(self, out_shape, batch, prepared, pool)
         return ConvStep(self, in_shape, out_shape, batch, prepared, pool)
 
 
@@ -93,7 +103,7 @@ class ConvStep:
 
     def __init__(self, layer: Convolutional, in_shape, out_shape, batch, prepared, pool):
         self.layer = layer
-        self.mats, self.bias = prepared
+        self.mats, self.bias, _ = prepared
         conv_h, conv_w, filters = out_shape
         k, fg = self.mats[0].shape
         if pool is None:
@@ -122,6 +132,38 @@ class ConvStep:
                                  out, self.cols, self.acc, self.band)
         return out
 
+
+class WinogradStep:
+    """The same conv by Winograd F(4x4, 3x3): input transform, 36 GEMMs, output transform
+    with bias, activation and an optional 2x2/2 max pool; scratch allocated once."""
+
+    def __init__(self, layer: Convolutional, out_shape, batch, prepared, pool):
+        _, self.bias, self.u = prepared
+        self.layer = layer
+        self.conv_h, self.conv_w, filters = out_shape
+        self.tiles = winograd.tiles(self.conv_h, self.conv_w)
+        count = self.tiles[0] * self.tiles[1]
+        self.v = np.empty((36, batch * count, self.u.shape[1]), np.float32)
+        self.m = np.empty((36, batch * count, filters), np.float32)
+        self.pool = pool is not None
+        self.out = np.empty((batch,) + (pool[3] if pool else out_shape), np.float32)
+
+    def __call__(self, x, outputs):
+        n = x.shape[0]
+        count = n * self.tiles[0] * self.tiles[1]
+        v, m = self.v[:, :count], self.m[:, :count]
+        if n * self.tiles[0] * self.tiles[1] != self.v.shape[1]:
+            v, m = np.ascontiguousarray(v), np.ascontiguousarray(m)
+        winograd.winograd_input(x, *self.tiles, v)
+        winograd.winograd_gemm(v, self.u, m)
+        out = self.out[:n]
+        winograd.winograd_output(m, *self.tiles, self.conv_h, self.conv_w, self.bias,
+                                 self.layer.activation, self.pool, out)
+        return out
+
+
+# Winograd's transforms cost per channel; below this many input channels plain GEMM wins
+WINOGRAD_MIN_CHANNELS = 8
 
 # Per-thread scratch (im2col rows + GEMM result) aimed at the 512 KB-1 MB L2 of current cores
 BAND_BYTES = 384 << 10

@@ -1,0 +1,175 @@
+"""Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions: 36 multiplies per 4x4 output tile
+and channel pair instead of 144, so the 3x3 layers that carry ~85% of Tiny Darknet's
+operations become 36 small GEMMs plus two cheap transforms (Lavin & Gray, 2015).
+
+    Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A     for a 6x6 input tile d and a 3x3 filter g
+
+U = G g Gᵀ is computed once at load (in float64); per call: V = Bᵀ d B for every tile
+(`winograd_input`), M[ξ] = V[ξ] @ U[ξ] for the 36 positions ξ, then Aᵀ M A, bias,
+activation and an optional 2x2 max pool (`winograd_output`).
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .kernels import _activate_span
+
+BT = np.array([[4, 0, -5, 0, 1, 0],
+               [0, -4, -4, 1, 1, 0],
+               [0, 4, -4, -1, 1, 0],
+               [0, -2, -1, 2, 1, 0],
+               [0, 2, -1, -2, 1, 0],
+               [0, 4, 0, -5, 0, 1]], np.float32)
+G = np.array([[1 / 4, 0, 0],
+              [-1 / 6, -1 / 6, -1 / 6],
+              [-1 / 6, 1 / 6, -1 / 6],
+              [1 / 24, 1 / 12, 1 / 6],
+              [1 / 24, -1 / 12, 1 / 6],
+              [0, 0, 1]], np.float64)
+AT = np.array([[1, 1, 1, 1, 1, 0],
+               [0, 1, -1, 2, -2, 0],
+               [0, 1, 1, 4, 4, 0],
+               [0, 1, -1, 8, -8, 1]], np.float32)
+
+_JIT = dict(cache=True, nogil=True, parallel=True)
+
+
+def transform_weights(weights: np.ndarray) -> np.ndarray:
+    """(filters, c, 3, 3) → U: (36, c, filters) float32, U[6i+j] = (G g Gᵀ)[i, j]."""
+    u = np.einsum("ia,fcab,jb->ijcf", G, weights.astype(np.float64), G)
+    return np.ascontiguousarray(u.reshape(36, weights.shape[1], weights.shape[0]), dtype=np.float32)
+
+
+def tiles(h: int, w: int) -> tuple[int, int]:
+    return (h + 3) // 4, (w + 3) // 4
+
+
+@njit(**_JIT)
+def winograd_input(x, tiles_y, tiles_x, v):
+    """v[6i+l, tile, :] = (Bᵀ d B)[i, l] for the 6x6 tile d at (4ty-1, 4tx-1), zero outside.
+
+    x: (n, h, w, c); v: (36, n*tiles_y*tiles_x, c). Channels innermost: every step below is
+    a vector operation over c.
+    """
+    n_img, h, w, c = x.shape
+    count = n_img * tiles_y * tiles_x
+    threads = min(count, 64)
+    for t in prange(threads):
+        d = np.empty((36, c), np.float32)
+        tmp = np.empty((36, c), np.float32)
+        for tile in range(t, count, threads):
+            n = tile // (tiles_y * tiles_x)
+            ty = (tile // tiles_x) % tiles_y
+            tx = tile % tiles_x
+            for i in range(6):
+                y = 4 * ty - 1 + i
+                for j in range(6):
+                    xx = 4 * tx - 1 + j
+                    if 0 <= y < h and 0 <= xx < w:
+                        for k in range(c):
+                            d[6 * i + j, k] = x[n, y, xx, k]
+                    else:
+                        for k in range(c):
+                            d[6 * i + j, k] = 0.0
+            for i in range(6):                       # tmp = Bᵀ d
+                for j in range(6):
+                    for k in range(c):
+                        tmp[6 * i + j, k] = 0.0
+                    for r in range(6):
+                        b = BT[i, r]
+                        if b != 0:
+                            for k in range(c):
+                                tmp[6 * i + j, k] += b * d[6 * r + j, k]
+            for i in range(6):                       # v = tmp B
+                for l in range(6):
+                    for k in range(c):
+                        v[6 * i + l, tile, k] = 0.0
+                    for j in range(6):
+                        b = BT[l, j]
+                        if b != 0:
+                            for k in range(c):
+                                v[6 * i + l, tile, k] += b * tmp[6 * i + j, k]
+
+
+@njit(**_JIT)
+def winograd_gemm(v, u, m):
+    """m[ξ] = v[ξ] @ u[ξ] for the 36 positions: (tiles, c) @ (c, filters), BLAS inside."""
+    threads = 36
+    for xi in prange(threads):
+        np.dot(v[xi], u[xi], m[xi])
+
+
+@njit(**_JIT)
+def winograd_output(m, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, out):
+    """out = act(Aᵀ M A + bias) per 4x4 tile; with pool, darknet's 2x2/2 max pool of it.
+
+    m: (36, tiles, filters); out: (n, conv_h, conv_w, filters), or pooled
+    (n, (conv_h + 1) // 2, (conv_w + 1) // 2, filters) — cells past the image never win.
+    """
+    count = m.shape[1]
+    filters = m.shape[2]
+    n_img, out_h, out_w, _ = out.shape
+    threads = min(count, 64)
+    of = out.reshape(-1)
+    for t in prange(threads):
+        tmp = np.empty((24, filters), np.float32)
+        y = np.empty((16, filters), np.float32)
+        for tile in range(t, count, threads):
+            n = tile // (tiles_y * tiles_x)
+            ty = (tile // tiles_x) % tiles_y
+            tx = tile % tiles_x
+            for a in range(4):                       # tmp = Aᵀ M   (4x6)
+                for j in range(6):
+                    for f in range(filters):
+                        tmp[6 * a + j, f] = 0.0
+                    for i in range(6):
+                        coef = AT[a, i]
+                        if coef != 0:
+                            for f in range(filters):
+                                tmp[6 * a + j, f] += coef * m[6 * i + j, tile, f]
+            for a in range(4):                       # y = tmp A   (4x4)
+                for b in range(4):
+                    for f in range(filters):
+                        y[4 * a + b, f] = 0.0
+                    for j in range(6):
+                        coef = AT[b, j]
+                        if coef != 0:
+                            for f in range(filters):
+                                y[4 * a + b, f] += coef * tmp[6 * a + j, f]
+            if not pool:
+                for a in range(4):
+                    oy = 4 * ty + a
+                    if oy >= out_h:
+                        break
+                    for b in range(4):
+                        ox = 4 * tx + b
+                        if ox >= out_w:
+                            break
+                        dst = ((n * out_h + oy) * out_w + ox) * filters
+                        for f in range(filters):
+                            of[dst + f] = y[4 * a + b, f] + bias[f]
+                        _activate_span(of, dst, dst + filters, act)
+                continue
+            for pa in range(2):                      # 2x2/2 max pool inside the tile
+                py = 2 * ty + pa
+                if py >= out_h:
+                    break
+                for pb in range(2):
+                    px = 2 * tx + pb
+                    if px >= out_w:
+                        break
+                    dst = ((n * out_h + py) * out_w + px) * filters
+                    for f in range(filters):
+                        of[dst + f] = -np.inf
+                    for a in range(2 * pa, 2 * pa + 2):
+                        if 4 * ty + a >= conv_h:
+                            continue
+                        for b in range(2 * pb, 2 * pb + 2):
+                            if 4 * tx + b >= conv_w:
+                                continue
+                            for f in range(filters):
+                                of[dst + f] = max(of[dst + f], y[4 * a + b, f])
+                    for f in range(filters):
+                        of[dst + f] += bias[f]
+                    _activate_span(of, dst, dst + filters, act)
