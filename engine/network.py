@@ -103,6 +103,17 @@ class Network:
                 observer(i, perf_counter() - start)
         return np.array(current, copy=True)
 
+    def warm_up(self) -> None:
+        """Load every kernel (from Numba's cache, or compile it) with one small forward pass,
+        so the first real prediction is timed like every later one."""
+        h, w = self.spec.height, self.spec.width
+        if self.any_size:
+            h, w = min(h, 64), min(w, 64)
+        try:
+            self.predict(np.zeros((h, w, self.spec.channels), np.float32))
+        except ShapeError:          # too small for this network: use its own size
+            self.predict(np.zeros((self.spec.height, self.spec.width, self.spec.channels), np.float32))
+
     def features(self, x: np.ndarray, layer: int) -> np.ndarray:
         """Output of `layer` for x (h, w, c) or (n, h, w, c): (n, h', w', c') float32."""
         if not 0 <= layer < len(self.spec.layers):

@@ -30,6 +30,7 @@ def run(args) -> int:
         raise engine.EngineError(f"--top must be at least 1 (got {args.top})")
     net = load_network(args.model, weights)
     classifier = engine.Classifier(net, load_class_names(net, args.names), resize=args.resize)
+    net.warm_up()           # "Predicted in" times the network, as darknet's does, not JIT loading
     failures = 0
     for path in images:
         try:
