@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem,
+from PySide6.QtWidgets import (QLabel, QListView, QListWidget, QListWidgetItem,
                                QSplitter, QStyle, QVBoxLayout, QWidget)
 
 from .canvas import ImageCanvas
@@ -58,7 +58,6 @@ class Entry:
 
 class ImageView(QWidget):
     current_changed = Signal(int)
-    batch_finished = Signal()   # every image has a result or an error
 
     def __init__(self, worker: InferenceWorker, parent=None):
         super().__init__(parent)
@@ -194,8 +193,6 @@ class ImageView(QWidget):
                 nxt.state = "running"
                 self._running = ("image", nxt.id, self._generation)
                 self._worker.submit(self._running, nxt.pixels)
-        if not any(e.state in ("new", "decoding", "ready", "running") for e in self.entries):
-            self.batch_finished.emit()
 
     def _on_decoded(self, d: Decoded) -> None:
         row, e = self._find(d.entry_id)
