@@ -1,4 +1,4 @@
-"""Teaching new classes (engine/teach.py, `tdn teach`): accuracy on a learnable dataset, the export
+"""Teaching new classes (engine/teach/, `tdn teach`): accuracy on a learnable dataset, the export
 against our engine and OpenCV, the head commuting with average pooling, and every bad input."""
 from __future__ import annotations
 
@@ -313,7 +313,7 @@ def test_a_failing_export_leaves_nothing(result, tmp_path, monkeypatch):
     and the folders the export made."""
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(teach, "write_weights", broken)
+    monkeypatch.setattr(teach.exporting, "write_weights", broken)
     out = tmp_path / "new" / "models"
     with pytest.raises(teach.TeachError, match="cannot write to .*No space left on device"):
         teach.export(result.model, out, "animals")

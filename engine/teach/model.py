@@ -1,0 +1,80 @@
+"""The taught model: backbone + head, as a live classifier and as a darknet network."""
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..cfg import read_sections
+from ..classify import Classifier, Prediction
+from ..image import image_from_array
+from ..network import Network
+from ..spec import parse_network
+from .backbone import Backbone
+
+
+class TaughtModel:
+    """Backbone + head (K, C) weights and (K,) bias: probabilities = softmax(W·mean(F) + b)."""
+
+    def __init__(self, backbone: Backbone, classes: Sequence[str], weights: np.ndarray, bias: np.ndarray):
+        self.backbone = backbone
+        self.classes = tuple(classes)
+        self.weights = np.asarray(weights, np.float32)       # (k, c)
+        self.bias = np.asarray(bias, np.float32)             # (k,)
+
+    def probabilities(self, vectors: np.ndarray) -> np.ndarray:
+        """Pooled features (n, c) → (n, k) probabilities."""
+        logits = np.asarray(vectors, np.float64) @ self.weights.T.astype(np.float64) + self.bias
+        return softmax_ce(logits, np.zeros(len(logits), np.int64))[0]
+
+    def classify(self, image: np.ndarray) -> Prediction:
+        """image: (h, w, 3) RGB, uint8 or float 0..1."""
+        start = time.perf_counter()
+        x = self.backbone.prepare(image_from_array(image))
+        probs = self.probabilities(self.backbone.pooled(x[None]))[0].astype(np.float32)
+        return Prediction(probs, self.classes, time.perf_counter() - start, x.shape[:2])
+
+    def head_params(self) -> list[dict[str, np.ndarray]]:
+        """darknet's arrays for the head: conv biases and (filters, c, 1, 1) weights; avgpool, softmax."""
+        conv = {"biases": self.bias.copy(), "weights": self.weights.reshape(-1).copy()}
+        return [conv, {}, {}]
+
+    def cfg_text(self, name: str) -> str:
+        """[net] and layers 0..L of the base cfg verbatim, then the head."""
+        b = self.backbone
+        last = read_sections(b.cfg_path, b.cfg_text)[b.layer + 1]       # section 0 is [net]
+        end = max([last.line] + [line for _, line in last.options.values()])
+        k = len(self.classes)
+        lines = [
+            f"# {name}: {k} classes taught by `tdn teach` ({name}.names, one a line, in output order).",
+            f"# Layers 0-{b.layer} are {b.cfg_path.name}'s, copied verbatim below (its comments describe",
+            "# the whole base network); the last three layers are the taught head.",
+            "",
+            *b.cfg_text.splitlines()[:end],
+            "",
+            f"# --- taught head: 1x1 conv {b.channels} -> {k} classes (linear), global average pool, softmax ---",
+            "",
+            "[convolutional]", f"filters={k}", "size=1", "stride=1", "activation=linear",
+            "",
+            "[avgpool]",
+            "",
+            "[softmax]", "groups=1",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def network(self, name: str = "taught") -> Network:
+        """The exported network, in memory."""
+        spec = parse_network(f"{name}.cfg", self.cfg_text(name))
+        return Network(spec, list(self.backbone.params) + self.head_params(), self.backbone.header)
+
+    def classifier(self, name: str = "taught") -> Classifier:
+        return Classifier(self.network(name), list(self.classes), self.backbone.resize)
+
+
+def softmax_ce(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, float]:
+    """Row softmax of (n, k) logits and the mean cross-entropy of the true labels."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_p = shifted - log_norm
+    return np.exp(log_p), float(-np.mean(log_p[np.arange(len(labels)), labels]))
