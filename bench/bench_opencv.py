@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import engine  # noqa: E402
-from engine.threads import threading_layer  # noqa: E402
+from engine.parallel import threading_layer  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 

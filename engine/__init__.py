@@ -4,7 +4,7 @@
     net = Network.load("cfg/tiny.cfg", "tiny.weights")
     probs = net.predict(engine.letterbox(engine.load_image("dog.jpg"), *net.input_size))
 """
-from .threads import preload_tbb
+from .parallel import preload_tbb
 
 preload_tbb()       # before any parallel kernel runs: Numba picks its threading layer then
 # ruff: noqa: E402
@@ -14,7 +14,7 @@ from .errors import CfgError, EngineError, ShapeError, WeightsError
 from .image import (MAX_ASPECT, RESIZE_HELP, RESIZE_MODES, ImageError, fit_input, image_from_array,
                     letterbox, load_image, resize, resize_min)
 from .network import Network
-from .threads import threads
+from .parallel import threads
 from .spec import NetworkSpec, parse_network
 from .weights import expected_weights_bytes, read_weights, write_random_weights, write_weights
 

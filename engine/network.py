@@ -15,7 +15,7 @@ from .activations import is_monotonic
 from .errors import ShapeError
 from .layers import Convolutional, Maxpool, Route, Shortcut
 from .spec import NetworkSpec, parse_network
-from .threads import limit_kernel_blas
+from .parallel import limit_kernel_blas
 from .weights import Params, WeightsHeader, count_params, read_weights
 
 MAX_PLANS = 4            # distinct input shapes kept (e.g. webcam + a dropped photo)

@@ -37,8 +37,9 @@ _JIT = dict(cache=True, nogil=True, parallel=True)
 
 def transform_weights(weights: np.ndarray) -> np.ndarray:
     """(filters, c, 3, 3) → U: (36, c, filters) float32, U[6i+j] = (G g Gᵀ)[i, j]."""
-    u = np.einsum("ia,fcab,jb->ijcf", G, weights.astype(np.float64), G)
-    return np.ascontiguousarray(u.reshape(36, weights.shape[1], weights.shape[0]), dtype=np.float32)
+    u = G @ weights.astype(np.float64) @ G.T                        # (f, c, 6, 6), batched matmuls
+    return np.ascontiguousarray(u.transpose(2, 3, 1, 0).reshape(36, weights.shape[1], weights.shape[0]),
+                                dtype=np.float32)
 
 
 def tiles(h: int, w: int) -> tuple[int, int]:

@@ -49,7 +49,7 @@ def median_ms(fn, runs: int) -> tuple[float, float]:
 def run(args) -> int:
     import engine
     from engine.summary import summarize
-    from engine.threads import threading_layer
+    from engine.parallel import threading_layer
 
     from .summary_cmd import parse_size
 

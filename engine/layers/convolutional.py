@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels, winograd
-from ..threads import threads as engine_threads
+from ..parallel import threads as engine_threads
 from ..activations import activation_code
 from .base import Layer, Shape
 from .batchnorm import BN_PARAMS, fold_batchnorm
