@@ -20,14 +20,12 @@ def _activate_span(a, start, stop, act):
     """Activate a[start:stop] in place; the common codes get branch-free inner loops."""
     if act == 0:                                    # linear
         return
-    if act == 1:                                    # leaky, darknet's slope 0.1
+    if act == 1:                                    # leaky, darknet's slope 0.1: max(v, 0.1 v)
         for i in range(start, stop):
-            v = a[i]
-            a[i] = v if v > 0 else v * np.float32(0.1)
+            a[i] = max(a[i], a[i] * np.float32(0.1))
     elif act == 2:                                  # relu
         for i in range(start, stop):
-            v = a[i]
-            a[i] = v if v > 0 else np.float32(0)
+            a[i] = max(a[i], np.float32(0))
     else:
         for i in range(start, stop):
             a[i] = activate(a[i], act)
@@ -113,33 +111,78 @@ def conv_forward(x, wmat, bias, act, size, stride, pad, c0, f0,
             else:
                 _im2col_rows(xf, n, h, w, c, c0, cg, size, stride, pad, r0, r1, conv_w, ct)
                 np.dot(ct[:rows * k].reshape(rows, k), wmat, a2)
-            if not pooled:
-                for r in range(rows):
-                    dst = ((n * conv_h + r0) * conv_w + r) * filters + f0
-                    for f in range(fg):
-                        of[dst + f] = at[r * fg + f] + bias[f]
-                    _activate_span(of, dst, dst + fg, act)
-                continue
-            out_w = out.shape[2]
-            for oy in range(b0, b1):
-                for ox in range(out_w):
-                    dst = ((n * final_h + oy) * out_w + ox) * filters + f0
-                    for f in range(fg):
-                        of[dst + f] = -np.inf
-                    for ky in range(pool_size):
-                        iy = oy * pool_stride + pool_offset + ky
-                        if iy < r0 or iy >= r1:
-                            continue
-                        for kx in range(pool_size):
-                            ix = ox * pool_stride + pool_offset + kx
-                            if ix < 0 or ix >= conv_w:
-                                continue
-                            src = ((iy - r0) * conv_w + ix) * fg
-                            for f in range(fg):
-                                of[dst + f] = max(of[dst + f], at[src + f])
-                    for f in range(fg):
-                        of[dst + f] += bias[f]
-                    _activate_span(of, dst, dst + fg, act)
+            _epilogue(at, fg, fg, n, r0, r1, b0, b1, conv_h, conv_w, bias, act,
+                      pool_size, pool_stride, pool_offset, of, final_h, out.shape[2], filters, f0)
+
+
+@njit(cache=True, nogil=True)
+def _epilogue(at, fg, fcount, n, r0, r1, b0, b1, conv_h, conv_w, bias, act,
+              pool_size, pool_stride, pool_offset, of, final_h, out_w, filters, f0):
+    """GEMM rows of conv rows r0..r1 of image n (row stride fg) → output channels
+    f0..f0+fcount: + bias, activation, and when pool_size > 0 the fused max pool, whose
+    output rows b0..b1 (of final_h) these conv rows cover."""
+    if pool_size == 0:
+        for r in range((r1 - r0) * conv_w):
+            dst = ((n * conv_h + r0) * conv_w + r) * filters + f0
+            for f in range(fcount):
+                of[dst + f] = at[r * fg + f] + bias[f]
+            _activate_span(of, dst, dst + fcount, act)
+        return
+    for oy in range(b0, b1):
+        for ox in range(out_w):
+            dst = ((n * final_h + oy) * out_w + ox) * filters + f0
+            for f in range(fcount):
+                of[dst + f] = -np.inf
+            for ky in range(pool_size):
+                iy = oy * pool_stride + pool_offset + ky
+                if iy < r0 or iy >= r1:
+                    continue
+                for kx in range(pool_size):
+                    ix = ox * pool_stride + pool_offset + kx
+                    if ix < 0 or ix >= conv_w:
+                        continue
+                    src = ((iy - r0) * conv_w + ix) * fg
+                    for f in range(fcount):
+                        of[dst + f] = max(of[dst + f], at[src + f])
+            for f in range(fcount):
+                of[dst + f] += bias[f]
+            _activate_span(of, dst, dst + fcount, act)
+
+
+@njit(**_JIT)
+def conv_forward_by_filters(x, wblocks, bias, act, size, stride, pad,
+                            pool_size, pool_stride, pool_offset, out, cols, acc):
+    """conv_forward for maps too small to split by rows (late layers, few pixels, many
+    filters): all rows in one GEMM per thread, the filters split across threads, so each
+    thread streams only its share of the weights instead of all of them per row band.
+
+    wblocks: (blocks, k, fb) — the weight matrix cut into column blocks (the last one
+    zero-padded); cols: (n*conv_h*conv_w*k,); acc: (blocks, n*conv_h*conv_w*fb).
+    """
+    n_img, h, w, c = x.shape
+    blocks, k, fb = wblocks.shape
+    conv_h = (h + 2 * pad - size) // stride + 1
+    conv_w = (w + 2 * pad - size) // stride + 1
+    final_h, out_w, filters = out.shape[1], out.shape[2], out.shape[3]
+    per_image = conv_h * conv_w
+    rows = n_img * per_image
+    xf = x.reshape(-1)
+    of = out.reshape(-1)
+    direct_gemm = size == 1 and stride == 1 and pad == 0
+    if not direct_gemm:
+        for n in prange(n_img):
+            _im2col_rows(xf, n, h, w, c, 0, c, size, stride, pad, 0, conv_h, conv_w,
+                         cols[n * per_image * k:(n + 1) * per_image * k])
+    a = xf[:rows * c].reshape(rows, c) if direct_gemm else cols[:rows * k].reshape(rows, k)
+    for b in prange(blocks):
+        f0 = b * fb
+        fcount = min(fb, filters - f0)
+        ab = acc[b]
+        np.dot(a, wblocks[b], ab[:rows * fb].reshape(rows, fb))
+        for n in range(n_img):
+            _epilogue(ab[n * per_image * fb:], fb, fcount, n, 0, conv_h, 0, final_h, conv_h, conv_w,
+                      bias[f0:f0 + fcount], act, pool_size, pool_stride, pool_offset, of, final_h, out_w,
+                      filters, f0)
 
 
 @njit(**_JIT)

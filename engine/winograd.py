@@ -46,19 +46,32 @@ def tiles(h: int, w: int) -> tuple[int, int]:
     return (h + 3) // 4, (w + 3) // 4
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _bt(src, s0, s1, s2, s3, s4, s5, dst, o0, o1, o2, o3, o4, o5, dst2, c):
+    """dst rows o0..o5 = Bᵀ · (src rows s0..s5), each row a vector of c channels."""
+    for k in range(c):
+        d0, d1, d2, d3, d4, d5 = src[s0, k], src[s1, k], src[s2, k], src[s3, k], src[s4, k], src[s5, k]
+        dst[o0, dst2, k] = 4 * d0 - 5 * d2 + d4
+        dst[o1, dst2, k] = -4 * (d1 + d2) + d3 + d4
+        dst[o2, dst2, k] = 4 * (d1 - d2) - d3 + d4
+        dst[o3, dst2, k] = 2 * (d3 - d1) - d2 + d4
+        dst[o4, dst2, k] = 2 * (d1 - d3) - d2 + d4
+        dst[o5, dst2, k] = 4 * d1 - 5 * d3 + d5
+
+
 @njit(**_JIT)
 def winograd_input(x, tiles_y, tiles_x, v):
     """v[6i+l, tile, :] = (Bᵀ d B)[i, l] for the 6x6 tile d at (4ty-1, 4tx-1), zero outside.
 
-    x: (n, h, w, c); v: (36, n*tiles_y*tiles_x, c). Channels innermost: every step below is
-    a vector operation over c.
+    x: (n, h, w, c); v: (36, n*tiles_y*tiles_x, c). Bᵀ is written out (see BT): each line
+    is a vector operation over the channels.
     """
     n_img, h, w, c = x.shape
     count = n_img * tiles_y * tiles_x
     threads = min(count, 64)
     for t in prange(threads):
         d = np.empty((36, c), np.float32)
-        tmp = np.empty((36, c), np.float32)
+        tmp = np.empty((36, 1, c), np.float32)      # (row, 1, c): _bt writes dst[row, mid, k]
         for tile in range(t, count, threads):
             n = tile // (tiles_y * tiles_x)
             ty = (tile // tiles_x) % tiles_y
@@ -73,24 +86,12 @@ def winograd_input(x, tiles_y, tiles_x, v):
                     else:
                         for k in range(c):
                             d[6 * i + j, k] = 0.0
-            for i in range(6):                       # tmp = Bᵀ d
-                for j in range(6):
-                    for k in range(c):
-                        tmp[6 * i + j, k] = 0.0
-                    for r in range(6):
-                        b = BT[i, r]
-                        if b != 0:
-                            for k in range(c):
-                                tmp[6 * i + j, k] += b * d[6 * r + j, k]
-            for i in range(6):                       # v = tmp B
-                for l in range(6):
-                    for k in range(c):
-                        v[6 * i + l, tile, k] = 0.0
-                    for j in range(6):
-                        b = BT[l, j]
-                        if b != 0:
-                            for k in range(c):
-                                v[6 * i + l, tile, k] += b * tmp[6 * i + j, k]
+            for j in range(6):                       # tmp[6i+j] = (Bᵀ d)[i, j]: down each column
+                _bt(d, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j,
+                    tmp, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j, 0, c)
+            for i in range(6):                       # v[6i+l] = (tmp B)[i, l]: along each row
+                _bt(tmp[:, 0, :], 6 * i, 6 * i + 1, 6 * i + 2, 6 * i + 3, 6 * i + 4, 6 * i + 5,
+                    v, 6 * i, 6 * i + 1, 6 * i + 2, 6 * i + 3, 6 * i + 4, 6 * i + 5, tile, c)
 
 
 @njit(**_JIT)
@@ -99,6 +100,20 @@ def winograd_gemm(v, u, m):
     threads = 36
     for xi in prange(threads):
         np.dot(v[xi], u[xi], m[xi])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _at(src, mid, s0, s1, s2, s3, s4, s5, dst, o0, o1, o2, o3, c):
+    """dst rows o0..o3 = Aᵀ · (src[s0..s5, mid]), each row a vector of c filters."""
+    for k in range(c):
+        m0, m1, m2, m3, m4, m5 = (src[s0, mid, k], src[s1, mid, k], src[s2, mid, k],
+                                  src[s3, mid, k], src[s4, mid, k], src[s5, mid, k])
+        a, b = m1 + m2, m1 - m2
+        p, q = m3 + m4, m3 - m4
+        dst[o0, k] = m0 + a + p
+        dst[o1, k] = b + 2 * q
+        dst[o2, k] = a + 4 * p
+        dst[o3, k] = b + 8 * q + m5
 
 
 @njit(**_JIT)
@@ -114,30 +129,18 @@ def winograd_output(m, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, out):
     threads = min(count, 64)
     of = out.reshape(-1)
     for t in prange(threads):
-        tmp = np.empty((24, filters), np.float32)
+        tmp = np.empty((24, 1, filters), np.float32)  # (row, 1, f): _at reads src[row, mid, k]
         y = np.empty((16, filters), np.float32)
         for tile in range(t, count, threads):
             n = tile // (tiles_y * tiles_x)
             ty = (tile // tiles_x) % tiles_y
             tx = tile % tiles_x
-            for a in range(4):                       # tmp = Aᵀ M   (4x6)
-                for j in range(6):
-                    for f in range(filters):
-                        tmp[6 * a + j, f] = 0.0
-                    for i in range(6):
-                        coef = AT[a, i]
-                        if coef != 0:
-                            for f in range(filters):
-                                tmp[6 * a + j, f] += coef * m[6 * i + j, tile, f]
-            for a in range(4):                       # y = tmp A   (4x4)
-                for b in range(4):
-                    for f in range(filters):
-                        y[4 * a + b, f] = 0.0
-                    for j in range(6):
-                        coef = AT[b, j]
-                        if coef != 0:
-                            for f in range(filters):
-                                y[4 * a + b, f] += coef * tmp[6 * a + j, f]
+            for j in range(6):                       # tmp[6a+j] = (Aᵀ M)[a, j]: down each column
+                _at(m, tile, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j, tmp[:, 0, :], j, 6 + j, 12 + j, 18 + j,
+                    filters)
+            for a in range(4):                       # y[4a+b] = (tmp A)[a, b]: along each row
+                _at(tmp, 0, 6 * a, 6 * a + 1, 6 * a + 2, 6 * a + 3, 6 * a + 4, 6 * a + 5,
+                    y, 4 * a, 4 * a + 1, 4 * a + 2, 4 * a + 3, filters)
             if not pool:
                 for a in range(4):
                     oy = 4 * ty + a

@@ -90,8 +90,13 @@ class Convolutional(Layer):
 
     def make_step(self, in_shape, out_shape, batch, prepared, pool=None):
         u = prepared[2]
-        if u is not None and (pool is None or pool[:3] == (2, 2, 0)):
+        tiles_y, tiles_x = winograd.tiles(out_shape[0], out_shape[1])
+        if (u is not None and batch * tiles_y * tiles_x >= WINOGRAD_MIN_TILES
+                and (pool is None or pool[:3] == (2, 2, 0))):
             return WinogradStep(self, out_shape, batch, prepared, pool)
+        if (self.groups == 1 and batch * out_shape[0] * out_shape[1] <= BY_FILTERS_MAX_ROWS
+                and self.filters >= 16 * engine_threads()):
+            return FilterSplitStep(self, in_shape, out_shape, batch, prepared, pool)
         return ConvStep(self, in_shape, out_shape, batch, prepared, pool)
 
 
@@ -133,6 +138,35 @@ class ConvStep:
         return out
 
 
+class FilterSplitStep:
+    """The same conv for small maps: one GEMM over all pixels per thread, each thread with
+    its own block of filters (so the weights are read once, not once per row band)."""
+
+    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, prepared, pool):
+        mat, self.bias = prepared[0][0], prepared[1]
+        self.layer = layer
+        k, filters = mat.shape
+        blocks = engine_threads()
+        width = -(-filters // blocks)
+        width += -width % 8                        # whole SIMD vectors per block
+        self.wblocks = np.zeros((blocks, k, width), np.float32)
+        for b in range(blocks):
+            part = mat[:, b * width:(b + 1) * width]
+            self.wblocks[b, :, :part.shape[1]] = part
+        pixels = batch * out_shape[0] * out_shape[1]
+        self.cols = np.empty(pixels * k, np.float32)
+        self.acc = np.empty((blocks, pixels * width), np.float32)
+        self.pool = (0, 1, 0) if pool is None else pool[:3]
+        self.out = np.empty((batch,) + (out_shape if pool is None else pool[3]), np.float32)
+
+    def __call__(self, x, outputs):
+        layer = self.layer
+        out = self.out[:x.shape[0]]
+        kernels.conv_forward_by_filters(x, self.wblocks, self.bias, layer.activation, layer.size, layer.stride,
+                                        layer.padding, *self.pool, out, self.cols, self.acc)
+        return out
+
+
 class WinogradStep:
     """The same conv by Winograd F(4x4, 3x3): input transform, 36 GEMMs, output transform
     with bias, activation and an optional 2x2/2 max pool; scratch allocated once."""
@@ -164,6 +198,11 @@ class WinogradStep:
 
 # Winograd's transforms cost per channel; below this many input channels plain GEMM wins
 WINOGRAD_MIN_CHANNELS = 8
+# With few 4x4 tiles its 36 GEMMs are tiny and its filters 4x larger than im2col's: measured
+# 2-7 GFLOP/s at 4 tiles (8x8 maps) vs ~55 at 49+; below this many tiles im2col wins
+WINOGRAD_MIN_TILES = 32
+# Up to this many output pixels (batch included) a conv splits its filters across threads
+BY_FILTERS_MAX_ROWS = 256
 
 # Per-thread scratch (im2col rows + GEMM result) aimed at the 512 KB-1 MB L2 of current cores
 BAND_BYTES = 384 << 10
