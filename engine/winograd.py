@@ -4,9 +4,9 @@ operations become 36 small GEMMs plus two cheap transforms (Lavin & Gray, 2015).
 
     Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A     for a 6x6 input tile d and a 3x3 filter g
 
-U = G g Gᵀ is computed once at load (in float64); per call: V = Bᵀ d B for every tile
-(`winograd_input`), M[ξ] = V[ξ] @ U[ξ] for the 36 positions ξ, then Aᵀ M A, bias,
-activation and an optional 2x2 max pool (`winograd_output`).
+U = G g Gᵀ is computed once at load (in float64); per call, for each block of tiles:
+V = Bᵀ d B, M[ξ] = V[ξ] @ U[ξ] for the 36 positions ξ, then Aᵀ M A, bias, activation
+and an optional 2x2 max pool (`winograd_conv`).
 """
 from __future__ import annotations
 
@@ -59,49 +59,6 @@ def _bt(src, s0, s1, s2, s3, s4, s5, dst, o0, o1, o2, o3, o4, o5, dst2, c):
         dst[o5, dst2, k] = 4 * d1 - 5 * d3 + d5
 
 
-@njit(**_JIT)
-def winograd_input(x, tiles_y, tiles_x, v):
-    """v[6i+l, tile, :] = (Bᵀ d B)[i, l] for the 6x6 tile d at (4ty-1, 4tx-1), zero outside.
-
-    x: (n, h, w, c); v: (36, n*tiles_y*tiles_x, c). Bᵀ is written out (see BT): each line
-    is a vector operation over the channels.
-    """
-    n_img, h, w, c = x.shape
-    count = n_img * tiles_y * tiles_x
-    threads = min(count, 64)
-    for t in prange(threads):
-        d = np.empty((36, c), np.float32)
-        tmp = np.empty((36, 1, c), np.float32)      # (row, 1, c): _bt writes dst[row, mid, k]
-        for tile in range(t, count, threads):
-            n = tile // (tiles_y * tiles_x)
-            ty = (tile // tiles_x) % tiles_y
-            tx = tile % tiles_x
-            for i in range(6):
-                y = 4 * ty - 1 + i
-                for j in range(6):
-                    xx = 4 * tx - 1 + j
-                    if 0 <= y < h and 0 <= xx < w:
-                        for k in range(c):
-                            d[6 * i + j, k] = x[n, y, xx, k]
-                    else:
-                        for k in range(c):
-                            d[6 * i + j, k] = 0.0
-            for j in range(6):                       # tmp[6i+j] = (Bᵀ d)[i, j]: down each column
-                _bt(d, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j,
-                    tmp, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j, 0, c)
-            for i in range(6):                       # v[6i+l] = (tmp B)[i, l]: along each row
-                _bt(tmp[:, 0, :], 6 * i, 6 * i + 1, 6 * i + 2, 6 * i + 3, 6 * i + 4, 6 * i + 5,
-                    v, 6 * i, 6 * i + 1, 6 * i + 2, 6 * i + 3, 6 * i + 4, 6 * i + 5, tile, c)
-
-
-@njit(**_JIT)
-def winograd_gemm(v, u, m):
-    """m[ξ] = v[ξ] @ u[ξ] for the 36 positions: (tiles, c) @ (c, filters), BLAS inside."""
-    threads = 36
-    for xi in prange(threads):
-        np.dot(v[xi], u[xi], m[xi])
-
-
 @njit(cache=True, nogil=True, inline="always")
 def _at(src, mid, s0, s1, s2, s3, s4, s5, dst, o0, o1, o2, o3, c):
     """dst rows o0..o3 = Aᵀ · (src[s0..s5, mid]), each row a vector of c filters."""
@@ -117,63 +74,104 @@ def _at(src, mid, s0, s1, s2, s3, s4, s5, dst, o0, o1, o2, o3, c):
 
 
 @njit(**_JIT)
-def winograd_output(m, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, out):
-    """out = act(Aᵀ M A + bias) per 4x4 tile; with pool, darknet's 2x2/2 max pool of it.
+def winograd_conv(x, u, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, block, v, m, out):
+    """The whole Winograd conv in one parallel pass, block of tiles by block of tiles:
+    input transform → 36 GEMMs (block × c) @ (c × f) → output transform, bias, activation,
+    pool. Each thread's block stays in its cache and there is one kernel launch per layer.
 
-    m: (36, tiles, filters); out: (n, conv_h, conv_w, filters), or pooled
-    (n, (conv_h + 1) // 2, (conv_w + 1) // 2, filters) — cells past the image never win.
+    u: (36, c, f); v: (threads, 36*block*c) and m: (threads, 36*block*f) scratch.
     """
-    count = m.shape[1]
-    filters = m.shape[2]
-    n_img, out_h, out_w, _ = out.shape
-    threads = min(count, 64)
+    n_img, h, w, c = x.shape
+    filters = u.shape[2]
+    count = n_img * tiles_y * tiles_x
+    blocks = (count + block - 1) // block
+    threads = v.shape[0]
+    _, out_h, out_w, _ = out.shape
     of = out.reshape(-1)
     for t in prange(threads):
-        tmp = np.empty((24, 1, filters), np.float32)  # (row, 1, f): _at reads src[row, mid, k]
+        d = np.empty((36, c), np.float32)
+        tmp_in = np.empty((36, 1, c), np.float32)
+        tmp_out = np.empty((24, 1, filters), np.float32)
         y = np.empty((16, filters), np.float32)
-        for tile in range(t, count, threads):
-            n = tile // (tiles_y * tiles_x)
-            ty = (tile // tiles_x) % tiles_y
-            tx = tile % tiles_x
-            for j in range(6):                       # tmp[6a+j] = (Aᵀ M)[a, j]: down each column
-                _at(m, tile, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j, tmp[:, 0, :], j, 6 + j, 12 + j, 18 + j,
-                    filters)
-            for a in range(4):                       # y[4a+b] = (tmp A)[a, b]: along each row
-                _at(tmp, 0, 6 * a, 6 * a + 1, 6 * a + 2, 6 * a + 3, 6 * a + 4, 6 * a + 5,
-                    y, 4 * a, 4 * a + 1, 4 * a + 2, 4 * a + 3, filters)
-            if not pool:
+        vt = v[t].reshape(36, block, c)
+        mt = m[t].reshape(36, block, filters)
+        vf, mf = v[t], m[t]
+        for blk in range(t, blocks, threads):
+            t0 = blk * block
+            t1 = min(t0 + block, count)
+            for tile in range(t0, t1):
+                n = tile // (tiles_y * tiles_x)
+                ty = (tile // tiles_x) % tiles_y
+                tx = tile % tiles_x
+                for i in range(6):
+                    yy = 4 * ty - 1 + i
+                    for j in range(6):
+                        xx = 4 * tx - 1 + j
+                        if 0 <= yy < h and 0 <= xx < w:
+                            for k in range(c):
+                                d[6 * i + j, k] = x[n, yy, xx, k]
+                        else:
+                            for k in range(c):
+                                d[6 * i + j, k] = 0.0
+                for j in range(6):
+                    _bt(d, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j,
+                        tmp_in, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j, 0, c)
+                for i in range(6):
+                    _bt(tmp_in[:, 0, :], 6 * i, 6 * i + 1, 6 * i + 2, 6 * i + 3, 6 * i + 4, 6 * i + 5,
+                        vt, 6 * i, 6 * i + 1, 6 * i + 2, 6 * i + 3, 6 * i + 4, 6 * i + 5, tile - t0, c)
+            rows = t1 - t0
+            for xi in range(36):
+                np.dot(vf[xi * block * c:xi * block * c + rows * c].reshape(rows, c), u[xi],
+                       mf[xi * block * filters:xi * block * filters + rows * filters].reshape(rows, filters))
+            for tile in range(t0, t1):
+                n = tile // (tiles_y * tiles_x)
+                ty = (tile // tiles_x) % tiles_y
+                tx = tile % tiles_x
+                for j in range(6):
+                    _at(mt, tile - t0, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j, tmp_out[:, 0, :],
+                        j, 6 + j, 12 + j, 18 + j, filters)
                 for a in range(4):
-                    oy = 4 * ty + a
-                    if oy >= out_h:
-                        break
-                    for b in range(4):
-                        ox = 4 * tx + b
-                        if ox >= out_w:
-                            break
-                        dst = ((n * out_h + oy) * out_w + ox) * filters
-                        for f in range(filters):
-                            of[dst + f] = y[4 * a + b, f] + bias[f]
-                        _activate_span(of, dst, dst + filters, act)
-                continue
-            for pa in range(2):                      # 2x2/2 max pool inside the tile
-                py = 2 * ty + pa
-                if py >= out_h:
+                    _at(tmp_out, 0, 6 * a, 6 * a + 1, 6 * a + 2, 6 * a + 3, 6 * a + 4, 6 * a + 5,
+                        y, 4 * a, 4 * a + 1, 4 * a + 2, 4 * a + 3, filters)
+                _store_tile(y, n, ty, tx, conv_h, conv_w, bias, act, pool, of, out_h, out_w, filters)
+
+
+@njit(cache=True, nogil=True)
+def _store_tile(y, n, ty, tx, conv_h, conv_w, bias, act, pool, of, out_h, out_w, filters):
+    """A finished 4x4 tile y (16, filters) → out, + bias and activation, or its 2x2/2 max pool."""
+    if not pool:
+        for a in range(4):
+            oy = 4 * ty + a
+            if oy >= out_h:
+                break
+            for b in range(4):
+                ox = 4 * tx + b
+                if ox >= out_w:
                     break
-                for pb in range(2):
-                    px = 2 * tx + pb
-                    if px >= out_w:
-                        break
-                    dst = ((n * out_h + py) * out_w + px) * filters
+                dst = ((n * out_h + oy) * out_w + ox) * filters
+                for f in range(filters):
+                    of[dst + f] = y[4 * a + b, f] + bias[f]
+                _activate_span(of, dst, dst + filters, act)
+        return
+    for pa in range(2):
+        py = 2 * ty + pa
+        if py >= out_h:
+            break
+        for pb in range(2):
+            px = 2 * tx + pb
+            if px >= out_w:
+                break
+            dst = ((n * out_h + py) * out_w + px) * filters
+            for f in range(filters):
+                of[dst + f] = -np.inf
+            for a in range(2 * pa, 2 * pa + 2):
+                if 4 * ty + a >= conv_h:
+                    continue
+                for b in range(2 * pb, 2 * pb + 2):
+                    if 4 * tx + b >= conv_w:
+                        continue
                     for f in range(filters):
-                        of[dst + f] = -np.inf
-                    for a in range(2 * pa, 2 * pa + 2):
-                        if 4 * ty + a >= conv_h:
-                            continue
-                        for b in range(2 * pb, 2 * pb + 2):
-                            if 4 * tx + b >= conv_w:
-                                continue
-                            for f in range(filters):
-                                of[dst + f] = max(of[dst + f], y[4 * a + b, f])
-                    for f in range(filters):
-                        of[dst + f] += bias[f]
-                    _activate_span(of, dst, dst + filters, act)
+                        of[dst + f] = max(of[dst + f], y[4 * a + b, f])
+            for f in range(filters):
+                of[dst + f] += bias[f]
+            _activate_span(of, dst, dst + filters, act)

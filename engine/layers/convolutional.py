@@ -168,31 +168,27 @@ class FilterSplitStep:
 
 
 class WinogradStep:
-    """The same conv by Winograd F(4x4, 3x3): input transform, 36 GEMMs, output transform
-    with bias, activation and an optional 2x2/2 max pool; scratch allocated once."""
+    """The same conv by Winograd F(4x4, 3x3), in blocks of tiles per thread (input transform,
+    36 GEMMs, output transform with bias, activation and an optional 2x2/2 max pool)."""
 
     def __init__(self, layer: Convolutional, out_shape, batch, prepared, pool):
         _, self.bias, self.u = prepared
         self.layer = layer
         self.conv_h, self.conv_w, filters = out_shape
         self.tiles = winograd.tiles(self.conv_h, self.conv_w)
-        count = self.tiles[0] * self.tiles[1]
-        self.v = np.empty((36, batch * count, self.u.shape[1]), np.float32)
-        self.m = np.empty((36, batch * count, filters), np.float32)
+        threads = engine_threads()
+        count = batch * self.tiles[0] * self.tiles[1]
+        # enough blocks to share between the threads, each small enough to stay in cache
+        self.block = max(8, min(WINOGRAD_BLOCK_TILES, -(-count // (2 * threads))))
+        self.v = np.empty((threads, 36 * self.block * self.u.shape[1]), np.float32)
+        self.m = np.empty((threads, 36 * self.block * filters), np.float32)
         self.pool = pool is not None
         self.out = np.empty((batch,) + (pool[3] if pool else out_shape), np.float32)
 
     def __call__(self, x, outputs):
-        n = x.shape[0]
-        count = n * self.tiles[0] * self.tiles[1]
-        v, m = self.v[:, :count], self.m[:, :count]
-        if n * self.tiles[0] * self.tiles[1] != self.v.shape[1]:
-            v, m = np.ascontiguousarray(v), np.ascontiguousarray(m)
-        winograd.winograd_input(x, *self.tiles, v)
-        winograd.winograd_gemm(v, self.u, m)
-        out = self.out[:n]
-        winograd.winograd_output(m, *self.tiles, self.conv_h, self.conv_w, self.bias,
-                                 self.layer.activation, self.pool, out)
+        out = self.out[:x.shape[0]]
+        winograd.winograd_conv(x, self.u, *self.tiles, self.conv_h, self.conv_w, self.bias,
+                               self.layer.activation, self.pool, self.block, self.v, self.m, out)
         return out
 
 
@@ -201,6 +197,8 @@ WINOGRAD_MIN_CHANNELS = 8
 # With few 4x4 tiles its 36 GEMMs are tiny and its filters 4x larger than im2col's: measured
 # 2-7 GFLOP/s at 4 tiles (8x8 maps) vs ~55 at 49+; below this many tiles im2col wins
 WINOGRAD_MIN_TILES = 32
+# Tiles per Winograd block: its V and M scratch (36 x block x channels) should fit in L2
+WINOGRAD_BLOCK_TILES = 32
 # Up to this many output pixels (batch included) a conv splits its filters across threads
 BY_FILTERS_MAX_ROWS = 256
 
