@@ -1,10 +1,17 @@
 """The one thread that runs inference.
 
 Numba's parallel kernels must never run on two threads at once, so the network, its Classifier and
-every call into them (loading and warm-up included) live here. The GUI talks to this thread through
-a mailbox: ``submit`` overwrites a single pending slot (the newest frame wins, so a slow model
-drops frames instead of building a queue), the thread sleeps on a condition until something is
-posted, computes, and emits an immutable result. ``stop`` sets a flag, wakes the thread and waits.
+every call into them (loading and warm-up included) live here, and so do the long jobs that run
+kernels too: teaching (feature extraction + training), export, classifying a folder. The GUI talks
+to this thread through a mailbox: ``submit`` overwrites a single pending slot (the newest frame
+wins, so a slow model drops frames instead of building a queue), the thread sleeps on a condition
+until something is posted, computes, and emits an immutable result. ``start_job`` fills a second
+slot (one job at a time: ``busy`` says whether one is queued or running); a job reports through
+``job_progress`` and ends with one ``job_finished``; ``Job.cancel()`` stops it at its next check.
+``stop`` sets a flag, cancels the job in hand, wakes the thread and waits.
+
+The live classifier is the loaded model, or a taught model (``set_taught``): both answer frames
+with the same Result, so the views show the taught classes in the same bars.
 """
 from __future__ import annotations
 
@@ -18,6 +25,10 @@ import numpy as np
 from PySide6.QtCore import QThread, Signal
 
 import engine
+from engine import teach
+
+from . import jobs
+from .jobs import ClassifyFolderRequest, ExportRequest, Job, JobDone, JobProgress, TeachRequest
 
 TOP_K = 5
 
@@ -46,6 +57,7 @@ class ModelInfo:
     names: str | None
     key: str | None  # registry key when the model came from the Model menu, else None
     load_seconds: float
+    taught: bool = False   # a model taught in the Teach view, held in memory (not in any file)
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,10 @@ def _default_classifier(net, names, resize):
     return engine.Classifier(net, names=names, resize=resize)
 
 
+_UNCHANGED = object()   # the taught-model slot when no switch is pending
+TAUGHT_NAME = "taught"
+
+
 class InferenceWorker(QThread):
     """Owns the network; see the module docstring for the protocol."""
 
@@ -67,6 +83,9 @@ class InferenceWorker(QThread):
     model_loaded = Signal(object)   # ModelInfo
     model_failed = Signal(str)      # one-line reason
     superseded = Signal(object)     # tag of a request that a newer submit replaced before it ran
+    classifier_changed = Signal(object)   # ModelInfo of the live classifier after set_taught
+    job_progress = Signal(object)   # JobProgress
+    job_finished = Signal(object)   # JobDone, exactly one per job that started
 
     def __init__(self, make_classifier: Callable | None = None, resize: str = "min", parent=None):
         super().__init__(parent)
@@ -78,15 +97,21 @@ class InferenceWorker(QThread):
         self._model_request: _ModelRequest | None = None
         self._resize = resize
         self._resize_changed = False
+        self._taught_request = _UNCHANGED    # a TaughtModel, None (back to the loaded model) or _UNCHANGED
+        self._job: Job | None = None         # queued, not started
+        self._running_job: Job | None = None
         self._stopping = False
         self.submitted = 0
         self.processed = 0
         self.dropped = 0
         self.max_pending = 0
         # Owned by the worker thread only.
-        self._net = None
+        self._net = None                     # the loaded model: what teaching builds on
         self._names: list[str] | None = None
+        self._info: ModelInfo | None = None
+        self._live = None                    # (net, names) the classifier runs: the loaded or a taught one
         self._classifier = None
+        self._feature_cache: teach.FeatureCache | None = None
 
     # ---- GUI-thread side -------------------------------------------------------------------
     def submit(self, tag: Hashable, image: np.ndarray) -> None:
@@ -107,7 +132,31 @@ class InferenceWorker(QThread):
         request = _ModelRequest(str(cfg), str(weights), str(names) if names else None, key)
         with self._cond:
             self._model_request = request
+            self._taught_request = _UNCHANGED    # a new model replaces any taught one
             self._cond.notify()
+
+    def set_taught(self, model: teach.TaughtModel | None) -> None:
+        """Classify with a taught model from now on, or (None) with the loaded model again;
+        answers with classifier_changed."""
+        with self._cond:
+            self._taught_request = model
+            self._cond.notify()
+
+    def start_job(self, request: TeachRequest | ExportRequest | ClassifyFolderRequest) -> Job:
+        """Queue a long job; one at a time (check `busy`). Frames wait while it runs."""
+        job = Job(request)
+        with self._cond:
+            if self._job is not None or self._running_job is not None:
+                raise RuntimeError("the worker already has a job: wait for job_finished")
+            self._job = job
+            self._cond.notify()
+        return job
+
+    @property
+    def busy(self) -> bool:
+        """A job is queued or running."""
+        with self._cond:
+            return self._job is not None or self._running_job is not None
 
     def set_resize(self, mode: str) -> None:
         if mode not in engine.RESIZE_MODES:
@@ -127,6 +176,9 @@ class InferenceWorker(QThread):
         with self._cond:
             self._stopping = True
             self._pending = None
+            for job in (self._job, self._running_job):
+                if job is not None:
+                    job.cancel()     # a job checks between batches: closing never waits long
             self._cond.notify()
         if self.isRunning():
             self.wait()
@@ -136,44 +188,95 @@ class InferenceWorker(QThread):
         while True:
             with self._cond:
                 while not (self._stopping or self._model_request or self._resize_changed
+                           or self._taught_request is not _UNCHANGED or self._job is not None
                            or self._pending is not None):
                     self._cond.wait()
                 if self._stopping:
                     return
                 request, self._model_request = self._model_request, None
+                taught, self._taught_request = self._taught_request, _UNCHANGED
                 resize_changed, self._resize_changed = self._resize_changed, False
                 resize = self._resize
-                job = None
-                if request is None:  # a model switch goes before the frames meant for it
-                    job, self._pending = self._pending, None
+                job = frame = None
+                if request is None and taught is _UNCHANGED:  # a switch goes before the work meant for it
+                    if self._job is not None:
+                        job, self._job = self._job, None
+                        self._running_job = job
+                    else:
+                        frame, self._pending = self._pending, None
             if request is not None:
                 self._load(request, resize)
-            elif resize_changed and self._net is not None:
-                self._classifier = self._make_classifier(self._net, self._names, resize)
+            if taught is not _UNCHANGED:
+                self._use_taught(taught, resize)
+            elif resize_changed and self._live is not None:
+                self._classifier = self._make_classifier(*self._live, resize)
             if job is not None:
-                self._classify(*job)
+                self._run_job(job, resize)
+            if frame is not None:
+                self._classify(*frame)
 
     def _load(self, request: _ModelRequest, resize: str) -> None:
         start = time.perf_counter()
         try:
             net = engine.Network.load(request.cfg, request.weights)
-            # The first forward compiles the Numba kernels: do it here, not on the first frame.
-            w, h = net.input_size
-            warm = self._make_classifier(net, None, resize).classify(np.zeros((h, w, 3), np.float32))
-            classes = int(warm.probs.size)
+            net.warm_up()   # the first forward loads the Numba kernels: here, not on the first frame
             # darknet's imagenet.shortnames.list has 21842 lines; a 1000-class net uses the first
             # 1000 (load_names keeps them). Too few names is an error, reported like any other.
-            names = engine.load_names(request.names, classes) if request.names else None
+            names = engine.load_names(request.names, net.classes) if request.names else None
             classifier = self._make_classifier(net, names, resize)
         except (engine.EngineError, OSError, ValueError) as exc:
             self.model_failed.emit(_one_line(exc))
             return
         self._net, self._names, self._classifier = net, names, classifier
-        self.model_loaded.emit(ModelInfo(
-            name=net.name, input_size=tuple(net.input_size), bflops=float(net.bflops),
-            params=_param_count(net), any_size=bool(net.any_size), classes=classes,
-            threads=int(engine.threads()), cfg=request.cfg, weights=request.weights,
-            names=request.names, key=request.key, load_seconds=time.perf_counter() - start))
+        self._live = (net, names)
+        self._info = _model_info(net, cfg=request.cfg, weights=request.weights, names=request.names,
+                                 key=request.key, load_seconds=time.perf_counter() - start)
+        self.model_loaded.emit(self._info)
+
+    def _use_taught(self, model: teach.TaughtModel | None, resize: str) -> None:
+        if model is None:
+            if self._net is None:
+                return
+            self._live = (self._net, self._names)
+            info = self._info
+        else:
+            start = time.perf_counter()
+            net = model.network(TAUGHT_NAME)
+            self._live = (net, list(model.classes))
+            info = _model_info(net, cfg="", weights="", names=None, key=None,
+                               load_seconds=time.perf_counter() - start, taught=True)
+        self._classifier = self._make_classifier(*self._live, resize)
+        self.classifier_changed.emit(info)
+
+    def _run_job(self, job: Job, resize: str) -> None:
+        def report(stage: str, done: int, total: int, detail=None) -> None:
+            self.job_progress.emit(JobProgress(job.id, stage, int(done), int(total), detail))
+
+        request = job.request
+        try:
+            if isinstance(request, TeachRequest):
+                if self._feature_cache is None:
+                    self._feature_cache = jobs.feature_cache()
+                value = jobs.run_teach(request, self._net, resize, self._feature_cache, report,
+                                       job.cancel_event)
+            elif isinstance(request, ExportRequest):
+                value = jobs.run_export(request)
+            elif isinstance(request, ClassifyFolderRequest):
+                net, names = self._live or (None, None)
+                value = jobs.run_classify_folder(request, self._classifier, names,
+                                                 net.classes if net is not None else 0,
+                                                 use_labels=net is self._net, report=report,
+                                                 cancel=job.cancel_event)
+            else:
+                raise TypeError(f"unknown job {request!r}")
+            done = JobDone(job.id, value, cancelled=job.cancelled)
+        except teach.Cancelled:
+            done = JobDone(job.id, cancelled=True)
+        except (engine.EngineError, OSError, ValueError) as exc:
+            done = JobDone(job.id, error=_one_line(exc))
+        with self._cond:
+            self._running_job = None
+        self.job_finished.emit(done)
 
     def _classify(self, tag: Hashable, image: np.ndarray) -> None:
         if self._classifier is None:
@@ -190,11 +293,12 @@ class InferenceWorker(QThread):
         self.result_ready.emit(result)
 
 
-def _param_count(net) -> int:
-    # The contract names it `params`; the engine's Network also has `param_count` (an int) and may
-    # keep `params` for the weight arrays themselves. Take whichever is the number.
-    count = getattr(net, "param_count", None)
-    return int(count if isinstance(count, int) else net.params)
+def _model_info(net, *, cfg: str, weights: str, names: str | None, key: str | None,
+                load_seconds: float, taught: bool = False) -> ModelInfo:
+    return ModelInfo(name=net.name, input_size=tuple(net.input_size), bflops=float(net.bflops),
+                     params=int(net.param_count), any_size=bool(net.any_size), classes=int(net.classes),
+                     threads=int(engine.threads()), cfg=cfg, weights=weights, names=names, key=key,
+                     load_seconds=load_seconds, taught=taught)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -206,6 +310,6 @@ def model_summary(info: ModelInfo) -> str:
     """The status-bar line for a loaded model."""
     w, h = info.input_size
     size = f"{w}×{h}" + (" (any size)" if info.any_size else "")
-    names = Path(info.names).name if info.names else "no names"
+    names = "taught" if info.taught else Path(info.names).name if info.names else "no names"
     return (f"{info.name} · {size} · {info.bflops:.2f} BFLOPs · {info.params:,} params · "
             f"{info.classes} classes ({names}) · {info.threads} threads")
