@@ -24,6 +24,8 @@ VIDEO_FILTER = "Videos (*.mp4 *.avi *.mkv *.mov *.webm *.mjpg);;All files (*)"
 class WebcamView(QWidget):
     source_changed = Signal(str)    # the camera index or video path, for the settings
     running_changed = Signal(bool)
+    frame_shown = Signal(object)    # the Frame now on screen (the Teach view previews it)
+    result_shown = Signal(object)   # the Result now in the bars
 
     def __init__(self, worker: InferenceWorker, parent=None):
         super().__init__(parent)
@@ -34,6 +36,7 @@ class WebcamView(QWidget):
         self._scan: CameraScan | None = None
         self._model_ready = False
         self._shown = None                   # the Frame on screen (what a snapshot saves)
+        self._viewers: list[QWidget] = []    # other widgets that show this camera live
         self._results = collections.deque(maxlen=20)     # arrival times, for the rate
         self._latencies = collections.deque(maxlen=20)   # seconds, averaged for a steady read-out
         self.camera_fps = 0.0
@@ -196,9 +199,18 @@ class WebcamView(QWidget):
         self.snapshot_button.setEnabled(True)
         self.camera_fps = frame.camera_fps
         self._update_stats()
-        # Only the visible view feeds the shared worker, so the image view is never starved.
-        if self._model_ready and self.isVisible():
+        self.frame_shown.emit(frame)
+        # Only a visible view feeds the shared worker, so the image view is never starved.
+        if self._model_ready and (self.isVisible() or any(v.isVisible() for v in self._viewers)):
             self._worker.submit(("camera", frame.id), frame.rgb)
+
+    def add_viewer(self, widget: QWidget) -> None:
+        """While `widget` is visible the camera's frames are classified as if this view were."""
+        self._viewers.append(widget)
+
+    def latest_frame(self):
+        """The Frame on screen, or None before the first one."""
+        return self._shown
 
     def _on_result(self, result: Result) -> None:
         if not (isinstance(result.tag, tuple) and result.tag[0] == "camera"):
@@ -215,6 +227,7 @@ class WebcamView(QWidget):
         else:
             self.bars.set_predictions(result.top)
         self._update_stats()
+        self.result_shown.emit(result)
 
     def _update_stats(self) -> None:
         self.stats.setText(f"Camera {self.camera_fps:.1f} fps · inference {self.inference_fps:.1f} fps"
