@@ -72,3 +72,42 @@ class Settings:
 
     def set_resize(self, mode: str) -> None:
         self._store.setValue("model/resize", mode)
+
+    # teaching -----------------------------------------------------------------------------------
+    def teach_project(self) -> str:
+        """The Teach view's last project folder ("" for none)."""
+        return self._store.value("teach/project", "", str)
+
+    def set_teach_project(self, folder: str) -> None:
+        self._store.setValue("teach/project", folder)
+
+    def export_folder(self) -> str:
+        return self._store.value("teach/export_folder", "", str)
+
+    def set_export_folder(self, folder: str) -> None:
+        self._store.setValue("teach/export_folder", folder)
+
+    def taught_models(self) -> list[ModelChoice]:
+        """Models exported from the Teach view, oldest first, for the Model menu."""
+        s = self._store
+        models = []
+        for i in range(s.beginReadArray("taught")):
+            s.setArrayIndex(i)
+            cfg, weights = s.value("cfg", "", str), s.value("weights", "", str)
+            if cfg and weights:
+                models.append(ModelChoice(cfg=cfg, weights=weights, names=s.value("names", "", str) or None))
+        s.endArray()
+        return models
+
+    def add_taught_model(self, choice: ModelChoice) -> None:
+        """Remember an exported model (one entry per cfg path: exporting again replaces it)."""
+        models = [m for m in self.taught_models() if m.cfg != choice.cfg] + [choice]
+        s = self._store
+        s.remove("taught")
+        s.beginWriteArray("taught", len(models))
+        for i, m in enumerate(models):
+            s.setArrayIndex(i)
+            s.setValue("cfg", m.cfg)
+            s.setValue("weights", m.weights)
+            s.setValue("names", m.names or "")
+        s.endArray()
