@@ -1,4 +1,4 @@
-"""The main window: menus, the model, and the two views sharing one inference worker."""
+"""The main window: menus, the model, and the three views sharing one inference worker."""
 from __future__ import annotations
 
 import itertools
@@ -12,9 +12,11 @@ from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QP
 import engine
 from engine import registry
 
+from .classify_folder import ClassifyFolderDialog
 from .image_view import ImageView, image_files_filter
 from .model_panel import DownloadThread, ModelPanel
 from .settings import ModelChoice, Settings
+from .teach_view import TeachView
 from .webcam_view import WebcamView
 from .worker import InferenceWorker, ModelInfo, model_summary
 
@@ -31,7 +33,10 @@ class MainWindow(QMainWindow):
         self.worker = InferenceWorker(make_classifier, self.resize_mode)
         self.worker.model_loaded.connect(self._on_model_loaded)
         self.worker.model_failed.connect(self._on_model_failed)
+        self.worker.classifier_changed.connect(self._on_classifier_changed)
         self.model_info: ModelInfo | None = None
+        self.live_info: ModelInfo | None = None    # what classifies now: the loaded model or a taught one
+        self.classify_dialog: ClassifyFolderDialog | None = None
         self._download: DownloadThread | None = None
         self._pasted = itertools.count(1)
 
@@ -41,6 +46,10 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.image_view, "Images")
         self.tabs.addTab(self.webcam_view, "Webcam")
+        self.teach_view = TeachView(self.worker, self.webcam_view, self.settings)
+        self.teach_view.exported.connect(self._on_exported)
+        self.teach_view.project_changed.connect(self.settings.set_teach_project)
+        self.tabs.addTab(self.teach_view, "Teach")
         self.panel = ModelPanel()
         self.panel.hide()
         self.panel.download_requested.connect(self.download_model)
@@ -58,6 +67,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(self.settings.geometry())
         else:
             self.resize(1100, 720)
+        self.teach_view.restore(self.settings.teach_project())
         self.worker.start()
 
     # ---- menus ---------------------------------------------------------------------------------
@@ -68,17 +78,26 @@ class MainWindow(QMainWindow):
         self._add_action(file_menu, "&Paste", self.paste, QKeySequence.StandardKey.Paste)
         self._add_action(file_menu, "&Clear images", self.image_view.clear)
         file_menu.addSeparator()
+        self.classify_folder_action = self._add_action(file_menu, "Classify fol&der…", lambda: self.classify_folder(),
+                                                       QKeySequence("Ctrl+Shift+O"))
+        file_menu.addSeparator()
         self._add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
         model_menu = self.menuBar().addMenu("&Model")
         self.model_actions: dict[str, QAction] = {}
-        group = QActionGroup(self)
+        self._model_group = group = QActionGroup(self)
         for key in MENU_MODELS:
             action = self._add_action(model_menu, registry.MODELS[key].title,
                                       lambda _=False, k=key: self.choose_model(ModelChoice(key=k)))
             action.setCheckable(True)
             group.addAction(action)
             self.model_actions[key] = action
+        self._model_menu = model_menu
+        self._taught_separator = model_menu.addSeparator()
+        self.taught_actions: dict[str, QAction] = {}   # by cfg path: models exported from Teach
+        for choice in self.settings.taught_models():
+            if Path(choice.cfg).is_file():
+                self._add_taught_action(choice)
         model_menu.addSeparator()
         self.open_model_action = self._add_action(model_menu, "Open cfg + weights…", self.open_model_files)
 
@@ -93,6 +112,25 @@ class MainWindow(QMainWindow):
             action.setToolTip(engine.RESIZE_HELP)
             group.addAction(action)
             self.resize_actions[mode] = action
+
+    def _add_taught_action(self, choice: ModelChoice) -> QAction:
+        """A Model menu entry for a model exported from the Teach view (placed after the built-in ones)."""
+        action = self.taught_actions.get(choice.cfg)
+        if action is None:
+            action = QAction(self)
+            action.setCheckable(True)
+            action.triggered.connect(lambda _=False, c=choice: self.choose_model(c))
+            self._model_group.addAction(action)
+            self._model_menu.insertAction(self._taught_separator, action)
+            self.taught_actions[choice.cfg] = action
+        action.setText(f"{Path(choice.cfg).stem} (taught)")
+        action.setToolTip(choice.cfg)
+        return action
+
+    def _on_exported(self, paths) -> None:
+        choice = ModelChoice(cfg=str(paths.cfg), weights=str(paths.weights), names=str(paths.names))
+        self.settings.add_taught_model(choice)
+        self._add_taught_action(choice)
 
     def _add_action(self, menu, text, slot, shortcut=None) -> QAction:
         action = QAction(text, self)
@@ -164,6 +202,8 @@ class MainWindow(QMainWindow):
             for action in self.model_actions.values():
                 action.setChecked(False)
             cfg, weights, names = choice.cfg, choice.weights, choice.names
+            if cfg in self.taught_actions:
+                self.taught_actions[cfg].setChecked(True)
             missing = [p for p in (cfg, weights, names) if p and not Path(p).is_file()]
             if missing:
                 self.panel.show_problem("Model files not found",
@@ -196,16 +236,25 @@ class MainWindow(QMainWindow):
             self.choose_model(ModelChoice(cfg=cfg, weights=weights, names=str(names) if names else None))
 
     def _on_model_loaded(self, info: ModelInfo) -> None:
-        self.model_info = info
+        self.model_info = self.live_info = info
         self.panel.hide()
         self.model_label.setText(model_summary(info))
         self.statusBar().showMessage(f"Loaded {info.name} in {info.load_seconds:.1f} s", 5000)
         self.settings.set_model(ModelChoice(key=info.key) if info.key else
                                 ModelChoice(cfg=info.cfg, weights=info.weights, names=info.names))
+        self.teach_view.set_base_model(info)
         self._set_model_ready(True)
 
+    def _on_classifier_changed(self, info: ModelInfo) -> None:
+        """The live classifier switched between the loaded model and a taught one."""
+        self.live_info = info
+        self.model_label.setText(model_summary(info))
+        self.statusBar().showMessage("Classifying with the taught classes" if info.taught else
+                                     f"Classifying with {info.name} again", 5000)
+        self.image_view.reclassify()
+
     def _on_model_failed(self, message: str) -> None:
-        self.model_info = None
+        self.model_info = self.live_info = None
         self.model_label.setText("No model")
         self.panel.show_problem("The model could not be loaded", message +
                                 "\nChoose another one in the Model menu, or open a cfg + weights pair.")
@@ -213,6 +262,28 @@ class MainWindow(QMainWindow):
     def _set_model_ready(self, ready: bool) -> None:
         self.image_view.set_model_ready(ready)
         self.webcam_view.set_model_ready(ready)
+        self.teach_view.set_model_ready(ready)
+
+    # ---- classify a folder ---------------------------------------------------------------------
+    def classify_folder(self, folder: str | None = None) -> ClassifyFolderDialog | None:
+        """`tdn valid` on a folder with the live classifier, in a dialog with progress and Cancel."""
+        if self.model_info is None:
+            QMessageBox.information(self, "Classify folder", "Load a model first (Model menu).")
+            return None
+        if self.worker.busy:
+            QMessageBox.information(self, "Classify folder", "The model is busy (training or exporting): "
+                                    "try again when it has finished.")
+            return None
+        if folder is None:
+            folder = QFileDialog.getExistingDirectory(self, "Classify every image in a folder")
+            if not folder:
+                return None
+        labels = registry.find_labels()
+        model_name = "the taught classes" if self.live_info.taught else self.live_info.name
+        self.classify_dialog = ClassifyFolderDialog(self.worker, folder, str(labels) if labels else None,
+                                                    model_name, self)
+        self.classify_dialog.open()
+        return self.classify_dialog
 
     def set_resize(self, mode: str) -> None:
         self.resize_mode = mode
@@ -255,6 +326,7 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.webcam_view.shutdown()
         self.image_view.shutdown()
+        self.teach_view.shutdown()
         if self._download is not None:
             self._download.cancel.set()
             self._download.wait()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 # Before anything imports Qt: no display needed, and the choice is the caller's if they set one.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -29,6 +30,9 @@ def isolated_user_state(tmp_path, monkeypatch):
     settings_dir = tmp_path / "settings"
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(settings_dir))
+    temp = tmp_path / "temp"     # where the Teach view's untitled projects go
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     return cache
 
 

@@ -1,0 +1,294 @@
+"""The Teach view: classes, drops, training, live classification with the taught classes, saving and
+reopening a project, export to the Model menu, capture from the camera, and every bad input."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import engine
+import numpy as np
+import pytest
+from engine import teach
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from gui_helpers import drop_files, pattern
+from tdn_gui import jobs, teach_view
+from tdn_gui.settings import ModelChoice, Settings
+
+# PySide marks QDragEnterEvent's only constructor deprecated; it is still what Qt sends on a drag.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+WAIT = 60_000   # a stall bound, not a speed requirement
+
+
+def write_images(folder: Path, seeds, size=(48, 40)) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for seed in seeds:
+        path = folder / f"img{seed:02d}.png"
+        Image.fromarray(pattern(seed, *size)).save(path)
+        paths.append(path)
+    return paths
+
+
+def drop_on_class(view, name: str, paths) -> bool:
+    item = view.tree.item_for(name)
+    pos = view.tree.visualItemRect(item).center()
+    return drop_files(view.tree.viewport(), paths, pos)
+
+
+def wait_written(qtbot, view) -> None:
+    qtbot.waitUntil(lambda: view.writer.pending == 0, timeout=WAIT)
+
+
+def train(qtbot, window):
+    """Click Train; wait for the taught classifier to be live. Returns the TeachResult."""
+    view = window.teach_view
+    with qtbot.waitSignal(window.worker.classifier_changed, timeout=WAIT,
+                          check_params_cb=lambda info: info.taught):
+        qtbot.mouseClick(view.train_button, Qt.MouseButton.LeftButton)
+    return view.result
+
+
+@pytest.fixture
+def teach_window(qtbot, open_window, small_model):
+    window = open_window(small_model.argv())
+    window.tabs.setCurrentWidget(window.teach_view)
+    return window
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """Two folders of distinct pictures to drop, and one picture to classify afterwards."""
+    root = tmp_path / "photos"
+    return {"dark": write_images(root / "dark", range(0, 5)),
+            "light": write_images(root / "light", range(10, 15), size=(40, 48)),
+            "probe": write_images(root / "probe", [99])[0]}
+
+
+def make_classes(qtbot, view, photos) -> None:
+    """Two classes with the photos dropped on them: files on one, a folder on the other."""
+    assert view.add_class("dark") and view.add_class("light")
+    assert drop_on_class(view, "dark", photos["dark"])
+    assert drop_on_class(view, "light", [photos["light"][0].parent])
+    wait_written(qtbot, view)
+
+
+def test_classes_drop_train_and_classify_with_the_taught_classes(qtbot, teach_window, photos, monkeypatch,
+                                                                  small_model):
+    window, view = teach_window, teach_window.teach_view
+    monkeypatch.setattr(teach_view.QInputDialog, "getText", lambda *a, **k: ("dark", True))
+    qtbot.mouseClick(view.add_button, Qt.MouseButton.LeftButton)          # the Add… button's path
+    assert view.add_class("light")
+    assert view.class_names() == ["dark", "light"]
+    assert drop_on_class(view, "dark", photos["dark"])
+    assert drop_on_class(view, "light", [photos["light"][0].parent])     # a folder
+    wait_written(qtbot, view)
+    assert view.class_counts() == {"dark": 5, "light": 5}
+    assert view.message_text() == "Added 10 images."
+    folder = view.project.folder
+    assert sorted(p.name for p in (folder / "dark").iterdir()) == [p.name for p in photos["dark"]]
+    assert view.tree.item_for("light").text(1) == "5"
+    view.select_class("light")
+    assert len(view.strip_paths()) == 5
+
+    epochs = []
+    window.worker.job_progress.connect(lambda p: epochs.append(p.detail) if p.stage == "training" else None)
+    result = train(qtbot, window)
+    assert result.classes == ("dark", "light") and view.taught is result.model
+    assert view.plot.epochs and len(view.plot.epochs) == len(result.history)
+    assert [s.epoch for s in epochs] == [s.epoch for s in result.history]
+    assert "accuracy" in view.result_label.text()
+    assert view.taught_radio.isChecked() and view.export_button.isEnabled()
+    assert window.live_info.taught and "taught" in window.model_label.text()
+    assert view.tree.item_for("dark").text(2).endswith("%")
+
+    # The dropped image in the Images tab: bars with the taught classes, the model's probabilities.
+    window.tabs.setCurrentWidget(window.image_view)
+    window.add_paths([photos["probe"]])
+    qtbot.waitUntil(lambda: window.image_view.entries[-1].state == "done", timeout=WAIT)
+    shown = window.image_view.entries[-1].result.top
+    assert {name for _, name, _ in shown} == {"dark", "light"}
+    assert [name for name, _ in window.image_view.bars.rows()] == [name for _, name, _ in shown]
+    expected = result.model.classify(engine.load_image(photos["probe"]))   # the worker is idle now
+    for index, name, prob in shown:
+        assert name == expected.names[index]
+        assert prob == pytest.approx(float(expected.probs[index]), abs=1e-5)
+
+    # Back to the base model: the same image gets the base model's classes again.
+    with qtbot.waitSignal(window.worker.classifier_changed, timeout=WAIT,
+                          check_params_cb=lambda info: not info.taught):
+        view.use_taught(False)
+    qtbot.waitUntil(lambda: window.image_view.entries[-1].state == "done", timeout=WAIT)
+    assert {name for name, _ in window.image_view.bars.rows()} <= set(small_model.names_list())
+
+
+def test_save_and_reopen_round_trip_the_clis_folder(qtbot, teach_window, photos, tmp_path, open_window,
+                                                    small_model):
+    view = teach_window.teach_view
+    make_classes(qtbot, view, photos)
+    untitled = view.project.folder
+    assert view.project.untitled and untitled.is_dir()
+    saved = tmp_path / "saved project"
+    assert view.save_project_as(str(saved))
+    assert view.project.folder == saved and not view.project.untitled
+    assert not untitled.exists()                     # the temporary folder went with the save
+    layout = {d.name: sorted(f.name for f in d.iterdir()) for d in saved.iterdir()}
+    assert layout == {"dark": [p.name for p in photos["dark"]], "light": [p.name for p in photos["light"]]}
+    dataset = teach.scan_dataset(saved)              # what `tdn teach saved` reads
+    assert dataset.classes == ("dark", "light") and dataset.counts() == [5, 5]
+
+    # Changes after the save go to the saved folder.
+    assert view.rename_class("light", "bright")
+    assert (saved / "bright").is_dir() and not (saved / "light").exists()
+    view.new_project()
+    assert view.class_names() == [] and saved.is_dir()   # a saved project is never discarded
+    assert view.open_project(str(saved))
+    assert view.class_counts() == {"bright": 5, "dark": 5}
+
+    # The next run reopens the last project.
+    teach_window.close()
+    assert Settings().teach_project() == str(saved)
+    again = open_window(small_model.argv())
+    assert again.teach_view.class_counts() == {"bright": 5, "dark": 5}
+
+
+def test_export_writes_three_files_and_adds_the_model_menu_entry(qtbot, teach_window, photos, tmp_path,
+                                                                  open_window, small_model):
+    window, view = teach_window, teach_window.teach_view
+    make_classes(qtbot, view, photos)
+    result = train(qtbot, window)
+    out = tmp_path / "models"
+    with qtbot.waitSignal(view.exported, timeout=WAIT) as blocker:
+        assert view.export_model(str(out), "shades")
+    paths = blocker.args[0]
+    assert sorted(p.name for p in out.iterdir()) == ["shades.cfg", "shades.names", "shades.weights"]
+    assert paths.names.read_text().splitlines() == list(result.classes)
+    net = engine.Network.load(paths.cfg, paths.weights)    # the worker is idle
+    assert net.classes == 2
+    action = window.taught_actions[str(paths.cfg)]
+    assert action.text() == "shades (taught)" and action in window._model_menu.actions()
+    assert Settings().taught_models() == [ModelChoice(cfg=str(paths.cfg), weights=str(paths.weights),
+                                                      names=str(paths.names))]
+    with qtbot.waitSignal(window.worker.model_loaded, timeout=WAIT) as loaded:
+        action.trigger()
+    assert loaded.args[0].name == "shades" and loaded.args[0].classes == 2 and action.isChecked()
+    # Remembered: a new window lists it too.
+    window.close()
+    again = open_window(small_model.argv())
+    assert "shades (taught)" in [a.text() for a in again.taught_actions.values()]
+
+
+def test_bad_inputs_give_a_message_and_start_nothing(qtbot, teach_window, photos):
+    window, view = teach_window, teach_window.teach_view
+    qtbot.mouseClick(view.train_button, Qt.MouseButton.LeftButton)
+    assert "at least two classes" in view.message_text() and view.message_level() == "error"
+    view.add_class("dark")
+    view.train()
+    assert "'dark' is the only one" in view.message_text()
+    view.add_class("light")
+    drop_on_class(view, "dark", photos["dark"])
+    wait_written(qtbot, view)
+    assert not view.train()
+    assert "'light' has no images" in view.message_text()
+    assert not window.worker.busy and view.taught is None and not view.plot.epochs
+    # Names that cannot be folders, and duplicates
+    assert not view.add_class("a/b") and "cannot be a class name" in view.message_text()
+    assert not view.add_class("Dark") and "already a class 'dark'" in view.message_text()
+    assert not view.rename_class("dark", "light") and view.class_names() == ["dark", "light"]
+
+
+def test_unreadable_images_are_skipped_and_counted(qtbot, teach_window, photos, media):
+    window, view = teach_window, teach_window.teach_view
+    view.add_class("dark")
+    view.add_class("light")
+    drop_on_class(view, "dark", [*photos["dark"], media.truncated])
+    drop_on_class(view, "light", photos["light"])
+    wait_written(qtbot, view)
+    assert view.class_counts() == {"dark": 6, "light": 5}
+    result = train(qtbot, window)
+    assert len(result.features.skipped) == 1
+    assert view.message_level() == "warning"
+    assert "1 file could not be read and was skipped: truncated.jpg" in view.message_text()
+    assert result.train_images + result.val_images == 10
+
+
+def test_export_into_a_folder_that_cannot_be_written(qtbot, teach_window, photos, tmp_path):
+    window, view = teach_window, teach_window.teach_view
+    make_classes(qtbot, view, photos)
+    train(qtbot, window)
+    blocker = tmp_path / "in-the-way"
+    blocker.write_text("a file where the folder should be\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with qtbot.waitSignal(window.worker.job_finished, timeout=WAIT) as done:
+        view.export_model(str(blocker / "models"), "shades")
+    assert done.args[0].error
+    assert view.message_level() == "error" and view.message_text().startswith("Nothing was exported")
+    assert "is a file" in view.message_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before and blocker.is_file()
+    assert window.taught_actions == {} and Settings().taught_models() == []
+
+
+def test_hold_to_capture_from_the_webcam(qtbot, open_window, small_model, video):
+    window = open_window([*small_model.argv(), "--camera", video])
+    view = window.teach_view
+    window.tabs.setCurrentWidget(view)
+    view.add_class("square")
+    cam = window.webcam_view
+    qtbot.waitUntil(lambda: cam.frames_shown >= 3 and view.capture_button.isEnabled(), timeout=WAIT)
+    assert view.camera_button.text() == "Stop camera"
+    qtbot.waitUntil(lambda: view.preview.image() is not None, timeout=WAIT)   # the live preview
+    qtbot.mousePress(view.capture_button, Qt.MouseButton.LeftButton)
+    assert view.captured >= 1                    # the press itself takes one
+    qtbot.waitUntil(lambda: view.captured >= 4, timeout=WAIT)
+    qtbot.mouseRelease(view.capture_button, Qt.MouseButton.LeftButton)
+    taken = view.captured
+    qtbot.wait(600)                              # released: no more frames come in
+    assert view.captured == taken
+    wait_written(qtbot, view)
+    files = sorted((view.project.folder / "square").iterdir())
+    assert len(files) == taken and all(f.suffix == ".png" for f in files)
+    assert Image.open(files[0]).size == (160, 120)
+    assert view.class_counts() == {"square": taken} and len(view.strip_paths()) == taken
+    assert f"{taken} frames captured into 'square'" in view.capture_label.text()
+    assert len({f.read_bytes() for f in files}) == taken   # never the same frame twice
+
+
+@pytest.fixture
+def gated_extraction(monkeypatch):
+    """Feature extraction that, after its first image, waits until the job is cancelled."""
+    started = threading.Event()
+    real = teach.extract_features
+
+    def extract(backbone, dataset, augment, cache, progress=None, cancel=None):
+        def gate(done, total):
+            progress(done, total)
+            started.set()
+            cancel.wait(WAIT / 1000)
+        return real(backbone, dataset, augment, cache, progress=gate, cancel=cancel)
+
+    monkeypatch.setattr(jobs.teach, "extract_features", extract)
+    return started
+
+
+def test_cancel_training(qtbot, teach_window, photos, gated_extraction):
+    window, view = teach_window, teach_window.teach_view
+    make_classes(qtbot, view, photos)
+    assert view.train()
+    assert gated_extraction.wait(WAIT / 1000)
+    assert view.cancel_button.isEnabled() and not view.train_button.isEnabled()
+    with qtbot.waitSignal(window.worker.job_finished, timeout=WAIT) as done:
+        qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
+    assert done.args[0].cancelled
+    assert view.train_status.text() == "Training cancelled." and view.taught is None
+    assert view.train_button.isEnabled() and not window.worker.busy
+
+
+def test_closing_the_window_while_training(qtbot, teach_window, photos, gated_extraction):
+    window, view = teach_window, teach_window.teach_view
+    make_classes(qtbot, view, photos)
+    assert view.train()
+    assert gated_extraction.wait(WAIT / 1000)
+    window.close()          # cancels the job; the fixture checks every thread has finished
+    assert window.worker.isFinished()
