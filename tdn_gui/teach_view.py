@@ -162,12 +162,14 @@ class TeachView(QWidget):
         self.bars.set_message("No model loaded yet.")
         self.preview_label = QLabel()
         self.preview_label.setWordWrap(True)
-        self.preview_label.setStyleSheet("color: palette(placeholder-text);")
+        font = self.preview_label.font()
+        font.setBold(True)
+        self.preview_label.setFont(font)
         bars_box = QWidget()
         bars_layout = QVBoxLayout(bars_box)
         bars_layout.setContentsMargins(0, 0, 0, 0)
-        bars_layout.addWidget(self.bars)
         bars_layout.addWidget(self.preview_label)
+        bars_layout.addWidget(self.bars)
         bars_layout.addStretch(1)
         preview_row = QSplitter(Qt.Orientation.Horizontal)
         preview_row.addWidget(self.preview)
@@ -513,7 +515,6 @@ class TeachView(QWidget):
         item = QListWidgetItem()
         item.setData(Qt.ItemDataRole.UserRole, str(path))
         item.setToolTip(path.name)
-        item.setSizeHint(self.strip.gridSize())
         if path in self._thumbs:
             item.setIcon(self._icon(self._thumbs[path]))
         else:
@@ -531,7 +532,11 @@ class TeachView(QWidget):
     def _icon(self, thumb: QImage | None) -> QIcon:
         if thumb is None:
             return self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
-        return QIcon(QPixmap.fromImage(thumb))
+        icon = QIcon()
+        pixmap = QPixmap.fromImage(thumb)
+        for mode in (QIcon.Mode.Normal, QIcon.Mode.Selected):   # no selection tint: the frame shows it
+            icon.addPixmap(pixmap, mode)
+        return icon
 
     def _placeholder_icon(self) -> QIcon:
         pm = QPixmap(THUMB_SIDE, THUMB_SIDE)

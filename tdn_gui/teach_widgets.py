@@ -120,8 +120,14 @@ class ThumbnailStrip(_DropTarget, QListWidget):
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
-        self.setGridSize(QSize(THUMB_SIDE + 16, THUMB_SIDE + 24))
+        self.setGridSize(QSize(THUMB_SIDE + 14, THUMB_SIDE + 14))
         self.setUniformItemSizes(True)
+        self.setSpacing(4)
+        # Items are pictures without text: show the selection as a frame, not a tinted icon over
+        # an empty highlighted text line.
+        self.setStyleSheet("QListView::item { border: 2px solid transparent; border-radius: 4px; }"
+                           "QListView::item:selected { border: 2px solid palette(highlight);"
+                           " background: transparent; }")
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setAcceptDrops(True)
         self.viewport().setAcceptDrops(True)

@@ -15,7 +15,7 @@ MIN_EPOCHS = 10   # the x axis spans at least this many, so the first epochs do 
 
 class TrainingPlot(QWidget):
     """Loss (left axis, from 0 to its largest value) and training / validation accuracy (right axis,
-    0-100 %) against the epoch. Feed it EpochStats with add(); clear() for a new run."""
+    0-100 %; the validation curve is the held-out images') against the epoch. Feed it EpochStats with add(); clear() for a new run."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -52,7 +52,8 @@ class TrainingPlot(QWidget):
             return
         top_loss = max(s.loss for s in self.epochs) or 1.0
         top_loss = _nice_ceiling(top_loss)
-        left = fm.horizontalAdvance(f"{top_loss:.2f}") + 10
+        ticks = [_tick_text(top_loss * (4 - i) / 4) for i in range(5)]
+        left = max(fm.horizontalAdvance(t) for t in ticks) + 10
         right = fm.horizontalAdvance("100%") + 10
         legend_h = fm.height() + 6
         plot = QRectF(left, legend_h + 6, self.width() - left - right, self.height() - legend_h - fm.height() - 16)
@@ -75,8 +76,7 @@ class TrainingPlot(QWidget):
         for i in range(5):
             y = plot.top() + plot.height() * i / 4
             painter.drawText(QRectF(0, y - fm.height() / 2, left - 6, fm.height()),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                             f"{top_loss * (4 - i) / 4:.2f}")
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, ticks[i])
             painter.drawText(QRectF(plot.right() + 6, y - fm.height() / 2, right - 6, fm.height()),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{25 * (4 - i)}%")
         painter.drawText(QRectF(plot.left(), plot.bottom() + 4, plot.width(), fm.height()),
@@ -109,8 +109,8 @@ class TrainingPlot(QWidget):
         # legend
         x = plot.left()
         for label, color in (("loss", LOSS_COLOR), ("train accuracy", TRAIN_COLOR),
-                             ("validation accuracy", VAL_COLOR)):
-            if label.startswith("validation") and all(s.val_accuracy is None for s in self.epochs):
+                             ("validation", VAL_COLOR)):
+            if label == "validation" and all(s.val_accuracy is None for s in self.epochs):
                 continue
             painter.setPen(QPen(color, 3))
             painter.drawLine(QPointF(x, legend_h / 2 + 2), QPointF(x + 14, legend_h / 2 + 2))
@@ -120,10 +120,15 @@ class TrainingPlot(QWidget):
         painter.end()
 
 
+def _tick_text(value: float) -> str:
+    """Loss axis labels: two significant digits, whatever the scale (1.2, 0.25, 0.0075)."""
+    return "0" if value == 0 else f"{value:.2g}"
+
+
 def _nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 × 10^k not below value: round axis labels."""
+    """The smallest of 1, 2, 4 × 10^k not below value: its quarters are round axis labels."""
     exponent = math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
+    for step in (1, 2, 4, 10):
         if step * 10 ** exponent >= value:
             return step * 10 ** exponent
     return 10 ** (exponent + 1)
