@@ -591,9 +591,10 @@ class TeachView(QWidget):
             files = [p for p in paths if not p.is_dir()]
             queued = 0
             for folder in folders:
-                if folder.name not in self.class_names() and not self.add_class(folder.name):
+                existing = {n.casefold(): n for n in self.class_names()}.get(folder.name.casefold())
+                if existing is None and not self.add_class(folder.name):
                     continue
-                queued += self.add_images(folder.name, [folder])
+                queued += self.add_images(existing or folder.name, [folder])
             if files:
                 current = self.tree.current_class()
                 if current is None:

@@ -234,17 +234,21 @@ class InferenceWorker(QThread):
         self.model_loaded.emit(self._info)
 
     def _use_taught(self, model: teach.TaughtModel | None, resize: str) -> None:
-        if model is None:
-            if self._net is None:
-                return
-            self._live = (self._net, self._names)
-            info = self._info
-        else:
+        """Make `model` (None: the loaded model) the live classifier. Should the taught network not
+        build, the loaded model stays live, and classifier_changed says so."""
+        if self._net is None:
+            return
+        self._live, info = (self._net, self._names), self._info
+        if model is not None:
             start = time.perf_counter()
-            net = model.network(TAUGHT_NAME)
-            self._live = (net, list(model.classes))
-            info = _model_info(net, cfg="", weights="", names=None, key=None,
-                               load_seconds=time.perf_counter() - start, taught=True)
+            try:
+                net = model.network(TAUGHT_NAME)
+            except (engine.EngineError, ValueError):
+                net = None
+            if net is not None:
+                self._live = (net, list(model.classes))
+                info = _model_info(net, cfg="", weights="", names=None, key=None,
+                                   load_seconds=time.perf_counter() - start, taught=True)
         self._classifier = self._make_classifier(*self._live, resize)
         self.classifier_changed.emit(info)
 
@@ -274,6 +278,8 @@ class InferenceWorker(QThread):
             done = JobDone(job.id, cancelled=True)
         except (engine.EngineError, OSError, ValueError) as exc:
             done = JobDone(job.id, error=_one_line(exc))
+        except Exception as exc:  # noqa: BLE001 - the thread must live and the GUI must hear the job end
+            done = JobDone(job.id, error=f"unexpected {type(exc).__name__}: {_one_line(exc)}")
         with self._cond:
             self._running_job = None
         self.job_finished.emit(done)
