@@ -47,7 +47,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.image_view, "Images")
         self.tabs.addTab(self.webcam_view, "Webcam")
         self.teach_view = TeachView(self.worker, self.webcam_view, self.settings)
-        self.teach_view.exported.connect(self._on_exported)
+        self.teach_view.training.exported.connect(self._on_exported)
         self.teach_view.project_changed.connect(self.settings.set_teach_project)
         self.tabs.addTab(self.teach_view, "Teach")
         self.panel = ModelPanel()

@@ -6,7 +6,6 @@ import threading
 from pathlib import Path
 
 import engine
-import numpy as np
 import pytest
 from engine import teach
 from PIL import Image
@@ -47,8 +46,8 @@ def train(qtbot, window):
     view = window.teach_view
     with qtbot.waitSignal(window.worker.classifier_changed, timeout=WAIT,
                           check_params_cb=lambda info: info.taught):
-        qtbot.mouseClick(view.train_button, Qt.MouseButton.LeftButton)
-    return view.result
+        qtbot.mouseClick(view.training.train_button, Qt.MouseButton.LeftButton)
+    return view.training.result
 
 
 @pytest.fixture
@@ -96,11 +95,11 @@ def test_classes_drop_train_and_classify_with_the_taught_classes(qtbot, teach_wi
     epochs = []
     window.worker.job_progress.connect(lambda p: epochs.append(p.detail) if p.stage == "training" else None)
     result = train(qtbot, window)
-    assert result.classes == ("dark", "light") and view.taught is result.model
-    assert view.plot.epochs and len(view.plot.epochs) == len(result.history)
+    assert result.classes == ("dark", "light") and view.training.taught is result.model
+    assert view.training.plot.epochs and len(view.training.plot.epochs) == len(result.history)
     assert [s.epoch for s in epochs] == [s.epoch for s in result.history]
-    assert "accuracy" in view.result_label.text()
-    assert view.taught_radio.isChecked() and view.export_button.isEnabled()
+    assert "accuracy" in view.training.result_label.text()
+    assert view.training.taught_radio.isChecked() and view.training.export_button.isEnabled()
     assert window.live_info.taught and "taught" in window.model_label.text()
     assert view.tree.item_for("dark").text(2).endswith("%")
 
@@ -119,7 +118,7 @@ def test_classes_drop_train_and_classify_with_the_taught_classes(qtbot, teach_wi
     # Back to the base model: the same image gets the base model's classes again.
     with qtbot.waitSignal(window.worker.classifier_changed, timeout=WAIT,
                           check_params_cb=lambda info: not info.taught):
-        view.use_taught(False)
+        view.training.use_taught(False)
     qtbot.waitUntil(lambda: window.image_view.entries[-1].state == "done", timeout=WAIT)
     assert {name for name, _ in window.image_view.bars.rows()} <= set(small_model.names_list())
 
@@ -160,8 +159,8 @@ def test_export_writes_three_files_and_adds_the_model_menu_entry(qtbot, teach_wi
     make_classes(qtbot, view, photos)
     result = train(qtbot, window)
     out = tmp_path / "models"
-    with qtbot.waitSignal(view.exported, timeout=WAIT) as blocker:
-        assert view.export_model(str(out), "shades")
+    with qtbot.waitSignal(view.training.exported, timeout=WAIT) as blocker:
+        assert view.training.export_model(str(out), "shades")
     paths = blocker.args[0]
     assert sorted(p.name for p in out.iterdir()) == ["shades.cfg", "shades.names", "shades.weights"]
     assert paths.names.read_text().splitlines() == list(result.classes)
@@ -182,7 +181,7 @@ def test_export_writes_three_files_and_adds_the_model_menu_entry(qtbot, teach_wi
 
 def test_bad_inputs_give_a_message_and_start_nothing(qtbot, teach_window, photos):
     window, view = teach_window, teach_window.teach_view
-    qtbot.mouseClick(view.train_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(view.training.train_button, Qt.MouseButton.LeftButton)
     assert "at least two classes" in view.message_text() and view.message_level() == "error"
     view.add_class("dark")
     view.train()
@@ -192,7 +191,7 @@ def test_bad_inputs_give_a_message_and_start_nothing(qtbot, teach_window, photos
     wait_written(qtbot, view)
     assert not view.train()
     assert "'light' has no images" in view.message_text()
-    assert not window.worker.busy and view.taught is None and not view.plot.epochs
+    assert not window.worker.busy and view.training.taught is None and not view.training.plot.epochs
     # Names that cannot be folders, and duplicates
     assert not view.add_class("a/b") and "cannot be a class name" in view.message_text()
     assert not view.add_class("Dark") and "already a class 'dark'" in view.message_text()
@@ -222,7 +221,7 @@ def test_export_into_a_folder_that_cannot_be_written(qtbot, teach_window, photos
     blocker.write_text("a file where the folder should be\n")
     before = sorted(p.name for p in tmp_path.iterdir())
     with qtbot.waitSignal(window.worker.job_finished, timeout=WAIT) as done:
-        view.export_model(str(blocker / "models"), "shades")
+        view.training.export_model(str(blocker / "models"), "shades")
     assert done.args[0].error
     assert view.message_level() == "error" and view.message_text().startswith("Nothing was exported")
     assert "is a file" in view.message_text()
@@ -236,22 +235,22 @@ def test_hold_to_capture_from_the_webcam(qtbot, open_window, small_model, video)
     window.tabs.setCurrentWidget(view)
     view.add_class("square")
     cam = window.webcam_view
-    qtbot.waitUntil(lambda: cam.frames_shown >= 3 and view.capture_button.isEnabled(), timeout=WAIT)
-    assert view.camera_button.text() == "Stop camera"
-    qtbot.waitUntil(lambda: view.preview.image() is not None, timeout=WAIT)   # the live preview
-    qtbot.mousePress(view.capture_button, Qt.MouseButton.LeftButton)
-    assert view.captured >= 1                    # the press itself takes one
-    qtbot.waitUntil(lambda: view.captured >= 4, timeout=WAIT)
-    qtbot.mouseRelease(view.capture_button, Qt.MouseButton.LeftButton)
-    taken = view.captured
+    qtbot.waitUntil(lambda: cam.frames_shown >= 3 and view.live.capture_button.isEnabled(), timeout=WAIT)
+    assert view.live.camera_button.text() == "Stop camera"
+    qtbot.waitUntil(lambda: view.live.preview.image() is not None, timeout=WAIT)   # the live preview
+    qtbot.mousePress(view.live.capture_button, Qt.MouseButton.LeftButton)
+    assert view.live.captured >= 1                    # the press itself takes one
+    qtbot.waitUntil(lambda: view.live.captured >= 4, timeout=WAIT)
+    qtbot.mouseRelease(view.live.capture_button, Qt.MouseButton.LeftButton)
+    taken = view.live.captured
     qtbot.wait(600)                              # released: no more frames come in
-    assert view.captured == taken
+    assert view.live.captured == taken
     wait_written(qtbot, view)
     files = sorted((view.project.folder / "square").iterdir())
     assert len(files) == taken and all(f.suffix == ".png" for f in files)
     assert Image.open(files[0]).size == (160, 120)
     assert view.class_counts() == {"square": taken} and len(view.strip_paths()) == taken
-    assert f"{taken} frames captured into 'square'" in view.capture_label.text()
+    assert f"{taken} frames captured into 'square'" in view.live.capture_label.text()
     assert len({f.read_bytes() for f in files}) == taken   # never the same frame twice
 
 
@@ -277,12 +276,12 @@ def test_cancel_training(qtbot, teach_window, photos, gated_extraction):
     make_classes(qtbot, view, photos)
     assert view.train()
     assert gated_extraction.wait(WAIT / 1000)
-    assert view.cancel_button.isEnabled() and not view.train_button.isEnabled()
+    assert view.training.cancel_button.isEnabled() and not view.training.train_button.isEnabled()
     with qtbot.waitSignal(window.worker.job_finished, timeout=WAIT) as done:
-        qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(view.training.cancel_button, Qt.MouseButton.LeftButton)
     assert done.args[0].cancelled
-    assert view.train_status.text() == "Training cancelled." and view.taught is None
-    assert view.train_button.isEnabled() and not window.worker.busy
+    assert view.training.status.text() == "Training cancelled." and view.training.taught is None
+    assert view.training.train_button.isEnabled() and not window.worker.busy
 
 
 def test_closing_the_window_while_training(qtbot, teach_window, photos, gated_extraction):

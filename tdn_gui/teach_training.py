@@ -1,0 +1,276 @@
+"""The Teach view's training column: Train / Cancel, progress, the loss/accuracy plot, the result,
+which classifier runs live (the taught classes or the loaded model), and Export.
+
+Training and export are jobs on the shared inference worker (jobs.py); this panel starts them,
+shows their reports and keeps the taught model, which it only ever hands back to the worker.
+The Teach view decides *whether* to train (and with what dataset); messages go to its banner.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
+                               QRadioButton, QVBoxLayout, QWidget)
+
+from engine import teach
+
+from .export_dialog import ExportDialog, suggest_name
+from .jobs import ExportRequest, JobDone, JobProgress, TeachRequest
+from .settings import Settings
+from .training_plot import TrainingPlot
+from .worker import InferenceWorker, ModelInfo
+
+Report = Callable[[str, str], None]    # (text, level): the view's message banner
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def heading(text: str) -> QLabel:
+    label = QLabel(text)
+    font = label.font()
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+class TrainingPanel(QWidget):
+    trained = Signal(object)     # teach.TeachResult
+    exported = Signal(object)    # teach.ExportPaths
+    busy_changed = Signal()      # a job of this panel started or ended
+
+    def __init__(self, worker: InferenceWorker, settings: Settings, report: Report,
+                 export_name: Callable[[], str], parent=None):
+        super().__init__(parent)
+        self._worker = worker
+        self._settings = settings
+        self._report = report
+        self._export_name = export_name      # a default model name for the Export dialog
+        self.taught: teach.TaughtModel | None = None
+        self.result: teach.TeachResult | None = None
+        self.last_train_seconds: float | None = None
+        self._job = None
+        self._job_kind = ""
+        self._train_started = 0.0
+        worker.job_progress.connect(self._on_job_progress)
+        worker.job_finished.connect(self._on_job_finished)
+        worker.classifier_changed.connect(lambda info: self._set_live_choice(taught=info.taught))
+        self._build()
+        self._update_buttons()
+
+    def _build(self) -> None:
+        self.train_button = QPushButton("Train")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        train_row = QHBoxLayout()
+        train_row.addWidget(self.train_button, 1)
+        train_row.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("")
+        self.status = QLabel("Not trained yet.")
+        self.status.setWordWrap(True)
+        self.plot = TrainingPlot()
+        self.result_label = QLabel()
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.base_radio = QRadioButton()
+        self.taught_radio = QRadioButton("Taught classes (train first)")
+        self.base_radio.setChecked(True)
+        group = QButtonGroup(self)
+        group.addButton(self.base_radio)
+        group.addButton(self.taught_radio)
+        self.taught_radio.toggled.connect(self._on_live_choice)
+        self.export_button = QPushButton("Export…")
+        self.export_button.setToolTip("Write NAME.cfg, NAME.weights and NAME.names and add the model "
+                                      "to the Model menu")
+        self.export_button.clicked.connect(self._ask_export)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(heading("Training"))
+        layout.addLayout(train_row)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        layout.addWidget(self.plot, 1)
+        layout.addWidget(self.result_label)
+        layout.addWidget(heading("Live classification"))
+        layout.addWidget(self.taught_radio)
+        layout.addWidget(self.base_radio)
+        layout.addWidget(self.export_button)
+
+    # ---- jobs ------------------------------------------------------------------------------------
+    def is_busy(self) -> bool:
+        return self._job is not None
+
+    def is_teaching(self) -> bool:
+        return self._job is not None and self._job_kind == "teach"
+
+    def start(self, dataset: teach.Dataset) -> None:
+        """Extract features and train a head on the worker (the view has checked the dataset)."""
+        self._start_job(TeachRequest(dataset), "teach")
+        self._train_started = time.monotonic()
+        self.plot.clear()
+        self.result_label.clear()
+        self.progress.setRange(0, max(1, len(dataset.images)))
+        self.progress.setValue(0)
+        self.progress.setFormat("Features %v/%m")
+        counts = ", ".join(f"{n} ({c})" for n, c in zip(dataset.classes, dataset.counts()))
+        self.status.setText(f"Reading features of {plural(len(dataset.images), 'image')}: {counts}")
+
+    def cancel(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            self.status.setText("Cancelling…")
+
+    def _start_job(self, request, kind: str) -> None:
+        self._job = self._worker.start_job(request)
+        self._job_kind = kind
+        self._update_buttons()
+        self.busy_changed.emit()
+
+    def _on_job_progress(self, p: JobProgress) -> None:
+        if self._job is None or p.job != self._job.id:
+            return
+        self.progress.setRange(0, max(1, p.total))
+        self.progress.setValue(p.done)
+        if p.stage == "features":
+            self.progress.setFormat("Features %v/%m")
+        elif p.stage == "training":
+            stats = p.detail
+            self.plot.add(stats)
+            self.progress.setFormat("Epoch %v")
+            val = "" if stats.val_accuracy is None else f", validation {100 * stats.val_accuracy:.0f}%"
+            self.status.setText(f"Training: epoch {stats.epoch}, loss {stats.loss:.3g}, "
+                                f"accuracy {100 * stats.train_accuracy:.0f}%{val}")
+
+    def _on_job_finished(self, done: JobDone) -> None:
+        if self._job is None or done.job != self._job.id:
+            return
+        kind, self._job, self._job_kind = self._job_kind, None, ""
+        if kind == "teach":
+            self._teach_finished(done)
+        else:
+            self._export_finished(done)
+        self._update_buttons()
+        self.busy_changed.emit()
+
+    def _teach_finished(self, done: JobDone) -> None:
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0 if done.value is None else 1)
+        self.progress.setFormat("Done" if done.value is not None else "")
+        if done.cancelled:
+            self.status.setText("Training cancelled.")
+            return
+        if done.error:
+            self.status.setText("Training failed.")
+            self._report(done.error, "error")
+            return
+        result: teach.TeachResult = done.value
+        self.last_train_seconds = time.monotonic() - self._train_started
+        self.result, self.taught = result, result.model
+        features = result.features
+        self.status.setText(f"Trained in {self.last_train_seconds:.1f} s: {len(result.history)} epochs.")
+        if result.val is not None:
+            score = (f"Validation accuracy <b>{100 * result.val.accuracy:.1f}%</b> "
+                     f"({int(result.val.confusion.trace())} of {result.val.count} held-out images)")
+        else:
+            score = (f"Training accuracy <b>{100 * result.train.accuracy:.1f}%</b> (too few images to hold "
+                     "any out for validation)")
+        self.result_label.setText(
+            f"{score}. Trained on {plural(result.train_images, 'image')} "
+            f"(× {len(features.variants)}: {', '.join(features.variants)}); features "
+            f"{features.seconds:.1f} s ({features.computed} computed, {features.cached} cached), "
+            f"training {result.seconds:.2f} s.")
+        if features.skipped:
+            names = ", ".join(Path(p).name for p, _ in features.skipped[:5])
+            more = f" and {len(features.skipped) - 5} more" if len(features.skipped) > 5 else ""
+            n = len(features.skipped)
+            self._report(f"{plural(n, 'file')} could not be read and {'was' if n == 1 else 'were'} "
+                         f"skipped: {names}{more}. ({features.skipped[0][1]})", "warning")
+        self.taught_radio.setText(f"Taught classes: {', '.join(result.classes)}")
+        if self.taught_radio.isChecked():
+            self._worker.set_taught(self.taught)
+        else:
+            self.taught_radio.setChecked(True)   # -> _on_live_choice
+        self.trained.emit(result)
+
+    # ---- live classifier -------------------------------------------------------------------------
+    def set_base_model(self, info: ModelInfo) -> None:
+        """A model was loaded: it is the live classifier again and what the next training builds on."""
+        self.base_radio.setText(f"Base model: {info.name} ({info.classes} classes)")
+        self._set_live_choice(taught=False)
+
+    def use_taught(self, taught: bool) -> None:
+        """Classify live with the taught classes (True) or the loaded model (False)."""
+        (self.taught_radio if taught else self.base_radio).setChecked(True)
+
+    def _set_live_choice(self, taught: bool) -> None:
+        """Show the choice without acting on it (the worker already did)."""
+        for radio in (self.base_radio, self.taught_radio):
+            radio.blockSignals(True)
+        (self.taught_radio if taught else self.base_radio).setChecked(True)
+        for radio in (self.base_radio, self.taught_radio):
+            radio.blockSignals(False)
+
+    def _on_live_choice(self) -> None:
+        if self.taught_radio.isChecked() and self.taught is None:
+            self._set_live_choice(taught=False)
+            return
+        self._worker.set_taught(self.taught if self.taught_radio.isChecked() else None)
+
+    # ---- export ----------------------------------------------------------------------------------
+    def export_model(self, folder: str, name: str) -> bool:
+        """Write NAME.cfg/.weights/.names into folder on the worker (all three or none)."""
+        if self.taught is None:
+            self._report("Train first: there is no taught model to export.", "error")
+            return False
+        if self._job is not None or self._worker.busy:
+            self._report("The model is busy with another job: wait for it to finish.", "error")
+            return False
+        self._start_job(ExportRequest(self.taught, folder, name), "export")
+        self._report(f"Exporting {name}…", "info")
+        return True
+
+    def _ask_export(self) -> None:
+        folder = self._settings.export_folder() or str(Path.home())
+        dialog = ExportDialog(folder, suggest_name(self._export_name()), self)
+        if dialog.exec() != ExportDialog.DialogCode.Accepted:
+            return
+        folder, name = dialog.values()
+        existing = [p for p in (Path(folder) / f"{name}{s}" for s in (".cfg", ".weights", ".names")) if p.exists()]
+        if existing:
+            answer = QMessageBox.question(self, "Replace files?",
+                                          "Replace " + ", ".join(p.name for p in existing) + f" in {folder}?",
+                                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.export_model(folder, name)
+
+    def _export_finished(self, done: JobDone) -> None:
+        if done.error:
+            self._report(f"Nothing was exported: {done.error}", "error")
+            return
+        paths = done.value
+        self._settings.set_export_folder(str(paths.cfg.parent))
+        self._report(f"Exported {paths.cfg.stem} to {paths.cfg.parent} ({paths.cfg.name}, "
+                     f"{paths.weights.name}, {paths.names.name}); it is in the Model menu now.", "info")
+        self.exported.emit(paths)
+
+    def _update_buttons(self) -> None:
+        busy = self._job is not None
+        self.train_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(self.is_teaching())
+        self.taught_radio.setEnabled(self.taught is not None)
+        self.export_button.setEnabled(self.taught is not None and not busy)
+
+
+def per_class_accuracy(result: teach.TeachResult) -> dict[str, float]:
+    """Validation accuracy of each class (training accuracy without a validation split)."""
+    evaluation = result.val if result.val is not None else result.train
+    return {name: float(a) for name, a in zip(result.classes, evaluation.per_class) if not math.isnan(a)}
