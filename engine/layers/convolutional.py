@@ -1,5 +1,11 @@
-"""[convolutional]: conv as im2col + BLAS GEMM in bands of rows, batch norm folded in, and
-the bias, activation and an optional following max pool fused into the same pass."""
+"""[convolutional]: parsing, shape, FLOPs, weight layout, and three forward strategies,
+all with batch norm folded into the weights and the bias, activation and an optional
+following max pool fused into the same pass:
+
+- WinogradStep: 3x3 stride-1 convs on maps with enough 4x4 tiles (most of Tiny Darknet);
+- FilterSplitStep: small maps (late layers), one GEMM per thread over a slice of filters;
+- ConvStep: everything else, im2col + GEMM in bands of output rows.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels, winograd
-from ..parallel import threads as engine_threads
 from ..activations import activation_code
+from ..parallel import threads as engine_threads
 from .base import Layer, Shape
 from .batchnorm import BN_PARAMS, fold_batchnorm
+
 
 @dataclass(frozen=True)
 class Convolutional(Layer):
