@@ -10,6 +10,7 @@ import os
 from functools import lru_cache
 
 import numpy as np
+from numba import njit
 from PIL import Image, UnidentifiedImageError
 
 from engine.errors import EngineError
@@ -150,40 +151,39 @@ def resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
         raise ValueError(f"expected an (H, W, C) image, got shape {img.shape}")
     im_h, im_w, _ = img.shape
 
-    # Horizontal pass -> part (im_h, w, C). The last column (or every column when the
-    # input is 1 wide) is a straight copy of input column im_w - 1.
-    if im_w == 1:
-        part = np.repeat(img[:, -1:, :], w, axis=1)
-    else:
-        i0, i1, dx = _taps(im_w, w)
-        part = np.empty((im_h, w, img.shape[2]), np.float32)
-        n = w - 1
-        if n:
-            part[:, :n] = _lerp(img, i0[:n], i1[:n], dx[:n, None], axis=1)
-        part[:, n] = img[:, im_w - 1]
-
-    # Vertical pass -> out (h, w, C). Every row but the last is (1-dy)*a + dy*b; the last
-    # row (and every row when the input is 1 high) is (1-dy)*a alone.
+    ix0, ix1, dx = _taps(im_w, w)
     iy0, iy1, dy = _taps(im_h, h)
     out = np.empty((h, w, img.shape[2]), np.float32)
-    n = 0 if im_h == 1 else h - 1
-    if n:
-        out[:n] = _lerp(part, iy0[:n], iy1[:n], dy[:n, None, None], axis=0)
-    out[n:] = np.take(part, iy0[n:], axis=0)
-    out[n:] *= np.float32(1) - dy[n:, None, None]
+    _resize_kernel(np.ascontiguousarray(img), ix0, ix1, dx, iy0, iy1, dy, out)
     return out
 
 
-def _lerp(a, i0, i1, d, axis):
-    """(1 - d) * a[i0] + d * a[i1] along `axis`, each product and the sum rounded to float32
-    in that order (as the C does). In place, on np.take copies: ~2x faster than the obvious
-    expression at webcam sizes."""
-    r = np.take(a, i0, axis=axis)
-    r *= np.float32(1) - d
-    t = np.take(a, i1, axis=axis)
-    t *= d
-    r += t
-    return r
+@njit(cache=True, nogil=True)      # not parallel: images are prepared on decoder threads
+def _resize_kernel(img, ix0, ix1, dx, iy0, iy1, dy, out):
+    """Both passes of darknet's resize_image per output pixel, each product and sum rounded
+    to float32 in the C's order: columns (1-dx)*a + dx*b, then rows (1-dy)*p0 (+ dy*p1,
+    except on the last row). The last column (every column of a 1-wide input) copies the
+    last input column."""
+    im_h, im_w, channels = img.shape
+    h, w, _ = out.shape
+    one = np.float32(1)
+    for r in range(h):
+        y0, y1, d = iy0[r], iy1[r], dy[r]
+        both_rows = r != h - 1 and im_h != 1
+        for c in range(w):
+            copy_column = c == w - 1 or im_w == 1
+            x0, x1, e = ix0[c], ix1[c], dx[c]
+            for ch in range(channels):
+                if copy_column:
+                    p0 = img[y0, im_w - 1, ch]
+                    p1 = img[y1, im_w - 1, ch]
+                else:
+                    p0 = img[y0, x0, ch] * (one - e) + img[y0, x1, ch] * e
+                    p1 = img[y1, x0, ch] * (one - e) + img[y1, x1, ch] * e
+                v = p0 * (one - d)
+                if both_rows:
+                    v = v + p1 * d
+                out[r, c, ch] = v
 
 
 def letterbox(img: np.ndarray, w: int, h: int) -> np.ndarray:

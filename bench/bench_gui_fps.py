@@ -1,0 +1,98 @@
+"""The webcam view's frame rates with a real model: camera FPS, inference FPS and latency.
+
+A 640x480, 30 fps video (written here, panning over a photo) stands in for a camera; the real
+window runs (offscreen unless DISPLAY is set) for --seconds, then the view's own read-outs are
+printed, with the worst gap between 10 ms GUI timer ticks (event-loop stall).
+
+    python bench/bench_gui_fps.py [--seconds 20] [--fps 30] [--resize min]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+sys.path.insert(0, str(ROOT))
+
+
+def write_video(path: Path, fps: float, seconds: float) -> None:
+    photo = cv2.imread(str(SHARED / "darknet" / "data" / "dog.jpg"))
+    if photo is None:
+        photo = np.random.default_rng(0).integers(0, 255, (576, 768, 3), np.uint8)
+    photo = cv2.resize(photo, (800, 600))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
+    frames = int(fps * seconds)
+    for i in range(frames):
+        x = int(160 * (0.5 - 0.5 * np.cos(2 * np.pi * i / frames)))
+        writer.write(np.ascontiguousarray(photo[60:540, x:x + 640]))
+    writer.release()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--fps", type=float, default=30)
+    parser.add_argument("--resize", default="min")
+    parser.add_argument("--weights", default=str(SHARED / "weights" / "tiny.weights"))
+    args = parser.parse_args()
+    if "DISPLAY" not in os.environ:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    tmp = Path(tempfile.mkdtemp(prefix="tdn-fps-"))
+    os.environ["TDN_CACHE_DIR"] = str(tmp / "cache")
+    video = tmp / "pan.avi"
+    write_video(video, args.fps, 10)
+
+    from PySide6.QtCore import QCoreApplication, QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    import engine
+    from tdn_gui.app import build_window
+
+    QSettings.setDefaultFormat(QSettings.IniFormat)
+    QSettings.setPath(QSettings.IniFormat, QSettings.UserScope, str(tmp / "settings"))
+    weights = args.weights
+    if not Path(weights).exists():
+        weights = str(tmp / "tiny.weights")
+        engine.write_random_weights(ROOT / "cfg" / "tiny.cfg", weights, seed=1)
+    app = QApplication.instance() or QApplication([])
+    window = build_window(["--model", str(ROOT / "cfg" / "tiny.cfg"), "--weights", weights,
+                           "--camera", str(video), "--resize", args.resize])
+    gaps, last = [], [time.perf_counter()]
+
+    def tick():
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(10)
+    samples = []
+
+    def sample():
+        view = window.webcam_view
+        samples.append((view.camera_fps, view.inference_fps, view.latency_ms))
+    sampler = QTimer()
+    sampler.timeout.connect(sample)
+    sampler.start(1000)
+    QTimer.singleShot(int(args.seconds * 1000), app.quit)
+    app.exec()
+    window.close()
+    QCoreApplication.processEvents()
+    steady = samples[len(samples) // 3:] or samples
+    camera, inference, latency = (float(np.median([s[i] for s in steady])) for i in range(3))
+    print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Tiny Darknet, 640x480 video at "
+          f"{args.fps:g} fps, resize {args.resize}, {engine.threads()} threads")
+    print(f"camera {camera:.1f} fps, inference {inference:.1f} fps, latency {latency:.1f} ms, "
+          f"worst GUI stall {1e3 * (max(gaps[20:]) - 0.010):.0f} ms over {len(gaps)} ticks")
+
+
+if __name__ == "__main__":
+    main()
