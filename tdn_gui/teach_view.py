@@ -24,8 +24,8 @@ from .decoder import THUMB_SIDE
 from .image_view import IMAGE_SUFFIXES, collect_images
 from .settings import Settings
 from .teach_io import ProjectWriter, ThumbnailLoader, Written
-from .teach_project import Project, ProjectError
 from .teach_live import LivePanel
+from .teach_project import Project, ProjectError
 from .teach_training import TrainingPanel, heading, per_class_accuracy, plural
 from .teach_widgets import ClassTree, ThumbnailStrip, local_paths
 from .webcam_view import WebcamView
