@@ -42,7 +42,6 @@ def heading(text: str) -> QLabel:
 class TrainingPanel(QWidget):
     trained = Signal(object)     # teach.TeachResult
     exported = Signal(object)    # teach.ExportPaths
-    busy_changed = Signal()      # a job of this panel started or ended
 
     def __init__(self, worker: InferenceWorker, settings: Settings, report: Report,
                  export_name: Callable[[], str], parent=None):
@@ -132,7 +131,6 @@ class TrainingPanel(QWidget):
         self._job = self._worker.start_job(request)
         self._job_kind = kind
         self._update_buttons()
-        self.busy_changed.emit()
 
     def _on_job_progress(self, p: JobProgress) -> None:
         if self._job is None or p.job != self._job.id:
@@ -158,7 +156,6 @@ class TrainingPanel(QWidget):
         else:
             self._export_finished(done)
         self._update_buttons()
-        self.busy_changed.emit()
 
     def _teach_finished(self, done: JobDone) -> None:
         self.progress.setRange(0, 1)

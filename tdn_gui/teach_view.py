@@ -111,7 +111,6 @@ class TeachView(QWidget):
         # live preview and capture, thumbnails
         self.live = LivePanel(self._worker, self._webcam, self.writer, self._capture_target, self.show_message)
         self._worker.classifier_changed.connect(lambda _info: self.live.reclassify())
-        self._webcam.running_changed.connect(lambda _running: self._update_buttons())
         self.strip_label = QLabel()
         self.strip = ThumbnailStrip()
         self.strip.files_dropped.connect(lambda paths: self.drop_paths(self.tree.current_class(), paths))
@@ -135,7 +134,6 @@ class TeachView(QWidget):
                                       else "taught")
         self.training.train_button.clicked.connect(self.train)
         self.training.trained.connect(self._on_trained)
-        self.training.busy_changed.connect(self._update_buttons)
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
