@@ -6,7 +6,10 @@ import time
 import engine
 import numpy as np
 import pytest
+from engine import teach
+from PIL import Image
 
+from tdn_gui.jobs import ClassifyFolderRequest, TeachRequest
 from tdn_gui.top_bars import format_percent
 from tdn_gui.worker import InferenceWorker, Result
 
@@ -110,4 +113,42 @@ def test_stop_without_start_and_twice(qtbot):
     w.start()
     w.stop()
     w.stop()
+    assert w.isFinished()
+
+
+
+def test_one_job_at_a_time_and_each_ends_with_job_finished(qtbot, worker, small_model, tmp_path):
+    w = worker()
+    load(qtbot, w, small_model)
+    with qtbot.waitSignal(w.job_finished, timeout=60_000) as done:
+        job = w.start_job(ClassifyFolderRequest(str(tmp_path / "missing")))
+        assert w.busy
+        with pytest.raises(RuntimeError):
+            w.start_job(ClassifyFolderRequest(str(tmp_path)))
+    assert done.args[0].job == job.id and "is not a folder" in done.args[0].error
+    assert not w.busy
+
+    # A dataset whose files are gone: every image skipped, a class has none left: one line.
+    dataset = teach.Dataset(("a", "b"), ((tmp_path / "a.png", 0), (tmp_path / "b.png", 1)))
+    with qtbot.waitSignal(w.job_finished, timeout=60_000) as done:
+        w.start_job(TeachRequest(dataset))
+    assert done.args[0].value is None and "no readable images" in done.args[0].error
+    assert "\n" not in done.args[0].error
+
+
+def test_a_job_cancelled_before_it_starts_reports_cancelled(qtbot, small_model, tmp_path):
+    folder = tmp_path / "classes"
+    for name, seed in (("a", 1), ("b", 2)):
+        (folder / name).mkdir(parents=True)
+        Image.fromarray(pattern(seed)).save(folder / name / "x.png")
+    w = InferenceWorker()            # not started yet: the job is queued and cancelled before it runs
+    try:
+        w.load_model(small_model.cfg, small_model.weights, small_model.names)
+        job = w.start_job(TeachRequest(teach.scan_dataset(folder)))
+        job.cancel()
+        with qtbot.waitSignal(w.job_finished, timeout=60_000) as done:
+            w.start()
+        assert done.args[0].cancelled and done.args[0].value is None and not w.busy
+    finally:
+        w.stop()
     assert w.isFinished()
