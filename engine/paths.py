@@ -1,7 +1,7 @@
 """Where the data shipped with tdn lives, in a source checkout and in an installed package."""
 from __future__ import annotations
 
-import importlib.resources
+import importlib.util
 from pathlib import Path
 
 _SOURCE_ROOT = Path(__file__).resolve().parent.parent
@@ -13,7 +13,12 @@ def _data_dir(name: str) -> Path:
     beside = _SOURCE_ROOT / name
     if beside.is_dir():
         return beside
-    return Path(str(importlib.resources.files(f"tdn_data.{name}")))
+    # cfg/ and resources/ have no __init__.py, so they install as namespace packages:
+    # their spec's search location is the folder itself.
+    spec = importlib.util.find_spec(f"tdn_data.{name}")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"tdn's {name}/ folder is missing from this installation")
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def cfg_dir() -> Path:
