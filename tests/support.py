@@ -17,3 +17,35 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs {path} (the project's ../shared reference data is not beside this checkout)")
     return path
+
+
+# A 32x32, 10-class darknet classifier (conv, maxpool, 1x1 conv, avgpool, softmax): small
+# enough that tests run it in milliseconds, with every kind of step the engine fuses.
+SMALL_CFG = """[net]
+width=32
+height=32
+channels=3
+
+[convolutional]
+filters=8
+size=3
+stride=1
+pad=1
+batch_normalize=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+filters=10
+size=1
+stride=1
+pad=1
+activation=linear
+
+[avgpool]
+
+[softmax]
+"""

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import engine
-from support import CFG_DIR, ROOT, shared_path
+from support import CFG_DIR, ROOT, SMALL_CFG, shared_path
 from tdn_cli.main import main
 
 TINY = str(CFG_DIR / "tiny.cfg")
@@ -97,9 +97,7 @@ def test_summary_at_another_size(capsys):
 
 def test_bench_reports_latency_throughput_and_layers(capsys, tmp_path):
     cfg = tmp_path / "small.cfg"
-    cfg.write_text("[net]\nwidth=32\nheight=32\nchannels=3\n[convolutional]\nfilters=8\nsize=3\npad=1\n"
-                   "activation=leaky\n[maxpool]\nsize=2\nstride=2\n[convolutional]\nfilters=10\nsize=1\n"
-                   "activation=linear\n[avgpool]\n[softmax]\n")
+    cfg.write_text(SMALL_CFG)
     code, out, _ = run(capsys, "bench", cfg, "--runs", "3", "--batch", "4")
     assert code == 0
     assert "latency, batch 1: median" in out and "throughput, batch 4:" in out

@@ -17,6 +17,7 @@ import pytest
 from engine import download as dl
 from engine import registry
 from engine.download import DownloadCancelled, DownloadError, download, download_model
+from support import SMALL_CFG
 
 BODY = bytes(range(256)) * 1200  # 307,200 bytes: several chunks
 
@@ -183,35 +184,6 @@ def test_disk_full_and_interrupt_remove_the_part_file(server, cache, monkeypatch
 
 # --- download_model: weights from the engine's writer on a small cfg, lists cut to 1000 lines
 
-SMALL_CFG = """[net]
-height=32
-width=32
-channels=3
-
-[convolutional]
-batch_normalize=1
-filters=8
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-filters=10
-size=1
-stride=1
-pad=1
-activation=linear
-
-[avgpool]
-
-[softmax]
-groups=1
-"""
 NAMES = "".join(f"class {i}\n" for i in range(1500))
 WNIDS = "".join(f"n{i:08d}\n" for i in range(1500))
 

@@ -19,6 +19,7 @@ from PySide6.QtCore import QSettings
 import engine
 
 from gui_helpers import pattern
+from support import SMALL_CFG
 
 
 @pytest.fixture(autouse=True)
@@ -49,34 +50,6 @@ class Model:
         return self.names.read_text().splitlines()
 
 
-SMALL_CFG = """[net]
-width=32
-height=32
-channels=3
-
-[convolutional]
-filters=8
-size=3
-stride=1
-pad=1
-batch_normalize=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-filters=10
-size=1
-stride=1
-pad=1
-activation=linear
-
-[avgpool]
-
-[softmax]
-"""
 
 # Big enough that one forward takes a noticeable slice of time: the responsiveness test wants
 # the worker busy, not idle between frames.
