@@ -1,9 +1,11 @@
 """Numba kernels of the forward pass. Arrays and ints in, arrays out; no Python objects.
 
 Layout: activations are NHWC float32, C-contiguous, so a pixel's channels are adjacent and
-a convolution is a GEMM (rows = output pixels, columns = filters) done by numpy's BLAS.
-These kernels are the memory-bound parts around that GEMM. All run with nogil so the GUI
-thread keeps running, and cache=True so the JIT cost is paid once per install.
+a convolution is a GEMM (rows = output pixels, columns = filters): np.dot inside the kernels,
+which Numba hands to SciPy's BLAS (single-threaded: the parallelism is Numba's). Around the
+GEMMs: im2col, the fused epilogue (bias, activation, max pool), pooling and shortcuts.
+Winograd's kernels are in winograd.py. All run with nogil so the GUI thread keeps running,
+and cache=True so the JIT cost is paid once per install.
 """
 from __future__ import annotations
 
