@@ -130,6 +130,10 @@ def _epilogue(at, fg, fcount, n, r0, r1, b0, b1, conv_h, conv_w, bias, act,
                 of[dst + f] = at[r * fg + f] + bias[f]
             _activate_span(of, dst, dst + fcount, act)
         return
+    if pool_size == 2 and pool_stride == 2 and pool_offset == 0:
+        _pool2_epilogue(at, fg, fcount, n, r0, r1, b0, b1, conv_w, bias, act, of, final_h, out_w,
+                        filters, f0)
+        return
     for oy in range(b0, b1):
         for ox in range(out_w):
             dst = ((n * final_h + oy) * out_w + ox) * filters + f0
@@ -148,6 +152,31 @@ def _epilogue(at, fg, fcount, n, r0, r1, b0, b1, conv_h, conv_w, bias, act,
                         of[dst + f] = max(of[dst + f], at[src + f])
             for f in range(fcount):
                 of[dst + f] += bias[f]
+            _activate_span(of, dst, dst + fcount, act)
+
+
+@njit(cache=True, nogil=True)
+def _pool2_epilogue(at, fg, fcount, n, r0, r1, b0, b1, conv_w, bias, act, of, final_h, out_w,
+                    filters, f0):
+    """The 2x2/2 max pool of _epilogue (Tiny Darknet's and Darknet Reference's) as two long
+    passes: the max of the two conv rows over whole rows (in place in the scratch `at`),
+    then of neighbouring pixels. Cells past the image never win, as in darknet."""
+    row = conv_w * fg
+    for oy in range(b0, b1):
+        top = (2 * oy - r0) * row
+        if 2 * oy + 1 < r1:
+            bottom = top + row
+            for i in range(row):
+                at[top + i] = max(at[top + i], at[bottom + i])
+        for ox in range(out_w):
+            dst = ((n * final_h + oy) * out_w + ox) * filters + f0
+            left = top + 2 * ox * fg
+            if 2 * ox + 1 < conv_w:
+                for f in range(fcount):
+                    of[dst + f] = max(at[left + f], at[left + fg + f]) + bias[f]
+            else:
+                for f in range(fcount):
+                    of[dst + f] = at[left + f] + bias[f]
             _activate_span(of, dst, dst + fcount, act)
 
 
