@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from .common import add_model_arguments, split_weights
+from .common import add_model_arguments
 
 
 def add_parser(subparsers):
@@ -48,7 +48,6 @@ def median_ms(fn, runs: int) -> tuple[float, float]:
 
 def run(args) -> int:
     import engine
-    from engine.summary import summarize
     from engine.parallel import threading_layer
 
     from .summary_cmd import parse_size

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import add_model_arguments, load_class_names, load_network, split_weights
+from .common import add_model_arguments, fail, load_class_names, load_network, split_weights
 
 
 def add_parser(subparsers):
@@ -36,7 +36,7 @@ def run(args) -> int:
         try:
             prediction = classifier.classify(engine.load_image(path))
         except engine.EngineError as exc:
-            print(f"tdn: error: {exc}", file=sys.stderr)
+            fail(str(exc))
             failures += 1
             continue
         top = prediction.top(args.top)

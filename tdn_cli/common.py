@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+
 def add_model_arguments(p, images: bool) -> None:
     p.add_argument("model", metavar="MODEL|CFG",
                    help="a model name (tiny, darknet, ...; see `tdn models`) or a darknet .cfg file")

@@ -26,11 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from engine.errors import EngineError
 
+    from .common import fail
+
     try:
         return args.func(args)
     except EngineError as exc:
-        print(f"tdn: error: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc))
     except KeyboardInterrupt:
         print("tdn: interrupted", file=sys.stderr)
         return 130

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from engine import registry
 from engine.errors import EngineError
+
+from .common import fail
 
 
 def add_download_parser(subparsers) -> argparse.ArgumentParser:
@@ -26,7 +27,7 @@ def run_download(args) -> int:
     keys = list(registry.MODELS) if "all" in args.models else list(dict.fromkeys(args.models))
     unknown = [k for k in keys if k not in registry.MODELS]
     if unknown:  # check every name before fetching anything
-        return _fail(f"unknown model '{unknown[0]}' (known: {', '.join(registry.MODELS)}, all)")
+        return fail(f"unknown model '{unknown[0]}' (known: {', '.join(registry.MODELS)}, all)")
     for key in keys:
         if registry.is_downloaded(key) and registry.find_names() and registry.labels_path().is_file():
             print(f"{key}: already downloaded ({registry.weights_path(key)})")
@@ -36,10 +37,10 @@ def run_download(args) -> int:
             path = download_model(key, progress=bar, base_url=args.base_url)
         except KeyboardInterrupt:  # download() has already removed its part file
             bar.close()
-            return _fail(f"download of {key} interrupted", 130)
+            return fail(f"download of {key} interrupted", 130)
         except EngineError as e:
             bar.close()
-            return _fail(str(e))
+            return fail(str(e))
         print(f"{key}: {path}")
     return 0
 
@@ -69,8 +70,3 @@ def run_models(args) -> int:
     print(f"no network? download NAME.weights from https://pjreddie.com/media/files/ elsewhere and "
           f"copy it to {cache}, or pass --weights PATH")
     return 0
-
-
-def _fail(message: str, code: int = 1) -> int:
-    print(f"tdn: error: {message}", file=sys.stderr)
-    return code
