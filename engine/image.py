@@ -17,13 +17,16 @@ from engine.errors import EngineError
 
 __all__ = [
     "ImageError", "load_image", "image_from_array", "resize", "letterbox", "resize_min",
-    "fit_input", "RESIZE_MODES", "RESIZE_HELP", "MAX_ASPECT",
+    "fit_input", "RESIZE_MODES", "RESIZE_HELP", "MAX_ASPECT", "IMAGE_SUFFIXES",
 ]
 
 # The "min" rule keeps the aspect ratio, so the network's work grows with the long side:
 # a 5000x3 strip would become a 373,333x224 input. Past 4:1 (at most 4x the work of a
 # square input) "min" falls back to letterbox, whose size is fixed.
 MAX_ASPECT = 4.0
+
+# File suffixes treated as images when scanning folders (anything else Pillow reads still loads)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 
 RESIZE_MODES = ("min", "letterbox", "stretch")
 RESIZE_HELP = (

@@ -13,8 +13,8 @@ import numpy as np
 
 from .classify import Classifier
 from .errors import EngineError
+from .image import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 WNID = re.compile(r"n\d{8}")
 BATCH = 16                      # images per forward pass when their input shapes agree
 

@@ -17,13 +17,14 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (QLabel, QListView, QListWidget, QListWidgetItem,
                                QSplitter, QStyle, QVBoxLayout, QWidget)
 
+from engine.image import IMAGE_SUFFIXES
+
 from .canvas import ImageCanvas
 from .decoder import THUMB_SIDE, Decoded, Decoder, prepare
 from .qt_image import rgb_from_qimage
 from .top_bars import TopBars
 from .worker import InferenceWorker, Result
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 LOOKAHEAD = 3   # images decoded (or decoding) but not yet classified
 NO_IMAGE = "No image yet."
 NO_MODEL = "No model loaded yet."
