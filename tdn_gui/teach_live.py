@@ -176,7 +176,7 @@ class LivePanel(QWidget):
         self._last_captured = frame
         self.captured += 1
         stem = f"capture-{time.strftime('%Y%m%d-%H%M%S')}-{self.captured:03d}"
-        self._writer.save_frame(name, folder, frame.image, stem)
+        self._writer.save_frame(name, folder, frame.full_image(), stem)
         self.capture_label.setText(f"Capturing into '{name}': {plural(self.captured, 'frame')}")
 
     # ---- preview of a picked image ---------------------------------------------------------------

@@ -30,6 +30,7 @@ class TopBars(QWidget):
         self._rows: list[tuple[str, float]] = []
         self._message = ""
         self._message_is_error = False
+        self._text_style = None        # fonts and metrics, built on first paint (see _fonts)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.setMinimumWidth(220)
 
@@ -67,6 +68,20 @@ class TopBars(QWidget):
         return QSize(220, 5 * ROW_HEIGHT + 2 * MARGIN)
 
     # ---- painting ------------------------------------------------------------------------------
+    def changeEvent(self, event) -> None:
+        self._text_style = None          # a new font or style: measure again
+        super().changeEvent(event)
+
+    def _fonts(self):
+        """(regular, bold, their metrics, the percentage column's width), built once per font:
+        the bars repaint with every webcam result, and metrics are not free."""
+        if self._text_style is None:
+            regular, bold = QFont(self.font()), QFont(self.font())
+            bold.setBold(True)
+            pct_w = QFontMetrics(regular).horizontalAdvance("100.0%") + 6
+            self._text_style = (regular, bold, QFontMetrics(regular), QFontMetrics(bold), pct_w)
+        return self._text_style
+
     def paintEvent(self, event) -> None:
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -92,22 +107,19 @@ class TopBars(QWidget):
         track.setAlphaF(0.25)
         text_color = pal.color(QPalette.ColorRole.WindowText)
 
-        name_font = QFont(self.font())
-        pct_font = QFont(self.font())
+        regular, bold, metrics, bold_metrics, pct_w = self._fonts()
         width = self.width() - 2 * MARGIN
         y = MARGIN
         for rank, (name, prob) in enumerate(self._rows):
-            name_font.setBold(rank == 0)
             pct_text = format_percent(prob)
-            pct_w = QFontMetrics(pct_font).horizontalAdvance("100.0%") + 6
-            painter.setFont(name_font)
+            painter.setFont(bold if rank == 0 else regular)
             painter.setPen(text_color)
-            fm = QFontMetrics(name_font)
+            fm = bold_metrics if rank == 0 else metrics
             shown = fm.elidedText(name, Qt.TextElideMode.ElideRight, width - pct_w)
             text_h = fm.height()
             painter.drawText(QRectF(MARGIN, y, width - pct_w, text_h),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, shown)
-            painter.setFont(pct_font)
+            painter.setFont(regular)
             painter.drawText(QRectF(MARGIN + width - pct_w, y, pct_w, text_h),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, pct_text)
             bar_y = y + text_h + 4

@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import time
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton,
                                QSplitter, QVBoxLayout, QWidget)
 
@@ -17,6 +17,10 @@ from .canvas import ImageCanvas
 from .capture import SCAN_INDICES, CameraInfo, CameraScan, CaptureThread, describe, parse_source, rate
 from .top_bars import TopBars
 from .worker import InferenceWorker, Result
+
+# The rates line is refreshed this often, not per frame: readable, and a label whose text changes
+# 90 times a second re-lays out its column and repaints the bars beside it each time.
+STATS_INTERVAL_MS = 250
 
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mkv *.mov *.webm *.mjpg);;All files (*)"
 
@@ -44,6 +48,9 @@ class WebcamView(QWidget):
         self.latency_ms = 0.0
         self.frames_shown = 0
         self.results_shown = 0
+        self._stats_timer = QTimer(self)
+        self._stats_timer.setInterval(STATS_INTERVAL_MS)
+        self._stats_timer.timeout.connect(self._update_stats)
         self._build()
 
     def _build(self) -> None:
@@ -141,7 +148,7 @@ class WebcamView(QWidget):
     def start(self) -> None:
         self.stop()
         source = self.current_source()
-        self.capture = CaptureThread(source)
+        self.capture = CaptureThread(source, self.canvas.pixel_box)
         self.capture.opened.connect(self._on_opened)
         self.capture.failed.connect(self._on_failed)
         self.capture.frame_ready.connect(self._on_frame)
@@ -152,6 +159,7 @@ class WebcamView(QWidget):
         self.start_button.setText("Stop")
         self.pause_button.setEnabled(True)
         self.capture.start()
+        self._stats_timer.start()
         self.source_changed.emit(str(source))
         self.running_changed.emit(True)
 
@@ -160,6 +168,8 @@ class WebcamView(QWidget):
             return
         capture, self.capture = self.capture, None
         capture.stop()          # joins the thread: it only ever waits on short reads
+        self._stats_timer.stop()
+        self._update_stats()
         self.last_capture = capture   # no parent, no deleteLater: freed when replaced
         self.start_button.setText("Start")
         self.pause_button.setChecked(False)
@@ -198,7 +208,6 @@ class WebcamView(QWidget):
         self.frames_shown += 1
         self.snapshot_button.setEnabled(True)
         self.camera_fps = frame.camera_fps
-        self._update_stats()
         self.frame_shown.emit(frame)
         # Only a visible view feeds the shared worker, so the image view is never starved.
         if self._model_ready and (self.isVisible() or any(v.isVisible() for v in self._viewers)):
@@ -226,7 +235,6 @@ class WebcamView(QWidget):
             self.bars.set_message(result.error, error=True)
         else:
             self.bars.set_predictions(result.top)
-        self._update_stats()
         self.result_shown.emit(result)
 
     def _update_stats(self) -> None:
@@ -239,7 +247,7 @@ class WebcamView(QWidget):
     # ---- snapshot ----------------------------------------------------------------------------
     def save_snapshot(self, path: str) -> bool:
         """Save the frame on screen as PNG; False if there is none or the write fails."""
-        return self._shown is not None and self._shown.image.save(path, "PNG")
+        return self._shown is not None and self._shown.full_image().save(path, "PNG")
 
     def _choose_snapshot(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save snapshot", "snapshot.png", "PNG image (*.png)")

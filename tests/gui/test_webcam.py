@@ -20,7 +20,15 @@ def test_video_file_plays_and_is_classified_live(qtbot, open_window, small_model
     assert cam.camera_fps > 0 and cam.inference_fps > 0 and cam.latency_ms > 0
     assert 10 < cam.camera_fps < 60          # a 30 fps file is played at its own rate, not flat out
     assert len(cam.bars.rows()) == 5
-    assert "Camera" in cam.stats.text() and "inference" in cam.stats.text()
+    # the rates line is refreshed a few times a second with the measured figures
+    qtbot.waitUntil(lambda: f"inference {cam.inference_fps:.1f} fps" in cam.stats.text(), timeout=2_000)
+    assert "Camera" in cam.stats.text() and "–" not in cam.stats.text()
+    # frames arrive scaled (by the capture thread) to the canvas, aspect kept, and are drawn 1:1
+    box_w, box_h, _ = cam.canvas.pixel_box()
+    shown = cam.canvas.image()
+    assert (shown.width(), shown.height()) in {capture.fit_size(160, 120, box_w, box_h), (160, 120)}
+    qtbot.waitUntil(lambda: (cam.canvas.image().width(), cam.canvas.image().height())
+                    == capture.fit_size(160, 120, box_w, box_h), timeout=2_000)
     assert "clip.avi" in cam.status.text() and "160×120" in cam.status.text()
 
     # The file loops: after its 60 frames (2 s) frames keep coming.
@@ -39,10 +47,27 @@ def test_video_file_plays_and_is_classified_live(qtbot, open_window, small_model
     shown = cam.frames_shown
     qtbot.waitUntil(lambda: cam.frames_shown > shown + 3, timeout=5_000)
 
-    capture = cam.capture
+    thread = cam.capture
     cam.stop()
-    assert capture.isFinished() and not cam.is_running()
+    assert thread.isFinished() and not cam.is_running()
     assert window.settings.camera() == str(video)
+
+
+def test_display_image_scales_to_the_view_and_keeps_colours():
+    bgr = np.zeros((120, 160, 3), np.uint8)
+    bgr[:, :80] = (0, 0, 255)           # left half red, right half blue (OpenCV's BGR order)
+    bgr[:, 80:] = (255, 0, 0)
+    same = capture.display_image(bgr, None)
+    assert (same.width(), same.height()) == (160, 120)
+    big = capture.display_image(bgr, (400, 400, 1.0))
+    assert (big.width(), big.height()) == (400, 300)          # fits the width, aspect kept
+    assert big.pixelColor(10, 150).getRgb()[:3] == (255, 0, 0)
+    assert big.pixelColor(390, 150).getRgb()[:3] == (0, 0, 255)
+    tall = capture.display_image(bgr, (100, 400, 1.0))
+    assert (tall.width(), tall.height()) == (100, 75)
+    hidpi = capture.display_image(bgr, (400, 400, 2.0))       # device pixels on a 2x screen
+    assert (hidpi.width(), hidpi.height()) == (400, 300)
+    assert hidpi.deviceIndependentSize().toSize().width() == 200
 
 
 def test_camera_that_does_not_open(qtbot, open_window, small_model):
