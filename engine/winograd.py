@@ -42,6 +42,17 @@ def transform_weights(weights: np.ndarray) -> np.ndarray:
                                 dtype=np.float32)
 
 
+def split_filters(u: np.ndarray, chunk: int) -> np.ndarray:
+    """U (36, c, f) → (chunks, 36, c, chunk), contiguous per chunk, the last one zero-padded."""
+    _, c, f = u.shape
+    chunks = -(-f // chunk)
+    out = np.zeros((chunks, 36, c, chunk), np.float32)
+    for i in range(chunks):
+        part = u[:, :, i * chunk:(i + 1) * chunk]
+        out[i, :, :, :part.shape[2]] = part
+    return out
+
+
 def tiles(h: int, w: int) -> tuple[int, int]:
     return (h + 3) // 4, (w + 3) // 4
 
@@ -73,6 +84,43 @@ def _at(src, mid, s0, s1, s2, s3, s4, s5, dst, o0, o1, o2, o3, c):
         dst[o3, k] = b + 8 * q + m5
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _input_tile(x, tile, tiles_y, tiles_x, h, w, c, d, tmp_in, vt, p):
+    """vt[:, p, :] = Bᵀ d B for the 6x6 input tile d of `tile` (zeros outside the image).
+    d (36, c) and tmp_in (36, 1, c) are scratch."""
+    n = tile // (tiles_y * tiles_x)
+    ty = (tile // tiles_x) % tiles_y
+    tx = tile % tiles_x
+    for i in range(6):
+        yy = 4 * ty - 1 + i
+        for j in range(6):
+            xx = 4 * tx - 1 + j
+            if 0 <= yy < h and 0 <= xx < w:
+                for k in range(c):
+                    d[6 * i + j, k] = x[n, yy, xx, k]
+            else:
+                for k in range(c):
+                    d[6 * i + j, k] = 0.0
+    for j in range(6):
+        _bt(d, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j,
+            tmp_in, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j, 0, c)
+    for i in range(6):
+        _bt(tmp_in[:, 0, :], 6 * i, 6 * i + 1, 6 * i + 2, 6 * i + 3, 6 * i + 4, 6 * i + 5,
+            vt, 6 * i, 6 * i + 1, 6 * i + 2, 6 * i + 3, 6 * i + 4, 6 * i + 5, p, c)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _output_tile(mt, p, tmp_out, y, width):
+    """y (16, width) = Aᵀ M A for the tile at row p of the 36 GEMM results mt (36, rows, ≥width).
+    tmp_out (24, 1, ≥width) is scratch."""
+    for j in range(6):
+        _at(mt, p, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j, tmp_out[:, 0, :],
+            j, 6 + j, 12 + j, 18 + j, width)
+    for a in range(4):
+        _at(tmp_out, 0, 6 * a, 6 * a + 1, 6 * a + 2, 6 * a + 3, 6 * a + 4, 6 * a + 5,
+            y, 4 * a, 4 * a + 1, 4 * a + 2, 4 * a + 3, width)
+
+
 @njit(**_JIT)
 def winograd_conv(x, u, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, block, v, m, out):
     """The whole Winograd conv in one parallel pass, block of tiles by block of tiles:
@@ -100,45 +148,56 @@ def winograd_conv(x, u, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, block
             t0 = blk * block
             t1 = min(t0 + block, count)
             for tile in range(t0, t1):
-                n = tile // (tiles_y * tiles_x)
-                ty = (tile // tiles_x) % tiles_y
-                tx = tile % tiles_x
-                for i in range(6):
-                    yy = 4 * ty - 1 + i
-                    for j in range(6):
-                        xx = 4 * tx - 1 + j
-                        if 0 <= yy < h and 0 <= xx < w:
-                            for k in range(c):
-                                d[6 * i + j, k] = x[n, yy, xx, k]
-                        else:
-                            for k in range(c):
-                                d[6 * i + j, k] = 0.0
-                for j in range(6):
-                    _bt(d, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j,
-                        tmp_in, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j, 0, c)
-                for i in range(6):
-                    _bt(tmp_in[:, 0, :], 6 * i, 6 * i + 1, 6 * i + 2, 6 * i + 3, 6 * i + 4, 6 * i + 5,
-                        vt, 6 * i, 6 * i + 1, 6 * i + 2, 6 * i + 3, 6 * i + 4, 6 * i + 5, tile - t0, c)
+                _input_tile(x, tile, tiles_y, tiles_x, h, w, c, d, tmp_in, vt, tile - t0)
             rows = t1 - t0
             for xi in range(36):
                 np.dot(vf[xi * block * c:xi * block * c + rows * c].reshape(rows, c), u[xi],
                        mf[xi * block * filters:xi * block * filters + rows * filters].reshape(rows, filters))
             for tile in range(t0, t1):
-                n = tile // (tiles_y * tiles_x)
-                ty = (tile // tiles_x) % tiles_y
-                tx = tile % tiles_x
-                for j in range(6):
-                    _at(mt, tile - t0, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j, tmp_out[:, 0, :],
-                        j, 6 + j, 12 + j, 18 + j, filters)
-                for a in range(4):
-                    _at(tmp_out, 0, 6 * a, 6 * a + 1, 6 * a + 2, 6 * a + 3, 6 * a + 4, 6 * a + 5,
-                        y, 4 * a, 4 * a + 1, 4 * a + 2, 4 * a + 3, filters)
-                _store_tile(y, n, ty, tx, conv_h, conv_w, bias, act, pool, of, out_h, out_w, filters)
+                _output_tile(mt, tile - t0, tmp_out, y, filters)
+                _store_tile(y, tile // (tiles_y * tiles_x), (tile // tiles_x) % tiles_y, tile % tiles_x,
+                            conv_h, conv_w, bias, act, pool, of, out_h, out_w, filters, 0, filters)
+
+
+@njit(**_JIT)
+def winograd_conv_by_filters(x, u_chunks, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, v, m, out):
+    """winograd_conv for maps with few tiles (14x14 and 28x28 at batch 1) and many filters:
+    blocks of tiles would make the 36 GEMMs tiny (13 rows: ~20 GFLOP/s); instead V is built
+    for all tiles at once, then each task takes a chunk of the filters: 36 GEMMs
+    (all tiles × c) @ (c × chunk) and the output transform of those filters.
+
+    u_chunks: (chunks, 36, c, chunk), the last chunk zero-padded; v: (≥ 36 * tiles * c,);
+    m: (chunks, ≥ 36 * tiles * chunk).
+    """
+    n_img, h, w, c = x.shape
+    chunks, _, _, chunk = u_chunks.shape
+    filters = out.shape[3]
+    count = n_img * tiles_y * tiles_x
+    _, out_h, out_w, _ = out.shape
+    of = out.reshape(-1)
+    vt = v[:36 * count * c].reshape(36, count, c)
+    for tile in prange(count):
+        d = np.empty((36, c), np.float32)
+        tmp_in = np.empty((36, 1, c), np.float32)
+        _input_tile(x, tile, tiles_y, tiles_x, h, w, c, d, tmp_in, vt, tile)
+    for ci in prange(chunks):
+        f0 = ci * chunk
+        fc = min(chunk, filters - f0)
+        mt = m[ci][:36 * count * chunk].reshape(36, count, chunk)
+        for xi in range(36):
+            np.dot(vt[xi], u_chunks[ci, xi], mt[xi])
+        tmp_out = np.empty((24, 1, chunk), np.float32)
+        y = np.empty((16, chunk), np.float32)
+        for tile in range(count):
+            _output_tile(mt, tile, tmp_out, y, chunk)
+            _store_tile(y, tile // (tiles_y * tiles_x), (tile // tiles_x) % tiles_y, tile % tiles_x,
+                        conv_h, conv_w, bias, act, pool, of, out_h, out_w, filters, f0, fc)
 
 
 @njit(cache=True, nogil=True)
-def _store_tile(y, n, ty, tx, conv_h, conv_w, bias, act, pool, of, out_h, out_w, filters):
-    """A finished 4x4 tile y (16, filters) → out, + bias and activation, or its 2x2/2 max pool."""
+def _store_tile(y, n, ty, tx, conv_h, conv_w, bias, act, pool, of, out_h, out_w, filters, f0, fc):
+    """A finished 4x4 tile y (16, ≥fc) of filters f0..f0+fc → out, + bias and activation, or
+    its 2x2/2 max pool."""
     if not pool:
         for a in range(4):
             oy = 4 * ty + a
@@ -148,10 +207,10 @@ def _store_tile(y, n, ty, tx, conv_h, conv_w, bias, act, pool, of, out_h, out_w,
                 ox = 4 * tx + b
                 if ox >= out_w:
                     break
-                dst = ((n * out_h + oy) * out_w + ox) * filters
-                for f in range(filters):
-                    of[dst + f] = y[4 * a + b, f] + bias[f]
-                _activate_span(of, dst, dst + filters, act)
+                dst = ((n * out_h + oy) * out_w + ox) * filters + f0
+                for f in range(fc):
+                    of[dst + f] = y[4 * a + b, f] + bias[f0 + f]
+                _activate_span(of, dst, dst + fc, act)
         return
     for pa in range(2):
         py = 2 * ty + pa
@@ -161,8 +220,8 @@ def _store_tile(y, n, ty, tx, conv_h, conv_w, bias, act, pool, of, out_h, out_w,
             px = 2 * tx + pb
             if px >= out_w:
                 break
-            dst = ((n * out_h + py) * out_w + px) * filters
-            for f in range(filters):
+            dst = ((n * out_h + py) * out_w + px) * filters + f0
+            for f in range(fc):
                 of[dst + f] = -np.inf
             for a in range(2 * pa, 2 * pa + 2):
                 if 4 * ty + a >= conv_h:
@@ -170,8 +229,8 @@ def _store_tile(y, n, ty, tx, conv_h, conv_w, bias, act, pool, of, out_h, out_w,
                 for b in range(2 * pb, 2 * pb + 2):
                     if 4 * tx + b >= conv_w:
                         continue
-                    for f in range(filters):
+                    for f in range(fc):
                         of[dst + f] = max(of[dst + f], y[4 * a + b, f])
-            for f in range(filters):
-                of[dst + f] += bias[f]
-            _activate_span(of, dst, dst + filters, act)
+            for f in range(fc):
+                of[dst + f] += bias[f0 + f]
+            _activate_span(of, dst, dst + fc, act)

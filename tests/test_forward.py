@@ -100,3 +100,66 @@ def test_features_of_any_layer_match_the_reference(layer, random_weights):
     expected = reference_forward(cut, weights, image, partial=True)
     np.testing.assert_allclose(feats[0].transpose(2, 0, 1).reshape(-1), expected, atol=2e-5, rtol=1e-4)
     np.testing.assert_allclose(net.predict(image), net.predict(image))   # the full plan is unaffected
+
+
+STRATEGY_CFG = """[net]
+width=32
+height=32
+channels=3
+
+[convolutional]
+filters=16
+size=3
+stride=1
+pad=1
+batch_normalize=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+filters=72
+size=3
+stride=1
+pad=1
+batch_normalize=1
+activation=leaky
+
+[maxpool]
+size=2
+stride=2
+
+[convolutional]
+filters=40
+size=3
+stride=1
+pad=1
+activation=relu
+
+[avgpool]
+
+[softmax]
+"""
+
+
+@pytest.mark.parametrize("batch, middle, last", [(1, "WinogradByFiltersStep", "FilterSplitStep"),
+                                                 (3, "WinogradByFiltersStep", "FilterSplitStep"),
+                                                 (5, "WinogradStep", "ConvStep")])
+def test_every_conv_strategy_matches_the_reference(batch, middle, last, tmp_path):
+    """The conv layer strategies, each with a fused max pool where there is one: the RGB first
+    layer (im2col), Winograd by chunks of filters (72 filters: the last chunk zero-padded) or
+    by blocks of tiles, and a GEMM split by filters or by rows for the 8x8 map."""
+    cfg = tmp_path / "strategies.cfg"
+    cfg.write_text(STRATEGY_CFG)
+    weights = tmp_path / "strategies.weights"
+    engine.write_random_weights(cfg, weights, seed=5)
+    net = engine.Network.load(cfg, weights)
+    kinds = [type(step).__name__ for step in net.plan(batch, 32, 32)]
+    assert (kinds[0], kinds[2], kinds[4]) == ("ConvStep", middle, last)
+    images = np.stack([random_image(32, 32, seed=20 + i) for i in range(batch)])
+    probs = net.predict(images)
+    for image, row in zip(images, probs):
+        expected = reference_forward(net.spec, weights, image).astype(np.float32)
+        assert np.abs(row - expected).max() < TOLERANCE

@@ -2,7 +2,8 @@
 all with batch norm folded into the weights and the bias, activation and an optional
 following max pool fused into the same pass:
 
-- WinogradStep: 3x3 stride-1 convs on maps with enough 4x4 tiles (most of Tiny Darknet);
+- WinogradStep: 3x3 stride-1 convs on maps with many 4x4 tiles, in blocks of tiles;
+- WinogradByFiltersStep: the same on maps with few tiles (14x14, 28x28), by chunks of filters;
 - FilterSplitStep: small maps (late layers), one GEMM per thread over a slice of filters;
 - ConvStep: everything else, im2col + GEMM in bands of output rows.
 """
@@ -98,9 +99,12 @@ class Convolutional(Layer):
     def make_step(self, in_shape, out_shape, batch, prepared, pool=None):
         u = prepared[2]
         tiles_y, tiles_x = winograd.tiles(out_shape[0], out_shape[1])
-        if (u is not None and batch * tiles_y * tiles_x >= WINOGRAD_MIN_TILES
-                and (pool is None or pool[:3] == (2, 2, 0))):
-            return WinogradStep(self, out_shape, batch, prepared, pool)
+        count = batch * tiles_y * tiles_x
+        if u is not None and (pool is None or pool[:3] == (2, 2, 0)):
+            if BY_FILTERS_MIN_TILES <= count <= BY_FILTERS_MAX_TILES and self.filters >= 64:
+                return WinogradByFiltersStep(self, out_shape, batch, prepared, pool)
+            if count >= WINOGRAD_MIN_TILES:
+                return WinogradStep(self, out_shape, batch, prepared, pool)
         if (self.groups == 1 and batch * out_shape[0] * out_shape[1] <= BY_FILTERS_MAX_ROWS
                 and self.filters >= 16 * engine_threads()):
             return FilterSplitStep(self, in_shape, out_shape, batch, prepared, pool)
@@ -199,11 +203,45 @@ class WinogradStep:
         return out
 
 
+class WinogradByFiltersStep:
+    """The same conv by Winograd for maps with few tiles: V for all tiles at once, then
+    chunks of filters per task (see winograd.winograd_conv_by_filters)."""
+
+    def __init__(self, layer: Convolutional, out_shape, batch, prepared, pool):
+        _, self.bias, u = prepared
+        self.layer = layer
+        self.conv_h, self.conv_w, filters = out_shape
+        self.tiles = winograd.tiles(self.conv_h, self.conv_w)
+        count = batch * self.tiles[0] * self.tiles[1]
+        # One chunk per thread: the GEMMs' cost is mostly BLAS packing U, whatever the split
+        # (A/B on Tiny's layer 10: chunks of 32, 64, 128 filters 1.56, 1.29, 1.19 ms)
+        chunk = _round8(-(-filters // engine_threads()))
+        self.u = winograd.split_filters(u, chunk)
+        self.v = np.empty(36 * count * u.shape[1], np.float32)
+        self.m = np.empty((self.u.shape[0], 36 * count * chunk), np.float32)
+        self.pool = pool is not None
+        self.out = np.empty((batch,) + (pool[3] if pool else out_shape), np.float32)
+
+    def __call__(self, x, outputs):
+        out = self.out[:x.shape[0]]
+        winograd.winograd_conv_by_filters(x, self.u, *self.tiles, self.conv_h, self.conv_w, self.bias,
+                                          self.layer.activation, self.pool, self.v, self.m, out)
+        return out
+
+
+def _round8(n: int) -> int:
+    return n + -n % 8
+
+
 # Winograd's transforms cost per channel; below this many input channels plain GEMM wins
 WINOGRAD_MIN_CHANNELS = 8
 # With few 4x4 tiles its 36 GEMMs are tiny and its filters 4x larger than im2col's: measured
 # 2-7 GFLOP/s at 4 tiles (8x8 maps) vs ~55 at 49+; below this many tiles im2col wins
 WINOGRAD_MIN_TILES = 32
+# From 16 to 64 tiles (14x14 to 28x28 maps at batch 1) blocks of tiles would make its GEMMs
+# tiny (13 x 32 @ 32 x 256: 20 GFLOP/s); all tiles against chunks of filters run at ~47
+BY_FILTERS_MIN_TILES = 16
+BY_FILTERS_MAX_TILES = 64
 # Tiles per Winograd block: its V and M scratch (36 x block x channels) should fit in L2
 WINOGRAD_BLOCK_TILES = 32
 # Up to this many output pixels (batch included) a conv splits its filters across threads
