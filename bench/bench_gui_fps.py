@@ -86,10 +86,11 @@ def main() -> None:
     app.exec()
     window.close()
     QCoreApplication.processEvents()
+    box_w, box_h, _ = window.webcam_view.canvas.pixel_box()
     steady = samples[len(samples) // 3:] or samples
     camera, inference, latency = (float(np.median([s[i] for s in steady])) for i in range(3))
     print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Tiny Darknet, 640x480 video at "
-          f"{args.fps:g} fps, resize {args.resize}, {engine.threads()} threads")
+          f"{args.fps:g} fps shown in a {box_w}x{box_h} view, resize {args.resize}, {engine.threads()} threads")
     print(f"camera {camera:.1f} fps, inference {inference:.1f} fps, latency {latency:.1f} ms, "
           f"worst GUI stall {1e3 * (max(gaps[20:]) - 0.010):.0f} ms over {len(gaps)} ticks")
 

@@ -6,6 +6,7 @@ allocated once and reused, so a webcam loop allocates nothing per frame).
 """
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from pathlib import Path
 
@@ -65,6 +66,13 @@ class Network:
         spec = self.spec
         return sum(layer.flops(i, o) for layer, i, o in
                    zip(spec.layers, spec.input_shapes(), spec.shapes)) / 1e9
+
+    def replica(self) -> "Network":
+        """The same network with buffers of its own, for a second thread: the prepared weights
+        are shared (read-only), the forward plans (every activation buffer) are not."""
+        twin = copy.copy(self)
+        twin._plans = OrderedDict()
+        return twin
 
     # --- inference ----------------------------------------------------------------------
     def predict(self, x: np.ndarray) -> np.ndarray:

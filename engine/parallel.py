@@ -43,7 +43,19 @@ def threads() -> int:
 
 
 def set_threads(n: int) -> None:
+    """Threads for the kernels that the calling thread runs (Numba's setting is per thread)."""
     numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+
+
+def max_threads() -> int:
+    """The size of Numba's pool: what set_threads can go back up to."""
+    return numba.config.NUMBA_NUM_THREADS
+
+
+def concurrent_ok() -> bool:
+    """Whether two threads may run parallel kernels at the same time: TBB and OpenMP allow it;
+    Numba's fallback 'workqueue' layer aborts the process."""
+    return threading_layer() in ("tbb", "omp")
 
 
 def threading_layer() -> str:

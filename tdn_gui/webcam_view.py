@@ -48,6 +48,7 @@ class WebcamView(QWidget):
         self.latency_ms = 0.0
         self.frames_shown = 0
         self.results_shown = 0
+        self._newest_result = 0              # frame id of the result in the bars
         self._stats_timer = QTimer(self)
         self._stats_timer.setInterval(STATS_INTERVAL_MS)
         self._stats_timer.timeout.connect(self._update_stats)
@@ -154,6 +155,7 @@ class WebcamView(QWidget):
         self.capture.frame_ready.connect(self._on_frame)
         self._results.clear()
         self._latencies.clear()
+        self._newest_result = 0
         self.camera_fps = self.inference_fps = self.latency_ms = 0.0
         self.status.setText(f"Opening {describe(source)}…")
         self.start_button.setText("Stop")
@@ -211,7 +213,7 @@ class WebcamView(QWidget):
         self.frame_shown.emit(frame)
         # Only a visible view feeds the shared worker, so the image view is never starved.
         if self._model_ready and (self.isVisible() or any(v.isVisible() for v in self._viewers)):
-            self._worker.submit(("camera", frame.id), frame.rgb)
+            self._worker.submit(("camera", frame.id), frame.rgb, stream=True)
 
     def add_viewer(self, widget: QWidget) -> None:
         """While `widget` is visible the camera's frames are classified as if this view were."""
@@ -226,6 +228,9 @@ class WebcamView(QWidget):
             return
         if self.capture is None or self.pause_button.isChecked():
             return   # late result after stop or pause: keep what is on screen
+        if result.tag[1] < self._newest_result:
+            return   # the worker's two lanes can finish out of order: never step back in time
+        self._newest_result = result.tag[1]
         self._results.append(time.monotonic())
         self.inference_fps = rate(self._results)
         self._latencies.append(result.seconds)

@@ -163,3 +163,32 @@ def test_every_conv_strategy_matches_the_reference(batch, middle, last, tmp_path
     for image, row in zip(images, probs):
         expected = reference_forward(net.spec, weights, image).astype(np.float32)
         assert np.abs(row - expected).max() < TOLERANCE
+
+
+def test_replicas_run_on_two_threads_at_once(random_weights):
+    """A replica shares the prepared weights but not the buffers: two threads, one network each,
+    give the answers one thread gives (where Numba's threading layer allows concurrent kernels)."""
+    import threading
+
+    from engine.parallel import concurrent_ok, set_threads
+
+    net = engine.Network.load(CFG_DIR / "tiny.cfg", random_weights("tiny"))
+    twin = net.replica()
+    assert twin.params is net.params and twin.plan(1, 64, 64)[0].out is not net.plan(1, 64, 64)[0].out
+    images = [random_image(64, 64, seed=s) for s in (30, 31)]
+    alone = [net.predict(image) for image in images]
+    if not concurrent_ok():
+        pytest.skip("Numba's threading layer cannot run kernels on two threads at once")
+    together = [None, None]
+
+    def run(i, network):
+        set_threads(1)
+        for _ in range(3):
+            together[i] = network.predict(images[i])
+    threads = [threading.Thread(target=run, args=(i, n)) for i, n in enumerate((net, twin))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(together, alone):
+        np.testing.assert_allclose(got, want, atol=1e-6)

@@ -84,6 +84,36 @@ def test_latest_frame_wins(qtbot, worker, small_model, expected_top):
     assert [r.tag[1] for r in results] == sorted(r.tag[1] for r in results)   # never out of order
 
 
+def test_stream_frames_share_two_lanes(qtbot, worker, small_model, expected_top):
+    """Video frames (stream=True) go to whichever of the two lanes is free; other requests only
+    to the worker thread. Every result is the right one for its frame."""
+    from engine.parallel import concurrent_ok, max_threads
+    frames = [pattern(i, 32, 32) for i in range(6)]
+    expected = [expected_top(small_model, f) for f in frames]
+    w = worker(SlowClassifier)
+    load(qtbot, w, small_model)
+    if not (concurrent_ok() and max_threads() >= 2):
+        pytest.skip("one lane only: Numba's threading layer cannot run kernels on two threads at once")
+    assert w.lanes == 2
+    results: list[Result] = []
+    w.result_ready.connect(results.append)
+    for i in range(60):                  # 10 ms apart, each takes 50 ms: both lanes stay busy
+        w.submit(("cam", i), frames[i % 6], stream=True)
+        qtbot.wait(10)
+    qtbot.waitUntil(lambda: w.processed + w.dropped == w.submitted, timeout=10_000)
+    lane = w._lane.processed
+    print(f"\nsubmitted {w.submitted}, processed {w.processed} ({lane} by the second lane)")
+    assert lane > 0 and w.processed - lane > 0
+    assert w.processed > 600 / 1000 / SLOW_SECONDS      # more than one lane could have done
+    for r in results:
+        assert [(n, format_percent(p)) for _, n, p in r.top] == expected[r.tag[1] % 6]
+
+    for i in range(5):                   # single images stay on the worker thread
+        w.submit(("image", i), frames[i])
+        qtbot.waitUntil(lambda: results[-1].tag == ("image", i), timeout=5_000)
+    assert w._lane.processed == lane
+
+
 def test_broken_cfg_reports_model_failed(qtbot, worker, tmp_path, small_model):
     bad = tmp_path / "bad.cfg"
     bad.write_text("[net]\nwidth=32\nheight=32\nchannels=3\n[convolutional]\nfilters=zero\n")
