@@ -192,3 +192,19 @@ def test_replicas_run_on_two_threads_at_once(random_weights):
         t.join()
     for got, want in zip(together, alone):
         np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_softmax_groups_temperature_and_spatial_input_match_the_reference(tmp_path):
+    """[softmax] over a 4x4x12 map (darknet flattens it channel-major) in 3 groups at t=0.5."""
+    cfg = tmp_path / "soft.cfg"
+    cfg.write_text("[net]\nwidth=4\nheight=4\nchannels=3\n\n[convolutional]\nfilters=12\nsize=1\n"
+                   "stride=1\nactivation=linear\n\n[softmax]\ngroups=3\ntemperature=0.5\n")
+    weights = tmp_path / "soft.weights"
+    engine.write_random_weights(cfg, weights, seed=9)
+    net = engine.Network.load(cfg, weights)
+    images = np.stack([random_image(4, 4, seed=40 + i) for i in range(2)])
+    probs = net.predict(images)
+    assert probs.shape == (2, 192)
+    for image, row in zip(images, probs):
+        np.testing.assert_allclose(row.reshape(3, 64).sum(axis=1), 1, atol=1e-5)
+        np.testing.assert_allclose(row, reference_forward(net.spec, weights, image), atol=1e-6)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import kernels
 from .base import Layer, Shape
 
 
@@ -40,12 +41,12 @@ class Softmax(Layer):
     def make_step(self, in_shape, out_shape, batch, prepared):
         h, w, c = in_shape
         groups, temperature = self.groups, np.float32(self.temperature)
+        out = np.empty((batch,) + out_shape, np.float32)
 
         def softmax(x, outputs):
             n = x.shape[0]
             flat = x.transpose(0, 3, 1, 2) if h * w > 1 else x      # darknet's (c, h, w) order
-            z = flat.reshape(n, groups, -1).astype(np.float32) / temperature
-            z = np.exp(z - z.max(axis=2, keepdims=True))
-            z /= z.sum(axis=2, keepdims=True)
-            return z.reshape((n,) + out_shape)
+            z = np.ascontiguousarray(flat).reshape(n * groups, -1)
+            kernels.softmax(z, temperature, out[:n].reshape(n * groups, -1))
+            return out[:n]
         return softmax
