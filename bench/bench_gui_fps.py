@@ -4,7 +4,10 @@ A 640x480, 30 fps video (written here, panning over a photo) stands in for a cam
 window runs (offscreen unless DISPLAY is set) for --seconds, then the view's own read-outs are
 printed, with the worst gap between 10 ms GUI timer ticks (event-loop stall).
 
-    python bench/bench_gui_fps.py [--seconds 20] [--fps 30] [--resize min]
+    python bench/bench_gui_fps.py [--seconds 20] [--fps 30] [--resize min] [--classifier opencv]
+
+--classifier opencv runs the same view with OpenCV's DNN module (its darknet importer, same
+files, same preprocessing) in place of the engine: the peer figure for this machine.
 """
 from __future__ import annotations
 
@@ -36,12 +39,32 @@ def write_video(path: Path, fps: float, seconds: float) -> None:
     writer.release()
 
 
+def use_opencv(weights: str) -> None:
+    """Make the app's worker classify with OpenCV's DNN module (each lane its own cv2 Net)."""
+    from engine.classify import Classifier, Prediction
+    from tdn_gui import worker
+
+    class OpenCVClassifier(Classifier):
+        def __init__(self, net, names, resize):
+            super().__init__(net, names, resize)
+            self.cv = cv2.dnn.readNetFromDarknet(str(net.spec.path), weights)
+
+        def classify(self, image):
+            start = time.perf_counter()
+            x = self.prepare(image)
+            self.cv.setInput(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
+            probs = self.cv.forward().reshape(-1)
+            return Prediction(probs, self.names, time.perf_counter() - start, x.shape[:2])
+    worker._default_classifier = OpenCVClassifier
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--fps", type=float, default=30)
     parser.add_argument("--resize", default="min")
     parser.add_argument("--weights", default=str(SHARED / "weights" / "tiny.weights"))
+    parser.add_argument("--classifier", choices=("tdn", "opencv"), default="tdn")
     args = parser.parse_args()
     if "DISPLAY" not in os.environ:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -63,6 +86,8 @@ def main() -> None:
         weights = str(tmp / "tiny.weights")
         engine.write_random_weights(ROOT / "cfg" / "tiny.cfg", weights, seed=1)
     app = QApplication.instance() or QApplication([])
+    if args.classifier == "opencv":
+        use_opencv(weights)
     window = build_window(["--model", str(ROOT / "cfg" / "tiny.cfg"), "--weights", weights,
                            "--camera", str(video), "--resize", args.resize])
     started = time.perf_counter()
@@ -92,7 +117,8 @@ def main() -> None:
     steady = samples[len(samples) // 3:] or samples
     camera, inference, latency = (float(np.median([s[i] for s in steady])) for i in range(3))
     print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Tiny Darknet, 640x480 video at "
-          f"{args.fps:g} fps shown in a {box_w}x{box_h} view, resize {args.resize}, {engine.threads()} threads")
+          f"{args.fps:g} fps shown in a {box_w}x{box_h} view, resize {args.resize}, {engine.threads()} threads, "
+          f"classifier {args.classifier} on {window.worker.lanes} lane(s)")
     print(f"camera {camera:.1f} fps, inference {inference:.1f} fps, latency {latency:.1f} ms, "
           f"worst GUI stall {1e3 * (max(stalls) - 0.010):.0f} ms over {len(stalls)} ticks "
           f"(steady state; model loading included: {1e3 * (max(g for _, g in gaps[20:]) - 0.010):.0f} ms)")
