@@ -380,6 +380,8 @@ def _classify(classifier, tag: Hashable, image: np.ndarray) -> Result:
         return Result(tag, top, float(pred.seconds))
     except (engine.EngineError, ValueError) as exc:
         return Result(tag, error=_one_line(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug must show as a message, not end the lane
+        return Result(tag, error=f"unexpected {type(exc).__name__}: {_one_line(exc)}")
 
 
 def _model_info(net, *, cfg: str, weights: str, names: str | None, key: str | None,

@@ -114,6 +114,21 @@ def test_stream_frames_share_two_lanes(qtbot, worker, small_model, expected_top)
     assert w._lane.processed == lane
 
 
+class BrokenClassifier(SlowClassifier):
+    def classify(self, image):
+        raise RuntimeError("kaboom\nsecond line")
+
+
+def test_a_classifier_bug_becomes_a_message_and_the_worker_lives(qtbot, worker, small_model):
+    w = worker(BrokenClassifier)
+    load(qtbot, w, small_model)
+    for stream in (False, True, True):
+        with qtbot.waitSignal(w.result_ready, timeout=5_000) as blocker:
+            w.submit("x", pattern(1, 32, 32), stream=stream)
+        assert blocker.args[0].error == "unexpected RuntimeError: kaboom"
+    assert w.isRunning()
+
+
 def test_broken_cfg_reports_model_failed(qtbot, worker, tmp_path, small_model):
     bad = tmp_path / "bad.cfg"
     bad.write_text("[net]\nwidth=32\nheight=32\nchannels=3\n[convolutional]\nfilters=zero\n")
