@@ -111,20 +111,25 @@ def conv_forward(x, wmat, bias, act, size, stride, pad, c0, f0,
                 start = (n * h + r0) * w * c
                 np.dot(xf[start:start + rows * c].reshape(rows, c), wmat, a2)
             elif c == 3 and cg == 3 and size == 3 and stride == 1 and pad == 1:
-                # A 3x3 conv over RGB, most networks' first layer: the same calls with
+                # A 3x3 conv over RGB, most networks' first layer: the same call with
                 # constants, which LLVM inlines and unrolls. Tiny's layer 0 went from 3.5 to
                 # 2.2 ms (im2col) and to 1.8 ms (epilogue with its 16 filters), A/B measured.
                 _im2col_rows(xf, n, h, w, 3, 0, 3, 3, 1, 1, r0, r1, conv_w, ct)
                 np.dot(ct[:rows * 27].reshape(rows, 27), wmat, a2)
-                if fg == 16 and filters == 16:
-                    _epilogue(at, 16, 16, n, r0, r1, b0, b1, conv_h, conv_w, bias, act,
-                              pool_size, pool_stride, pool_offset, of, final_h, out.shape[2], 16, 0)
-                    continue
             else:
                 _im2col_rows(xf, n, h, w, c, c0, cg, size, stride, pad, r0, r1, conv_w, ct)
                 np.dot(ct[:rows * k].reshape(rows, k), wmat, a2)
-            _epilogue(at, fg, fg, n, r0, r1, b0, b1, conv_h, conv_w, bias, act,
-                      pool_size, pool_stride, pool_offset, of, final_h, out.shape[2], filters, f0)
+            # 16 and 32 filters (Tiny's first layer and its 1x1 squeezes) as constants too: the
+            # per-pixel loops over the filters then unroll into whole vectors
+            if fg == 16 and filters == 16:
+                _epilogue(at, 16, 16, n, r0, r1, b0, b1, conv_h, conv_w, bias, act,
+                          pool_size, pool_stride, pool_offset, of, final_h, out.shape[2], 16, 0)
+            elif fg == 32 and filters == 32:
+                _epilogue(at, 32, 32, n, r0, r1, b0, b1, conv_h, conv_w, bias, act,
+                          pool_size, pool_stride, pool_offset, of, final_h, out.shape[2], 32, 0)
+            else:
+                _epilogue(at, fg, fg, n, r0, r1, b0, b1, conv_h, conv_w, bias, act,
+                          pool_size, pool_stride, pool_offset, of, final_h, out.shape[2], filters, f0)
 
 
 @njit(cache=True, nogil=True)
