@@ -18,7 +18,7 @@ from PySide6.QtCore import QSettings
 
 import engine
 
-from gui_helpers import pattern
+from gui_helpers import MODEL_LOAD_MS, pattern
 from support import SMALL_CFG
 
 
@@ -189,7 +189,7 @@ def open_window(qtbot):
         window = build_window([str(a) for a in argv])
         windows.append(window)
         if wait_model:
-            qtbot.waitUntil(lambda: window.model_info is not None, timeout=60_000)
+            qtbot.waitUntil(lambda: window.model_info is not None, timeout=MODEL_LOAD_MS)
         return window
 
     yield open_

@@ -8,6 +8,7 @@ from engine import registry
 from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtWidgets import QApplication
 
+from gui_helpers import MODEL_LOAD_MS
 from tdn_gui import main_window, model_panel
 from tdn_gui.app import main
 from tdn_gui.main_window import MainWindow
@@ -44,7 +45,7 @@ def test_download_button_downloads_then_loads(qtbot, open_window, monkeypatch):
 
     monkeypatch.setattr(model_panel.download, "download_model", fake_download)
     window = open_window([], wait_model=False)
-    with qtbot.waitSignal(window.worker.model_loaded, timeout=60_000):
+    with qtbot.waitSignal(window.worker.model_loaded, timeout=MODEL_LOAD_MS):
         qtbot.mouseClick(window.panel.download_button, Qt.MouseButton.LeftButton)
     assert calls == ["tiny"]
     assert not window.panel.isVisible()
@@ -72,7 +73,7 @@ def test_model_menu_switches_models(qtbot, open_window, small_model):
     put_random_weights("tiny")
     window = open_window(small_model.argv())
     assert "small · 32×32" in window.model_label.text()
-    with qtbot.waitSignal(window.worker.model_loaded, timeout=60_000) as blocker:
+    with qtbot.waitSignal(window.worker.model_loaded, timeout=MODEL_LOAD_MS) as blocker:
         window.model_actions["tiny"].trigger()
     info = blocker.args[0]
     assert info.key == "tiny" and info.input_size == (224, 224) and info.classes == 1000
@@ -143,7 +144,7 @@ def test_open_cfg_and_weights_with_the_file_dialogs(qtbot, open_window, small_mo
     answers = iter([(str(medium_model.cfg), ""), (str(medium_model.weights), "")])
     monkeypatch.setattr(main_window.QFileDialog, "getOpenFileName", lambda *a, **k: next(answers))
     window = open_window(small_model.argv())
-    with qtbot.waitSignal(window.worker.model_loaded, timeout=60_000) as blocker:
+    with qtbot.waitSignal(window.worker.model_loaded, timeout=MODEL_LOAD_MS) as blocker:
         window.open_model_action.trigger()
     assert blocker.args[0].name == "medium" and blocker.args[0].names is None   # no names downloaded
     assert window.model_label.text().startswith("medium · 160×160")

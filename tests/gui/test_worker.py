@@ -13,7 +13,7 @@ from tdn_gui.jobs import ClassifyFolderRequest, TeachRequest
 from tdn_gui.top_bars import format_percent
 from tdn_gui.worker import InferenceWorker, Result
 
-from gui_helpers import pattern
+from gui_helpers import MODEL_LOAD_MS, pattern
 
 SLOW_SECONDS = 0.05
 
@@ -49,7 +49,7 @@ def worker(qtbot):
 
 
 def load(qtbot, w, model):
-    with qtbot.waitSignal(w.model_loaded, timeout=60_000) as blocker:
+    with qtbot.waitSignal(w.model_loaded, timeout=MODEL_LOAD_MS) as blocker:
         w.load_model(model.cfg, model.weights, model.names)
     return blocker.args[0]
 
