@@ -32,7 +32,6 @@ from PySide6.QtCore import QThread, Signal
 
 import engine
 from engine import teach
-
 from engine.parallel import concurrent_ok, max_threads, set_threads
 
 from . import jobs

@@ -214,7 +214,7 @@ class WinogradByFiltersStep:
         self.tiles = winograd.tiles(self.conv_h, self.conv_w)
         count = batch * self.tiles[0] * self.tiles[1]
         # One chunk per thread: the GEMMs' cost is mostly BLAS packing U, whatever the split
-        # (A/B on Tiny's layer 10: chunks of 32, 64, 128 filters 1.56, 1.29, 1.19 ms)
+        # (A/B on Tiny's layer 10: chunks of 32, 64, 128 filters 1.4-1.7, 1.3, 1.2 ms)
         chunk = _round8(-(-filters // engine_threads()))
         self.u = winograd.split_filters(u, chunk)
         self.v = np.empty(36 * count * u.shape[1], np.float32)
