@@ -226,14 +226,17 @@ class InferenceWorker(QThread):
                         frame, self._pending = self._pending, None
                 self._switching = switch or job is not None
             set_threads(max_threads())      # loads, jobs and single images use every core
+            announce = []                   # sent once both lanes have the new classifier
             if request is not None:
-                self._load(request, resize)
+                announce.append(self._load(request, resize))
             if taught is not _UNCHANGED:
-                self._use_taught(taught, resize)
+                announce.append(self._use_taught(taught, resize))
             elif resize_changed and self._live is not None:
                 self._classifier = self._make_classifier(*self._live, resize)
             if switch:
                 self._refresh_lane(resize)
+            for signal, value in filter(None, announce):
+                signal.emit(value)
             if job is not None:
                 self._run_job(job, resize)
                 with self._cond:
@@ -272,7 +275,8 @@ class InferenceWorker(QThread):
             self.processed += 1
         self.result_ready.emit(result)
 
-    def _load(self, request: _ModelRequest, resize: str) -> None:
+    def _load(self, request: _ModelRequest, resize: str):
+        """Load and warm up the model; returns the (signal, value) that announces the outcome."""
         start = time.perf_counter()
         try:
             net = engine.Network.load(request.cfg, request.weights)
@@ -282,19 +286,19 @@ class InferenceWorker(QThread):
             names = engine.load_names(request.names, net.classes) if request.names else None
             classifier = self._make_classifier(net, names, resize)
         except (engine.EngineError, OSError, ValueError) as exc:
-            self.model_failed.emit(_one_line(exc))
-            return
+            return self.model_failed, _one_line(exc)
         self._net, self._names, self._classifier = net, names, classifier
         self._live = (net, names)
         self._info = _model_info(net, cfg=request.cfg, weights=request.weights, names=request.names,
                                  key=request.key, load_seconds=time.perf_counter() - start)
-        self.model_loaded.emit(self._info)
+        return self.model_loaded, self._info
 
-    def _use_taught(self, model: teach.TaughtModel | None, resize: str) -> None:
+    def _use_taught(self, model: teach.TaughtModel | None, resize: str):
         """Make `model` (None: the loaded model) the live classifier. Should the taught network not
-        build, the loaded model stays live, and classifier_changed says so."""
+        build, the loaded model stays live, and classifier_changed says so (returned as the
+        (signal, value) to emit; None without a loaded model)."""
         if self._net is None:
-            return
+            return None
         self._live, info = (self._net, self._names), self._info
         if model is not None:
             start = time.perf_counter()
@@ -307,7 +311,7 @@ class InferenceWorker(QThread):
                 info = _model_info(net, cfg="", weights="", names=None, key=None,
                                    load_seconds=time.perf_counter() - start, taught=True)
         self._classifier = self._make_classifier(*self._live, resize)
-        self.classifier_changed.emit(info)
+        return self.classifier_changed, info
 
     def _run_job(self, job: Job, resize: str) -> None:
         def report(stage: str, done: int, total: int, detail=None) -> None:

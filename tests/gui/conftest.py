@@ -196,6 +196,8 @@ def open_window(qtbot):
     for window in windows:
         window.close()
         assert window.worker.isFinished()
+        lane = window.worker._lane
+        assert lane is None or not lane.is_alive()
         capture = window.webcam_view.last_capture
         assert capture is None or capture.isFinished()
         assert window.webcam_view.capture is None

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from gui_helpers import MODEL_LOAD_MS
 from tdn_gui import capture
 
 
@@ -51,6 +52,27 @@ def test_video_file_plays_and_is_classified_live(qtbot, open_window, small_model
     cam.stop()
     assert thread.isFinished() and not cam.is_running()
     assert window.settings.camera() == str(video)
+
+
+def test_switching_models_while_the_camera_runs(qtbot, open_window, small_model, medium_model, video):
+    """Both lanes move to the new model; frames keep being classified, none with an error."""
+    from tdn_gui.settings import ModelChoice
+
+    window = open_window([*small_model.argv(), "--camera", video])
+    cam, worker = window.webcam_view, window.worker
+    qtbot.waitUntil(lambda: cam.results_shown >= 3, timeout=20_000)
+    errors = []
+    cam.result_shown.connect(lambda r: r.error and errors.append(r.error))
+    with qtbot.waitSignal(worker.model_loaded, timeout=MODEL_LOAD_MS):
+        window.choose_model(ModelChoice(cfg=str(medium_model.cfg), weights=str(medium_model.weights),
+                                        names=str(medium_model.names)))
+    shown = cam.results_shown
+    qtbot.waitUntil(lambda: cam.results_shown >= shown + 5, timeout=20_000)
+    assert not errors
+    assert "medium" in window.model_label.text()
+    if worker.lanes == 2:
+        assert worker._lane_classifier.net.spec.path.endswith("medium.cfg")
+        assert worker._lane.processed > 0
 
 
 def test_display_image_scales_to_the_view_and_keeps_colours():

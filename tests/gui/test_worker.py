@@ -163,15 +163,24 @@ def test_stop_without_start_and_twice(qtbot):
 
 
 def test_one_job_at_a_time_and_each_ends_with_job_finished(qtbot, worker, small_model, tmp_path):
-    w = worker()
-    load(qtbot, w, small_model)
-    with qtbot.waitSignal(w.job_finished, timeout=60_000) as done:
+    # Queued before the thread starts, so the first job cannot have finished (it fails at once)
+    # by the time the second is offered.
+    w = InferenceWorker()
+    try:
+        w.load_model(small_model.cfg, small_model.weights, small_model.names)   # runs first
         job = w.start_job(ClassifyFolderRequest(str(tmp_path / "missing")))
         assert w.busy
         with pytest.raises(RuntimeError):
             w.start_job(ClassifyFolderRequest(str(tmp_path)))
-    assert done.args[0].job == job.id and "is not a folder" in done.args[0].error
-    assert not w.busy
+        with qtbot.waitSignal(w.job_finished, timeout=60_000) as done:
+            w.start()
+        assert done.args[0].job == job.id and "is not a folder" in done.args[0].error
+        assert not w.busy
+    finally:
+        w.stop()
+
+    w = worker()
+    load(qtbot, w, small_model)
 
     # A dataset whose files are gone: every image skipped, a class has none left: one line.
     dataset = teach.Dataset(("a", "b"), ((tmp_path / "a.png", 0), (tmp_path / "b.png", 1)))
