@@ -172,7 +172,7 @@ def test_one_job_at_a_time_and_each_ends_with_job_finished(qtbot, worker, small_
         assert w.busy
         with pytest.raises(RuntimeError):
             w.start_job(ClassifyFolderRequest(str(tmp_path)))
-        with qtbot.waitSignal(w.job_finished, timeout=60_000) as done:
+        with qtbot.waitSignal(w.job_finished, timeout=MODEL_LOAD_MS) as done:   # the load runs first
             w.start()
         assert done.args[0].job == job.id and "is not a folder" in done.args[0].error
         assert not w.busy
@@ -200,7 +200,7 @@ def test_a_job_cancelled_before_it_starts_reports_cancelled(qtbot, small_model, 
         w.load_model(small_model.cfg, small_model.weights, small_model.names)
         job = w.start_job(TeachRequest(teach.scan_dataset(folder)))
         job.cancel()
-        with qtbot.waitSignal(w.job_finished, timeout=60_000) as done:
+        with qtbot.waitSignal(w.job_finished, timeout=MODEL_LOAD_MS) as done:   # the load runs first
             w.start()
         assert done.args[0].cancelled and done.args[0].value is None and not w.busy
     finally:
