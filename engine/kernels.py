@@ -110,14 +110,14 @@ def conv_forward(x, wmat, bias, act, size, stride, pad, c0, f0,
             if direct_gemm:
                 start = (n * h + r0) * w * c
                 np.dot(xf[start:start + rows * c].reshape(rows, c), wmat, a2)
-            elif c == 3 and cg == 3 and size == 3 and stride == 1 and pad == 1:
-                # A 3x3 conv over RGB, most networks' first layer: the same call with
-                # constants, which LLVM inlines and unrolls. Tiny's layer 0 went from 3.5 to
-                # 2.2 ms (im2col) and to 1.8 ms (epilogue with its 16 filters), A/B measured.
-                _im2col_rows(xf, n, h, w, 3, 0, 3, 3, 1, 1, r0, r1, conv_w, ct)
-                np.dot(ct[:rows * 27].reshape(rows, 27), wmat, a2)
             else:
-                _im2col_rows(xf, n, h, w, c, c0, cg, size, stride, pad, r0, r1, conv_w, ct)
+                if c == 3 and cg == 3 and size == 3 and stride == 1 and pad == 1:
+                    # A 3x3 conv over RGB, most networks' first layer: the same call with
+                    # constants, which LLVM inlines and unrolls. Tiny's layer 0 went from 3.5 to
+                    # 2.2 ms (im2col) and to 1.8 ms (epilogue with its 16 filters), A/B measured.
+                    _im2col_rows(xf, n, h, w, 3, 0, 3, 3, 1, 1, r0, r1, conv_w, ct)
+                else:
+                    _im2col_rows(xf, n, h, w, c, c0, cg, size, stride, pad, r0, r1, conv_w, ct)
                 np.dot(ct[:rows * k].reshape(rows, k), wmat, a2)
             # 16 filters (the first layer of Tiny and Darknet Reference, Tiny's first 1x1
             # squeezes) as a constant too: the loops over the filters unroll into whole vectors.

@@ -44,7 +44,7 @@ def threads() -> int:
 
 def set_threads(n: int) -> None:
     """Threads for the kernels that the calling thread runs (Numba's setting is per thread)."""
-    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    numba.set_num_threads(max(1, min(n, max_threads())))
 
 
 def max_threads() -> int:

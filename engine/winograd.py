@@ -42,17 +42,6 @@ def transform_weights(weights: np.ndarray) -> np.ndarray:
                                 dtype=np.float32)
 
 
-def split_filters(u: np.ndarray, chunk: int) -> np.ndarray:
-    """U (36, c, f) → (chunks, 36, c, chunk), contiguous per chunk, the last one zero-padded."""
-    _, c, f = u.shape
-    chunks = -(-f // chunk)
-    out = np.zeros((chunks, 36, c, chunk), np.float32)
-    for i in range(chunks):
-        part = u[:, :, i * chunk:(i + 1) * chunk]
-        out[i, :, :, :part.shape[2]] = part
-    return out
-
-
 def tiles(h: int, w: int) -> tuple[int, int]:
     return (h + 3) // 4, (w + 3) // 4
 

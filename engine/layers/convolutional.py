@@ -156,14 +156,9 @@ class FilterSplitStep:
     def __init__(self, layer: Convolutional, in_shape, out_shape, batch, prepared, pool):
         mat, self.bias = prepared[0][0], prepared[1]
         self.layer = layer
-        k, filters = mat.shape
-        blocks = engine_threads()
-        width = -(-filters // blocks)
-        width += -width % 8                        # whole SIMD vectors per block
-        self.wblocks = np.zeros((blocks, k, width), np.float32)
-        for b in range(blocks):
-            part = mat[:, b * width:(b + 1) * width]
-            self.wblocks[b, :, :part.shape[1]] = part
+        k = mat.shape[0]
+        self.wblocks = split_filters(mat, engine_threads())
+        blocks, _, width = self.wblocks.shape
         pixels = batch * out_shape[0] * out_shape[1]
         self.cols = np.empty(pixels * k, np.float32)
         self.acc = np.empty((blocks, pixels * width), np.float32)
@@ -210,13 +205,13 @@ class WinogradByFiltersStep:
     def __init__(self, layer: Convolutional, out_shape, batch, prepared, pool):
         _, self.bias, u = prepared
         self.layer = layer
-        self.conv_h, self.conv_w, filters = out_shape
+        self.conv_h, self.conv_w, _ = out_shape
         self.tiles = winograd.tiles(self.conv_h, self.conv_w)
         count = batch * self.tiles[0] * self.tiles[1]
         # One chunk per thread: the GEMMs' cost is mostly BLAS packing U, whatever the split
         # (A/B on Tiny's layer 10: chunks of 32, 64, 128 filters 1.4-1.7, 1.3, 1.2 ms)
-        chunk = _round8(-(-filters // engine_threads()))
-        self.u = winograd.split_filters(u, chunk)
+        self.u = split_filters(u, engine_threads())
+        chunk = self.u.shape[3]
         self.v = np.empty(36 * count * u.shape[1], np.float32)
         self.m = np.empty((self.u.shape[0], 36 * count * chunk), np.float32)
         self.pool = pool is not None
@@ -229,8 +224,18 @@ class WinogradByFiltersStep:
         return out
 
 
-def _round8(n: int) -> int:
-    return n + -n % 8
+def split_filters(a: np.ndarray, threads: int) -> np.ndarray:
+    """a (..., filters) cut into a block of filters per thread, each a whole number of SIMD
+    vectors (8 floats): (blocks, ..., width), contiguous per block, the last one zero-padded."""
+    filters = a.shape[-1]
+    width = -(-filters // threads)
+    width += -width % 8
+    blocks = -(-filters // width)
+    out = np.zeros((blocks,) + a.shape[:-1] + (width,), np.float32)
+    for b in range(blocks):
+        part = a[..., b * width:(b + 1) * width]
+        out[b, ..., :part.shape[-1]] = part
+    return out
 
 
 # Winograd's transforms cost per channel; below this many input channels plain GEMM wins
