@@ -4,7 +4,9 @@ A 640x480, 30 fps video (written here, panning over a photo) stands in for a cam
 window runs (offscreen unless DISPLAY is set) for --seconds, then the view's own read-outs are
 printed, with the worst gap between 10 ms GUI timer ticks (event-loop stall).
 
-    python bench/bench_gui_fps.py [--seconds 20] [--fps 30] [--resize min] [--classifier opencv]
+    python bench/bench_gui_fps.py [--seconds 20] [--fps 30] [--resize letterbox] [--classifier opencv]
+
+--resize is the webcam view's mode (the app's --webcam-resize; letterbox is its default).
 
 --classifier opencv runs the same view with OpenCV's DNN module (its darknet importer, same
 files, same preprocessing) in place of the engine: the peer figure for this machine.
@@ -62,7 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--fps", type=float, default=30)
-    parser.add_argument("--resize", default="min")
+    parser.add_argument("--resize", default="letterbox", choices=("min", "letterbox", "stretch"))
     parser.add_argument("--weights", default=str(SHARED / "weights" / "tiny.weights"))
     parser.add_argument("--classifier", choices=("tdn", "opencv"), default="tdn")
     args = parser.parse_args()
@@ -89,7 +91,7 @@ def main() -> None:
     if args.classifier == "opencv":
         use_opencv(weights)
     window = build_window(["--model", str(ROOT / "cfg" / "tiny.cfg"), "--weights", weights,
-                           "--camera", str(video), "--resize", args.resize])
+                           "--camera", str(video), "--webcam-resize", args.resize])
     started = time.perf_counter()
     gaps, last = [], [started]
 
@@ -122,6 +124,9 @@ def main() -> None:
     print(f"camera {camera:.1f} fps, inference {inference:.1f} fps, latency {latency:.1f} ms, "
           f"worst GUI stall {1e3 * (max(stalls) - 0.010):.0f} ms over {len(stalls)} ticks "
           f"(steady state; model loading included: {1e3 * (max(g for _, g in gaps[20:]) - 0.010):.0f} ms)")
+    view = window.webcam_view
+    print(f"frames shown {view.frames_shown}, classified {window.worker.processed}, results shown "
+          f"{view.results_shown} (the rest finished after a newer frame's result)")
 
 
 if __name__ == "__main__":

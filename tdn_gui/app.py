@@ -24,7 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"a model key ({', '.join(registry.MODELS)}) or a darknet .cfg file (needs --weights)")
     p.add_argument("--weights", metavar="FILE", help="the .weights file for --model")
     p.add_argument("--names", metavar="FILE", help="class names, one per line (default: the downloaded list)")
-    p.add_argument("--resize", choices=engine.RESIZE_MODES, help=engine.RESIZE_HELP)
+    p.add_argument("--resize", choices=engine.RESIZE_MODES,
+                   help="how images are fitted to the network (default: the Resize menu's last choice, "
+                        "min at first). " + engine.RESIZE_HELP)
+    p.add_argument("--webcam-resize", choices=engine.RESIZE_MODES,
+                   help="the same for camera frames (default: the menu's last choice, letterbox at first, "
+                        "as in darknet's webcam demo: one input size for every frame keeps live video fast)")
     return p
 
 
@@ -52,7 +57,7 @@ def build_window(argv=None) -> MainWindow:
     QApplication.setOrganizationName(ORGANISATION)
     QApplication.setApplicationName(APPLICATION)
     settings = Settings()
-    window = MainWindow(settings, resize=args.resize)
+    window = MainWindow(settings, resize=args.resize, webcam_resize=args.webcam_resize)
     window.show()
     window.choose_model(model_choice(args, settings, parser))
     if args.images:
@@ -69,8 +74,10 @@ def build_window(argv=None) -> MainWindow:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    build_parser().parse_args(argv)    # --help and usage errors first: they need no display
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    window = build_window(sys.argv[1:] if argv is None else argv)
+    window = build_window(argv)
     code = app.exec()
     del window
     return code

@@ -24,13 +24,15 @@ MENU_MODELS = ("tiny", "darknet")
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: Settings | None = None, make_classifier=None, resize: str | None = None):
+    def __init__(self, settings: Settings | None = None, make_classifier=None, resize: str | None = None,
+                 webcam_resize: str | None = None):
         super().__init__()
         self.setWindowTitle("tdn — Tiny Darknet classifier")
         self.setAcceptDrops(True)
         self.settings = settings or Settings()
         self.resize_mode = resize or self.settings.resize(engine.RESIZE_MODES)
-        self.worker = InferenceWorker(make_classifier, self.resize_mode)
+        self.webcam_resize_mode = webcam_resize or self.settings.webcam_resize(engine.RESIZE_MODES)
+        self.worker = InferenceWorker(make_classifier, self.resize_mode, self.webcam_resize_mode)
         self.worker.model_loaded.connect(self._on_model_loaded)
         self.worker.model_failed.connect(self._on_model_failed)
         self.worker.classifier_changed.connect(self._on_classifier_changed)
@@ -103,15 +105,24 @@ class MainWindow(QMainWindow):
 
         resize_menu = self.menuBar().addMenu("&Resize")
         resize_menu.setToolTipsVisible(True)
-        self.resize_actions: dict[str, QAction] = {}
+        resize_menu.addSection("Images")
+        self.resize_actions = self._add_mode_group(resize_menu, self.resize_mode, self.set_resize)
+        resize_menu.addSection("Webcam")
+        self.webcam_resize_actions = self._add_mode_group(resize_menu, self.webcam_resize_mode,
+                                                          self.set_webcam_resize)
+
+    def _add_mode_group(self, menu, current: str, choose) -> dict[str, QAction]:
+        """One checkable action per resize mode, exclusive, `current` checked."""
+        actions: dict[str, QAction] = {}
         group = QActionGroup(self)
         for mode in engine.RESIZE_MODES:
-            action = self._add_action(resize_menu, mode, lambda _=False, m=mode: self.set_resize(m))
+            action = self._add_action(menu, mode, lambda _=False, m=mode: choose(m))
             action.setCheckable(True)
-            action.setChecked(mode == self.resize_mode)
+            action.setChecked(mode == current)
             action.setToolTip(engine.RESIZE_HELP)
             group.addAction(action)
-            self.resize_actions[mode] = action
+            actions[mode] = action
+        return actions
 
     def _add_taught_action(self, choice: ModelChoice) -> QAction:
         """A Model menu entry for a model exported from the Teach view (placed after the built-in ones)."""
@@ -291,6 +302,12 @@ class MainWindow(QMainWindow):
         self.settings.set_resize(mode)
         self.worker.set_resize(mode)
         self.image_view.reclassify()
+
+    def set_webcam_resize(self, mode: str) -> None:
+        self.webcam_resize_mode = mode
+        self.webcam_resize_actions[mode].setChecked(True)
+        self.settings.set_webcam_resize(mode)
+        self.worker.set_stream_resize(mode)
 
     # ---- download ------------------------------------------------------------------------------
     def download_model(self, key: str) -> None:

@@ -13,6 +13,7 @@ ORGANISATION = "tdn"
 APPLICATION = "tdn-gui"
 DEFAULT_MODEL_KEY = "tiny"
 DEFAULT_RESIZE = "min"
+DEFAULT_WEBCAM_RESIZE = "letterbox"    # darknet's webcam demo: one input size for every frame
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,13 @@ class Settings:
 
     def set_resize(self, mode: str) -> None:
         self._store.setValue("model/resize", mode)
+
+    def webcam_resize(self, modes) -> str:
+        mode = self._store.value("camera/resize", DEFAULT_WEBCAM_RESIZE, str)
+        return mode if mode in modes else DEFAULT_WEBCAM_RESIZE
+
+    def set_webcam_resize(self, mode: str) -> None:
+        self._store.setValue("camera/resize", mode)
 
     # teaching -----------------------------------------------------------------------------------
     def teach_project(self) -> str:

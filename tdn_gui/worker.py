@@ -17,7 +17,9 @@ slot (one job at a time: ``busy`` says whether one is queued or running); a job 
 ``stop`` sets a flag, cancels the job in hand, wakes the thread and waits.
 
 The live classifier is the loaded model, or a taught model (``set_taught``): both answer frames
-with the same Result, so the views show the taught classes in the same bars.
+with the same Result, so the views show the taught classes in the same bars. Stream frames have a
+resize mode of their own (``set_stream_resize``; letterbox by default, as darknet's own webcam demo
+does): a fixed input size keeps live video as fast as the model allows.
 """
 from __future__ import annotations
 
@@ -94,7 +96,8 @@ class InferenceWorker(QThread):
     job_progress = Signal(object)   # JobProgress
     job_finished = Signal(object)   # JobDone, exactly one per job that started
 
-    def __init__(self, make_classifier: Callable | None = None, resize: str = "min", parent=None):
+    def __init__(self, make_classifier: Callable | None = None, resize: str = "min",
+                 stream_resize: str = "letterbox", parent=None):
         super().__init__(parent)
         self.setObjectName("tdn-inference")
         self._make_classifier = make_classifier or _default_classifier
@@ -102,7 +105,8 @@ class InferenceWorker(QThread):
         # Everything below the condition is guarded by it.
         self._pending: tuple[Hashable, np.ndarray, bool] | None = None   # (tag, image, stream)
         self._model_request: _ModelRequest | None = None
-        self._resize = resize
+        self._resize = _checked_mode(resize)
+        self._stream_resize = _checked_mode(stream_resize)
         self._resize_changed = False
         self._taught_request = _UNCHANGED    # a TaughtModel, None (back to the loaded model) or _UNCHANGED
         self._job: Job | None = None         # queued, not started
@@ -122,6 +126,7 @@ class InferenceWorker(QThread):
         self._info: ModelInfo | None = None
         self._live = None                    # (net, names) the classifier runs: the loaded or a taught one
         self._classifier = None
+        self._stream_classifier = None       # the same model, by the stream frames' resize mode
         self._feature_cache: teach.FeatureCache | None = None
 
     # ---- GUI-thread side -------------------------------------------------------------------
@@ -171,10 +176,18 @@ class InferenceWorker(QThread):
             return self._job is not None or self._running_job is not None
 
     def set_resize(self, mode: str) -> None:
-        if mode not in engine.RESIZE_MODES:
-            raise ValueError(f"unknown resize mode {mode!r}; choose one of {engine.RESIZE_MODES}")
+        """The resize mode for images (and jobs) from now on."""
+        mode = _checked_mode(mode)
         with self._cond:
             self._resize = mode
+            self._resize_changed = True
+            self._cond.notify_all()
+
+    def set_stream_resize(self, mode: str) -> None:
+        """The resize mode for stream frames from now on."""
+        mode = _checked_mode(mode)
+        with self._cond:
+            self._stream_resize = mode
             self._resize_changed = True
             self._cond.notify_all()
 
@@ -215,7 +228,7 @@ class InferenceWorker(QThread):
                 request, self._model_request = self._model_request, None
                 taught, self._taught_request = self._taught_request, _UNCHANGED
                 resize_changed, self._resize_changed = self._resize_changed, False
-                resize = self._resize
+                resize, stream_resize = self._resize, self._stream_resize
                 job = frame = None
                 switch = request is not None or taught is not _UNCHANGED or resize_changed
                 if not switch:      # a switch goes before the work meant for it
@@ -234,7 +247,10 @@ class InferenceWorker(QThread):
             elif resize_changed and self._live is not None:
                 self._classifier = self._make_classifier(*self._live, resize)
             if switch:
-                self._refresh_lane(resize)
+                self._stream_classifier = self._classifier
+                if self._live is not None and stream_resize != resize:
+                    self._stream_classifier = self._make_classifier(*self._live, stream_resize)
+                self._refresh_lane(stream_resize)
             for signal, value in filter(None, announce):
                 signal.emit(value)
             if job is not None:
@@ -246,7 +262,7 @@ class InferenceWorker(QThread):
                 tag, image, stream = frame
                 if stream and self._lane is not None:
                     set_threads(max_threads() // 2)     # this lane's share of the cores
-                self._emit(_classify(self._classifier, tag, image))
+                self._emit(_classify(self._stream_classifier if stream else self._classifier, tag, image))
 
     def _refresh_lane(self, resize: str) -> None:
         """Give the stream lane a copy of the live classifier with buffers of its own (starting
@@ -393,6 +409,12 @@ def _model_info(net, *, cfg: str, weights: str, names: str | None, key: str | No
                      params=int(net.param_count), any_size=bool(net.any_size), classes=int(net.classes),
                      threads=int(engine.threads()), cfg=cfg, weights=weights, names=names, key=key,
                      load_seconds=load_seconds, taught=taught)
+
+
+def _checked_mode(mode: str) -> str:
+    if mode not in engine.RESIZE_MODES:
+        raise ValueError(f"unknown resize mode {mode!r}; choose one of {engine.RESIZE_MODES}")
+    return mode
 
 
 def _one_line(exc: BaseException) -> str:

@@ -1,6 +1,9 @@
 """The main window as a whole: missing weights, download, model menu, settings, responsiveness."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import engine
@@ -87,17 +90,21 @@ def test_model_menu_switches_models(qtbot, open_window, small_model):
 
 def test_settings_are_remembered(qtbot, open_window, small_model, video):
     window = open_window([*small_model.argv(), "--camera", video])
+    assert window.webcam_resize_mode == "letterbox"      # the first run's default for frames
     window.set_resize("letterbox")
+    window.webcam_resize_actions["stretch"].trigger()
+    assert window.resize_actions["letterbox"].isChecked() and window.webcam_resize_actions["stretch"].isChecked()
     window.resize(700, 500)
     window.close()
     settings = Settings()
     assert settings.model() == ModelChoice(cfg=str(small_model.cfg), weights=str(small_model.weights),
                                            names=str(small_model.names))
     assert settings.resize(engine.RESIZE_MODES) == "letterbox"
+    assert settings.webcam_resize(engine.RESIZE_MODES) == "stretch"
     assert settings.camera() == str(video)
     again = open_window([])   # no arguments: the remembered model, resize mode and camera
     assert again.model_info.name == "small"
-    assert again.resize_mode == "letterbox"
+    assert again.resize_mode == "letterbox" and again.webcam_resize_mode == "stretch"
     assert again.webcam_view.current_source() == str(video)
     assert again.size() == QSize(700, 500)
 
@@ -149,3 +156,13 @@ def test_open_cfg_and_weights_with_the_file_dialogs(qtbot, open_window, small_mo
     assert blocker.args[0].name == "medium" and blocker.args[0].names is None   # no names downloaded
     assert window.model_label.text().startswith("medium · 160×160")
     assert not any(a.isChecked() for a in window.model_actions.values())
+
+
+def test_help_needs_no_display():
+    """`tdn-gui --help` answers on a machine without a display (Qt is not started for it)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env["QT_QPA_PLATFORM"] = "xcb"      # the platform a desktop would use, and cannot here
+    done = subprocess.run([sys.executable, "-m", "tdn_gui", "--help"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "--webcam-resize" in done.stdout and "letterbox at first" in done.stdout

@@ -114,6 +114,38 @@ def test_stream_frames_share_two_lanes(qtbot, worker, small_model, expected_top)
     assert w._lane.processed == lane
 
 
+def test_stream_frames_have_their_own_resize_mode(qtbot, worker, small_model):
+    """Images by the image mode (min), stream frames by the stream mode (letterbox unless set),
+    on whichever lane takes them; set_stream_resize changes only the frames."""
+    frame = pattern(7, 64, 32)           # 2:1, so the three modes give three different inputs
+    net = engine.Network.load(small_model.cfg, small_model.weights)
+    expected = {mode: engine.Classifier(net, resize=mode).classify(frame).probs for mode in engine.RESIZE_MODES}
+    assert not np.allclose(expected["min"], expected["letterbox"])
+    assert not np.allclose(expected["letterbox"], expected["stretch"])
+    w = worker()
+    load(qtbot, w, small_model)
+    results: list[Result] = []
+    w.result_ready.connect(results.append)
+
+    def classify(tag, stream):
+        w.submit(tag, frame, stream=stream)
+        qtbot.waitUntil(lambda: bool(results) and results[-1].tag == tag, timeout=5_000)
+        return {i: p for i, _, p in results[-1].top}
+
+    def agrees(top, mode):
+        return all(abs(p - expected[mode][i]) < 1e-6 for i, p in top.items())
+
+    for i in range(4):                   # both lanes, when there are two
+        assert agrees(classify(("frame", i), stream=True), "letterbox")
+    assert agrees(classify("image", stream=False), "min")
+    w.set_stream_resize("stretch")
+    for i in range(4, 8):
+        assert agrees(classify(("frame", i), stream=True), "stretch")
+    assert agrees(classify("image again", stream=False), "min")
+    with pytest.raises(ValueError, match="unknown resize mode"):
+        w.set_stream_resize("squash")
+
+
 class BrokenClassifier(SlowClassifier):
     def classify(self, image):
         raise RuntimeError("kaboom\nsecond line")
