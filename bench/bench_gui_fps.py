@@ -14,6 +14,7 @@ files, same preprocessing) in place of the engine: the peer figure for this mach
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import tempfile
@@ -51,7 +52,9 @@ def use_opencv(weights: str) -> None:
             super().__init__(net, names, resize)
             self.cv = cv2.dnn.readNetFromDarknet(str(net.spec.path), weights)
 
-        def classify(self, image):
+        def classify(self, image, keep_going=None):   # one cv2 call: can only give up before it
+            if keep_going is not None and not keep_going():
+                return None
             start = time.perf_counter()
             x = self.prepare(image)
             self.cv.setInput(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
@@ -94,6 +97,15 @@ def main() -> None:
                            "--camera", str(video), "--webcam-resize", args.resize])
     started = time.perf_counter()
     gaps, last = [], [started]
+    collections = {0: [], 1: [], 2: []}     # Python's garbage collector: it holds the GIL
+    gc_started = [0.0]
+
+    def on_gc(phase, info):
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        else:
+            collections[info["generation"]].append(time.perf_counter() - gc_started[0])
+    gc.callbacks.append(on_gc)
 
     def tick():
         now = time.perf_counter()
@@ -125,8 +137,13 @@ def main() -> None:
           f"worst GUI stall {1e3 * (max(stalls) - 0.010):.0f} ms over {len(stalls)} ticks "
           f"(steady state; model loading included: {1e3 * (max(g for _, g in gaps[20:]) - 0.010):.0f} ms)")
     view = window.webcam_view
-    print(f"frames shown {view.frames_shown}, classified {window.worker.processed}, results shown "
-          f"{view.results_shown} (the rest finished after a newer frame's result)")
+    gc.callbacks.remove(on_gc)
+    print("garbage collections: " + ", ".join(
+        f"generation {g} {len(t)}x, {1e3 * sum(t):.0f} ms in all, worst {1e3 * max(t, default=0):.1f} ms"
+        for g, t in collections.items()))
+    worker = window.worker
+    print(f"frames shown {view.frames_shown}, classified {worker.processed} (results shown "
+          f"{view.results_shown}: the rest came after a newer frame's), abandoned mid-pass {worker.abandoned}")
 
 
 if __name__ == "__main__":

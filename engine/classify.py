@@ -65,11 +65,14 @@ class Classifier:
         w, h = self.net.input_size
         return fit_input(image_from_array(image), self.resize, w, h, free_size=self.net.any_size)
 
-    def classify(self, image: np.ndarray) -> Prediction:
-        """image: (h, w, 3) RGB, float32 in 0..1 or uint8."""
+    def classify(self, image: np.ndarray, keep_going=None) -> Prediction | None:
+        """image: (h, w, 3) RGB, float32 in 0..1 or uint8. None when keep_going (asked between
+        layers, see Network.forward) said to stop."""
         start = time.perf_counter()
         x = self.prepare(image)
-        probs = self.net.predict(x)
+        probs = self.net.predict(x, keep_going)
+        if probs is None:
+            return None
         return Prediction(probs, self.names, time.perf_counter() - start, x.shape[:2])
 
     def classify_batch(self, inputs: np.ndarray) -> list[Prediction]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from pathlib import Path
+from time import perf_counter
 
 import numpy as np
 
@@ -75,11 +76,11 @@ class Network:
         return twin
 
     # --- inference ----------------------------------------------------------------------
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: np.ndarray, keep_going=None) -> np.ndarray | None:
         """x: (h, w, c) or (n, h, w, c) float RGB in 0..1 → (classes,) or (n, classes).
 
         Any h, w works for networks without [connected] layers; the first call at a new
-        shape builds its buffers, later calls reuse them.
+        shape builds its buffers, later calls reuse them. keep_going: see forward.
         """
         single = x.ndim == 3
         x = x[None] if single else x
@@ -87,25 +88,30 @@ class Network:
             raise ShapeError(f"{self.spec.path}: input must be (h, w, {self.spec.channels}) or "
                              f"(n, h, w, {self.spec.channels}), got {tuple(x.shape)}")
         x = np.ascontiguousarray(x, dtype=np.float32)
-        out = self.forward(x)
+        out = self.forward(x, keep_going=keep_going)
+        if out is None:
+            return None
         probs = self._flatten_output(out)
         return probs[0] if single else probs
 
-    def forward(self, x: np.ndarray, observer=None, stop: int | None = None) -> np.ndarray:
+    def forward(self, x: np.ndarray, observer=None, stop: int | None = None,
+                keep_going=None) -> np.ndarray | None:
         """Run the layers on a contiguous float32 NHWC batch; return the last output (copied).
 
         stop: run layers 0..stop only and return layer stop's output (features for transfer
         learning). observer(layer_index, seconds) is called after each layer when given.
+        keep_going() is asked before each layer when given; on False the pass is abandoned and
+        forward returns None (a video frame whose answer a newer frame's has made pointless).
         """
         steps = self.plan(x.shape[0], x.shape[1], x.shape[2], stop)
         outputs: list = [None] * len(steps)
         current = x
-        if observer is None:
-            for i, step in enumerate(steps):
+        for i, step in enumerate(steps):
+            if keep_going is not None and not keep_going():
+                return None
+            if observer is None:
                 current = outputs[i] = step(current, outputs)
-        else:
-            from time import perf_counter
-            for i, step in enumerate(steps):
+            else:
                 start = perf_counter()
                 current = outputs[i] = step(current, outputs)
                 observer(i, perf_counter() - start)

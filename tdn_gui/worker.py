@@ -7,8 +7,9 @@ folder. One exception, for video: where the layer allows concurrent kernels (TBB
 submitted with ``stream=True`` are shared between this thread and a second lane (``_StreamLane``),
 each with half the cores and its own buffers (``Network.replica``). On 2 cores two 1-thread lanes
 classify ~30% more frames a second than one 2-thread lane: no barrier at every layer waits for a
-thread that the GUI or the camera preempted. Each frame takes longer, and results may arrive out
-of order (the tag says which frame). The GUI talks
+thread that the GUI or the camera preempted. Each frame takes longer, and a frame still in one lane
+when the other answers a newer one is abandoned at its next layer (reported as superseded: its
+answer would be stale); results can still, rarely, arrive out of order. The GUI talks
 to this thread through a mailbox: ``submit`` overwrites a single pending slot (the newest frame
 wins, so a slow model drops frames instead of building a queue), the thread sleeps on a condition
 until something is posted, computes, and emits an immutable result. ``start_job`` fills a second
@@ -103,7 +104,8 @@ class InferenceWorker(QThread):
         self._make_classifier = make_classifier or _default_classifier
         self._cond = threading.Condition()
         # Everything below the condition is guarded by it.
-        self._pending: tuple[Hashable, np.ndarray, bool] | None = None   # (tag, image, stream)
+        self._pending: tuple[Hashable, np.ndarray, bool, int] | None = None   # (tag, image, stream, seq)
+        self._newest_answered = 0            # seq of the newest stream frame with a result out
         self._model_request: _ModelRequest | None = None
         self._resize = _checked_mode(resize)
         self._stream_resize = _checked_mode(stream_resize)
@@ -119,6 +121,7 @@ class InferenceWorker(QThread):
         self.submitted = 0
         self.processed = 0
         self.dropped = 0
+        self.abandoned = 0                   # stream frames given up mid-pass (see _deliver)
         self.max_pending = 0
         # Owned by the worker thread only.
         self._net = None                     # the loaded model: what teaching builds on
@@ -135,8 +138,8 @@ class InferenceWorker(QThread):
         stream: a frame of live video, which the stream lane may take (see the module docstring)."""
         with self._cond:
             replaced = self._pending
-            self._pending = (tag, image, stream)
             self.submitted += 1
+            self._pending = (tag, image, stream, self.submitted)
             if replaced is not None:
                 self.dropped += 1
             self.max_pending = max(self.max_pending, 0 if self._pending is None else 1)
@@ -259,10 +262,11 @@ class InferenceWorker(QThread):
                     self._switching = False
                     self._cond.notify_all()
             if frame is not None:
-                tag, image, stream = frame
+                stream = frame[2]
                 if stream and self._lane is not None:
                     set_threads(max_threads() // 2)     # this lane's share of the cores
-                self._emit(_classify(self._stream_classifier if stream else self._classifier, tag, image))
+                classifier = self._stream_classifier if stream else self._classifier
+                self._deliver(frame, _classify(classifier, frame[0], frame[1], self._keep_going(frame)))
 
     def _refresh_lane(self, resize: str) -> None:
         """Give the stream lane a copy of the live classifier with buffers of its own (starting
@@ -286,10 +290,27 @@ class InferenceWorker(QThread):
                 and not self._switching and self._model_request is None and not self._resize_changed
                 and self._taught_request is _UNCHANGED and self._job is None)
 
-    def _emit(self, result: Result) -> None:
+    def _keep_going(self, frame):
+        """For a stream frame: a check, asked between layers, that no newer stream frame has been
+        answered meanwhile (by the other lane): once one has, this frame's answer would never be
+        shown, and stopping frees the lane for the newest frame. None for other requests."""
+        _, _, stream, seq = frame
+        return (lambda: self._newest_answered < seq) if stream else None
+
+    def _deliver(self, frame, result: Result | None) -> None:
+        """Emit a frame's result; an abandoned pass (None) is reported as superseded."""
+        tag, _, stream, seq = frame
         with self._cond:
-            self.processed += 1
-        self.result_ready.emit(result)
+            if result is None:
+                self.abandoned += 1
+            else:
+                self.processed += 1
+                if stream:
+                    self._newest_answered = max(self._newest_answered, seq)
+        if result is None:
+            self.superseded.emit(tag)
+        else:
+            self.result_ready.emit(result)
 
     def _load(self, request: _ModelRequest, resize: str):
         """Load and warm up the model; returns the (signal, value) that announces the outcome."""
@@ -380,21 +401,24 @@ class _StreamLane(threading.Thread):
                     w._cond.wait()
                 if w._stopping:
                     return
-                (tag, image, _), w._pending = w._pending, None
+                frame, w._pending = w._pending, None
                 classifier, generation = w._lane_classifier, w._generation
-            result = _classify(classifier, tag, image)
+            result = _classify(classifier, frame[0], frame[1], w._keep_going(frame))
             with w._cond:
                 stale = generation != w._generation    # the model changed meanwhile
             if not stale:
-                self.processed += 1
-                w._emit(result)
+                self.processed += result is not None
+                w._deliver(frame, result)
 
 
-def _classify(classifier, tag: Hashable, image: np.ndarray) -> Result:
+def _classify(classifier, tag: Hashable, image: np.ndarray, keep_going=None) -> Result | None:
+    """The Result for one image; None when keep_going stopped the pass."""
     if classifier is None:
         return Result(tag, error="no model is loaded")
     try:
-        pred = classifier.classify(image)
+        pred = classifier.classify(image, keep_going=keep_going)
+        if pred is None:
+            return None
         top = tuple((int(i), str(n), float(p)) for i, n, p in pred.top(TOP_K))
         return Result(tag, top, float(pred.seconds))
     except (engine.EngineError, ValueError) as exc:

@@ -63,6 +63,25 @@ def test_batch_equals_single_images(random_weights):
         np.testing.assert_allclose(net.predict(image), row, atol=1e-6)
 
 
+def test_keep_going_abandons_a_pass_between_layers(random_weights):
+    net = engine.Network.load(CFG_DIR / "tiny.cfg", random_weights("tiny"))
+    image = random_image(224, 224, seed=3)
+    whole = net.predict(image)
+    asked = []
+
+    def keep_going():
+        asked.append(len(asked))
+        return len(asked) <= 5
+    assert net.predict(image, keep_going) is None
+    assert len(asked) == 6                     # asked before each layer, stopped before the sixth
+    np.testing.assert_array_equal(net.predict(image), whole)    # the buffers are fine afterwards
+    asked.clear()
+    np.testing.assert_array_equal(net.predict(image, lambda: asked.append(1) or True), whole)
+    assert len(asked) == len(net.spec.layers)
+    clf = engine.Classifier(net)
+    assert clf.classify(image, keep_going=lambda: False) is None
+
+
 @pytest.mark.parametrize("size", [(160, 200), (97, 131), (224, 298)])
 def test_fully_convolutional_net_takes_other_sizes(size, random_weights):
     weights = random_weights("tiny")

@@ -27,9 +27,9 @@ class SlowClassifier:
     def __init__(self, net, names, resize):
         self._inner = engine.Classifier(net, names=names, resize=resize)
 
-    def classify(self, image):
+    def classify(self, image, keep_going=None):
         time.sleep(SLOW_SECONDS)
-        return self._inner.classify(image)
+        return self._inner.classify(image, keep_going)
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def test_stream_frames_share_two_lanes(qtbot, worker, small_model, expected_top)
     for i in range(60):                  # 10 ms apart, each takes 50 ms: both lanes stay busy
         w.submit(("cam", i), frames[i % 6], stream=True)
         qtbot.wait(10)
-    qtbot.waitUntil(lambda: w.processed + w.dropped == w.submitted, timeout=10_000)
+    qtbot.waitUntil(lambda: w.processed + w.dropped + w.abandoned == w.submitted, timeout=10_000)
     lane = w._lane.processed
     print(f"\nsubmitted {w.submitted}, processed {w.processed} ({lane} by the second lane)")
     assert lane > 0 and w.processed - lane > 0
@@ -146,8 +146,39 @@ def test_stream_frames_have_their_own_resize_mode(qtbot, worker, small_model):
         w.set_stream_resize("squash")
 
 
+def test_a_frame_overtaken_by_a_newer_answer_is_abandoned(qtbot, worker, small_model):
+    """Two lanes: while one is on frame 0, the other answers frame 1. Frame 0's answer would be
+    stale, so its pass stops at the next layer and it is reported as superseded, not answered."""
+    slow, fast = pattern(1, 32, 32), pattern(2, 32, 32)
+
+    class WaitsOnSlowFrame(SlowClassifier):
+        def classify(self, image, keep_going=None):
+            deadline = time.monotonic() + 10
+            while image is slow and keep_going is not None and keep_going() and time.monotonic() < deadline:
+                time.sleep(0.005)       # stands in for a long pass: layer after layer
+            return self._inner.classify(image, keep_going)
+
+    w = worker(WaitsOnSlowFrame)
+    load(qtbot, w, small_model)
+    if w.lanes != 2:
+        pytest.skip("one lane only: frames are answered in order and none is abandoned")
+    results: list[Result] = []
+    superseded = []
+    w.result_ready.connect(results.append)
+    w.superseded.connect(superseded.append)
+    w.submit(("cam", 0), slow, stream=True)
+    qtbot.waitUntil(lambda: w.pending == 0, timeout=5_000)      # a lane has taken it
+    w.submit(("cam", 1), fast, stream=True)
+    qtbot.waitUntil(lambda: superseded == [("cam", 0)], timeout=5_000)
+    assert [r.tag for r in results] == [("cam", 1)]
+    assert (w.processed, w.abandoned, w.dropped) == (1, 1, 0)
+    w.submit("image", slow)             # not a stream frame: never abandoned
+    qtbot.waitUntil(lambda: results[-1].tag == "image", timeout=5_000)
+    assert w.abandoned == 1 and superseded == [("cam", 0)]
+
+
 class BrokenClassifier(SlowClassifier):
-    def classify(self, image):
+    def classify(self, image, keep_going=None):
         raise RuntimeError("kaboom\nsecond line")
 
 
