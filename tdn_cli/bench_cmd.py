@@ -97,5 +97,7 @@ def layer_table(net, x, runs: int) -> str:
         lines.append(f"{row.index:>5} {row.kind:<10}{row.filters:>8}  {row.size:<12}{w:>6} x{h:>4} x{c:>5}"
                      f"{flops}{ms:8.3f}{100 * ms / total:6.1f}")
     lines.append(f"{'':>5} {'total':<40}{summary.bflops:16.3f}{total:8.3f}")
-    lines.append("(a [maxpool] fused into the conv before it shows ~0 ms: the conv's time includes it)")
+    lines.append("(a pool done in the conv's step shows ~0 ms and the conv's time includes it: a [maxpool]\n"
+                 " fused into the conv before it, or an [avgpool] run before a linear 1x1 conv, which then\n"
+                 " costs a fraction of its BFLOPs)")
     return "\n".join(lines)

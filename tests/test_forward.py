@@ -104,9 +104,10 @@ def test_wrong_channel_count_is_a_clear_error(random_weights):
         net.predict(np.zeros((224, 224, 4), np.float32))
 
 
-@pytest.mark.parametrize("layer", [0, 1, 5, 17, 18])
+@pytest.mark.parametrize("layer", [0, 1, 5, 17, 18, 19])
 def test_features_of_any_layer_match_the_reference(layer, random_weights):
-    """Layer outputs for transfer learning, including a conv whose max pool is normally fused."""
+    """Layer outputs for transfer learning, including a conv whose max pool is normally fused
+    (layer 0) and the classifier conv whose average pool normally runs first (layer 19)."""
     import dataclasses
 
     weights = random_weights("tiny")
@@ -182,6 +183,53 @@ def test_every_conv_strategy_matches_the_reference(batch, middle, last, tmp_path
     for image, row in zip(images, probs):
         expected = reference_forward(net.spec, weights, image).astype(np.float32)
         assert np.abs(row - expected).max() < TOLERANCE
+
+
+HEAD_CFG = """[net]
+width=24
+height=20
+channels=3
+
+[convolutional]
+filters=24
+size=3
+stride=2
+pad=1
+batch_normalize=1
+activation=leaky
+
+[convolutional]
+filters=50
+size={size}
+stride=1
+{padding}
+batch_normalize=1
+activation={activation}
+
+[avgpool]
+{route}
+[softmax]
+"""
+
+
+@pytest.mark.parametrize("size, padding, activation, route, pooled_first", [
+    (1, "pad=1", "linear", "", True),            # pad=1 on a 1x1 kernel means no padding
+    (1, "pad=1", "leaky", "", False),            # not linear: pooling first would change the answer
+    (3, "pad=1", "linear", "", False),
+    (1, "padding=1", "linear", "", False),       # a padded 1x1 conv has bias-only borders
+    (1, "pad=1", "linear", "\n[route]\nlayers=-2\n\n[avgpool]\n", False)])   # a route reads the conv too
+def test_average_pool_runs_first_only_where_it_gives_the_same_numbers(
+        size, padding, activation, route, pooled_first, tmp_path):
+    cfg = tmp_path / "head.cfg"
+    cfg.write_text(HEAD_CFG.format(size=size, padding=padding, activation=activation, route=route))
+    weights = tmp_path / "head.weights"
+    engine.write_random_weights(cfg, weights, seed=9)
+    net = engine.Network.load(cfg, weights)
+    assert (net._pool_first == {1}) == pooled_first
+    for seed in range(3):
+        image = random_image(20, 24, seed=40 + seed)
+        expected = reference_forward(net.spec, weights, image).astype(np.float32)
+        assert np.abs(net.predict(image) - expected).max() < TOLERANCE
 
 
 def test_replicas_run_on_two_threads_at_once(random_weights):
