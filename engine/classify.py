@@ -60,10 +60,10 @@ class Classifier:
         self.names = tuple(names[:net.classes]) if names is not None else None
         self.resize = resize
 
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        """The network's input for an image, by this classifier's resize mode."""
+    def prepare(self, image: np.ndarray, resize: str | None = None) -> np.ndarray:
+        """The network's input for an image, by this classifier's resize mode or `resize`."""
         w, h = self.net.input_size
-        return fit_input(image_from_array(image), self.resize, w, h, free_size=self.net.any_size)
+        return fit_input(image_from_array(image), resize or self.resize, w, h, free_size=self.net.any_size)
 
     def classify(self, image: np.ndarray, keep_going=None) -> Prediction | None:
         """image: (h, w, 3) RGB, float32 in 0..1 or uint8. None when keep_going (asked between

@@ -83,11 +83,16 @@ Report = Callable[[str, int, int, object], None]
 
 
 def run_teach(request: TeachRequest, base_net, resize: str, cache: teach.FeatureCache,
-              report: Report, cancel: threading.Event) -> teach.TeachResult:
+              report: Report, cancel: threading.Event, stream_resize: str | None = None) -> teach.TeachResult:
+    """Features by the images' resize mode, and also by the camera frames' (stream_resize) when
+    it differs: the taught classes are then recognised in both views."""
     if base_net is None:
         raise teach.TeachError("no model is loaded: teaching builds on the loaded model's features")
     backbone = teach.Backbone(base_net, None, resize)
-    features = teach.extract_features(backbone, request.dataset, request.augment, cache,
+    augment = tuple(request.augment)
+    if stream_resize is not None and stream_resize != resize:
+        augment += (f"resize-{stream_resize}",)
+    features = teach.extract_features(backbone, request.dataset, augment, cache,
                                       progress=lambda done, total: report("features", done, total, None),
                                       cancel=cancel)
     return teach.train_head(features, request.val_fraction, request.seed, request.epochs,

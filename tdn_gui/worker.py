@@ -257,7 +257,7 @@ class InferenceWorker(QThread):
             for signal, value in filter(None, announce):
                 signal.emit(value)
             if job is not None:
-                self._run_job(job, resize)
+                self._run_job(job, resize, stream_resize)
                 with self._cond:
                     self._switching = False
                     self._cond.notify_all()
@@ -350,7 +350,7 @@ class InferenceWorker(QThread):
         self._classifier = self._make_classifier(*self._live, resize)
         return self.classifier_changed, info
 
-    def _run_job(self, job: Job, resize: str) -> None:
+    def _run_job(self, job: Job, resize: str, stream_resize: str) -> None:
         def report(stage: str, done: int, total: int, detail=None) -> None:
             self.job_progress.emit(JobProgress(job.id, stage, int(done), int(total), detail))
 
@@ -360,7 +360,7 @@ class InferenceWorker(QThread):
                 if self._feature_cache is None:
                     self._feature_cache = jobs.feature_cache()
                 value = jobs.run_teach(request, self._net, resize, self._feature_cache, report,
-                                       job.cancel_event)
+                                       job.cancel_event, stream_resize)
             elif isinstance(request, ExportRequest):
                 value = jobs.run_export(request)
             elif isinstance(request, ClassifyFolderRequest):

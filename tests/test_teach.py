@@ -127,6 +127,24 @@ def test_augmentations_are_training_rows_only(backbone, tmp_path):
     np.testing.assert_allclose(flipped, feats.vectors[1], rtol=1e-4, atol=1e-4)   # batch of 1 vs 6
 
 
+def test_a_resize_variant_is_the_image_prepared_by_that_mode(backbone, tmp_path):
+    """What the GUI adds when its webcam frames are prepared by another mode than its images."""
+    make_class_folder(tmp_path / "dog", "dog", 2, seed=3)
+    make_class_folder(tmp_path / "eagle", "eagle", 2, seed=4)
+    feats = teach.extract_features(backbone, teach.scan_dataset(tmp_path), augment=("resize-letterbox",))
+    assert backbone.resize == "min" and feats.variants == ("original", "resize-letterbox")
+    image = engine.load_image(feats.paths[0])
+    assert image.shape[0] != image.shape[1]             # so that min and letterbox differ
+    boxed = backbone.prepare(image, "letterbox")
+    assert boxed.shape[:2] == (224, 224) and backbone.prepare(image).shape[:2] != (224, 224)
+    np.testing.assert_allclose(feats.vectors[1], backbone.pooled(boxed[None])[0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(feats.vectors[0], backbone.pooled(backbone.prepare(image)[None])[0],
+                               rtol=1e-4, atol=1e-4)
+    assert not np.allclose(feats.vectors[0], feats.vectors[1], rtol=1e-2, atol=1e-2)
+    with pytest.raises(teach.TeachError, match="unknown augmentation 'resize-crop'"):
+        teach.extract_features(backbone, teach.scan_dataset(tmp_path), augment=("resize-crop",))
+
+
 def test_cancel_stops_extraction_and_training(backbone, dataset_dir, features):
     stop = threading.Event()
     stop.set()

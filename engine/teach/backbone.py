@@ -73,7 +73,7 @@ class Backbone:
         self.net = Network(cut, self.params, base.header)
         self.channels = spec.shapes[self.layer][2]
         self.resize = resize
-        self._prepare = Classifier(self.net, None, resize).prepare
+        self._classifier = Classifier(self.net, None, resize)
         self.identity = self._identity()
 
     @classmethod
@@ -87,9 +87,10 @@ class Backbone:
         return (f"{self.cfg_path.name} layer {self.layer} [{item.kind}]: {c} channels "
                 f"({w}x{h} at {self.net.input_size[0]}x{self.net.input_size[1]})")
 
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        """The network input for an image: the base Classifier's preprocessing."""
-        return self._prepare(image)
+    def prepare(self, image: np.ndarray, resize: str | None = None) -> np.ndarray:
+        """The network input for an image: the base Classifier's preprocessing, by this
+        backbone's resize mode or `resize`."""
+        return self._classifier.prepare(image, resize)
 
     def pooled(self, inputs: np.ndarray) -> np.ndarray:
         """Prepared inputs (n, h, w, 3) of one shape → layer L's output averaged over space (n, c)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..image import ImageError, load_image
+from ..image import RESIZE_MODES, ImageError, load_image
 from ..weights import write_atomic
 from .backbone import Backbone
 from .dataset import Dataset, check_dataset
@@ -18,7 +18,10 @@ from .errors import Cancelled, TeachError, stop_check
 
 BATCH = 8                   # prepared images of one shape per forward pass
 CROP = 0.8                  # a corner crop keeps this fraction of each side
-AUGMENTATIONS = ("flip", "crop-tl", "crop-tr", "crop-bl", "crop-br")   # horizontal mirror, 4 corners
+# The image prepared by another resize mode: a model taught on photos by one mode and used on
+# camera frames prepared by another (the GUI's default pair, min and letterbox) sees both.
+RESIZE_VARIANTS = tuple(f"resize-{mode}" for mode in RESIZE_MODES)
+AUGMENTATIONS = ("flip", "crop-tl", "crop-tr", "crop-bl", "crop-br") + RESIZE_VARIANTS   # mirror, 4 corners
 
 
 class FeatureCache:
@@ -61,9 +64,15 @@ class FeatureCache:
             pass
 
 
+def variant_resize(variant: str) -> str | None:
+    """The resize mode a variant asks for; None: the backbone's own."""
+    return variant.removeprefix("resize-") if variant in RESIZE_VARIANTS else None
+
+
 def augment_image(image: np.ndarray, variant: str) -> np.ndarray:
-    """'original', 'flip' (horizontal mirror) or 'crop-tl|tr|bl|br' (a corner, CROP of each side)."""
-    if variant == "original":
+    """'original', 'flip' (horizontal mirror) or 'crop-tl|tr|bl|br' (a corner, CROP of each side);
+    a 'resize-MODE' variant is the image itself, prepared by MODE (see variant_resize)."""
+    if variant == "original" or variant in RESIZE_VARIANTS:
         return image
     if variant == "flip":
         return np.ascontiguousarray(image[:, ::-1])
@@ -152,7 +161,7 @@ def extract_features(backbone: Backbone, dataset: Dataset, augment: Sequence[str
                 vectors[row], have[row] = hit, True
                 advance(1, "cached")
                 continue
-            x = backbone.prepare(augment_image(image, variants[j]))
+            x = backbone.prepare(augment_image(image, variants[j]), variant_resize(variants[j]))
             buckets.setdefault(x.shape, []).append((row, key, x))
             if len(buckets[x.shape]) == BATCH:
                 flush(x.shape)

@@ -253,6 +253,28 @@ def test_one_job_at_a_time_and_each_ends_with_job_finished(qtbot, worker, small_
     assert "\n" not in done.args[0].error
 
 
+def test_teaching_also_sees_the_images_as_the_webcam_prepares_them(qtbot, worker, small_model, tmp_path):
+    """Images by min, webcam frames by letterbox (the defaults): the features of each training
+    image are taken both ways, so the taught classes work in both views."""
+    folder = tmp_path / "classes"
+    for name, seed in (("a", 1), ("b", 2)):
+        (folder / name).mkdir(parents=True)
+        for k in range(2):
+            Image.fromarray(pattern(seed * 10 + k, 48, 32)).save(folder / name / f"{k}.png")
+    w = worker()
+    load(qtbot, w, small_model)
+
+    def teach_variants():
+        with qtbot.waitSignal(w.job_finished, timeout=60_000) as done:
+            w.start_job(TeachRequest(teach.scan_dataset(folder), augment=("flip",), epochs=3))
+        assert done.args[0].error is None
+        return done.args[0].value.features.variants
+
+    assert teach_variants() == ("original", "flip", "resize-letterbox")
+    w.set_stream_resize("min")
+    assert teach_variants() == ("original", "flip")
+
+
 def test_a_job_cancelled_before_it_starts_reports_cancelled(qtbot, small_model, tmp_path):
     folder = tmp_path / "classes"
     for name, seed in (("a", 1), ("b", 2)):
