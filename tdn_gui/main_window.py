@@ -307,7 +307,7 @@ class MainWindow(QMainWindow):
         self.webcam_resize_mode = mode
         self.webcam_resize_actions[mode].setChecked(True)
         self.settings.set_webcam_resize(mode)
-        self.worker.set_stream_resize(mode)
+        self.worker.set_resize(mode, stream=True)
 
     # ---- download ------------------------------------------------------------------------------
     def download_model(self, key: str) -> None:

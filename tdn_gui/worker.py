@@ -19,8 +19,8 @@ slot (one job at a time: ``busy`` says whether one is queued or running); a job 
 
 The live classifier is the loaded model, or a taught model (``set_taught``): both answer frames
 with the same Result, so the views show the taught classes in the same bars. Stream frames have a
-resize mode of their own (``set_stream_resize``; letterbox by default, as darknet's own webcam demo
-does): a fixed input size keeps live video as fast as the model allows.
+resize mode of their own (``set_resize(mode, stream=True)``; letterbox by default, as darknet's
+own webcam demo does): a fixed input size keeps live video as fast as the model allows.
 """
 from __future__ import annotations
 
@@ -178,19 +178,14 @@ class InferenceWorker(QThread):
         with self._cond:
             return self._job is not None or self._running_job is not None
 
-    def set_resize(self, mode: str) -> None:
-        """The resize mode for images (and jobs) from now on."""
+    def set_resize(self, mode: str, stream: bool = False) -> None:
+        """The resize mode from now on for images (and jobs), or with stream=True for stream frames."""
         mode = _checked_mode(mode)
         with self._cond:
-            self._resize = mode
-            self._resize_changed = True
-            self._cond.notify_all()
-
-    def set_stream_resize(self, mode: str) -> None:
-        """The resize mode for stream frames from now on."""
-        mode = _checked_mode(mode)
-        with self._cond:
-            self._stream_resize = mode
+            if stream:
+                self._stream_resize = mode
+            else:
+                self._resize = mode
             self._resize_changed = True
             self._cond.notify_all()
 

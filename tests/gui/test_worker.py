@@ -116,7 +116,7 @@ def test_stream_frames_share_two_lanes(qtbot, worker, small_model, expected_top)
 
 def test_stream_frames_have_their_own_resize_mode(qtbot, worker, small_model):
     """Images by the image mode (min), stream frames by the stream mode (letterbox unless set),
-    on whichever lane takes them; set_stream_resize changes only the frames."""
+    on whichever lane takes them; set_resize(..., stream=True) changes only the frames."""
     frame = pattern(7, 64, 32)           # 2:1, so the three modes give three different inputs
     net = engine.Network.load(small_model.cfg, small_model.weights)
     expected = {mode: engine.Classifier(net, resize=mode).classify(frame).probs for mode in engine.RESIZE_MODES}
@@ -138,12 +138,12 @@ def test_stream_frames_have_their_own_resize_mode(qtbot, worker, small_model):
     for i in range(4):                   # both lanes, when there are two
         assert agrees(classify(("frame", i), stream=True), "letterbox")
     assert agrees(classify("image", stream=False), "min")
-    w.set_stream_resize("stretch")
+    w.set_resize("stretch", stream=True)
     for i in range(4, 8):
         assert agrees(classify(("frame", i), stream=True), "stretch")
     assert agrees(classify("image again", stream=False), "min")
     with pytest.raises(ValueError, match="unknown resize mode"):
-        w.set_stream_resize("squash")
+        w.set_resize("squash", stream=True)
 
 
 def test_a_frame_overtaken_by_a_newer_answer_is_abandoned(qtbot, worker, small_model):
@@ -271,7 +271,7 @@ def test_teaching_also_sees_the_images_as_the_webcam_prepares_them(qtbot, worker
         return done.args[0].value.features.variants
 
     assert teach_variants() == ("original", "flip", "resize-letterbox")
-    w.set_stream_resize("min")
+    w.set_resize("min", stream=True)
     assert teach_variants() == ("original", "flip")
 
 
