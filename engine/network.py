@@ -161,13 +161,11 @@ class Network:
                 pool = self.spec.layers[i + 1].make_step(in_shapes[i], (1, 1, in_shapes[i][2]), batch, None)
                 conv = layer.make_step((1, 1, in_shapes[i][2]), shapes[i + 1], batch, self._prepared[i])
                 steps.append(_pool_then(pool, conv))
-            elif i - 1 in pool_first:
-                steps.append(_already_pooled)
             elif i in fusable:
                 pool = self.spec.layers[i + 1]
                 steps.append(layer.make_step(in_shapes[i], shapes[i], batch, self._prepared[i],
                                              pool=pool.fusion(shapes[i + 1])))
-            elif i - 1 in fusable:
+            elif i - 1 in fusable or i - 1 in pool_first:
                 steps.append(_already_pooled)
             else:
                 steps.append(layer.make_step(in_shapes[i], shapes[i], batch, self._prepared[i]))

@@ -74,12 +74,16 @@ def _at(src, mid, s0, s1, s2, s3, s4, s5, dst, o0, o1, o2, o3, c):
 
 
 @njit(cache=True, nogil=True, inline="always")
+def _tile_place(tile, tiles_y, tiles_x):
+    """(image, tile row, tile column) of a tile numbered image by image, row by row."""
+    return tile // (tiles_y * tiles_x), (tile // tiles_x) % tiles_y, tile % tiles_x
+
+
+@njit(cache=True, nogil=True, inline="always")
 def _input_tile(x, tile, tiles_y, tiles_x, h, w, c, d, tmp_in, vt, p):
     """vt[:, p, :] = Bᵀ d B for the 6x6 input tile d of `tile` (zeros outside the image).
     d (36, c) and tmp_in (36, 1, c) are scratch."""
-    n = tile // (tiles_y * tiles_x)
-    ty = (tile // tiles_x) % tiles_y
-    tx = tile % tiles_x
+    n, ty, tx = _tile_place(tile, tiles_y, tiles_x)
     for i in range(6):
         yy = 4 * ty - 1 + i
         for j in range(6):
@@ -144,8 +148,8 @@ def winograd_conv(x, u, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, block
                        mf[xi * block * filters:xi * block * filters + rows * filters].reshape(rows, filters))
             for tile in range(t0, t1):
                 _output_tile(mt, tile - t0, tmp_out, y, filters)
-                _store_tile(y, tile // (tiles_y * tiles_x), (tile // tiles_x) % tiles_y, tile % tiles_x,
-                            conv_h, conv_w, bias, act, pool, of, out_h, out_w, filters, 0, filters)
+                _store_tile(y, tile, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, of, out_h, out_w,
+                            filters, 0, filters)
 
 
 @njit(**_JIT)
@@ -179,14 +183,16 @@ def winograd_conv_by_filters(x, u_chunks, tiles_y, tiles_x, conv_h, conv_w, bias
         y = np.empty((16, chunk), np.float32)
         for tile in range(count):
             _output_tile(mt, tile, tmp_out, y, chunk)
-            _store_tile(y, tile // (tiles_y * tiles_x), (tile // tiles_x) % tiles_y, tile % tiles_x,
-                        conv_h, conv_w, bias, act, pool, of, out_h, out_w, filters, f0, fc)
+            _store_tile(y, tile, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, of, out_h, out_w,
+                        filters, f0, fc)
 
 
 @njit(cache=True, nogil=True)
-def _store_tile(y, n, ty, tx, conv_h, conv_w, bias, act, pool, of, out_h, out_w, filters, f0, fc):
+def _store_tile(y, tile, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, of, out_h, out_w,
+                filters, f0, fc):
     """A finished 4x4 tile y (16, ≥fc) of filters f0..f0+fc → out, + bias and activation, or
     its 2x2/2 max pool."""
+    n, ty, tx = _tile_place(tile, tiles_y, tiles_x)
     if not pool:
         for a in range(4):
             oy = 4 * ty + a
