@@ -10,9 +10,9 @@ import os
 from functools import lru_cache
 
 import numpy as np
-from numba import njit
 from PIL import Image, UnidentifiedImageError
 
+from engine import kernels
 from engine.errors import EngineError
 
 __all__ = [
@@ -160,36 +160,16 @@ def resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
     ix0, ix1, dx = _taps(im_w, w)
     iy0, iy1, dy = _taps(im_h, h)
     out = np.empty((h, w, img.shape[2]), np.float32)
-    _resize_kernel(np.ascontiguousarray(img), ix0, ix1, dx, iy0, iy1, dy, out)
+    kernels.resize_bilinear(_writable(img), ix0, ix1, dx, iy0, iy1, dy, out)
     return out
 
 
-@njit(cache=True, nogil=True)      # not parallel: images are prepared on decoder threads
-def _resize_kernel(img, ix0, ix1, dx, iy0, iy1, dy, out):
-    """Both passes of darknet's resize_image per output pixel, each product and sum rounded
-    to float32 in the C's order: columns (1-dx)*a + dx*b, then rows (1-dy)*p0 (+ dy*p1,
-    except on the last row). The last column (every column of a 1-wide input) copies the
-    last input column."""
-    im_h, im_w, channels = img.shape
-    h, w, _ = out.shape
-    one = np.float32(1)
-    for r in range(h):
-        y0, y1, d = iy0[r], iy1[r], dy[r]
-        both_rows = r != h - 1 and im_h != 1
-        for c in range(w):
-            copy_column = c == w - 1 or im_w == 1
-            x0, x1, e = ix0[c], ix1[c], dx[c]
-            for ch in range(channels):
-                if copy_column:
-                    p0 = img[y0, im_w - 1, ch]
-                    p1 = img[y1, im_w - 1, ch]
-                else:
-                    p0 = img[y0, x0, ch] * (one - e) + img[y0, x1, ch] * e
-                    p1 = img[y1, x0, ch] * (one - e) + img[y1, x1, ch] * e
-                v = p0 * (one - d)
-                if both_rows:
-                    v = v + p1 * d
-                out[r, c, ch] = v
+def _writable(img: np.ndarray) -> np.ndarray:
+    """img as a C-contiguous, writable float32 array: the one array type the compiled resize
+    kernel is compiled for (a read-only image would be a new type, compiled on the spot)."""
+    if img.flags.c_contiguous and img.flags.writeable:
+        return img
+    return np.array(img, dtype=np.float32, order="C")
 
 
 def letterbox(img: np.ndarray, w: int, h: int) -> np.ndarray:

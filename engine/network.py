@@ -13,11 +13,11 @@ from time import perf_counter
 
 import numpy as np
 
+from . import kernels
 from .activations import LINEAR, is_monotonic
 from .errors import ShapeError
 from .layers import Avgpool, Convolutional, Maxpool, Route, Shortcut
 from .spec import NetworkSpec, parse_network
-from .parallel import limit_kernel_blas
 from .weights import Params, WeightsHeader, count_params, read_weights
 
 MAX_PLANS = 4            # distinct input shapes kept (e.g. webcam + a dropped photo)
@@ -33,7 +33,6 @@ class Network:
         self._fusable = self._find_fusable_pools()
         self._pool_first = self._find_commuting_avgpools()
         self._plans: OrderedDict[tuple[int, int, int], tuple[int, list]] = OrderedDict()
-        limit_kernel_blas()
 
     @classmethod
     def load(cls, cfg_path: str | Path, weights_path: str | Path) -> "Network":
@@ -88,7 +87,6 @@ class Network:
         if x.ndim != 4 or x.shape[3] != self.spec.channels:
             raise ShapeError(f"{self.spec.path}: input must be (h, w, {self.spec.channels}) or "
                              f"(n, h, w, {self.spec.channels}), got {tuple(x.shape)}")
-        x = np.ascontiguousarray(x, dtype=np.float32)
         out = self.forward(x, keep_going=keep_going)
         if out is None:
             return None
@@ -97,13 +95,16 @@ class Network:
 
     def forward(self, x: np.ndarray, observer=None, stop: int | None = None,
                 keep_going=None) -> np.ndarray | None:
-        """Run the layers on a contiguous float32 NHWC batch; return the last output (copied).
+        """Run the layers on an NHWC batch (float32); return the last output (copied).
 
         stop: run layers 0..stop only and return layer stop's output (features for transfer
         learning). observer(layer_index, seconds) is called after each layer when given.
         keep_going() is asked before each layer when given; on False the pass is abandoned and
         forward returns None (a video frame whose answer a newer frame's has made pointless).
         """
+        if not (x.dtype == np.float32 and x.flags.c_contiguous and x.flags.writeable):
+            x = np.array(x, dtype=np.float32, order="C")    # the one array type kernels take
+        kernels.refresh()           # compiled kernels that have arrived take over from here
         steps = self.plan(x.shape[0], x.shape[1], x.shape[2], stop)
         outputs: list = [None] * len(steps)
         current = x
@@ -135,7 +136,7 @@ class Network:
             raise ShapeError(f"{self.spec.path}: no layer {layer} (the network has layers 0-"
                              f"{len(self.spec.layers) - 1})")
         x = x[None] if x.ndim == 3 else x
-        return self.forward(np.ascontiguousarray(x, dtype=np.float32), stop=layer)
+        return self.forward(x, stop=layer)
 
     def plan(self, batch: int, height: int, width: int, stop: int | None = None) -> list:
         """Forward steps with buffers for up to `batch` images of height × width, for layers

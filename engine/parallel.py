@@ -20,6 +20,7 @@ import importlib.metadata
 import numba
 
 _blas_limited = False
+_numpy_blas_threads: int | None = None     # numpy's own BLAS threads before we changed them
 
 
 def preload_tbb() -> bool:
@@ -82,3 +83,26 @@ def limit_kernel_blas() -> None:
     for lib in scipy_libs or [lib for lib in controller.lib_controllers if lib.user_api == "blas"]:
         lib.set_num_threads(1)
     _blas_limited = True
+
+
+def share_numpy_blas(busy: bool) -> None:
+    """While another process compiles on this machine (busy), numpy's own BLAS, which the
+    portable kernels' GEMMs use, runs on one thread; afterwards it gets its threads back.
+    Its threads wait for each other at the end of every GEMM, and on 2 cores one of them is
+    always behind the compiler: Tiny Darknet on dog.jpg took 0.2-3.5 s with 2 threads there,
+    73 ms with one (unloaded: 26 ms with 2 threads, 35 with one)."""
+    global _numpy_blas_threads
+    if busy == (_numpy_blas_threads is not None):
+        return
+    from threadpoolctl import ThreadpoolController
+
+    numpy_libs = [lib for lib in ThreadpoolController().lib_controllers
+                  if lib.user_api == "blas" and "numpy" in lib.filepath]
+    if busy:
+        _numpy_blas_threads = max((lib.num_threads for lib in numpy_libs), default=1)
+        for lib in numpy_libs:
+            lib.set_num_threads(1)
+    else:
+        for lib in numpy_libs:
+            lib.set_num_threads(_numpy_blas_threads)
+        _numpy_blas_threads = None

@@ -18,6 +18,9 @@ def add_parser(subparsers):
     p.add_argument("--batch", type=int, default=16, help="batch size for the throughput figure (default 16)")
     p.add_argument("--size", metavar="WxH", help="input size (default: the cfg's)")
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer time table")
+    p.add_argument("--kernels", choices=("compiled", "portable"), default="compiled",
+                   help="which kernels to time: the compiled ones (compiled first if this install has "
+                        "not yet: once, with a progress bar) or the portable numpy ones (default: compiled)")
     p.set_defaults(func=run)
     return p
 
@@ -48,12 +51,18 @@ def median_ms(fn, runs: int) -> tuple[float, float]:
 
 def run(args) -> int:
     import engine
+    from engine import kernels
     from engine.parallel import threading_layer
 
+    from .common import compile_kernels
     from .summary_cmd import parse_size
 
     if args.runs < 1 or args.batch < 1:
         raise engine.EngineError("--runs and --batch must be at least 1")
+    if args.kernels == "compiled" and compile_kernels(quiet=True) != 0:
+        raise engine.EngineError("the compiled kernels did not compile; `tdn bench --kernels portable` "
+                                 "times the portable ones")
+    kernels.use(args.kernels)
     start = time.perf_counter()
     net, source = _network(args)
     load_s = time.perf_counter() - start
@@ -70,9 +79,13 @@ def run(args) -> int:
     net.predict(batch)
     bat, _ = median_ms(lambda: net.predict(batch), max(3, args.runs // 4))
     print(f"{net.name}: {w}x{h}, {source}")
-    print(f"threads: {engine.threads()} ({threading_layer()} layer)")
+    print(f"kernels: {kernels.status().describe()}")
+    if args.kernels == "compiled":
+        print(f"threads: {engine.threads()} ({threading_layer()} layer)")
+    else:
+        print("threads: numpy's BLAS for the GEMMs, the rest on one thread")
     print(f"load: {load_s * 1e3:.0f} ms, first prediction: {first_s * 1e3:.0f} ms (includes buffer set-up "
-          "and, on a cold cache, Numba compilation)")
+          "and loading the kernels)")
     print(f"latency, batch 1: median {lat:.2f} ms, p90 {lat90:.2f} ms ({1e3 / lat:.1f} images/s)")
     print(f"throughput, batch {args.batch}: {args.batch * 1e3 / bat:.1f} images/s ({bat:.1f} ms per batch)")
     if not args.no_layers:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import add_model_arguments, fail, load_class_names, load_network, split_weights
+from .common import add_model_arguments, fail, kernel_path_note, load_class_names, load_network, split_weights
 
 
 def add_parser(subparsers):
@@ -31,6 +31,7 @@ def run(args) -> int:
     net = load_network(args.model, weights)
     classifier = engine.Classifier(net, load_class_names(net, args.names), resize=args.resize)
     net.warm_up()           # "Predicted in" times the network, as darknet's does, not JIT loading
+    note = kernel_path_note()
     failures = 0
     for path in images:
         try:
@@ -48,4 +49,6 @@ def run(args) -> int:
             for _, name, prob in top:
                 print(f"{prob * 100:5.2f}%: {name}")
         sys.stdout.flush()
+    if note:
+        print(note, file=sys.stderr)
     return 1 if failures else 0

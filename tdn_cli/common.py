@@ -49,3 +49,46 @@ def fail(message: str, code: int = 1) -> int:
     print(f"tdn: error: {message}", file=sys.stderr)
     return code
 
+
+
+def kernel_path_note() -> str | None:
+    """The line to print on stderr after answering on the portable kernels in "auto" mode (a
+    fresh install, while the compiled ones are being compiled), or None."""
+    from engine import kernels
+
+    status = kernels.status()
+    if status.mode != "auto" or status.path == "compiled":
+        return None
+    return (f"tdn: answered on the portable kernels (numpy, slower) while the fast ones compile in the "
+            f"background, once per install ({status.compiled} of {status.total} ready); "
+            f"`tdn compile` waits for them")
+
+
+def compile_kernels(jobs: int | None = None, quiet: bool = False) -> int:
+    """Compile the kernels now, with a progress bar on stderr; returns an exit status."""
+    import time
+
+    from tqdm import tqdm
+
+    from engine import compile as engine_compile
+    from engine.kernels import cache
+
+    if not engine_compile.pending_jobs():
+        if not quiet:
+            print(f"tdn: the compiled kernels are ready ({cache.stamp_dir().parent})", file=sys.stderr)
+        return 0
+    print(f"tdn: compiling the fast kernels into Numba's cache, once per install "
+          f"({cache.stamp_dir().parent})", file=sys.stderr)
+    start = time.perf_counter()
+    bar = tqdm(total=100, unit="%", file=sys.stderr, disable=None, leave=False,
+               bar_format="{l_bar}{bar}| {elapsed}")
+
+    def progress(done: float, total: float) -> None:
+        bar.update(round(100 * done / total) - bar.n)
+    try:
+        status = engine_compile.coordinate(background=False, jobs=jobs, progress=progress)
+    finally:
+        bar.close()
+    if status == 0:
+        print(f"tdn: compiled in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    return status

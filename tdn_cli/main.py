@@ -6,7 +6,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import bench_cmd, classify_cmd, models_cmd, summary_cmd, teach_cmd, valid_cmd
+    from . import bench_cmd, classify_cmd, compile_cmd, models_cmd, summary_cmd, teach_cmd, valid_cmd
 
     parser = argparse.ArgumentParser(
         prog="tdn", description="Classify images with darknet's ImageNet models (Tiny Darknet and friends).")
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     teach_cmd.add_parser(sub)
     models_cmd.add_download_parser(sub)
     models_cmd.add_models_parser(sub)
+    compile_cmd.add_parser(sub)
     return parser
 
 

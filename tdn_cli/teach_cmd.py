@@ -44,6 +44,8 @@ def run(args) -> int:
     from engine import registry, teach
     from engine.errors import EngineError
 
+    from .common import kernel_path_note
+
     # Everything that can be checked cheaply fails before the slow part.
     if not 0 <= args.val < 1:
         raise EngineError(f"--val must be at least 0 and below 1 (got {args.val:g})")
@@ -61,6 +63,9 @@ def run(args) -> int:
     bar = _progress_bar()
     features = teach.extract_features(backbone, dataset, AUGMENT_CHOICES[args.augment], cache, bar)
     bar.close()
+    note = kernel_path_note()
+    if note and features.computed:
+        print(note, file=sys.stderr)
     for _, reason in features.skipped:
         print(f"skipped {reason}")
     print(f"features: {len(features.paths)} images x {len(features.variants)} "

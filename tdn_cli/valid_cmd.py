@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from .common import add_model_arguments, load_class_names, load_network, split_weights
+from .common import add_model_arguments, kernel_path_note, load_class_names, load_network, split_weights
 
 
 def add_parser(subparsers):
@@ -43,6 +43,8 @@ def run(args) -> int:
     labels_file = args.labels or registry.find_labels()
     wnids = engine.load_names(labels_file, net.classes) if labels_file else None
     classifier = engine.Classifier(net, names, resize=args.resize)
+    net.warm_up()           # loads the compiled kernels there are, so the note below is true
+    note = kernel_path_note()
     bar = _progress_bar()
     result = validate(classifier, folder, Labeler(wnids, names), limit=args.limit, progress=bar)
     bar.close()
@@ -58,6 +60,8 @@ def run(args) -> int:
         rate = result.images / result.seconds if result.seconds else 0.0
         print(f"images: {result.images}, top-1: {100 * result.top1:.2f}%, top-5: {100 * result.top5:.2f}%, "
               f"skipped: {len(result.skipped)}, seconds: {result.seconds:.2f} ({rate:.1f} images/s)")
+    if note:
+        print(note, file=sys.stderr)
     return 0
 
 

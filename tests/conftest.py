@@ -2,13 +2,43 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The portable (numpy) kernels unless a test asks for the compiled ones (`compiled_kernels`):
+# nothing starts a background compiler, here or in the subprocesses the tests run.
+os.environ.setdefault("TDN_KERNELS", "portable")
 
 from support import CFG_DIR, shared_path  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def compiled_cache():
+    """The compiled kernels in Numba's cache: `python -m engine.compile` once per session (on a
+    fresh clone it compiles them on every core; afterwards it finds them there and returns)."""
+    done = subprocess.run([sys.executable, "-m", "engine.compile"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(params=["compiled", "portable"])
+def kernel_set(request):
+    """Run the test once with each kernel set. With the compiled set, it also checks that every
+    kernel the test called came from the cache that engine.compile filled: a miss would mean
+    its specimens do not cover an argument type the engine passes, and a fresh install would
+    compile it in the middle of classifying."""
+    from engine import kernels
+
+    if request.param == "compiled":
+        request.getfixturevalue("compiled_cache")
+    kernels.use(request.param)
+    yield request.param
+    kernels.use("portable")
+    misses = {name: dict(d.stats.cache_misses) for name, d in kernels.COMPILED.items() if d.stats.cache_misses}
+    assert not misses, f"compiled in the test process, not by engine.compile: {misses}"
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""The engine's forward pass against the slow numpy reference and OpenCV's darknet importer."""
+"""The engine's forward pass, on its compiled and on its portable kernels, against the slow numpy
+reference and OpenCV's darknet importer."""
 from __future__ import annotations
 
 import cv2
@@ -10,6 +11,8 @@ from support import CFG_DIR, MODEL_CFGS
 from reference import reference_forward
 
 TOLERANCE = 1e-5        # on probabilities; OpenCV itself agrees with darknet to ~6e-6
+
+pytestmark = pytest.mark.usefixtures("kernel_set")     # every test with both kernel sets
 
 
 def random_image(h, w, seed=0):

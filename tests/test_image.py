@@ -65,6 +65,7 @@ def rand_img(w, h, seed=0):
     ((5, 5), (1, 4)), ((5, 5), (4, 1)), ((2, 2), (9, 9)), ((5, 4), (5, 4)),
     ((7, 4), (6, 38)), ((7, 14), (5, 12)), ((3, 4), (22, 22)), ((31, 17), (16, 29)),
 ])
+@pytest.mark.usefixtures("kernel_set")      # the compiled and the portable resize kernel
 def test_resize_matches_reference_exactly(src, dst):
     # Same float32 operations in the same order (each product rounded, then the sum), so the
     # vectorised version is bit-identical, not merely close.
@@ -75,11 +76,13 @@ def test_resize_matches_reference_exactly(src, dst):
     np.testing.assert_array_equal(got, reference_resize(img, *dst))
 
 
+@pytest.mark.usefixtures("kernel_set")
 def test_resize_same_size_is_identity():
     img = rand_img(11, 8)
     np.testing.assert_array_equal(resize(img, 11, 8), img)
 
 
+@pytest.mark.usefixtures("kernel_set")
 def test_resize_one_pixel_output():
     img = rand_img(5, 4)
     # 1 wide: darknet's rule (c == w-1) takes the last column; 1 high: row 0 (our choice).
@@ -88,12 +91,14 @@ def test_resize_one_pixel_output():
     np.testing.assert_array_equal(resize(img, 1, 1)[0, 0], img[0, 4])
 
 
+@pytest.mark.usefixtures("kernel_set")
 def test_resize_known_values():
     # 2x1 -> 3x1: middle column is the mean of the two, ends are copies.
     img = np.array([[[0.0] * 3, [1.0] * 3]], np.float32)
     np.testing.assert_array_equal(resize(img, 3, 1)[0, :, 0], [0.0, 0.5, 1.0])
 
 
+@pytest.mark.usefixtures("kernel_set")
 def test_last_row_quirk_nearly_black():
     # Height 4 -> 38: h_scale = 3/37 in float32, and 37 * h_scale = 2.9999998 < 3, so the last
     # row samples iy = 2 with dy = 0.99999976, and darknet keeps only (1 - dy) * row 2.
@@ -109,6 +114,7 @@ def test_last_row_quirk_nearly_black():
     np.testing.assert_array_equal(got[:-1], 1.0)
 
 
+@pytest.mark.usefixtures("kernel_set")
 def test_last_row_quirk_slightly_dim():
     # Height 4 -> 22: 21 * (3/21) = 3.0000002, so iy = 3 and dy = 2.4e-7 on the last row:
     # (1 - dy) * row 3, one float32 step below the true value.

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import kernels, winograd
+from .. import kernels
+from ..kernels import winograd
 from ..activations import activation_code
 from ..parallel import threads as engine_threads
 from .base import Layer, Shape
@@ -193,14 +194,14 @@ class WinogradStep:
 
     def __call__(self, x, outputs):
         out = self.out[:x.shape[0]]
-        winograd.winograd_conv(x, self.u, *self.tiles, self.conv_h, self.conv_w, self.bias,
+        kernels.winograd_conv(x, self.u, *self.tiles, self.conv_h, self.conv_w, self.bias,
                                self.layer.activation, self.pool, self.block, self.v, self.m, out)
         return out
 
 
 class WinogradByFiltersStep:
     """The same conv by Winograd for maps with few tiles: V for all tiles at once, then
-    chunks of filters per task (see winograd.winograd_conv_by_filters)."""
+    chunks of filters per task (see kernels.winograd.winograd_conv_by_filters)."""
 
     def __init__(self, layer: Convolutional, out_shape, batch, prepared, pool):
         _, self.bias, u = prepared
@@ -219,7 +220,7 @@ class WinogradByFiltersStep:
 
     def __call__(self, x, outputs):
         out = self.out[:x.shape[0]]
-        winograd.winograd_conv_by_filters(x, self.u, *self.tiles, self.conv_h, self.conv_w, self.bias,
+        kernels.winograd_conv_by_filters(x, self.u, *self.tiles, self.conv_h, self.conv_w, self.bias,
                                           self.layer.activation, self.pool, self.v, self.m, out)
         return out
 

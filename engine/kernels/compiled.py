@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .activations import activate
+from ..activations import activate
 
 _JIT = dict(cache=True, nogil=True, parallel=True, fastmath=False)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _activate_span(a, start, stop, act):
     """Activate a[start:stop] in place; the common codes get branch-free inner loops."""
     if act == 0:                                    # linear
@@ -322,3 +322,31 @@ def shortcut_add(src, alpha, beta, act, out):
             for x in range(w2):
                 for k in range(c2):
                     out[n, y, x, k] = activate(out[n, y, x, k], act)
+
+
+@njit(cache=True, nogil=True)      # not parallel: images are prepared on decoder threads
+def resize_bilinear(img, ix0, ix1, dx, iy0, iy1, dy, out):
+    """Both passes of darknet's resize_image per output pixel, each product and sum rounded
+    to float32 in the C's order: columns (1-dx)*a + dx*b, then rows (1-dy)*p0 (+ dy*p1,
+    except on the last row). The last column (every column of a 1-wide input) copies the
+    last input column."""
+    im_h, im_w, channels = img.shape
+    h, w, _ = out.shape
+    one = np.float32(1)
+    for r in range(h):
+        y0, y1, d = iy0[r], iy1[r], dy[r]
+        both_rows = r != h - 1 and im_h != 1
+        for c in range(w):
+            copy_column = c == w - 1 or im_w == 1
+            x0, x1, e = ix0[c], ix1[c], dx[c]
+            for ch in range(channels):
+                if copy_column:
+                    p0 = img[y0, im_w - 1, ch]
+                    p1 = img[y1, im_w - 1, ch]
+                else:
+                    p0 = img[y0, x0, ch] * (one - e) + img[y0, x1, ch] * e
+                    p1 = img[y1, x0, ch] * (one - e) + img[y1, x1, ch] * e
+                v = p0 * (one - d)
+                if both_rows:
+                    v = v + p1 * d
+                out[r, c, ch] = v
