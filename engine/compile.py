@@ -2,17 +2,18 @@
 
     python -m engine.compile                 # now, on every core, with a progress bar (`tdn compile`)
     python -m engine.compile --background    # what the engine starts by itself on a fresh install
-    python -m engine.compile --job NAME,...  # one job: compile these kernels in this process
+    python -m engine.compile --job NAME,...  # a worker: compile these kernels, in this order
 
 The coordinator takes compile.lock (a second one waits, or in the background just leaves),
-then runs the jobs below as child processes, the longest first. Each job binds its kernels'
-compiled versions (the rest stay portable) and runs small specimen networks through the
-engine's real forward steps, so Numba compiles exactly the argument types the steps pass;
-then it writes each kernel's stamp (cache.py). The engine starts the coordinator at a low
-priority, which its jobs inherit; in the background, while an app or CLI is classifying (live.lock) it keeps to one job at a
-time, pausing any other (SIGSTOP) until the app is gone. A killed job or coordinator leaves
-the kernels it finished in the cache; the next launch starts a coordinator that compiles
-the rest.
+then shares the kernels still to compile between worker processes, one per core. A worker
+compiles its kernels one at a time, most used first: it binds the kernel's compiled version
+(the rest stay portable) and runs small specimen networks through the engine's real forward
+steps, so Numba compiles exactly the argument types the steps pass; then it writes the
+kernel's stamp (cache.py), and a running app switches to that kernel. The engine starts the
+coordinator at a low priority, which its workers inherit; in the background, while an app or
+CLI is classifying (live.lock), only one worker runs and any other is paused (SIGSTOP) until
+the app is gone. A killed worker or coordinator leaves the kernels it finished in the cache;
+the next launch starts a coordinator that compiles the rest.
 """
 from __future__ import annotations
 
@@ -23,17 +24,27 @@ import subprocess
 import sys
 import time
 
-# Jobs, each a list of kernels compiled in one process, and the CPU seconds each took on this
-# project's machine (2-core Zen 3, Numba 0.68, 2026-11-30): for the order (longest first,
-# so that two cores finish together) and for the progress bar.
-JOBS = (
-    (("conv_forward",), 17.0),
-    (("winograd_conv",), 15.0),
-    (("winograd_conv_by_filters",), 15.0),
-    (("conv_forward_by_filters",), 12.0),
-    (("resize_bilinear", "maxpool", "global_avgpool", "softmax", "bias_activate", "shortcut_add"), 6.0),
-)
-POLL = 0.2                  # seconds between looks at the jobs and at live.lock
+# The kernels in the order a worker compiles them (the ones most of a forward pass runs on
+# first), with the CPU seconds each took to compile on this project's machine (2-core Zen 3,
+# Numba 0.68, 2026-11-30): for sharing them between workers and for the progress figures.
+KERNEL_SECONDS = {
+    "conv_forward": 19.8,
+    "winograd_conv": 17.8,
+    "winograd_conv_by_filters": 15.7,
+    "conv_forward_by_filters": 10.8,
+    "global_avgpool": 0.4,
+    "softmax": 0.3,
+    "resize_bilinear": 1.0,
+    "maxpool": 0.6,
+    "bias_activate": 0.4,
+    "shortcut_add": 2.0,
+}
+POLL = 0.2                  # seconds between looks at the workers and at live.lock
+METER_SECONDS = 1.0         # the window over which the machine's load is measured
+# An app that holds live.lock but uses less CPU than this (in cores: an open window with
+# nothing to classify) leaves a core idle, which a second worker may use. The portable
+# kernels on a webcam use well over one.
+IDLE_BELOW = 0.5
 
 # Specimen networks: together they reach every kernel (a job checks that it did). Their
 # sizes choose the conv strategies (see layers/convolutional.py): a 3x3 conv over RGB
@@ -119,23 +130,50 @@ class CompileError(Exception):
     """A job that did not compile its kernels."""
 
 
-def run_job(names: list[str]) -> dict[str, list]:
-    """Compile `names` in this process by running the specimens with those kernels compiled
-    (the others portable); write their stamps; return {name: signatures}."""
-    import numpy as np
-
+def run_worker(names: list[str]) -> None:
+    """Compile `names` in this process, in this order, writing each one's stamp as soon as it
+    is in Numba's cache."""
     from . import kernels
-    from .image import fit_input
     from .kernels import cache
-    from .network import Network
-    from .spec import parse_network
-    from .weights import random_params
 
     unknown = [n for n in names if n not in kernels.COMPILED]
     if unknown:
         raise CompileError(f"unknown kernels: {', '.join(unknown)} (known: {', '.join(kernels.NAMES)})")
+    _die_with_parent()
     kernels.use("portable")
-    kernels.bind(names, compiled_names=names)
+    key = cache.fingerprint()
+    for name in names:
+        kernels.bind((name,), compiled_names=(name,))
+        run_specimens()
+        signatures = list(kernels.COMPILED[name].signatures)
+        if not signatures:
+            raise CompileError(f"the specimens never called kernel {name}")
+        cache.write_stamp(name, signatures, key)
+
+
+def _die_with_parent() -> None:
+    """Linux: end this worker when its coordinator ends, even by SIGKILL, so that a compiler
+    started again later never finds orphans compiling the same kernels."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)        # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:                    # the coordinator died before prctl took hold
+        sys.exit(1)
+
+
+def run_specimens() -> None:
+    """Every specimen network, batch 2 and 1, and an image through each resize mode."""
+    import numpy as np
+
+    from .image import fit_input
+    from .network import Network
+    from .spec import parse_network
+    from .weights import random_params
+
     rng = np.random.default_rng(0)
     for path, text in SPECIMENS.items():
         spec = parse_network(path, text)
@@ -146,23 +184,30 @@ def run_job(names: list[str]) -> dict[str, list]:
     photo = rng.random((37, 53, 3), dtype=np.float32)
     for mode in ("min", "letterbox", "stretch"):
         fit_input(photo, mode, 32, 32, free_size=True)
-    key = cache.fingerprint()
-    found = {}
+
+
+def pending() -> list[str]:
+    """The kernels without a fresh stamp, in compile order."""
+    from .kernels import cache
+
+    ready = cache.read_stamps(KERNEL_SECONDS)
+    return [name for name in KERNEL_SECONDS if name not in ready]
+
+
+def share(names: list[str], workers: int) -> list[list[str]]:
+    """Kernels dealt to workers by compile time (each to the least loaded), order kept."""
+    lists: list[list[str]] = [[] for _ in range(min(max(workers, 1), len(names)))]
+    loads = [0.0] * len(lists)
     for name in names:
-        signatures = list(kernels.COMPILED[name].signatures)
-        if not signatures:
-            raise CompileError(f"the specimens never called kernel {name}")
-        found[name] = signatures
-    for name, signatures in found.items():
-        cache.write_stamp(name, signatures, key)
-    return found
+        i = loads.index(min(loads))
+        lists[i].append(name)
+        loads[i] += KERNEL_SECONDS[name]
+    return lists
 
 
-def pending_jobs() -> list[tuple[tuple[str, ...], float]]:
-    from .kernels import NAMES, cache
-
-    ready = cache.read_stamps(NAMES)
-    return [(names, seconds) for names, seconds in JOBS if any(n not in ready for n in names)]
+def progress_done(ready) -> float:
+    """The share of the compile work that the kernels in `ready` stand for, 0..1."""
+    return sum(KERNEL_SECONDS[n] for n in ready if n in KERNEL_SECONDS) / sum(KERNEL_SECONDS.values())
 
 
 def _someone_live() -> bool:
@@ -171,90 +216,113 @@ def _someone_live() -> bool:
     return cache.is_locked(cache.LIVE_LOCK)
 
 
+class CpuMeter:
+    """How many cores' worth of CPU the processes other than our workers used lately, from
+    Linux's /proc (None elsewhere, or before two looks a second apart)."""
+
+    def __init__(self):
+        self._last = None
+        self.others: float | None = None
+
+    def look(self, workers) -> None:
+        now = time.monotonic()
+        if self._last is not None and now - self._last[0] < METER_SECONDS:
+            return
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+            busy = sum(fields) - fields[3] - fields[4]           # all but idle and iowait
+            ours = 0
+            for worker in workers:
+                try:
+                    with open(f"/proc/{worker.pid}/stat") as f:
+                        stat = f.read().rsplit(")", 1)[1].split()
+                    ours += int(stat[11]) + int(stat[12])         # utime + stime
+                except (OSError, IndexError, ValueError):
+                    pass                                         # a worker that just ended
+        except (OSError, IndexError, ValueError):
+            return
+        if self._last is not None:
+            then, busy_then, ours_then = self._last
+            ticks = os.sysconf("SC_CLK_TCK") * (now - then)
+            self.others = max(0.0, (busy - busy_then) - (ours - ours_then)) / ticks
+        self._last = (now, busy, ours)
+
+
 def _start(names) -> subprocess.Popen:
-    """A job process; it inherits this process's priority (low in the background)."""
+    """A worker process; it inherits this process's priority (low in the background)."""
     command = [sys.executable, "-m", "engine.compile", "--job", ",".join(names)]
-    env = dict(os.environ, NUMBA_NUM_THREADS="1")      # a job runs its specimens on one core
+    env = dict(os.environ, NUMBA_NUM_THREADS="1")      # its specimens run on one core
     return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
 
 
 def coordinate(background: bool, jobs: int | None = None, progress=None) -> int:
-    """Run every pending job (see the module docstring); returns an exit status.
-    progress(seconds_done, seconds_total) is called as jobs finish."""
+    """Compile every pending kernel (see the module docstring); returns an exit status.
+    progress(done) is called with the share of the work done (0..1) as kernels arrive."""
     from .kernels import cache
 
     lock = cache.try_lock(cache.COMPILE_LOCK)
-    if lock is None:
+    while lock is None:
         if background:
             return 0                         # another process is compiling
-        while lock is None:                  # wait for it, showing its progress
-            _report(progress)
-            time.sleep(POLL)
-            lock = cache.try_lock(cache.COMPILE_LOCK)
+        _report(progress)                    # wait for it, showing its progress
+        time.sleep(POLL)
+        lock = cache.try_lock(cache.COMPILE_LOCK)
     with lock:
-        todo = pending_jobs()
-        total = sum(seconds for _, seconds in JOBS)
-        done = total - sum(seconds for _, seconds in todo)
-        if progress:
-            progress(done, total)
-        running: list[tuple[subprocess.Popen, tuple[str, ...], float]] = []
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n".encode())    # who holds it, for people and tests
+        lock.flush()
+        todo = pending()
+        workers = [_start(names) for names in share(todo, jobs or os.cpu_count() or 1)]
         paused: set[int] = set()
-        failed = []
+        meter = CpuMeter()
         try:
-            while todo or running:
-                allowed = jobs or os.cpu_count() or 1
-                if background and _someone_live():
-                    allowed = 1
-                for i, (process, _, _) in enumerate(running):    # pause all but `allowed` of them
+            while any(w.poll() is None for w in workers):
+                _report(progress)
+                running = [w for w in workers if w.poll() is None]
+                meter.look(running)
+                allowed = len(running)
+                if background and _someone_live() and (meter.others is None or meter.others > IDLE_BELOW):
+                    allowed = 1          # an app is classifying: keep to one core
+                for i, worker in enumerate(running):          # pause all but `allowed` of them
                     should_pause = i >= allowed
-                    if should_pause != (process.pid in paused):
-                        process.send_signal(signal.SIGSTOP if should_pause else signal.SIGCONT)
-                        (paused.add if should_pause else paused.discard)(process.pid)
-                while todo and len(running) < allowed:
-                    names, seconds = todo.pop(0)
-                    running.append((_start(names), names, seconds))
+                    if should_pause != (worker.pid in paused):
+                        worker.send_signal(signal.SIGSTOP if should_pause else signal.SIGCONT)
+                        (paused.add if should_pause else paused.discard)(worker.pid)
                 time.sleep(POLL)
-                for entry in list(running):
-                    process, names, seconds = entry
-                    if process.poll() is None:
-                        continue
-                    running.remove(entry)
-                    if process.returncode != 0:
-                        failed.append(names)
-                    done += seconds
-                    if progress:
-                        progress(done, total)
         finally:
-            for process, _, _ in running:        # interrupted: leave no job behind
-                process.send_signal(signal.SIGCONT)
-                process.terminate()
-    if failed:
-        print("engine.compile: failed to compile " + "; ".join(", ".join(n) for n in failed), file=sys.stderr)
+            for worker in workers:                            # interrupted: leave none behind
+                if worker.poll() is None:
+                    worker.send_signal(signal.SIGCONT)
+                    worker.terminate()
+                    worker.wait()
+        _report(progress)
+        left = pending()
+    if left:
+        print(f"engine.compile: did not compile {', '.join(left)}", file=sys.stderr)
         return 1
     return 0
 
 
 def _report(progress) -> None:
-    if progress is None:
-        return
-    from .kernels import NAMES, cache
+    if progress is not None:
+        from .kernels import cache
 
-    ready = cache.read_stamps(NAMES)
-    total = sum(seconds for _, seconds in JOBS)
-    done = sum(seconds for names, seconds in JOBS if all(n in ready for n in names))
-    progress(done, total)
+        progress(progress_done(cache.read_stamps(KERNEL_SECONDS)))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.compile", description=__doc__.split("\n\n")[0])
     parser.add_argument("--background", action="store_true", help="one core while an app runs (the engine "
                         "starts it so, at a low priority)")
-    parser.add_argument("--jobs", type=int, help="processes at once (default: one per core)")
+    parser.add_argument("--jobs", type=int, help="worker processes (default: one per core)")
     parser.add_argument("--job", metavar="NAMES", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.job:
+    if args.job is not None:
+        if not args.job:
+            parser.error("--job needs kernel names")
         try:
-            run_job(args.job.split(","))
+            run_worker(args.job.split(","))
         except CompileError as exc:
             print(f"engine.compile: {exc}", file=sys.stderr)
             return 1

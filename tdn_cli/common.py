@@ -73,7 +73,7 @@ def compile_kernels(jobs: int | None = None, quiet: bool = False) -> int:
     from engine import compile as engine_compile
     from engine.kernels import cache
 
-    if not engine_compile.pending_jobs():
+    if not engine_compile.pending():
         if not quiet:
             print(f"tdn: the compiled kernels are ready ({cache.stamp_dir().parent})", file=sys.stderr)
         return 0
@@ -83,8 +83,8 @@ def compile_kernels(jobs: int | None = None, quiet: bool = False) -> int:
     bar = tqdm(total=100, unit="%", file=sys.stderr, disable=None, leave=False,
                bar_format="{l_bar}{bar}| {elapsed}")
 
-    def progress(done: float, total: float) -> None:
-        bar.update(round(100 * done / total) - bar.n)
+    def progress(done: float) -> None:
+        bar.update(round(100 * done) - bar.n)
     try:
         status = engine_compile.coordinate(background=False, jobs=jobs, progress=progress)
     finally:

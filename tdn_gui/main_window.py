@@ -14,11 +14,12 @@ from engine import registry
 
 from .classify_folder import ClassifyFolderDialog
 from .image_view import ImageView, image_files_filter
+from .kernel_status import KernelStatusLabel
 from .model_panel import DownloadThread, ModelPanel
 from .settings import ModelChoice, Settings
 from .teach_view import TeachView
 from .webcam_view import WebcamView
-from .worker import InferenceWorker, ModelInfo, model_summary
+from .worker import InferenceWorker, ModelInfo, model_details, model_summary
 
 MENU_MODELS = ("tiny", "darknet")
 
@@ -62,6 +63,11 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.panel)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
+        self.kernel_label = KernelStatusLabel()
+        self.kernel_label.announced.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.worker.kernels_changed.connect(self.kernel_label.set_status)
+        self.worker.result_ready.connect(self._on_result_timing)
+        self.statusBar().addPermanentWidget(self.kernel_label)
         self.model_label = QLabel("No model")
         self.statusBar().addPermanentWidget(self.model_label)
         self._build_menus()
@@ -249,7 +255,7 @@ class MainWindow(QMainWindow):
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self.model_info = self.live_info = info
         self.panel.hide()
-        self.model_label.setText(model_summary(info))
+        self._show_model(info)
         self.statusBar().showMessage(f"Loaded {info.name} in {info.load_seconds:.1f} s", 5000)
         self.settings.set_model(ModelChoice(key=info.key) if info.key else
                                 ModelChoice(cfg=info.cfg, weights=info.weights, names=info.names))
@@ -259,14 +265,23 @@ class MainWindow(QMainWindow):
     def _on_classifier_changed(self, info: ModelInfo) -> None:
         """The live classifier switched between the loaded model and a taught one."""
         self.live_info = info
-        self.model_label.setText(model_summary(info))
+        self._show_model(info)
         self.statusBar().showMessage("Classifying with the taught classes" if info.taught else
                                      f"Classifying with {info.name} again", 5000)
         self.image_view.reclassify()
 
+    def _show_model(self, info: ModelInfo) -> None:
+        self.model_label.setText(model_summary(info))
+        self.model_label.setToolTip(model_details(info))
+
+    def _on_result_timing(self, result) -> None:
+        if result.error is None:
+            self.kernel_label.add_timing(result.seconds)
+
     def _on_model_failed(self, message: str) -> None:
         self.model_info = self.live_info = None
         self.model_label.setText("No model")
+        self.model_label.setToolTip("")
         self.panel.show_problem("The model could not be loaded", message +
                                 "\nChoose another one in the Model menu, or open a cfg + weights pair.")
 

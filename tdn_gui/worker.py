@@ -35,12 +35,13 @@ from PySide6.QtCore import QThread, Signal
 
 import engine
 from engine import teach
-from engine.parallel import concurrent_ok, max_threads, set_threads
+from engine.parallel import concurrent_ok, max_threads, set_threads, threading_layer
 
 from . import jobs
 from .jobs import ClassifyFolderRequest, ExportRequest, Job, JobDone, JobProgress, TeachRequest
 
 TOP_K = 5
+KERNEL_LOOK_SECONDS = 0.5     # while the compiled kernels arrive: how often an idle worker looks
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class InferenceWorker(QThread):
     classifier_changed = Signal(object)   # ModelInfo of the live classifier after set_taught
     job_progress = Signal(object)   # JobProgress
     job_finished = Signal(object)   # JobDone, exactly one per job that started
+    kernels_changed = Signal(object)   # engine.kernels.KernelStatus, whenever it changes
 
     def __init__(self, make_classifier: Callable | None = None, resize: str = "min",
                  stream_resize: str = "letterbox", parent=None):
@@ -131,6 +133,7 @@ class InferenceWorker(QThread):
         self._classifier = None
         self._stream_classifier = None       # the same model, by the stream frames' resize mode
         self._feature_cache: teach.FeatureCache | None = None
+        self._kernels = None                 # the KernelStatus last announced
 
     # ---- GUI-thread side -------------------------------------------------------------------
     def submit(self, tag: Hashable, image: np.ndarray, stream: bool = False) -> None:
@@ -216,11 +219,10 @@ class InferenceWorker(QThread):
     # ---- worker-thread side ----------------------------------------------------------------
     def run(self) -> None:
         while True:
+            self._announce_kernels()
             with self._cond:
-                while not (self._stopping or self._model_request or self._resize_changed
-                           or self._taught_request is not _UNCHANGED or self._job is not None
-                           or self._pending is not None):
-                    self._cond.wait()
+                if not self._wait_for_work():
+                    continue
                 if self._stopping:
                     return
                 request, self._model_request = self._model_request, None
@@ -262,6 +264,32 @@ class InferenceWorker(QThread):
                     set_threads(max_threads() // 2)     # this lane's share of the cores
                 classifier = self._stream_classifier if stream else self._classifier
                 self._deliver(frame, _classify(classifier, frame[0], frame[1], self._keep_going(frame)))
+
+    def _wait_for_work(self) -> bool:
+        """Called with the condition held: sleep until there is something to do (True), or, while
+        the compiled kernels are still arriving, until it is time to look at them again (False)."""
+        while not (self._stopping or self._model_request or self._resize_changed
+                   or self._taught_request is not _UNCHANGED or self._job is not None
+                   or self._pending is not None):
+            settling = self._kernels is None or (self._kernels.path != "compiled" and self._kernels.compiling)
+            if not self._cond.wait(KERNEL_LOOK_SECONDS if settling else None):
+                return False
+        return True
+
+    def _announce_kernels(self) -> None:
+        """Emit kernels_changed when the kernels' status has changed; once compiled kernels have
+        run, give stream frames their second lane (see _refresh_lane)."""
+        status = engine.kernels.status()
+        if status != self._kernels:
+            self._kernels = status
+            self.kernels_changed.emit(status)
+        # Numba picks its threading layer when the first compiled kernel runs: only then can
+        # concurrent_ok say whether the second lane may start (the portable kernels run on one)
+        if (status.path == "compiled" and self._lane is None and self._live is not None
+                and max_threads() >= 2 and threading_layer() != "none" and concurrent_ok()):
+            with self._cond:
+                stream_resize = self._stream_resize
+            self._refresh_lane(stream_resize)
 
     def _refresh_lane(self, resize: str) -> None:
         """Give the stream lane a copy of the live classifier with buffers of its own (starting
@@ -442,9 +470,15 @@ def _one_line(exc: BaseException) -> str:
 
 
 def model_summary(info: ModelInfo) -> str:
-    """The status-bar line for a loaded model."""
+    """The status bar's line for a loaded model (model_details has the rest)."""
     w, h = info.input_size
     size = f"{w}×{h}" + (" (any size)" if info.any_size else "")
+    return f"{info.name} · {size} · {info.bflops:.2f} BFLOPs"
+
+
+def model_details(info: ModelInfo) -> str:
+    """The same model in full, for the status bar's tooltip."""
     names = "taught" if info.taught else Path(info.names).name if info.names else "no names"
-    return (f"{info.name} · {size} · {info.bflops:.2f} BFLOPs · {info.params:,} params · "
-            f"{info.classes} classes ({names}) · {info.threads} threads")
+    files = "" if info.taught else f"\n{info.cfg}\n{info.weights}"
+    return (f"{model_summary(info)} · {info.params:,} params · {info.classes} classes ({names}) · "
+            f"{info.threads} threads{files}")

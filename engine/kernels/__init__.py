@@ -72,6 +72,7 @@ class KernelStatus:
     compiled: int           # kernels bound to their compiled version
     total: int
     compiling: bool         # a process is compiling them (on this machine, for this cache)
+    progress: float = 1.0   # the share of the compile work done, 0..1 (weighted by compile time)
 
     @property
     def path(self) -> str:
@@ -250,8 +251,16 @@ def status() -> KernelStatus:
     """Where the kernels stand now (in "auto" mode after a look at the cache: see refresh)."""
     refresh()
     current = mode()
-    return KernelStatus(current, len(_state.bound), len(NAMES),
-                        current == "auto" and len(_state.bound) < len(NAMES) and cache.is_locked(cache.COMPILE_LOCK))
+    done = len(_state.bound)
+    if current != "auto" or done == len(NAMES):
+        return KernelStatus(current, done, len(NAMES), False, 1.0 if done == len(NAMES) else 0.0)
+    from ..compile import progress_done
+
+    progress = progress_done(_state.bound)
+    recently_started = (_state.compiler_starts > 0
+                        and time.monotonic() - _state.compiler_started_at < COMPILER_GRACE)
+    compiling = recently_started or cache.is_locked(cache.COMPILE_LOCK)
+    return KernelStatus(current, done, len(NAMES), compiling, progress)
 
 
 def failures() -> dict[str, str]:

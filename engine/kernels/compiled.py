@@ -215,7 +215,9 @@ def conv_forward_by_filters(x, wblocks, bias, act, size, stride, pad,
     of = out.reshape(-1)
     direct_gemm = size == 1 and stride == 1 and pad == 0
     if not direct_gemm:
-        for n in prange(n_img):
+        # on one thread: these maps have at most BY_FILTERS_MAX_ROWS pixels, and a second
+        # parallel loop would cost ~1.3 s of compiling for no time we could measure
+        for n in range(n_img):
             _im2col_rows(xf, n, h, w, c, 0, c, size, stride, pad, 0, conv_h, conv_w,
                          cols[n * per_image * k:(n + 1) * per_image * k])
     a = xf[:rows * c].reshape(rows, c) if direct_gemm else cols[:rows * k].reshape(rows, k)
@@ -230,24 +232,30 @@ def conv_forward_by_filters(x, wblocks, bias, act, size, stride, pad,
                       filters, f0)
 
 
-@njit(**_JIT)
+# The kernels below are small next to a convolution and run on one thread: a parallel kernel
+# costs ~2 s more to compile (Numba builds a second function for the loop body), for no
+# measurable gain on these (ResNet 18's shortcuts took 0.3-0.9 ms each on two threads as
+# strided loops; as the flat loop below, ~0.1 ms on one).
+
+@njit(cache=True, nogil=True)
 def bias_activate(acc, bias, act):
     """acc[r, f] = act(acc[r, f] + bias[f]) in place. acc: (rows, filters)."""
     rows, filters = acc.shape
     flat = acc.reshape(-1)
-    for r in prange(rows):
+    for r in range(rows):
         base = r * filters
         for f in range(filters):
             flat[base + f] += bias[f]
         _activate_span(flat, base, base + filters, act)
 
 
-@njit(**_JIT)
+@njit(cache=True, nogil=True)
 def maxpool(x, size, stride, offset, out):
-    """darknet's [maxpool]: out[n, oy, ox, c] = max over the window, skipping outside cells."""
+    """darknet's [maxpool]: out[n, oy, ox, c] = max over the window, skipping outside cells.
+    (Only a max pool that no conv can fuse comes here: none in the networks we ship.)"""
     n_img, h, w, channels = x.shape
     _, out_h, out_w, _ = out.shape
-    for row in prange(n_img * out_h):
+    for row in range(n_img * out_h):
         n = row // out_h
         oy = row % out_h
         for ox in range(out_w):
@@ -263,11 +271,11 @@ def maxpool(x, size, stride, offset, out):
                 out[n, oy, ox, c] = best
 
 
-@njit(**_JIT)
+@njit(cache=True, nogil=True)
 def global_avgpool(x, out):
     """darknet's [avgpool]: mean over all pixels. x: (n, h, w, c); out: (n, 1, 1, c)."""
     n_img, h, w, channels = x.shape
-    for n in prange(n_img):
+    for n in range(n_img):
         for c in range(channels):
             out[n, 0, 0, c] = 0.0
         for iy in range(h):
@@ -297,7 +305,7 @@ def softmax(z, temperature, out):
             out[r, i] /= total
 
 
-@njit(**_JIT)
+@njit(cache=True, nogil=True)
 def shortcut_add(src, alpha, beta, act, out):
     """darknet's [shortcut]: out = act(alpha*out + beta*src) over the common channels.
 
@@ -307,21 +315,21 @@ def shortcut_add(src, alpha, beta, act, out):
     """
     n_img, h1, w1, c1 = src.shape
     _, h2, w2, c2 = out.shape
-    stride = max(w1 // w2, 1)
-    sample = max(w2 // w1, 1)
-    min_h = min(h1, h2)
-    min_w = min(w1, w2)
-    min_c = min(c1, c2)
-    for n in prange(n_img):
-        for j in range(min_h):
-            for i in range(min_w):
-                for k in range(min_c):
-                    oy, ox = j * sample, i * sample
-                    out[n, oy, ox, k] = alpha * out[n, oy, ox, k] + beta * src[n, j * stride, i * stride, k]
-        for y in range(h2):
-            for x in range(w2):
-                for k in range(c2):
-                    out[n, y, x, k] = activate(out[n, y, x, k], act)
+    of = out.reshape(-1)
+    if h1 == h2 and w1 == w2 and c1 == c2:          # the usual residual: one flat pass
+        sf = src.reshape(-1)
+        for i in range(of.size):
+            of[i] = alpha * of[i] + beta * sf[i]
+    else:
+        stride = max(w1 // w2, 1)
+        sample = max(w2 // w1, 1)
+        for n in range(n_img):
+            for j in range(min(h1, h2)):
+                for i in range(min(w1, w2)):
+                    for k in range(min(c1, c2)):
+                        oy, ox = j * sample, i * sample
+                        out[n, oy, ox, k] = alpha * out[n, oy, ox, k] + beta * src[n, j * stride, i * stride, k]
+    _activate_span(of, 0, of.size, act)
 
 
 @njit(cache=True, nogil=True)      # not parallel: images are prepared on decoder threads

@@ -97,7 +97,11 @@ def _max_pool(y, size, stride, offset, out_h, out_w):
     outside the map never win. Returns (n, out_h, out_w, c)."""
     n, h, w, c = y.shape
     if (size, stride, offset) == (2, 2, 0) and (2 * out_h, 2 * out_w) == (h, w):
-        return y.reshape(n, out_h, 2, out_w, 2, c).max(axis=(2, 4))
+        # rows in pairs, then columns in pairs: 0.4 ms for Tiny's first layer, where
+        # .max(axis=(2, 4)) over the same view took 2.8 ms
+        pairs = y.reshape(n, out_h, 2, out_w, 2, c)
+        rows = np.maximum(pairs[:, :, 0], pairs[:, :, 1])
+        return np.maximum(rows[:, :, :, 0], rows[:, :, :, 1])
     top = -offset
     rows = max(top + h, (out_h - 1) * stride + size)
     cols = max(top + w, (out_w - 1) * stride + size)

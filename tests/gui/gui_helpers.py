@@ -6,9 +6,9 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-# A stall bound, not a speed requirement: on a cold Numba cache (a fresh clone) the first load of
-# a model compiles its kernels, about 1.5 minutes for Tiny Darknet on 2 cores.
-MODEL_LOAD_MS = 240_000
+# A stall bound, not a speed requirement: the GUI tests run on the portable kernels (nothing to
+# compile), where a model loads in well under a second; the bound is for a loaded CI machine.
+MODEL_LOAD_MS = 60_000
 
 
 def pattern(seed: int, w: int = 48, h: int = 40) -> np.ndarray:

@@ -1,0 +1,108 @@
+"""The two kernel sets kernel by kernel, where whole networks leave gaps: every activation, a max
+pool no conv can fuse, shortcuts between unequal shapes, and the mode switch itself."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import engine
+from engine import kernels
+from engine.activations import ACTIVATIONS
+from engine.kernels import portable
+from reference import ACT, reference_forward
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_every_activation_matches_the_compiled_one(name, compiled_cache):
+    """Portable activations against the compiled kernel's (darknet's formulas as Numba compiles
+    them), over values around every branch point of every activation."""
+    kernels.use("compiled")
+    try:
+        values = np.concatenate([np.linspace(-6, 6, 481), [-4, -1, 0, 1, 4, -0.5, 2.5, 3.0]]).astype(np.float32)
+        code = ACTIVATIONS[name]
+        compiled = values.reshape(1, -1).copy()
+        kernels.bias_activate(compiled, np.zeros(values.size, np.float32), code)
+        ours = portable.activate_array(values.copy(), code)
+        np.testing.assert_allclose(ours, compiled[0], rtol=1e-6, atol=1e-7)
+        if name in ACT:                                    # and the test reference's formula
+            np.testing.assert_allclose(ours, ACT[name](values.astype(np.float64)), rtol=1e-6, atol=1e-7)
+    finally:
+        kernels.use("portable")
+
+
+UNFUSED_CFG = """[net]
+width=20
+height=16
+channels=3
+
+[convolutional]
+filters=12
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[route]
+layers=-1
+
+[maxpool]
+size=3
+stride=2
+
+[convolutional]
+filters=12
+size=1
+stride=1
+activation=relu
+
+[shortcut]
+from=-3
+activation=linear
+
+[convolutional]
+filters=24
+size=3
+stride=2
+pad=1
+activation=logistic
+
+[shortcut]
+from=-2
+activation=leaky
+
+[avgpool]
+
+[softmax]
+"""
+
+
+@pytest.mark.usefixtures("kernel_set")
+def test_unfused_maxpool_and_unequal_shortcuts_match_the_reference(tmp_path):
+    """A [maxpool] after a [route] (nothing to fuse into), a shortcut of equal shapes and one
+    from a larger map with fewer channels (darknet samples it with a stride)."""
+    cfg = tmp_path / "unfused.cfg"
+    cfg.write_text(UNFUSED_CFG)
+    weights = tmp_path / "unfused.weights"
+    engine.write_random_weights(cfg, weights, seed=4)
+    net = engine.Network.load(cfg, weights)
+    names = [type(step).__name__ if not callable(step) or hasattr(step, "layer") else step.__name__
+             for step in net.plan(1, 16, 20)]
+    assert names[2] == "maxpool"                 # the pool runs as a step of its own
+    for seed in range(2):
+        image = np.random.default_rng(seed).random((16, 20, 3), dtype=np.float32)
+        expected = reference_forward(net.spec, weights, image).astype(np.float32)
+        np.testing.assert_allclose(net.predict(image), expected, atol=1e-5)
+
+
+def test_mode_switch_rebinds_every_kernel(compiled_cache):
+    kernels.use("portable")
+    assert all(getattr(kernels, n) is getattr(portable, n) for n in kernels.NAMES)
+    assert kernels.status().path == "portable" and kernels.status().mode == "portable"
+    kernels.use("compiled")
+    try:
+        assert all(getattr(kernels, n) is kernels.COMPILED[n] for n in kernels.NAMES)
+        assert kernels.status().path == "compiled"
+    finally:
+        kernels.use("portable")
+    with pytest.raises(ValueError, match="unknown kernel mode"):
+        kernels.use("fast")
