@@ -5,6 +5,7 @@ window runs (offscreen unless DISPLAY is set) for --seconds, then the view's own
 printed, with the worst gap between 10 ms GUI timer ticks (event-loop stall).
 
     python bench/bench_gui_fps.py [--seconds 20] [--fps 30] [--resize letterbox] [--classifier opencv]
+                                  [--kernels portable]
 
 --resize is the webcam view's mode (the app's --webcam-resize; letterbox is its default).
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gc
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -70,7 +72,13 @@ def main() -> None:
     parser.add_argument("--resize", default="letterbox", choices=("min", "letterbox", "stretch"))
     parser.add_argument("--weights", default=str(SHARED / "weights" / "tiny.weights"))
     parser.add_argument("--classifier", choices=("tdn", "opencv"), default="tdn")
+    parser.add_argument("--kernels", choices=("compiled", "portable"), default="compiled",
+                        help="tdn's compiled kernels (compiled first, in their own processes, if this "
+                             "install has not yet) or its portable ones (a fresh install's first minute)")
     args = parser.parse_args()
+    if args.kernels == "compiled":
+        subprocess.run([sys.executable, "-m", "engine.compile"], cwd=ROOT, check=True)
+    os.environ["TDN_KERNELS"] = args.kernels
     if "DISPLAY" not in os.environ:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     tmp = Path(tempfile.mkdtemp(prefix="tdn-fps-"))
@@ -132,7 +140,7 @@ def main() -> None:
     camera, inference, latency = (float(np.median([s[i] for s in steady])) for i in range(3))
     print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Tiny Darknet, 640x480 video at "
           f"{args.fps:g} fps shown in a {box_w}x{box_h} view, resize {args.resize}, {engine.threads()} threads, "
-          f"classifier {args.classifier} on {window.worker.lanes} lane(s)")
+          f"classifier {args.classifier} ({args.kernels} kernels) on {window.worker.lanes} lane(s)")
     print(f"camera {camera:.1f} fps, inference {inference:.1f} fps, latency {latency:.1f} ms, "
           f"worst GUI stall {1e3 * (max(stalls) - 0.010):.0f} ms over {len(stalls)} ticks "
           f"(steady state; model loading included: {1e3 * (max(g for _, g in gaps[20:]) - 0.010):.0f} ms)")

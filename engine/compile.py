@@ -11,9 +11,9 @@ compiles its kernels one at a time, most used first: it binds the kernel's compi
 steps, so Numba compiles exactly the argument types the steps pass; then it writes the
 kernel's stamp (cache.py), and a running app switches to that kernel. The engine starts the
 coordinator at a low priority, which its workers inherit; in the background, while an app or
-CLI is classifying (live.lock), only one worker runs and any other is paused (SIGSTOP) until
-the app is gone. A killed worker or coordinator leaves the kernels it finished in the cache;
-the next launch starts a coordinator that compiles the rest.
+CLI holds live.lock and keeps the machine busy, only one worker runs and any other is paused
+(SIGSTOP) until the app is idle or gone. A killed worker or coordinator leaves the kernels it
+finished in the cache; the app, or the next launch, starts a coordinator for the rest.
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ METER_SECONDS = 1.0         # the window over which the machine's load is measur
 # kernels on a webcam use well over one.
 IDLE_BELOW = 0.5
 
-# Specimen networks: together they reach every kernel (a job checks that it did). Their
+# Specimen networks: together they reach every kernel (a worker checks that they did). Their
 # sizes choose the conv strategies (see layers/convolutional.py): a 3x3 conv over RGB
 # (im2col), 64 tiles of 32 filters (Winograd by blocks of tiles), 16 tiles of 64 filters
 # (Winograd by chunks of filters), 64 pixels of 256 filters (filters split across threads).
@@ -127,7 +127,7 @@ activation=leaky
 
 
 class CompileError(Exception):
-    """A job that did not compile its kernels."""
+    """A worker that could not compile its kernels."""
 
 
 def run_worker(names: list[str]) -> None:
@@ -136,7 +136,7 @@ def run_worker(names: list[str]) -> None:
     from . import kernels
     from .kernels import cache
 
-    unknown = [n for n in names if n not in kernels.COMPILED]
+    unknown = [n for n in names if n not in kernels.NAMES]
     if unknown:
         raise CompileError(f"unknown kernels: {', '.join(unknown)} (known: {', '.join(kernels.NAMES)})")
     _die_with_parent()
@@ -145,10 +145,17 @@ def run_worker(names: list[str]) -> None:
     for name in names:
         kernels.bind((name,), compiled_names=(name,))
         run_specimens()
-        signatures = list(kernels.COMPILED[name].signatures)
-        if not signatures:
+        dispatcher = kernels.compiled_kernels()[name]
+        if not dispatcher.signatures:
             raise CompileError(f"the specimens never called kernel {name}")
-        cache.write_stamp(name, signatures, key)
+        cache.write_stamp(name, dispatcher.signatures, key, _index_files(dispatcher))
+
+
+def _index_files(dispatcher) -> list[str]:
+    """The index file Numba keeps for a kernel in its cache (a stamp whose index is gone is
+    stale); none when this Numba keeps it elsewhere."""
+    index = getattr(getattr(getattr(dispatcher, "_cache", None), "_cache_file", None), "_index_path", None)
+    return [index] if index and os.path.exists(index) else []
 
 
 def _die_with_parent() -> None:

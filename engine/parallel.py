@@ -10,17 +10,27 @@ Numba's loader does not look, so we load it by path first.
 Every kernel runs on Numba's thread pool; the GEMMs inside them call BLAS (SciPy's, which
 is what np.dot inside @njit uses) from those threads. So that BLAS must run single-threaded:
 otherwise its own threads and Numba's fight over the cores (measured: ~8 ms lost per layer
-on 2 cores). numpy's BLAS, which the engine's conv path does not use, is left alone.
+on 2 cores). numpy's BLAS (a library of its own) serves the portable kernels and [connected]
+layers; it keeps its threads, except while a compile runs beside it (share_numpy_blas).
+
+Numba itself is imported at its first use: the portable kernels never need it.
 """
 from __future__ import annotations
 
 import ctypes
 import importlib.metadata
-
-import numba
+import os
+import sys
 
 _blas_limited = False
 _numpy_blas_threads: int | None = None     # numpy's own BLAS threads before we changed them
+
+
+def _numba():
+    """Numba, imported at its first use: the portable kernels never need it, and importing it
+    is ~0.3-0.5 s of a start-up (measured with -X importtime)."""
+    import numba
+    return numba
 
 
 def preload_tbb() -> bool:
@@ -40,17 +50,30 @@ def preload_tbb() -> bool:
 
 
 def threads() -> int:
-    return numba.get_num_threads()
+    """Threads for the calling thread's kernels (before Numba is loaded: its default)."""
+    return _numba().get_num_threads() if "numba" in sys.modules else max_threads()
 
 
 def set_threads(n: int) -> None:
-    """Threads for the kernels that the calling thread runs (Numba's setting is per thread)."""
-    numba.set_num_threads(max(1, min(n, max_threads())))
+    """Threads for the kernels that the calling thread runs (Numba's setting is per thread).
+    Before Numba is loaded there is nothing to set: only compiled kernels use its threads."""
+    if "numba" in sys.modules:
+        _numba().set_num_threads(max(1, min(n, max_threads())))
 
 
 def max_threads() -> int:
-    """The size of Numba's pool: what set_threads can go back up to."""
-    return numba.config.NUMBA_NUM_THREADS
+    """The size of Numba's pool: what set_threads can go back up to (NUMBA_NUM_THREADS, else
+    the cores this process may run on, as Numba reckons it)."""
+    if "numba" in sys.modules:
+        return _numba().config.NUMBA_NUM_THREADS
+    try:
+        return int(os.environ["NUMBA_NUM_THREADS"])
+    except (KeyError, ValueError):
+        pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
 
 
 def concurrent_ok() -> bool:
@@ -61,8 +84,10 @@ def concurrent_ok() -> bool:
 
 def threading_layer() -> str:
     """Numba's threading layer in use ('tbb', 'omp' or 'workqueue'); 'none' before any kernel ran."""
+    if "numba" not in sys.modules:
+        return "none"
     try:
-        return numba.threading_layer()
+        return _numba().threading_layer()
     except ValueError:
         return "none"
 

@@ -4,6 +4,12 @@ from __future__ import annotations
 import json
 import sys
 
+# Below this much work (images x BFLOPs at the cfg's size) the portable kernels answer sooner
+# than loading the compiled ones, which costs a process ~0.8-1 s (Numba's start-up, then the
+# kernels) and saves ~15 ms per BFLOP: `tdn classify tiny dog.jpg` took 1.7 s warm on the
+# compiled kernels, 0.8 s on the portable ones (2026-11-30).
+PORTABLE_WORK = 30
+
 from .common import add_model_arguments, fail, kernel_path_note, load_class_names, load_network, split_weights
 
 
@@ -22,6 +28,7 @@ def add_parser(subparsers):
 
 def run(args) -> int:
     import engine
+    from engine import kernels
 
     weights, images = split_weights(args)
     if not images:
@@ -29,6 +36,8 @@ def run(args) -> int:
     if args.top < 1:
         raise engine.EngineError(f"--top must be at least 1 (got {args.top})")
     net = load_network(args.model, weights)
+    if len(images) * net.bflops < PORTABLE_WORK:
+        kernels.defer_loading()
     classifier = engine.Classifier(net, load_class_names(net, args.names), resize=args.resize)
     net.warm_up()           # "Predicted in" times the network, as darknet's does, not JIT loading
     note = kernel_path_note()

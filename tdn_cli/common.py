@@ -52,12 +52,12 @@ def fail(message: str, code: int = 1) -> int:
 
 
 def kernel_path_note() -> str | None:
-    """The line to print on stderr after answering on the portable kernels in "auto" mode (a
-    fresh install, while the compiled ones are being compiled), or None."""
+    """The line to print on stderr after answering on the portable kernels in "auto" mode while
+    the compiled ones are still being compiled (a fresh install), or None."""
     from engine import kernels
 
     status = kernels.status()
-    if status.mode != "auto" or status.path == "compiled":
+    if status.mode != "auto" or status.path == "compiled" or status.cached == status.total:
         return None
     return (f"tdn: answered on the portable kernels (numpy, slower) while the fast ones compile in the "
             f"background, once per install ({status.compiled} of {status.total} ready); "

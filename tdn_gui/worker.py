@@ -293,9 +293,11 @@ class InferenceWorker(QThread):
 
     def _refresh_lane(self, resize: str) -> None:
         """Give the stream lane a copy of the live classifier with buffers of its own (starting
-        the lane the first time), or none when kernels may not run on two threads at once."""
+        the lane the first time), or none when kernels may not run on two threads at once, or
+        the portable kernels serve (their GEMMs use every core already)."""
         lane_classifier = None
-        if self._live is not None and max_threads() >= 2 and concurrent_ok():
+        if (self._live is not None and max_threads() >= 2 and concurrent_ok()
+                and engine.kernels.status().path == "compiled"):
             net, names = self._live
             lane_classifier = self._make_classifier(net.replica(), names, resize)
         with self._cond:

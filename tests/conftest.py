@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-# The portable (numpy) kernels unless a test asks for the compiled ones (`compiled_kernels`):
+# The portable (numpy) kernels unless a test asks for the compiled ones (`kernel_set`):
 # nothing starts a background compiler, here or in the subprocesses the tests run.
 os.environ.setdefault("TDN_KERNELS", "portable")
 
@@ -22,6 +22,16 @@ def compiled_cache():
     fresh clone it compiles them on every core; afterwards it finds them there and returns)."""
     done = subprocess.run([sys.executable, "-m", "engine.compile"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture
+def compiled_kernels(compiled_cache):
+    """The test runs on the compiled kernels (loaded from the cache engine.compile filled)."""
+    from engine import kernels
+
+    kernels.use("compiled")
+    yield
+    kernels.use("portable")
 
 
 @pytest.fixture(params=["compiled", "portable"])
@@ -37,7 +47,7 @@ def kernel_set(request):
     kernels.use(request.param)
     yield request.param
     kernels.use("portable")
-    misses = {name: dict(d.stats.cache_misses) for name, d in kernels.COMPILED.items() if d.stats.cache_misses}
+    misses = {name: dict(d.stats.cache_misses) for name, d in kernels.compiled_kernels().items() if d.stats.cache_misses}
     assert not misses, f"compiled in the test process, not by engine.compile: {misses}"
 
 

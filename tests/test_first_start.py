@@ -61,7 +61,7 @@ LIVE_PROCESS = textwrap.dedent("""
     seen["compiled"] = kernels.wait_until_compiled(timeout=600)
     seen["last"] = net.predict(x).tolist()
     seen["last_status"] = kernels.status().path
-    seen["bound"] = all(getattr(kernels, n) is kernels.COMPILED[n] for n in kernels.NAMES)
+    seen["bound"] = all(getattr(kernels, n) is kernels.compiled_kernels()[n] for n in kernels.NAMES)
     seen["restarted_by"] = int(lock.read_text().split()[0])
     seen["failures"] = kernels.failures()
     print(json.dumps(seen))
@@ -112,7 +112,7 @@ def test_one_compiler_per_cache(tmp_path):
     try:
         locks = tmp_path / "numba"
         deadline = time.monotonic() + 60
-        while not any(p.read_text().strip() for p in locks.glob("*/tdn-kernels/compile.lock")):
+        while not any(p.read_text().strip() for p in locks.glob("tdn-kernels-*/compile.lock")):
             assert time.monotonic() < deadline and first.poll() is None, "the first compiler never took the lock"
             time.sleep(0.05)
         second = subprocess.run(background, env=env, capture_output=True, text=True, timeout=60)
@@ -156,3 +156,16 @@ def test_kernels_are_dealt_to_workers_by_compile_time():
     loads = [sum(KERNEL_SECONDS[n] for n in part) for part in (one, two)]
     assert abs(loads[0] - loads[1]) <= max(KERNEL_SECONDS.values())
     assert share(names, 1) == [names]
+
+
+def test_answering_on_the_portable_kernels_never_loads_numba(tmp_path, random_weights):
+    """Importing Numba (and SciPy, for its BLAS) is ~0.5 s of a start: a process that answers
+    on the portable kernels must not pay it."""
+    code = ("import sys, numpy as np, engine; net = engine.Network.load(sys.argv[1], sys.argv[2]); "
+            "probs = net.predict(np.zeros((96, 128, 3), np.float32)); "
+            "print(probs.shape, 'numba' in sys.modules, 'scipy' in sys.modules)")
+    env = dict(os.environ, TDN_KERNELS="portable")
+    done = subprocess.run([sys.executable, "-c", code, str(CFG_DIR / "tiny.cfg"), str(random_weights("tiny"))],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["(1000,)", "False", "False"]

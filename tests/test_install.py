@@ -40,7 +40,7 @@ def test_wheel_install_ships_cfg_and_resources_and_keeps_compiled_kernels(tmp_pa
     assert list(kernel_cache.glob("compiled.softmax-*.nbi")), "Numba wrote no cache beside the installed engine"
     assert (kernel_cache / "tdn-kernels" / "softmax.ready").is_file()
     code = ("from engine import kernels; from engine.kernels import cache; "
-            "kernels.load_from_cache(cache.read_stamps(['softmax'])); d = kernels.COMPILED['softmax']; "
+            "kernels.load_from_cache(cache.read_stamps(['softmax'])); d = kernels.compiled_kernels()['softmax']; "
             "print(kernels.softmax is d, sum(d.stats.cache_hits.values()), len(d.stats.cache_misses))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=dict(env, TDN_KERNELS="auto"),
                          capture_output=True, text=True, check=True).stdout.split()

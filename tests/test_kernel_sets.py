@@ -100,7 +100,7 @@ def test_mode_switch_rebinds_every_kernel(compiled_cache):
     assert kernels.status().path == "portable" and kernels.status().mode == "portable"
     kernels.use("compiled")
     try:
-        assert all(getattr(kernels, n) is kernels.COMPILED[n] for n in kernels.NAMES)
+        assert all(getattr(kernels, n) is kernels.compiled_kernels()[n] for n in kernels.NAMES)
         assert kernels.status().path == "compiled"
     finally:
         kernels.use("portable")

@@ -32,21 +32,22 @@ import time
 from dataclasses import dataclass
 
 from ..parallel import share_numpy_blas
-from . import cache, compiled, portable, winograd
+from . import cache, portable
 
-COMPILED = {
-    "conv_forward": compiled.conv_forward,
-    "winograd_conv": winograd.winograd_conv,
-    "winograd_conv_by_filters": winograd.winograd_conv_by_filters,
-    "conv_forward_by_filters": compiled.conv_forward_by_filters,
-    "maxpool": compiled.maxpool,
-    "global_avgpool": compiled.global_avgpool,
-    "softmax": compiled.softmax,
-    "shortcut_add": compiled.shortcut_add,
-    "bias_activate": compiled.bias_activate,
-    "resize_bilinear": compiled.resize_bilinear,
+# Each kernel's compiled version: the module that defines it (imported, with Numba, on first need)
+COMPILED_IN = {
+    "conv_forward": "compiled",
+    "winograd_conv": "winograd",
+    "winograd_conv_by_filters": "winograd",
+    "conv_forward_by_filters": "compiled",
+    "maxpool": "compiled",
+    "global_avgpool": "compiled",
+    "softmax": "compiled",
+    "shortcut_add": "compiled",
+    "bias_activate": "compiled",
+    "resize_bilinear": "compiled",
 }
-NAMES = tuple(COMPILED)
+NAMES = tuple(COMPILED_IN)
 MODES = ("auto", "portable", "compiled")
 ENV = "TDN_KERNELS"
 CHECK_INTERVAL = 0.5     # seconds between looks for newly compiled kernels in "auto" mode
@@ -73,6 +74,7 @@ class KernelStatus:
     total: int
     compiling: bool         # a process is compiling them (on this machine, for this cache)
     progress: float = 1.0   # the share of the compile work done, 0..1 (weighted by compile time)
+    cached: int = 0         # kernels in the compiled cache, bound or not (see defer_loading)
 
     @property
     def path(self) -> str:
@@ -102,6 +104,8 @@ class _State:
         self.live_lock = None                 # the shared live.lock while classifying in auto mode
         self.compiler_starts = 0              # background compilers this process started
         self.compiler_started_at = 0.0
+        self.cached = 0                       # kernels in the cache at the last look (bound or not)
+        self.defer = False                    # leave cached kernels unloaded (see defer_loading)
 
 
 _state = _State()
@@ -129,6 +133,20 @@ def use(new_mode: str) -> None:
             bind(NAMES, compiled_names=())
 
 
+_compiled: dict | None = None
+
+
+def compiled_kernels() -> dict:
+    """{name: its Numba dispatcher}. The first call imports Numba and the compiled modules
+    (~0.5 s), which a process on the portable kernels never needs."""
+    global _compiled
+    if _compiled is None:
+        import importlib
+        modules = {m: importlib.import_module(f"{__name__}.{m}") for m in set(COMPILED_IN.values())}
+        _compiled = {name: getattr(modules[m], name) for name, m in COMPILED_IN.items()}
+    return _compiled
+
+
 def bind(names, compiled_names) -> None:
     """Bind each of `names` to its compiled version if it is in `compiled_names`, else to its
     portable one (engine.compile binds the kernels it compiles this way)."""
@@ -136,7 +154,7 @@ def bind(names, compiled_names) -> None:
         from ..parallel import limit_kernel_blas
         limit_kernel_blas()             # before any compiled GEMM runs
     for name in names:
-        chosen = COMPILED[name] if name in compiled_names else getattr(portable, name)
+        chosen = compiled_kernels()[name] if name in compiled_names else getattr(portable, name)
         globals()[name] = chosen
         if name in compiled_names:
             _state.bound.add(name)
@@ -151,7 +169,7 @@ def refresh() -> None:
     The first look in a process loads what the cache has right here (a warm start: its first
     answer is already on the compiled kernels); later arrivals load on a thread, while the
     portable kernels go on serving."""
-    if len(_state.bound) == len(NAMES) or mode() != "auto":
+    if len(_state.bound) == len(NAMES) or mode() != "auto" or (_state.defer and _state.cached == len(NAMES)):
         return
     now = time.monotonic()
     if now < _state.next_check:
@@ -167,15 +185,28 @@ def refresh() -> None:
         wanted = [n for n in NAMES if n not in _state.bound and n not in _state.loading
                   and n not in _state.failed]
         ready = cache.read_stamps(wanted, _state.fingerprint)
-        _state.loading.update(ready)
         missing = len(ready) < len(wanted)
+        _state.cached = len(NAMES) - (len(wanted) - len(ready)) - len(_state.failed)
+        if _state.defer:
+            ready = {}
+        _state.loading.update(ready)
     if ready and first_look:
         load_from_cache(ready)
     elif ready:
         threading.Thread(target=load_from_cache, args=(ready,), name="tdn-kernel-loader", daemon=True).start()
     if missing:
         _keep_a_compiler_at_work(now)
-    share_numpy_blas(busy=len(_state.bound) < len(NAMES))     # a compiler is, or was, at work
+    share_numpy_blas(busy=missing)              # a compiler is at work: see share_numpy_blas
+
+
+def defer_loading(defer: bool = True) -> None:
+    """In "auto" mode, answer on the portable kernels even where compiled ones are in the cache:
+    loading them costs ~0.8 s per process (Numba's own start-up, then the kernels), more than a
+    handful of images take on the portable kernels. Compiling what is missing goes on as
+    usual. The command line does this for small jobs (see tdn_cli.classify_cmd)."""
+    with _state.lock:
+        _state.defer = defer
+        _state.next_check = 0.0
 
 
 def _keep_a_compiler_at_work(now: float) -> None:
@@ -198,7 +229,7 @@ def load_from_cache(ready: dict[str, list]) -> None:
     for name, signatures in ready.items():
         try:
             for signature in signatures:
-                COMPILED[name].compile(signature)
+                compiled_kernels()[name].compile(signature)
         except Exception as exc:  # noqa: BLE001 - any failure leaves the portable kernel serving
             with _state.lock:
                 _state.failed[name] = f"{type(exc).__name__}: {exc}"
@@ -253,14 +284,14 @@ def status() -> KernelStatus:
     current = mode()
     done = len(_state.bound)
     if current != "auto" or done == len(NAMES):
-        return KernelStatus(current, done, len(NAMES), False, 1.0 if done == len(NAMES) else 0.0)
+        return KernelStatus(current, done, len(NAMES), False, 1.0 if done == len(NAMES) else 0.0, done)
     from ..compile import progress_done
 
     progress = progress_done(_state.bound)
     recently_started = (_state.compiler_starts > 0
                         and time.monotonic() - _state.compiler_started_at < COMPILER_GRACE)
     compiling = recently_started or cache.is_locked(cache.COMPILE_LOCK)
-    return KernelStatus(current, done, len(NAMES), compiling, progress)
+    return KernelStatus(current, done, len(NAMES), compiling, progress, max(_state.cached, done))
 
 
 def failures() -> dict[str, str]:

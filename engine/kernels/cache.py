@@ -1,63 +1,84 @@
 """Where the compiled kernels stand on this machine: which are in Numba's on-disk cache, who is
-compiling them, and whether an app is running.
+compiling them, and whether an app is running. Nothing here imports Numba: a process that
+answers on the portable kernels never pays for loading it.
 
 Numba writes a kernel to its cache when it compiles it, and loads it from there on the
-first call in a later process; it keeps the cache beside the package (or in
-NUMBA_CACHE_DIR). Next to those files, in `tdn-kernels/`, we keep:
+first call in a later process; it keeps the cache beside the package (engine/kernels/
+__pycache__), or in NUMBA_CACHE_DIR when that is set. Beside it (stamp_dir) we keep:
 
 - one stamp per kernel, `NAME.ready`, written by the compiling process once the kernel is in
-  Numba's cache: the signatures it was compiled for, and the fingerprint of what Numba's cache
-  depends on (source files, Numba and LLVM versions, Python, the CPU). A stamp with another
-  fingerprint is stale, and the kernel counts as not compiled;
-- `compile.lock`, held (flock) by the one process that compiles: a second launch sees it
-  and does not compile twice; the lock dies with its process, so a killed compiler is
-  simply started again, and finds what it had finished in the cache;
-- `live.lock`, held shared by every process that classifies in automatic mode: while any
-  holds it, the compiler keeps to one core.
+  Numba's cache: the signatures it was compiled for, the index files Numba wrote for it, and
+  the fingerprint of what Numba's cache depends on (the kernel sources' stat, the Numba,
+  llvmlite and Python versions, the CPU). A stamp with another fingerprint, or whose index
+  files are gone, is stale: the kernel counts as not compiled;
+- `compile.lock`, held (flock) by the one process that compiles, with its pid inside: a second
+  launch sees it and does not compile twice; the lock dies with its process, so a killed
+  compiler is simply started again, and finds what it had finished in the cache;
+- `live.lock`, held shared by every process that classifies in automatic mode.
 """
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.metadata
 import os
 import pickle
+import platform
 import sys
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 STAMP_SUFFIX = ".ready"
-STAMP_VERSION = 1
+STAMP_VERSION = 2
+COMPILE_LOCK = "compile.lock"
+LIVE_LOCK = "live.lock"
+KERNELS_DIR = Path(__file__).resolve().parent
+KERNEL_SOURCES = (KERNELS_DIR / "compiled.py", KERNELS_DIR / "winograd.py")   # what Numba compiles
 
 
+@lru_cache(maxsize=1)
 def stamp_dir() -> Path:
-    """The folder of stamps and locks: inside Numba's cache folder for the kernel modules."""
-    from . import compiled
-
-    cache = getattr(compiled.conv_forward, "_cache", None)
-    base = getattr(cache, "_cache_path", None)
-    if base is None:                    # a Numba without the attribute: the per-user cache
+    """The folder of stamps and locks, by Numba's own rule for its cache: in NUMBA_CACHE_DIR when
+    set, else beside the kernel sources when that is writable, else in the per-user cache."""
+    tag = hashlib.sha1(str(KERNELS_DIR).encode()).hexdigest()[:12]
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"]) / f"tdn-kernels-{tag}"
+    in_tree = KERNELS_DIR / "__pycache__" / "tdn-kernels"
+    try:
+        in_tree.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=in_tree).close()
+        return in_tree
+    except OSError:
         import platformdirs
-        base = platformdirs.user_cache_dir("tdn")
-    return Path(base) / "tdn-kernels"
+        return Path(platformdirs.user_cache_dir("tdn")) / f"kernels-{tag}"
 
 
+@lru_cache(maxsize=1)
 def fingerprint() -> str:
     """What Numba's cache of our kernels depends on: the kernel sources' stat (Numba's own test
-    of freshness), the Numba, llvmlite and Python versions and the host CPU."""
-    import llvmlite
-    import llvmlite.binding as llvm
-    import numba
-
-    from .. import activations
-    from . import compiled, winograd
-
-    parts = [STAMP_VERSION, numba.__version__, llvmlite.__version__, sys.version,
-             llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten(),
-             os.environ.get("NUMBA_OPT", "")]
-    for module in (compiled, winograd, activations):
-        st = os.stat(module.__file__)
-        parts += [module.__file__, st.st_mtime, st.st_size]
+    of freshness), the Numba, llvmlite and Python versions, and the CPU."""
+    parts = [STAMP_VERSION, sys.version, _cpu()]
+    for package in ("numba", "llvmlite"):
+        try:
+            parts.append(importlib.metadata.version(package))
+        except importlib.metadata.PackageNotFoundError:
+            parts.append(None)
+    for source in KERNEL_SOURCES:
+        st = os.stat(source)
+        parts += [str(source), st.st_mtime, st.st_size]
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
+
+
+def _cpu() -> str:
+    """The CPU model and its features, as Linux lists them (Numba compiles for the host CPU)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            first = f.read().split("\n\n", 1)[0]
+        wanted = ("model name", "flags", "Features", "CPU part")
+        return "\n".join(line for line in first.splitlines() if line.split(":")[0].strip() in wanted)
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}"
 
 
 def read_stamps(names, expected: str | None = None) -> dict[str, list]:
@@ -77,17 +98,18 @@ def read_stamps(names, expected: str | None = None) -> dict[str, list]:
                 stamp = pickle.load(f)
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError):
             continue                    # damaged or from another version: not ready
-        if isinstance(stamp, dict) and stamp.get("fingerprint") == expected:
+        if (isinstance(stamp, dict) and stamp.get("fingerprint") == expected
+                and all(os.path.exists(index) for index in stamp.get("index_files", ()))):
             ready[name] = stamp["signatures"]
     return ready
 
 
-def write_stamp(name: str, signatures: list, key: str) -> None:
-    """Record that kernel `name` is in Numba's cache, compiled for `signatures`, under the
-    fingerprint `key`."""
+def write_stamp(name: str, signatures: list, key: str, index_files: list[str]) -> None:
+    """Record that kernel `name` is in Numba's cache (in `index_files`), compiled for
+    `signatures`, under the fingerprint `key`."""
     folder = stamp_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    data = pickle.dumps({"fingerprint": key, "signatures": list(signatures)})
+    data = pickle.dumps({"fingerprint": key, "signatures": list(signatures), "index_files": list(index_files)})
     fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -98,17 +120,13 @@ def write_stamp(name: str, signatures: list, key: str) -> None:
         raise
 
 
-def _open_lock(name: str):
-    folder = stamp_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    return open(folder / name, "a+b")
-
-
 def try_lock(name: str, shared: bool = False):
     """An open file holding the flock `name` (exclusive, or shared), or None when another
     process holds it the other way. The lock lasts until the file is closed or the process ends."""
     try:
-        f = _open_lock(name)
+        folder = stamp_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        f = open(folder / name, "a+b")
     except OSError:
         return None
     try:
@@ -126,7 +144,3 @@ def is_locked(name: str) -> bool:
         return True
     f.close()
     return False
-
-
-COMPILE_LOCK = "compile.lock"
-LIVE_LOCK = "live.lock"

@@ -9,12 +9,53 @@ and cache=True so the JIT cost is paid once per install.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
-from ..activations import activate
-
 _JIT = dict(cache=True, nogil=True, parallel=True, fastmath=False)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def activate(x, code):
+    """darknet's activation `code` (see activations.py) of one value; LLVM hoists the branch
+    out of the loops that call it, so a fused epilogue costs what a specialised one would."""
+    if code == 0:
+        return x
+    if code == 1:                       # leaky
+        return x if x > 0 else x * 0.1
+    if code == 2:                       # relu
+        return x if x > 0 else x * 0
+    if code == 3:                       # logistic
+        return 1 / (1 + math.exp(-x))
+    if code == 4:                       # tanh
+        return math.tanh(x)
+    if code == 5:                       # elu
+        return x if x >= 0 else math.exp(x) - 1
+    if code == 6:                       # relie
+        return x if x > 0 else x * 0.01
+    if code == 7:                       # ramp
+        return (x if x > 0 else x * 0) + 0.1 * x
+    if code == 8:                       # hardtan
+        return -1.0 if x < -1 else (1.0 if x > 1 else x)
+    if code == 9:                       # lhtan
+        return 0.001 * x if x < 0 else (0.001 * (x - 1) + 1 if x > 1 else x)
+    if code == 10:                      # loggy
+        return 2 / (1 + math.exp(-x)) - 1
+    if code == 11:                      # selu
+        return 1.0507 * x if x >= 0 else 1.0507 * 1.6732 * (math.exp(x) - 1)
+    if code == 12:                      # plse
+        if x < -4:
+            return 0.01 * (x + 4)
+        if x > 4:
+            return 0.01 * (x - 4) + 1
+        return 0.125 * x + 0.5
+    # stair
+    n = math.floor(x)
+    if n % 2 == 0:
+        return math.floor(x / 2)
+    return (x - n) + math.floor(x / 2)
 
 
 @njit(cache=True, nogil=True)

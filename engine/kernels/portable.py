@@ -14,7 +14,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..activations import ACTIVATIONS
-from .winograd import AT, BT
+from .winograd_transforms import AT, BT
 
 _A = ACTIVATIONS
 # im2col rows per GEMM: bounds the copy of a big layer (e.g. a 1024x1024 input) to ~64 MB

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels
-from ..kernels import winograd
+from ..kernels import winograd_transforms as winograd
 from ..activations import activation_code
 from ..parallel import threads as engine_threads
 from .base import Layer, Shape

@@ -84,7 +84,7 @@ def test_latest_frame_wins(qtbot, worker, small_model, expected_top):
     assert [r.tag[1] for r in results] == sorted(r.tag[1] for r in results)   # never out of order
 
 
-def test_stream_frames_share_two_lanes(qtbot, worker, small_model, expected_top):
+def test_stream_frames_share_two_lanes(qtbot, worker, small_model, expected_top, compiled_kernels):
     """Video frames (stream=True) go to whichever of the two lanes is free; other requests only
     to the worker thread. Every result is the right one for its frame."""
     from engine.parallel import concurrent_ok, max_threads
@@ -146,7 +146,7 @@ def test_stream_frames_have_their_own_resize_mode(qtbot, worker, small_model):
         w.set_resize("squash", stream=True)
 
 
-def test_a_frame_overtaken_by_a_newer_answer_is_abandoned(qtbot, worker, small_model):
+def test_a_frame_overtaken_by_a_newer_answer_is_abandoned(qtbot, worker, small_model, compiled_kernels):
     """Two lanes: while one is on frame 0, the other answers frame 1. Frame 0's answer would be
     stale, so its pass stops at the next layer and it is reported as superseded, not answered."""
     slow, fast = pattern(1, 32, 32), pattern(2, 32, 32)
@@ -291,3 +291,27 @@ def test_a_job_cancelled_before_it_starts_reports_cancelled(qtbot, small_model, 
     finally:
         w.stop()
     assert w.isFinished()
+
+
+def test_the_second_lane_starts_once_compiled_kernels_have_run(qtbot, worker, small_model, compiled_cache):
+    """The portable kernels classify on one lane; when the compiled ones take over (a fresh
+    install's compile finishing), the next stream frame runs on them and the second lane starts
+    where Numba's threading layer allows it."""
+    from engine import kernels
+    from engine.parallel import concurrent_ok, max_threads
+
+    w = worker()
+    load(qtbot, w, small_model)
+    assert w.lanes == 1
+    changes = []
+    w.kernels_changed.connect(changes.append)
+    kernels.use("compiled")
+    try:
+        w.submit(("cam", 0), pattern(0, 32, 32), stream=True)
+        qtbot.waitUntil(lambda: bool(changes) and changes[-1].path == "compiled", timeout=10_000)
+        if not (concurrent_ok() and max_threads() >= 2):
+            pytest.skip("one lane only: Numba's threading layer cannot run kernels on two threads at once")
+        w.submit(("cam", 1), pattern(1, 32, 32), stream=True)
+        qtbot.waitUntil(lambda: w.lanes == 2, timeout=10_000)
+    finally:
+        kernels.use("portable")
