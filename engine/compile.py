@@ -268,6 +268,14 @@ def coordinate(background: bool, jobs: int | None = None, progress=None) -> int:
     progress(done) is called with the share of the work done (0..1) as kernels arrive."""
     from .kernels import cache
 
+    folder = cache.stamp_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
+    if not os.access(folder, os.W_OK):
+        print(f"engine.compile: cannot write the kernel cache at {folder}", file=sys.stderr)
+        return 1
     lock = cache.try_lock(cache.COMPILE_LOCK)
     while lock is None:
         if background:

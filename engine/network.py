@@ -120,8 +120,9 @@ class Network:
         return np.array(current, copy=True)
 
     def warm_up(self) -> None:
-        """Load every kernel (from Numba's cache, or compile it) with one small forward pass,
-        so the first real prediction is timed like every later one."""
+        """One small forward pass: it loads the compiled kernels there are (in "auto" mode, see
+        engine.kernels) and sets up what a first pass sets up, so that the first real
+        prediction is timed like every later one."""
         h, w = self.spec.height, self.spec.width
         if self.any_size:
             h, w = min(h, 64), min(w, 64)

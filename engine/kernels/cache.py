@@ -120,13 +120,17 @@ def write_stamp(name: str, signatures: list, key: str, index_files: list[str]) -
         raise
 
 
+def _open_lock(name: str):
+    folder = stamp_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return open(folder / name, "a+b")
+
+
 def try_lock(name: str, shared: bool = False):
     """An open file holding the flock `name` (exclusive, or shared), or None when another
     process holds it the other way. The lock lasts until the file is closed or the process ends."""
     try:
-        folder = stamp_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        f = open(folder / name, "a+b")
+        f = _open_lock(name)
     except OSError:
         return None
     try:
@@ -138,9 +142,15 @@ def try_lock(name: str, shared: bool = False):
 
 
 def is_locked(name: str) -> bool:
-    """Whether another process holds `name` (in any mode)."""
-    f = try_lock(name)
-    if f is None:
-        return True
-    f.close()
+    """Whether another process holds `name` (in any mode). False where the lock file cannot
+    even be made (a read-only cache): nobody can hold it there."""
+    try:
+        f = _open_lock(name)
+    except OSError:
+        return False
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
     return False
