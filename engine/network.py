@@ -32,7 +32,7 @@ class Network:
                           for layer, p, shape in zip(spec.layers, params, spec.input_shapes())]
         self._fusable = self._find_fusable_pools()
         self._pool_first = self._find_commuting_avgpools()
-        self._plans: OrderedDict[tuple[int, int, int], tuple[int, list]] = OrderedDict()
+        self._plans: OrderedDict[tuple, tuple[int, list]] = OrderedDict()   # (h, w, last, keep)
 
     @classmethod
     def load(cls, cfg_path: str | Path, weights_path: str | Path) -> "Network":
@@ -102,10 +102,17 @@ class Network:
         keep_going() is asked before each layer when given; on False the pass is abandoned and
         forward returns None (a video frame whose answer a newer frame's has made pointless).
         """
+        outputs = self._run(x, stop, frozenset(), observer, keep_going)
+        return None if outputs is None else np.array(outputs[-1], copy=True)
+
+    def _run(self, x: np.ndarray, stop: int | None, keep: frozenset, observer=None, keep_going=None):
+        """Every layer's output for layers 0..stop (buffers of the plan: valid until the next
+        pass), or None when keep_going stopped the pass. keep: layers whose own outputs are
+        wanted, so never pooled away by fusion."""
         if not (x.dtype == np.float32 and x.flags.c_contiguous and x.flags.writeable):
             x = np.array(x, dtype=np.float32, order="C")    # the one array type kernels take
         kernels.refresh()           # compiled kernels that have arrived take over from here
-        steps = self.plan(x.shape[0], x.shape[1], x.shape[2], stop)
+        steps = self.plan(x.shape[0], x.shape[1], x.shape[2], stop, keep)
         outputs: list = [None] * len(steps)
         current = x
         for i, step in enumerate(steps):
@@ -117,7 +124,7 @@ class Network:
                 start = perf_counter()
                 current = outputs[i] = step(current, outputs)
                 observer(i, perf_counter() - start)
-        return np.array(current, copy=True)
+        return outputs
 
     def warm_up(self) -> None:
         """One small forward pass: it loads the compiled kernels there are (in "auto" mode, see
@@ -133,17 +140,27 @@ class Network:
 
     def features(self, x: np.ndarray, layer: int) -> np.ndarray:
         """Output of `layer` for x (h, w, c) or (n, h, w, c): (n, h', w', c') float32."""
-        if not 0 <= layer < len(self.spec.layers):
-            raise ShapeError(f"{self.spec.path}: no layer {layer} (the network has layers 0-"
-                             f"{len(self.spec.layers) - 1})")
-        x = x[None] if x.ndim == 3 else x
-        return self.forward(x, stop=layer)
+        return self.features_of(x, (layer,))[0]
 
-    def plan(self, batch: int, height: int, width: int, stop: int | None = None) -> list:
+    def features_of(self, x: np.ndarray, layers) -> list[np.ndarray]:
+        """Outputs of several layers for x (h, w, c) or (n, h, w, c), from one forward pass:
+        [(n, h', w', c') float32 copies], in the order asked."""
+        for layer in layers:
+            if not 0 <= layer < len(self.spec.layers):
+                raise ShapeError(f"{self.spec.path}: no layer {layer} (the network has layers 0-"
+                                 f"{len(self.spec.layers) - 1})")
+        x = x[None] if x.ndim == 3 else x
+        outputs = self._run(x, max(layers), frozenset(layers))
+        return [np.array(outputs[layer], copy=True) for layer in layers]
+
+    def plan(self, batch: int, height: int, width: int, stop: int | None = None,
+             keep: frozenset = frozenset()) -> list:
         """Forward steps with buffers for up to `batch` images of height × width, for layers
-        0..stop (all by default)."""
+        0..stop (all by default); the outputs of stop and of the layers in `keep` are their own
+        (no following pool done in their step)."""
         last = len(self.spec.layers) - 1 if stop is None else stop
-        key = (height, width, last)
+        keep = frozenset(keep) | {last}
+        key = (height, width, last, keep)
         cached = self._plans.get(key)
         if cached is not None and cached[0] >= batch:
             self._plans.move_to_end(key)
@@ -155,8 +172,8 @@ class Network:
                                      f"{self.spec.width}x{self.spec.height}; got {width}x{height}")
         shapes = self.spec.shapes_for(height, width)
         in_shapes = self.spec.input_shapes(shapes)
-        fusable = self._fusable - {last}          # the requested output must not be pooled away
-        pool_first = self._pool_first - {last}
+        fusable = self._fusable - keep            # a requested output must not be pooled away
+        pool_first = self._pool_first - keep
         steps = []
         for i, layer in enumerate(self.spec.layers[:last + 1]):
             if i in pool_first:

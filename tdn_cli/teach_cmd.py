@@ -6,37 +6,43 @@ import math
 import sys
 import time
 
+import numpy as np
+
 AUGMENT_CHOICES = {"none": (), "flip": ("flip",), "crops": ("crop-tl", "crop-tr", "crop-bl", "crop-br"),
                    "all": ("flip", "crop-tl", "crop-tr", "crop-bl", "crop-br")}
 
 
 def add_parser(subparsers):
-    from engine.teach import DEFAULT_EPOCHS, DEFAULT_VAL
+    from engine.teach import DEFAULT_FOLDS, L2_GRID, MIN_TRUSTED
 
     p = subparsers.add_parser(
         "teach", help="teach your own classes on top of a frozen network",
-        description="Train a new classifier head (1x1 conv, avgpool, softmax) on a frozen network's "
-                    "features, from FOLDER's class subfolders (the folder name is the class name), and "
-                    "write DIR/NAME.cfg, DIR/NAME.weights and DIR/NAME.names.")
+        description="Train a new classifier head on a frozen network's features, from FOLDER's class "
+                    "subfolders (the folder name is the class name), and write DIR/NAME.cfg, "
+                    "DIR/NAME.weights and DIR/NAME.names. Cross-validation picks the features and the "
+                    "regularisation and measures the accuracy; the model written is trained on every "
+                    "image.")
     p.add_argument("folder", metavar="FOLDER", help="one subfolder of images per class")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write the model to")
     p.add_argument("--name", default="taught", metavar="NAME", help="model file name (default: taught)")
     p.add_argument("--base", default="tiny", metavar="MODEL|CFG",
                    help="network to build on: a model name or a .cfg with --weights (default: tiny)")
     p.add_argument("--weights", metavar="FILE", help="weights of --base (default: the downloaded ones)")
-    p.add_argument("--layer", type=int, metavar="N",
-                   help="feature layer: the network is kept up to it (default: the last convolutional "
-                        "layer before the classifier; 18 for tiny, 128 channels)")
-    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, metavar="N",
-                   help=f"at most N epochs, each one full-batch L-BFGS step (default {DEFAULT_EPOCHS}; "
-                        "stops earlier once converged)")
-    p.add_argument("--val", type=float, default=DEFAULT_VAL, metavar="FRACTION",
-                   help=f"fraction of each class's images held out for validation (default {DEFAULT_VAL:g})")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the validation split (default 0)")
+    p.add_argument("--layer", metavar="N[,M...]",
+                   help="the layer the head reads, or layers of one size for a [route] (17,19); default: "
+                        "chosen by cross-validation among the network's candidates (tiny: 17,19 / 18 / 19)")
+    p.add_argument("--l2", type=float, metavar="X",
+                   help=f"L2 regularisation (default: chosen by cross-validation among "
+                        f"{', '.join(f'{v:g}' for v in L2_GRID)})")
+    p.add_argument("--folds", type=int, default=DEFAULT_FOLDS, metavar="K",
+                   help=f"cross-validation folds (default {DEFAULT_FOLDS})")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the folds (default 0)")
     p.add_argument("--augment", choices=AUGMENT_CHOICES, default="flip",
                    help="extra training examples per image: flip (mirror), crops (4 corners), all, or "
                         "none (default: flip)")
-    p.set_defaults(func=run)
+    p.add_argument("--verbose", action="store_true",
+                   help="every head and l2 cross-validated, not only the one chosen")
+    p.set_defaults(func=run, min_trusted=MIN_TRUSTED)
     return p
 
 
@@ -47,20 +53,21 @@ def run(args) -> int:
     from .common import kernel_path_note
 
     # Everything that can be checked cheaply fails before the slow part.
-    if not 0 <= args.val < 1:
-        raise EngineError(f"--val must be at least 0 and below 1 (got {args.val:g})")
-    if args.epochs < 1:
-        raise EngineError(f"--epochs must be at least 1 (got {args.epochs})")
+    if args.folds < 2:
+        raise EngineError(f"--folds must be at least 2 (got {args.folds})")
+    if args.l2 is not None and not args.l2 >= 0:
+        raise EngineError(f"--l2 must be 0 or more (got {args.l2:g})")
+    layers = _layers(args.layer)
     out = teach.check_output(args.out, args.name)
     dataset = teach.scan_dataset(args.folder)
     cfg, weights = registry.resolve(args.base, args.weights)
-    backbone = teach.Backbone.load(cfg, weights, args.layer)
+    backbone = teach.Backbone.load(cfg, weights, layers)
     counts = ", ".join(f"{name} ({n})" for name, n in zip(dataset.classes, dataset.counts()))
     print(f"base: {backbone.describe()}")
     print(f"classes: {len(dataset.classes)}: {counts}")
 
     cache = teach.FeatureCache(registry.cache_dir() / "features")
-    bar = _progress_bar()
+    bar = _progress_bar("features")
     features = teach.extract_features(backbone, dataset, AUGMENT_CHOICES[args.augment], cache, bar)
     bar.close()
     note = kernel_path_note()
@@ -72,16 +79,22 @@ def run(args) -> int:
           f"({', '.join(features.variants)}) in {features.seconds:.2f} s ({features.computed} computed, "
           f"{features.cached} cached), {len(features.skipped)} skipped")
 
-    result = teach.train_head(features, args.val, args.seed, args.epochs, on_epoch=_print_epoch)
-    print(f"trained in {len(result.history)} epochs on {result.train_images} images "
-          f"({len(result.features.variants)} examples each), {result.val_images} held out")
-
-    evaluation, what = (result.val, "validation") if result.val is not None else (result.train, "training")
-    if result.val is None:
-        print("no validation split (--val 0 or too few images): the figures below are on the training set")
+    bar = _progress_bar("cross-validation")
+    result = teach.train_head(features, args.folds, args.l2, args.seed, progress=bar)
+    bar.close()
+    if args.verbose and result.trials:
+        print(_trials(result))
+    print(f"head: {result.head.describe(backbone.spec)}, l2 {result.l2:g}"
+          + (" (chosen by cross-validation)" if len(result.trials) > 1 else ""))
+    evaluation, what = (result.cv, "cross-validated") if result.cv is not None else (result.train, "training")
     print(f"{what} accuracy: {100 * evaluation.accuracy:.1f}% ({int(evaluation.confusion.trace())}/"
-          f"{evaluation.count})")
+          f"{evaluation.count}), measured {result.how}")
     print(_table(result.classes, evaluation))
+    for name in result.few:
+        n = int(np.sum(features.image_labels == result.classes.index(name)))
+        print(f"warning: class '{name}' has only {n} image{'s' if n != 1 else ''}: too few to trust its "
+              f"figures; {args.min_trusted} or more would be better")
+    print(f"the model written is trained on all {result.images} images")
 
     start = time.perf_counter()
     paths = teach.export(result.model, out, args.name)
@@ -89,15 +102,39 @@ def run(args) -> int:
     print("wrote:")
     for path in (paths.cfg, paths.weights, paths.names):
         print(f"  {path}")
-    print(f"time: feature extraction {features.seconds:.2f} s, training {result.seconds:.2f} s, "
-          f"export {export_seconds:.2f} s")
+    print(f"time: feature extraction {features.seconds:.2f} s, cross-validation and training "
+          f"{result.seconds:.2f} s, export {export_seconds:.2f} s")
     print(f"try: tdn classify {paths.cfg} {paths.weights} IMAGE --names {paths.names}")
     return 0
 
 
-def _print_epoch(stats) -> None:
-    val = "" if stats.val_accuracy is None else f", val accuracy {100 * stats.val_accuracy:.1f}%"
-    print(f"epoch {stats.epoch:4d}: loss {stats.loss:.4f}, train accuracy {100 * stats.train_accuracy:.1f}%{val}")
+def _layers(text: str | None):
+    """--layer 18 → 18; --layer 17,19 → (17, 19); None → None (cross-validation chooses)."""
+    from engine.errors import EngineError
+
+    if text is None:
+        return None
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise EngineError(f"--layer wants a layer number, or numbers joined by commas (got '{text}')") from None
+    return values[0] if len(values) == 1 else values
+
+
+def _trials(result) -> str:
+    """Every head × l2 cross-validated: accuracy and log-loss, the chosen one marked."""
+    values = sorted({t.l2 for t in result.trials})
+    lines = ["cross-validation (accuracy % / log-loss):",
+             f"  {'head':<8}" + "".join(f"{'l2 ' + format(v, 'g'):>17}" for v in values)]
+    for head in dict.fromkeys(t.head for t in result.trials):
+        cells = []
+        for v in values:
+            t = next(t for t in result.trials if t.head == head and t.l2 == v)
+            mark = "*" if (head, v) == (result.head, result.l2) else " "
+            cells.append(f"{100 * t.accuracy:5.1f} / {t.log_loss:.3f}{mark}")
+        lines.append(f"  {head.label:<8}" + "".join(f"{c:>17}" for c in cells))
+    lines.append("  (* chosen: the most preferred head within one standard error of the lowest log-loss)")
+    return "\n".join(lines)
 
 
 def _table(classes, evaluation) -> str:
@@ -114,8 +151,8 @@ def _table(classes, evaluation) -> str:
     return "\n".join(lines)
 
 
-def _progress_bar():
-    """A tqdm bar over feature extraction (stderr; hidden when not a terminal)."""
+def _progress_bar(stage: str):
+    """A tqdm bar (stderr; hidden when not a terminal)."""
     from tqdm import tqdm
 
     bar = None
@@ -123,7 +160,8 @@ def _progress_bar():
     def update(done, total):
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, unit="img", desc="features", file=sys.stderr, disable=None, leave=False)
+            bar = tqdm(total=total, unit="img" if stage == "features" else "fold", desc=stage,
+                       file=sys.stderr, disable=None, leave=False)
         bar.update(done - bar.n)
 
     def close():
@@ -131,4 +169,3 @@ def _progress_bar():
             bar.close()
     update.close = close
     return update
-

@@ -23,12 +23,12 @@ _job_ids = itertools.count(1)
 
 @dataclass(frozen=True)
 class TeachRequest:
-    """Extract features of a dataset on the loaded (base) model and train a head on them."""
+    """Extract features of a dataset on the loaded (base) model, cross-validate the candidate
+    heads and fit the chosen one on every image."""
     dataset: teach.Dataset
     augment: tuple[str, ...] = ("flip",)
-    val_fraction: float = teach.DEFAULT_VAL
-    seed: int = 0
-    epochs: int = teach.DEFAULT_EPOCHS
+    folds: int = teach.DEFAULT_FOLDS
+    seed: int = 0                  # of the folds
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,9 @@ class ClassifyFolderRequest:
 class JobProgress:
     job: int
     stage: str                     # "features", "training" or "classifying"
-    done: int
+    done: int                      # training: folds cross-validated (done == total: the final fit is done)
     total: int
-    detail: object = None          # training: teach.EpochStats; classifying: (top1, top5) so far
+    detail: object = None          # classifying: (top1, top5) so far; None for the other stages
 
 
 @dataclass(frozen=True)
@@ -95,8 +95,8 @@ def run_teach(request: TeachRequest, base_net, resize: str, cache: teach.Feature
     features = teach.extract_features(backbone, request.dataset, augment, cache,
                                       progress=lambda done, total: report("features", done, total, None),
                                       cancel=cancel)
-    return teach.train_head(features, request.val_fraction, request.seed, request.epochs,
-                            on_epoch=lambda s: report("training", s.epoch, request.epochs, s), cancel=cancel)
+    return teach.train_head(features, request.folds, None, request.seed,
+                            progress=lambda done, total: report("training", done, total, None), cancel=cancel)
 
 
 def run_export(request: ExportRequest) -> teach.ExportPaths:

@@ -1,4 +1,4 @@
-"""The Teach view's training column: Train / Cancel, progress, the loss/accuracy plot, the result,
+"""The Teach view's training column: Train / Cancel, progress, the cross-validation chart, the result,
 which classifier runs live (the taught classes or the loaded model), and Export.
 
 Training and export are jobs on the shared inference worker (jobs.py); this panel starts them,
@@ -7,6 +7,7 @@ The Teach view decides *whether* to train (and with what dataset); messages go t
 """
 from __future__ import annotations
 
+import html
 import math
 import time
 from pathlib import Path
@@ -25,6 +26,7 @@ from .training_plot import TrainingPlot
 from .worker import InferenceWorker, ModelInfo
 
 Report = Callable[[str, str], None]    # (text, level): the view's message banner
+RADIO_TEXT_WIDTH = 200                  # pixels: the column stays narrow enough for a 1100-pixel window
 
 
 def plural(n: int, word: str) -> str:
@@ -78,6 +80,7 @@ class TrainingPanel(QWidget):
         self.plot = TrainingPlot()
         self.result_label = QLabel()
         self.result_label.setWordWrap(True)
+        self.result_label.setTextFormat(Qt.TextFormat.RichText)
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.base_radio = QRadioButton()
         self.taught_radio = QRadioButton("Taught classes (train first)")
@@ -139,13 +142,15 @@ class TrainingPanel(QWidget):
         self.progress.setValue(p.done)
         if p.stage == "features":
             self.progress.setFormat("Features %v/%m")
+            if p.done == p.total:
+                self.status.setText("Cross-validating the heads…")
         elif p.stage == "training":
-            stats = p.detail
-            self.plot.add(stats)
-            self.progress.setFormat("Epoch %v")
-            val = "" if stats.val_accuracy is None else f", validation {100 * stats.val_accuracy:.0f}%"
-            self.status.setText(f"Training: epoch {stats.epoch}, loss {stats.loss:.3g}, "
-                                f"accuracy {100 * stats.train_accuracy:.0f}%{val}")
+            self.progress.setFormat("Cross-validating %v/%m")
+            folds = p.total - 1        # the last step is the final fit on every image
+            if p.done < folds:
+                self.status.setText(f"Cross-validating the heads: fold {p.done + 1} of {folds}")
+            else:
+                self.status.setText("Training the chosen head on every image…")
 
     def _on_job_finished(self, done: JobDone) -> None:
         if self._job is None or done.job != self._job.id:
@@ -171,26 +176,13 @@ class TrainingPanel(QWidget):
         result: teach.TeachResult = done.value
         self.last_train_seconds = time.monotonic() - self._train_started
         self.result, self.taught = result, result.model
-        features = result.features
-        self.status.setText(f"Trained in {self.last_train_seconds:.1f} s: {len(result.history)} epochs.")
-        if result.val is not None:
-            score = (f"Validation accuracy <b>{100 * result.val.accuracy:.1f}%</b> "
-                     f"({int(result.val.confusion.trace())} of {result.val.count} held-out images)")
-        else:
-            score = (f"Training accuracy <b>{100 * result.train.accuracy:.1f}%</b> (too few images to hold "
-                     "any out for validation)")
-        self.result_label.setText(
-            f"{score}. Trained on {plural(result.train_images, 'image')} "
-            f"(× {len(features.variants)}: {', '.join(features.variants)}); features "
-            f"{features.seconds:.1f} s ({features.computed} computed, {features.cached} cached), "
-            f"training {result.seconds:.2f} s.")
-        if features.skipped:
-            names = ", ".join(Path(p).name for p, _ in features.skipped[:5])
-            more = f" and {len(features.skipped) - 5} more" if len(features.skipped) > 5 else ""
-            n = len(features.skipped)
-            self._report(f"{plural(n, 'file')} could not be read and {'was' if n == 1 else 'were'} "
-                         f"skipped: {names}{more}. ({features.skipped[0][1]})", "warning")
-        self.taught_radio.setText(f"Taught classes: {', '.join(result.classes)}")
+        self.status.setText(f"Trained in {self.last_train_seconds:.1f} s.")
+        self.plot.show_result(result)
+        self.result_label.setText(describe_result(result))
+        warnings = [*skipped_warning(result.features), *few_warnings(result)]
+        if warnings:
+            self._report(" ".join(warnings), "warning")
+        self._name_taught_radio(result.classes)
         if self.taught_radio.isChecked():
             self._worker.set_taught(self.taught)
         else:
@@ -198,6 +190,14 @@ class TrainingPanel(QWidget):
         self.trained.emit(result)
 
     # ---- live classifier -------------------------------------------------------------------------
+    def _name_taught_radio(self, classes) -> None:
+        """'Taught classes: cat, fish, …': a radio button does not wrap, and a long list of classes
+        would widen the whole column past the window; the tooltip has them all."""
+        full = f"Taught classes: {', '.join(classes)}"
+        metrics = self.taught_radio.fontMetrics()
+        self.taught_radio.setText(metrics.elidedText(full, Qt.TextElideMode.ElideRight, RADIO_TEXT_WIDTH))
+        self.taught_radio.setToolTip(full)
+
     def set_base_model(self, info: ModelInfo) -> None:
         """A model was loaded: it is the live classifier again and what the next training builds on."""
         self.base_radio.setText(f"Base model: {info.name} ({info.classes} classes)")
@@ -268,6 +268,52 @@ class TrainingPanel(QWidget):
 
 
 def per_class_accuracy(result: teach.TeachResult) -> dict[str, float]:
-    """Validation accuracy of each class (training accuracy without a validation split)."""
-    evaluation = result.val if result.val is not None else result.train
+    """Cross-validated accuracy of each class (training accuracy when there was too little to
+    cross-validate)."""
+    evaluation = result.cv if result.cv is not None else result.train
     return {name: float(a) for name, a in zip(result.classes, evaluation.per_class) if not math.isnan(a)}
+
+
+def describe_result(result: teach.TeachResult) -> str:
+    """The result label (rich text): the accuracy and how it was measured, the head chosen, what
+    the model was trained on, and the time it took."""
+    features = result.features
+    if result.cv is not None:
+        evaluation, what, unit = result.cv, "Cross-validated accuracy", "images"
+        chosen = "chosen by cross-validation" if len(result.trials) > 1 else "cross-validated"
+    else:
+        # without cross-validation the figure counts every training row (each image's variants too)
+        evaluation, what, unit = result.train, "Training accuracy", "training examples"
+        chosen = "not chosen: too few images to cross-validate"
+    correct = int(evaluation.confusion.trace())
+    head = html.escape(result.head.describe(features.backbone.spec), quote=False)
+    return (
+        f"{what} <b>{100 * evaluation.accuracy:.1f}%</b> ({correct} of {evaluation.count} {unit}), "
+        f"measured {html.escape(result.how, quote=False)}.<br>"
+        f"Head ({chosen}): {head}; l2 {result.l2:g}.<br>"
+        f"The model is trained on all {plural(result.images, 'image')} "
+        f"(× {len(features.variants)}: {html.escape(', '.join(features.variants), quote=False)}).<br>"
+        f"Features {features.seconds:.1f} s ({features.computed} computed, {features.cached} cached); "
+        f"cross-validation and training {result.seconds:.2f} s.")
+
+
+def skipped_warning(features: teach.Features) -> list[str]:
+    """The files feature extraction could not read, in a sentence (none: an empty list)."""
+    if not features.skipped:
+        return []
+    n = len(features.skipped)
+    names = ", ".join(Path(p).name for p, _ in features.skipped[:5])
+    more = f" and {n - 5} more" if n > 5 else ""
+    return [f"{plural(n, 'file')} could not be read and {'was' if n == 1 else 'were'} "
+            f"skipped: {names}{more}. ({features.skipped[0][1]})"]
+
+
+def few_warnings(result: teach.TeachResult) -> list[str]:
+    """A sentence for each class with too few images to trust its figures."""
+    labels = result.features.image_labels
+    sentences = []
+    for name in result.few:
+        n = int((labels == result.classes.index(name)).sum())
+        sentences.append(f"Class '{name}' has only {plural(n, 'image')}: too few to trust its figures; "
+                         f"{teach.MIN_TRUSTED} or more would be better.")
+    return sentences

@@ -3,7 +3,7 @@
 Left, the classes of a teach project (a folder with one subfolder per class, see teach_project);
 in the middle, the LivePanel (teach_live: the camera or the image clicked in the strip, its top-k
 bars, "Hold to capture") above the selected class's thumbnails; right, the TrainingPanel
-(teach_training: progress, loss/accuracy plot, result, live classifier choice, Export).
+(teach_training: progress, the cross-validation chart, result, live classifier choice, Export).
 
 All inference and teaching happen on the shared worker as jobs (jobs.py); file copies, captured
 frames and thumbnails on ProjectWriter / ThumbnailLoader threads; this class only keeps the GUI

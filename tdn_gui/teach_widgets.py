@@ -35,7 +35,7 @@ class _DropTarget:
 
 
 class ClassTree(_DropTarget, QTreeWidget):
-    """One row per class: name (editable in place), image count, validation accuracy."""
+    """One row per class: name (editable in place), image count, cross-validated accuracy."""
 
     files_dropped = Signal(object, list)   # class name (None: not on a class), paths
     rename_requested = Signal(str, str)    # old, new
@@ -72,7 +72,8 @@ class ClassTree(_DropTarget, QTreeWidget):
             item.setTextAlignment(self.COUNT, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             item.setTextAlignment(self.ACCURACY, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             item.setToolTip(self.NAME, "Double-click to rename; drop images or folders here to add them")
-            item.setToolTip(self.ACCURACY, "Validation accuracy of this class after the last training")
+            item.setToolTip(self.ACCURACY, "Cross-validated accuracy of this class after the last training "
+                                           "(each image predicted by a head that did not see it)")
             self.addTopLevelItem(item)
             if name == current:
                 self.setCurrentItem(item)

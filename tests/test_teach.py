@@ -1,5 +1,7 @@
-"""Teaching new classes (engine/teach/, `tdn teach`): accuracy on a learnable dataset, the export
-against our engine and OpenCV, the head commuting with average pooling, and every bad input."""
+"""Teaching new classes (engine/teach/, `tdn teach`): cross-validation and the final fit on every
+image, accuracy on a learnable dataset and on real photos (../shared/teach-dev), the export against
+our engine and OpenCV for a single-layer and a [route] head, the head commuting with average
+pooling, and every bad input."""
 from __future__ import annotations
 
 import threading
@@ -66,12 +68,17 @@ def features(backbone, dataset_dir, cache_root):
 
 @pytest.fixture(scope="module")
 def result(features):
-    return teach.train_head(features, val_fraction=0.25, seed=0)
+    return teach.train_head(features, seed=0)
 
 
-@pytest.fixture(scope="module")
-def exported(result, tmp_path_factory):
-    return teach.export(result.model, tmp_path_factory.mktemp("export"), "animals")
+@pytest.fixture(scope="module", params=[(17, 19), 18], ids=["route-17-19", "layer-18"])
+def taught(request, tiny_weights, dataset_dir, cache_root, tmp_path_factory):
+    """A head forced to a [route] of layers 17 and 19, or to layer 18 alone, and its export."""
+    backbone = teach.Backbone.load(CFG_DIR / "tiny.cfg", tiny_weights, layers=request.param)
+    feats = teach.extract_features(backbone, teach.scan_dataset(dataset_dir), augment=(),
+                                   cache=teach.FeatureCache(cache_root / "features"))
+    res = teach.train_head(feats, seed=0)
+    return backbone, feats, res, teach.export(res.model, tmp_path_factory.mktemp("export"), "animals")
 
 
 def run(capsys, *argv):
@@ -82,46 +89,102 @@ def run(capsys, *argv):
 
 # --------------------------------------------------------------------------- learning
 
-def test_held_out_accuracy_on_a_learnable_dataset(result, features):
-    assert features.computed + features.cached == len(PHOTOS) * PER_CLASS and not features.skipped
-    assert result.val_images == len(PHOTOS) * round(0.25 * PER_CLASS)
-    assert result.val.accuracy >= 0.95
-    assert result.val.confusion.shape == (3, 3) and result.val.count == result.val_images
-    assert np.all(result.val.per_class >= 0.8)
-    assert result.train.accuracy == 1.0
-    losses = [s.loss for s in result.history]
-    assert losses[-1] < losses[0] and all(s.val_accuracy is not None for s in result.history)
+def test_cross_validated_accuracy_on_a_learnable_dataset(result, features):
+    images = len(PHOTOS) * PER_CLASS
+    assert features.computed + features.cached == images and not features.skipped
+    assert result.folds == teach.DEFAULT_FOLDS and result.images == images
+    assert result.cv.count == images                      # every image judged once, out of fold
+    assert result.cv.accuracy >= 0.95 and np.all(result.cv.per_class >= 0.8)
+    assert result.cv.confusion.shape == (3, 3)
+    assert result.train.accuracy == 1.0 and result.few == ()
+    heads = features.backbone.heads
+    assert [t.head for t in result.trials] == [h for h in heads for _ in teach.L2_GRID]
+    assert {t.l2 for t in result.trials} == set(teach.L2_GRID)
+    chosen = next(t for t in result.trials if (t.head, t.l2) == (result.head, result.l2))
+    assert result.cv.accuracy == pytest.approx(chosen.accuracy)
+    best = min(result.trials, key=lambda t: t.log_loss)
+    assert chosen.log_loss <= best.log_loss + best.log_loss_se
 
 
-def test_training_is_deterministic_and_reports_every_epoch(features, result):
+def test_the_model_is_fitted_on_every_image(result, features):
+    """Cross-validation only measures and chooses: the head the user gets is fitted on every row
+    (each image and its augmentations) with the chosen head and l2."""
+    from engine.teach.regression import Problem
+
+    columns = features.backbone.columns(result.head)
+    labels = features.image_labels[features.row_image]
+    fit = Problem(features.vectors[:, columns], labels, len(PHOTOS)).fit(result.l2)
+    np.testing.assert_allclose(result.model.weights, fit.weights.astype(np.float32), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(result.model.bias, fit.bias.astype(np.float32), rtol=1e-6, atol=1e-7)
+    assert result.train.count == len(features.row_image)
+    fold_fit = Problem(features.vectors[8:, columns], labels[8:], len(PHOTOS)).fit(result.l2)
+    assert not np.allclose(fold_fit.weights, fit.weights)  # a fit on fewer images is another head
+
+
+def test_training_is_deterministic_and_reports_progress(features, result):
     seen = []
-    again = teach.train_head(features, val_fraction=0.25, seed=0, on_epoch=seen.append)
+    again = teach.train_head(features, seed=0, progress=lambda done, total: seen.append((done, total)))
     np.testing.assert_array_equal(again.model.weights, result.model.weights)
     np.testing.assert_array_equal(again.model.bias, result.model.bias)
-    assert [s.epoch for s in seen] == list(range(1, len(seen) + 1)) and tuple(seen) == again.history
-    other = teach.split_images(features.image_labels, 0.25, seed=1)[1]
-    assert not np.array_equal(other, teach.split_images(features.image_labels, 0.25, seed=0)[1])
-    short = teach.train_head(features, val_fraction=0.25, epochs=2)
-    assert len(short.history) == 2
+    total = len(features.backbone.heads) * teach.DEFAULT_FOLDS + 1
+    assert seen == [(i, total) for i in range(1, total + 1)]
+    other = teach.assign_folds(features.image_labels, 5, seed=1)
+    assert not np.array_equal(other, teach.assign_folds(features.image_labels, 5, seed=0))
 
 
-def test_split_is_stratified_and_keeps_a_training_image_per_class():
-    labels = np.array([0] * 10 + [1] * 3 + [2] * 1)
-    train, val = teach.split_images(labels, 0.2, seed=4)
-    assert sorted(np.concatenate([train, val])) == list(range(14))
-    assert [int(np.sum(labels[val] == k)) for k in range(3)] == [2, 1, 0]
-    assert teach.split_images(labels, 0.0, seed=4)[1].size == 0
+def test_folds_share_out_every_class():
+    labels = np.array([0] * 12 + [1] * 3 + [2] * 2)
+    fold = teach.assign_folds(labels, 5, seed=4)
+    np.testing.assert_array_equal(fold, teach.assign_folds(labels, 5, seed=4))
+    for k in range(3):
+        counts = np.bincount(fold[labels == k], minlength=5)
+        assert counts.max() - counts.min() <= 1 and counts.sum() == np.sum(labels == k)
+
+
+def test_a_class_of_two_images_is_cross_validated_and_flagged(backbone, tmp_path):
+    """Two images of a class: each is judged by a head trained with the other, or with none of
+    that class; the figures come out, and the class is named as too small to trust."""
+    for photo, count in (("dog", 6), ("eagle", 6), ("giraffe", 2)):
+        make_class_folder(tmp_path / photo, photo, count, seed=len(photo))
+    feats = teach.extract_features(backbone, teach.scan_dataset(tmp_path), augment=())
+    res = teach.train_head(feats)
+    assert res.folds == 5 and res.cv.count == 14
+    assert res.few == ("giraffe",) and res.cv.confusion[2].sum() == 2
+    assert 0 <= res.cv.per_class[2] <= 1
+    assert res.model.classify(engine.load_image(feats.paths[-1])).probs.shape == (3,)
+
+
+def test_a_forced_head_and_l2_are_the_only_ones_tried(tmp_path, tiny_weights, features):
+    forced = teach.Backbone.load(CFG_DIR / "tiny.cfg", tiny_weights, layers=18)
+    assert [h.layers for h in forced.heads] == [(18,)] and forced.channels == 128
+    feats = teach.extract_features(forced, teach.scan_dataset(features.paths[0].parent.parent), augment=())
+    res = teach.train_head(feats, l2=0.05)
+    assert [(t.head.layers, t.l2) for t in res.trials] == [((18,), 0.05)]
+    assert (res.head.layers, res.l2) == ((18,), 0.05)
+
+
+def test_the_candidates_are_plain_darknet_heads():
+    tiny = engine.parse_network(CFG_DIR / "tiny.cfg")
+    assert [h.layers for h in teach.candidate_heads(tiny)] == [(17, 19), (18,), (19,)]
+    assert tiny.shapes[17][:2] == tiny.shapes[19][:2]           # a [route] needs one size
+    darknet19 = engine.parse_network(CFG_DIR / "darknet19.cfg")
+    assert [h.layers for h in teach.candidate_heads(darknet19)] == [(21, 23), (22,), (23,)]
+    alexnet = engine.parse_network(CFG_DIR / "alexnet.cfg")     # a [connected] classifier: no logits head
+    assert [h.layers for h in teach.candidate_heads(alexnet)] == [(teach.default_layer(alexnet),)]
+    with pytest.raises(teach.TeachError, match="a \\[route\\] needs layers of one size: layer 5 is 56x56"):
+        teach.check_head(tiny, (5, 17))
 
 
 def test_augmentations_are_training_rows_only(backbone, tmp_path):
     for photo in ("dog", "eagle"):
         make_class_folder(tmp_path / photo, photo, 3, seed=9)
     feats = teach.extract_features(backbone, teach.scan_dataset(tmp_path), augment=("flip", "crop-br"))
-    assert feats.variants == ("original", "flip", "crop-br") and feats.vectors.shape == (18, 128)
+    assert feats.variants == ("original", "flip", "crop-br")
+    assert feats.vectors.shape == (18, backbone.channels) and backbone.channels == 512 + 128 + 1000
     assert not np.allclose(feats.vectors[0], feats.vectors[1])
-    res = teach.train_head(feats, val_fraction=0.34, seed=0)
-    assert res.val_images == 2 and res.val.count == 2                     # originals only
-    assert res.train.count == 3 * res.train_images
+    res = teach.train_head(feats, folds=3)
+    assert res.cv.count == 6                              # originals only are judged
+    assert res.train.count == 18                          # every variant is a training row
     image = engine.load_image(feats.paths[0])
     flipped = backbone.pooled(backbone.prepare(teach.augment_image(image, "flip"))[None])[0]
     np.testing.assert_allclose(flipped, feats.vectors[1], rtol=1e-4, atol=1e-4)   # batch of 1 vs 6
@@ -150,10 +213,10 @@ def test_cancel_stops_extraction_and_training(backbone, dataset_dir, features):
     stop.set()
     with pytest.raises(teach.Cancelled):
         teach.extract_features(backbone, teach.scan_dataset(dataset_dir), augment=(), cancel=stop)
-    epochs = []
+    folds = []
     with pytest.raises(teach.Cancelled):
-        teach.train_head(features, on_epoch=epochs.append, cancel=lambda: len(epochs) >= 3)
-    assert len(epochs) == 3
+        teach.train_head(features, progress=lambda done, total: folds.append(done), cancel=lambda: len(folds) >= 3)
+    assert len(folds) == 3
 
 
 def test_default_layer_is_the_last_conv_before_the_classifier():
@@ -167,7 +230,8 @@ def test_default_layer_is_the_last_conv_before_the_classifier():
 
 # --------------------------------------------------------------------------- export
 
-def test_export_loads_in_our_engine_and_opencv_and_agrees_with_the_app(result, exported, backbone):
+def test_export_loads_in_our_engine_and_opencv_and_agrees_with_the_app(taught):
+    backbone, _, result, exported = taught
     net = engine.Network.load(exported.cfg, exported.weights)
     assert (net.header.major, net.header.minor) == (0, 2)
     assert net.header.seen == backbone.header.seen
@@ -186,23 +250,28 @@ def test_export_loads_in_our_engine_and_opencv_and_agrees_with_the_app(result, e
     assert result.model.classify(engine.load_image(shared_path("darknet", "data", "eagle.png"))).top(1)[0][1] == "eagle"
 
 
-def test_exported_layer_table_is_the_backbones_up_to_the_layer(exported, backbone):
+def test_exported_layer_table_is_the_base_up_to_the_head(taught):
+    _, _, result, exported = taught
     base = summarize(engine.parse_network(CFG_DIR / "tiny.cfg")).rows
     ours = summarize(engine.parse_network(exported.cfg)).rows
-    layer = backbone.layer
-    assert ours[:layer + 1] == base[:layer + 1]
-    assert [(r.kind, r.filters, r.size) for r in ours[layer + 1:]] == [
+    last = result.head.last
+    assert ours[:last + 1] == base[:last + 1]
+    channels = sum(base[layer].output[2] for layer in result.head.layers)
+    route = [("route", " ".join(map(str, result.head.layers)), "")] if len(result.head.layers) > 1 else []
+    assert [(r.kind, r.filters, r.size) for r in ours[last + 1:]] == route + [
         ("conv", "3", "1 x 1 / 1"), ("avg", "", ""), ("softmax", "", "")]
+    assert ours[last + 1 + len(route)].bflops == pytest.approx(2 * 3 * channels * 14 * 14 / 1e9, rel=1e-3)
     assert ours[-1].output == (1, 1, 3)
-    base_sections = engine.cfg.read_sections(CFG_DIR / "tiny.cfg")[:layer + 2]
-    our_sections = engine.cfg.read_sections(exported.cfg)[:layer + 2]
+    base_sections = engine.cfg.read_sections(CFG_DIR / "tiny.cfg")[:last + 2]
+    our_sections = engine.cfg.read_sections(exported.cfg)[:last + 2]
     assert [(s.kind, {k: v for k, (v, _) in s.options.items()}) for s in our_sections] == \
            [(s.kind, {k: v for k, (v, _) in s.options.items()}) for s in base_sections]
 
 
-def test_head_on_pooled_features_equals_the_full_exported_network(result, features, exported, backbone):
+def test_head_on_pooled_features_equals_the_full_exported_network(taught):
     """A linear 1x1 conv commutes with global average pooling: the trained head on each image's
     cached, spatially averaged features is the exported network run on the image."""
+    backbone, features, result, exported = taught
     net = engine.Network.load(exported.cfg, exported.weights)
     rows = np.linspace(0, len(features.paths) - 1, 6).astype(int)
     from_features = result.model.probabilities(features.vectors[rows])
@@ -223,20 +292,38 @@ def test_tdn_teach_then_tdn_classify(capsys, monkeypatch, dataset_dir, cache_roo
     monkeypatch.setenv("TDN_CACHE_DIR", str(cache_root))
     out = tmp_path / "models"
     code, text, err = run(capsys, "teach", dataset_dir, "--out", out, "--name", "pets", "--base", "tiny",
-                          "--weights", tiny_weights, "--val", "0.25", "--augment", "none", "--epochs", "50")
+                          "--weights", tiny_weights, "--augment", "none", "--verbose")
     assert code == 0, err
     assert f"(0 computed, {len(PHOTOS) * PER_CLASS} cached)" in text       # the cache: instant retraining
-    assert "epoch    1: loss " in text and "val accuracy" in text
-    accuracy = float(text.split("validation accuracy: ")[1].split("%")[0])
-    assert accuracy >= 95
+    assert "cross-validation (accuracy % / log-loss):" in text and text.count("*") >= 2   # the table, the mark
+    accuracy = float(text.split("cross-validated accuracy: ")[1].split("%")[0])
+    assert accuracy >= 95 and "measured by 5-fold cross-validation" in text
+    assert f"the model written is trained on all {len(PHOTOS) * PER_CLASS} images" in text
+    assert "head: " in text and "(chosen by cross-validation)" in text
     for k, photo in enumerate(PHOTOS):
         assert any(line.split()[:2] == [str(k), photo] for line in text.splitlines())
-    assert "time: feature extraction " in text and ", training " in text
+    assert "warning" not in text
+    assert "time: feature extraction " in text and ", cross-validation and training " in text
     assert sorted(p.name for p in out.iterdir()) == ["pets.cfg", "pets.names", "pets.weights"]
     code, text, err = run(capsys, "classify", out / "pets.cfg", out / "pets.weights",
                           shared_path("darknet", "data", "giraffe.jpg"), "--names", out / "pets.names")
     assert code == 0, err
     assert text.splitlines()[1].endswith(": giraffe")
+
+
+def test_a_forced_route_head_from_the_command_line(capsys, monkeypatch, dataset_dir, cache_root, tiny_weights,
+                                                    tmp_path):
+    monkeypatch.setenv("TDN_CACHE_DIR", str(cache_root))
+    out = tmp_path / "models"
+    code, text, err = run(capsys, "teach", dataset_dir, "--out", out, "--weights", tiny_weights, "--augment",
+                          "none", "--layer", "17,19", "--l2", "0.2", "--folds", "3")
+    assert code == 0, err
+    assert "head: [route] of layer 17, 512 channels and layer 19 (the base classifier's logits), " \
+           "1000 channels, l2 0.2\n" in text
+    assert "measured by 3-fold cross-validation" in text
+    layers = engine.parse_network(out / "taught.cfg").layers
+    assert [layer.kind for layer in layers[-5:]] == ["convolutional", "route", "convolutional", "avgpool", "softmax"]
+    assert layers[-4].sources == (17, 19)
 
 
 def test_unreadable_images_are_skipped_and_counted(capsys, monkeypatch, tmp_path, tiny_weights):
@@ -247,11 +334,13 @@ def test_unreadable_images_are_skipped_and_counted(capsys, monkeypatch, tmp_path
     (data / "dog" / "broken.jpg").write_text("not a picture")
     (data / "eagle" / "notes.txt").write_text("eagles")
     code, text, err = run(capsys, "teach", data, "--out", tmp_path / "out", "--weights", tiny_weights,
-                          "--val", "0", "--augment", "none")
+                          "--augment", "none")
     assert code == 0, err
     assert f"skipped cannot read image {data / 'dog' / 'broken.jpg'}: not an image file" in text
     assert "4 images x 1 (original)" in text and "2 skipped" in text
-    assert "no validation split" in text and "training accuracy: 100.0% (4/4)" in text
+    assert "measured by 4-fold cross-validation" in text           # no more folds than images
+    for name in ("dog", "eagle"):
+        assert f"warning: class '{name}' has only 2 images: too few to trust its figures" in text
 
 
 # --------------------------------------------------------------------------- bad input
@@ -295,6 +384,9 @@ def test_a_class_of_only_unreadable_files_is_an_error(capsys, tmp_path, tiny_wei
     ("99", "there is no layer 99: the network has layers 0-21"),
     ("-1", "there is no layer -1"),
     ("21", "layer 21 is a [softmax], which gives no features"),
+    ("5,17", "a [route] needs layers of one size: layer 5 is 56x56, layer 17 is 14x14"),
+    ("17,17", "layer 17 is given twice"),
+    ("seventeen", "--layer wants a layer number, or numbers joined by commas (got 'seventeen')"),
 ])
 def test_bad_layer_is_one_line(capsys, tmp_path, tiny_weights, layer, message):
     data = bad_folder(tmp_path / "data", {"a": 1, "b": 1})
@@ -318,8 +410,9 @@ def test_unwritable_output_is_one_line_before_any_work(capsys, tmp_path, tiny_we
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--val", "1"], "--val must be at least 0 and below 1"),
-    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--folds", "1"], "--folds must be at least 2"),
+    (["--l2", "-1"], "--l2 must be 0 or more (got -1)"),
+    (["--l2", "nan"], "--l2 must be 0 or more (got nan)"),
 ])
 def test_bad_numbers_are_one_line(capsys, tmp_path, argv, message):
     code, _, err = run(capsys, "teach", tmp_path, "--out", tmp_path / "out", *argv)
@@ -343,3 +436,32 @@ def test_an_export_replaces_a_previous_one_whole(result, tmp_path):
     paths = teach.export(result.model, tmp_path, "animals")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["animals.cfg", "animals.names", "animals.weights"]
     assert engine.parse_network(paths.cfg).layers[-1].kind == "softmax"
+
+
+# --------------------------------------------------------------------------- real photos
+
+def test_real_photos_reach_the_goal_with_the_defaults(compiled_kernels, tiny_weights):
+    """../shared/teach-dev (89 real photos, 5 classes, one per ImageNet class): the exported model,
+    taught with the default settings on 70 % of each class, classifies the other 30 % as
+    `tdn classify` would. The mean over 5 seeded splits must reach 87 % (a linear head on Tiny
+    Darknet's features tops out around 88-89 % here)."""
+    data = shared_path("teach-dev")
+    dataset = teach.scan_dataset(data)
+    labels = np.array([label for _, label in dataset.images])
+    backbone = teach.Backbone.load(CFG_DIR / "tiny.cfg", tiny_weights)
+    cache = teach.FeatureCache()
+    scores = []
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        held = set()
+        for k in range(len(dataset.classes)):
+            members = rng.permutation(np.flatnonzero(labels == k))
+            held.update(members[:max(1, round(0.3 * members.size))].tolist())
+        part = teach.Dataset(dataset.classes, tuple(item for i, item in enumerate(dataset.images) if i not in held))
+        result = teach.train_head(teach.extract_features(backbone, part, ("flip",), cache))
+        classifier = result.model.classifier()
+        right = sum(classifier.classify(engine.load_image(dataset.images[i][0])).top(1)[0][0] == labels[i]
+                    for i in held)
+        scores.append(right / len(held))
+    print(f"\nteach-dev held-out accuracy: {', '.join(f'{100 * s:.1f}' for s in scores)}")
+    assert np.mean(scores) >= 0.87

@@ -1,29 +1,30 @@
 """Teach your own classes: a new classifier head on a frozen darknet network.
 
-The base network (Tiny Darknet by default) stays frozen up to a feature layer L; a head of plain
-darknet layers follows it:
+The base network (Tiny Darknet by default) stays frozen; a head of plain darknet layers reads
+one of its layers, or a [route] of several (heads.py), and classifies:
 
-    [convolutional] filters=K size=1 activation=linear  →  [avgpool]  →  [softmax]
+    [route] layers=17,19 (when more than one)  →  [convolutional] filters=K size=1 linear
+                                               →  [avgpool]  →  [softmax]
 
 A linear 1×1 convolution commutes with global average pooling: avgpool(W * F + b) = W·mean(F) + b.
-So the head is trained on one vector per image (layer L's output averaged over space) and is still
-exactly the exported network, at any input size. Training is L2-regularised multinomial logistic
-regression (mean cross-entropy + l2/2·|W|², full batch, L-BFGS from zeros): a few seconds, and the
-same result for the same seed (the seed chooses the validation split). The optimiser sees
-standardised features; the standardisation is folded into W and b before they leave train_head, so
-the head anyone sees is always W·mean(features) + b.
+So a head trains on one vector per image (its layers' outputs averaged over space) and is still
+exactly the exported network, at any input size. Training is balanced, L2-regularised
+multinomial logistic regression (regression.py). Cross-validation over the images picks the
+head among the candidates and the l2 from a grid; the chosen head is then fitted on every image,
+and its cross-validated accuracy is what teaching reports (training.py).
 
 API for the GUI's Teach view (no Qt here; run it on the worker thread that owns the network)::
 
-    backbone = Backbone.load(cfg, weights, layer=None)  # or Backbone(net): layer None → default_layer
+    backbone = Backbone.load(cfg, weights)   # or Backbone(net); layers=18 or (17, 19) forces a head
     dataset = scan_dataset(folder)           # or Dataset(("cat", "dog"), ((path, 0), (path, 1), ...))
     cache = FeatureCache(folder_or_None)     # keep one: re-extracting after adding images is instant
     features = extract_features(backbone, dataset, augment=("flip",), cache=cache,
                                 progress=lambda done, total: ..., cancel=event)
-    result = train_head(features, val_fraction=0.2, seed=0, epochs=100,
-                        on_epoch=lambda s: ...)   # s: EpochStats(epoch, loss, train_accuracy, val_accuracy)
-    result.val, result.train                 # Evaluation: .accuracy, .per_class, .confusion (true × predicted)
-    model = result.model                     # TaughtModel
+    result = train_head(features, folds=5, l2=None, seed=0, progress=lambda done, total: ...)
+    result.cv, result.how                    # Evaluation (.accuracy, .per_class, .confusion), a sentence
+    result.head, result.l2, result.trials    # what was chosen, and every head × l2 tried
+    result.few                               # classes with too few images to trust their figures
+    model = result.model                     # TaughtModel, fitted on every image
     model.classify(image)                    # engine.Prediction from the pooled head (live classification)
     model.classifier()                       # engine.Classifier over the exported network itself
     paths = export(model, out_dir, name)     # ExportPaths(cfg, weights, names): all three files or none
@@ -33,27 +34,30 @@ teach() does extract_features + train_head. Every error is a TeachError (an Engi
 Cancelled. Features computed before a cancel stay in the cache. Nothing here is thread-safe: one
 thread at a time, like engine.Network.
 
-Modules, one concept each: errors (TeachError, Cancelled), dataset (the class folders), backbone
-(the frozen part), features (pooled features, augmentation, their cache), training (the split and
-the head), model (TaughtModel), exporting (the darknet files).
+Modules, one concept each: errors (TeachError, Cancelled), dataset (the class folders), heads
+(which layers a head reads), backbone (the frozen part), features (pooled features,
+augmentation, their cache), regression (one fit), training (cross-validation, the choice, the
+final fit), model (TaughtModel), exporting (the darknet files).
 """
-from .backbone import FEATURE_FORMAT, FEATURE_KINDS, Backbone, check_layer, default_layer
+from .backbone import FEATURE_FORMAT, Backbone
 from .dataset import Dataset, check_dataset, scan_dataset
 from .errors import Cancelled, TeachError
 from .exporting import ExportPaths, check_output, export
 from .features import (AUGMENTATIONS, BATCH, CROP, FeatureCache, Features, augment_image,
                        extract_features)
+from .heads import FEATURE_KINDS, Head, candidate_heads, check_head, check_layer, default_layer
 from .model import TaughtModel
-from .training import (DEFAULT_EPOCHS, DEFAULT_L2, DEFAULT_VAL, EpochStats, Evaluation, TeachResult,
-                       evaluate, split_images, teach, train_head)
+from .training import (DEFAULT_FOLDS, L2_GRID, MIN_TRUSTED, Evaluation, TeachResult, Trial, assign_folds,
+                       evaluate, teach, train_head)
 
 __all__ = [
     "TeachError", "Cancelled",
     "Dataset", "scan_dataset", "check_dataset",
-    "FEATURE_FORMAT", "FEATURE_KINDS", "Backbone", "default_layer", "check_layer",
+    "FEATURE_FORMAT", "FEATURE_KINDS", "Backbone", "Head", "candidate_heads", "check_head", "default_layer",
+    "check_layer",
     "AUGMENTATIONS", "BATCH", "CROP", "FeatureCache", "Features", "augment_image", "extract_features",
-    "DEFAULT_EPOCHS", "DEFAULT_L2", "DEFAULT_VAL", "EpochStats", "Evaluation", "TeachResult",
-    "evaluate", "split_images", "teach", "train_head",
+    "DEFAULT_FOLDS", "L2_GRID", "MIN_TRUSTED", "Evaluation", "TeachResult", "Trial", "assign_folds",
+    "evaluate", "teach", "train_head",
     "TaughtModel",
     "ExportPaths", "check_output", "export",
 ]

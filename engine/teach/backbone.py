@@ -1,4 +1,4 @@
-"""The frozen part: the base network cut after feature layer L, pooled over space."""
+"""The frozen part: the base network up to the layers the heads read, pooled over space."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,55 +10,28 @@ import numpy as np
 
 from ..classify import Classifier
 from ..network import Network
-from ..spec import NetworkSpec, parse_network
+from ..spec import parse_network
 from .errors import TeachError
+from .heads import Head, candidate_heads, check_head
 
-FEATURE_FORMAT = 1          # bump when preprocessing or pooling changes: old cache entries then miss
-FEATURE_KINDS = ("convolutional", "connected", "maxpool", "avgpool", "route", "shortcut")
-
-
-def default_layer(spec: NetworkSpec) -> int:
-    """The last [convolutional] before the final layer with weights (the base's classifier):
-    tiny's 128-channel 1×1 conv (18), darknet's 1024-channel 3×3 conv before its avgpool."""
-    weighted = [layer.index for layer in spec.layers if layer.kind in ("convolutional", "connected")]
-    end = weighted[-1] if weighted else len(spec.layers)
-    convs = [layer.index for layer in spec.layers[:end] if layer.kind == "convolutional"]
-    if not convs:
-        raise TeachError(f"{spec.path}: no [convolutional] layer before the classifier: choose a layer")
-    return convs[-1]
-
-
-def check_layer(spec: NetworkSpec, layer: int) -> int:
-    count = len(spec.layers)
-    usable = [item.index for item in spec.layers if item.kind in FEATURE_KINDS]
-    if not 0 <= layer < count:
-        raise TeachError(f"{spec.path}: there is no layer {layer}: the network has layers 0-{count - 1} "
-                         f"(feature layers: {_ranges(usable)})")
-    kind = spec.layers[layer].kind
-    if kind not in FEATURE_KINDS:
-        raise TeachError(f"{spec.layers[layer].where}: layer {layer} is a [{kind}], which gives no "
-                         f"features: choose a [convolutional] layer (feature layers: {_ranges(usable)})")
-    return layer
-
-
-def _ranges(indices: Sequence[int]) -> str:
-    """[0, 2, 4, 5, 6] → '0, 2, 4-6'."""
-    parts, start = [], None
-    for i, value in enumerate(indices):
-        if start is None:
-            start = value
-        if i + 1 == len(indices) or indices[i + 1] != value + 1:
-            parts.append(str(start) if start == value else f"{start}-{value}")
-            start = None
-    return ", ".join(parts) or "none"
+FEATURE_FORMAT = 2          # bump when preprocessing or pooling changes: old cache entries then miss
 
 
 class Backbone:
-    """The base network cut after layer L: preprocessing + layers 0..L + spatial mean."""
+    """The base network up to the layers its candidate heads read: preprocessing, one forward
+    pass, each of those layers' outputs averaged over space, side by side in one vector."""
 
-    def __init__(self, base: Network, layer: int | None = None, resize: str = "min"):
+    def __init__(self, base: Network, layers: int | Sequence[int] | None = None, resize: str = "min"):
+        """layers: None for the candidate heads (teaching picks one); a layer, or layers for a
+        [route], to force that head."""
         spec = base.spec
-        self.layer = default_layer(spec) if layer is None else check_layer(spec, layer)
+        if layers is None:
+            self.heads = candidate_heads(spec)
+        elif isinstance(layers, (int, np.integer)):
+            self.heads = (check_head(spec, (int(layers),)),)
+        else:
+            self.heads = (check_head(spec, layers),)
+        self.layers = tuple(sorted({layer for head in self.heads for layer in head.layers}))
         self.cfg_path = Path(spec.path)
         try:
             self.cfg_text = self.cfg_path.read_text(encoding="utf-8", errors="replace")
@@ -66,26 +39,35 @@ class Backbone:
             raise TeachError(f"{spec.path}: cannot read the base cfg: {exc.strerror or exc}") from None
         if parse_network(spec.path, self.cfg_text).layers != spec.layers:
             raise TeachError(f"{spec.path} changed on disk since the network was loaded: load it again")
-        cut = dataclasses.replace(spec, layers=spec.layers[:self.layer + 1],
-                                  shapes=spec.shapes[:self.layer + 1])
-        self.params = base.params[:self.layer + 1]
+        last = self.layers[-1]
+        cut = dataclasses.replace(spec, layers=spec.layers[:last + 1], shapes=spec.shapes[:last + 1])
+        self.spec = spec
+        self.params = base.params[:last + 1]
         self.header = base.header
         self.net = Network(cut, self.params, base.header)
-        self.channels = spec.shapes[self.layer][2]
+        widths = [spec.shapes[layer][2] for layer in self.layers]
+        starts = np.cumsum([0] + widths)
+        self.slices = {layer: slice(int(a), int(b)) for layer, a, b in zip(self.layers, starts, starts[1:])}
+        self.channels = int(starts[-1])          # the width of a pooled feature vector
         self.resize = resize
         self._classifier = Classifier(self.net, None, resize)
         self.identity = self._identity()
 
     @classmethod
-    def load(cls, cfg: str | Path, weights: str | Path, layer: int | None = None,
+    def load(cls, cfg: str | Path, weights: str | Path, layers: int | Sequence[int] | None = None,
              resize: str = "min") -> "Backbone":
-        return cls(Network.load(cfg, weights), layer, resize)
+        return cls(Network.load(cfg, weights), layers, resize)
+
+    def columns(self, head: Head) -> np.ndarray:
+        """The columns of a pooled feature vector that `head` reads, in its route order."""
+        return np.concatenate([np.arange(self.slices[layer].start, self.slices[layer].stop)
+                               for layer in head.layers])
 
     def describe(self) -> str:
-        h, w, c = self.net.spec.shapes[-1]
-        item = self.net.spec.layers[-1]
-        return (f"{self.cfg_path.name} layer {self.layer} [{item.kind}]: {c} channels "
-                f"({w}x{h} at {self.net.input_size[0]}x{self.net.input_size[1]})")
+        w, h = self.net.input_size
+        heads = "; ".join(head.describe(self.spec) for head in self.heads)
+        many = "candidate heads" if len(self.heads) > 1 else "head"
+        return f"{self.cfg_path.name} at {w}x{h}, {many}: {heads}"
 
     def prepare(self, image: np.ndarray, resize: str | None = None) -> np.ndarray:
         """The network input for an image: the base Classifier's preprocessing, by this
@@ -93,15 +75,18 @@ class Backbone:
         return self._classifier.prepare(image, resize)
 
     def pooled(self, inputs: np.ndarray) -> np.ndarray:
-        """Prepared inputs (n, h, w, 3) of one shape → layer L's output averaged over space (n, c)."""
-        out = self.net.features(inputs, self.layer)                         # (n, h', w', c)
-        return out.mean(axis=(1, 2), dtype=np.float64).astype(np.float32)
+        """Prepared inputs (n, h, w, 3) of one shape → each layer's output averaged over space,
+        side by side: (n, channels) float32."""
+        outputs = self.net.features_of(inputs, self.layers)                 # [(n, h', w', c)]
+        return np.concatenate([out.mean(axis=(1, 2), dtype=np.float64) for out in outputs],
+                              axis=1).astype(np.float32)
 
     def _identity(self) -> str:
-        """What the features depend on: layers 0..L, their weights, input size, preprocessing."""
+        """What the features depend on: the layers read, layers 0..last, their weights, input
+        size, preprocessing."""
         digest = hashlib.sha256()
         spec = self.net.spec
-        digest.update(repr((FEATURE_FORMAT, self.resize, spec.input_shape)).encode())
+        digest.update(repr((FEATURE_FORMAT, self.resize, spec.input_shape, self.layers)).encode())
         for item in spec.layers:
             digest.update(repr(dataclasses.replace(item, where="")).encode())
         for arrays in self.params:

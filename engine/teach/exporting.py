@@ -47,7 +47,7 @@ def export(model: TaughtModel, out_dir: str | Path, name: str) -> ExportPaths:
     paths = ExportPaths(out / f"{name}.cfg", out / f"{name}.weights", out / f"{name}.names")
     text = model.cfg_text(name)
     spec = parse_network(paths.cfg, text)
-    params = list(model.backbone.params) + model.head_params()
+    params = list(model.backbone.params[:model.head.last + 1]) + model.head_params()
     header = model.backbone.header
     made = [p for p in reversed([out, *out.parents]) if not p.exists()]
     temps: dict[Path, Path] = {}

@@ -1,4 +1,5 @@
-"""Training the head: the seeded split, L2 softmax regression (L-BFGS), evaluation; teach()."""
+"""Training the head: cross-validation picks the head and its regularisation, the chosen head is
+fitted again on every image; evaluation; teach()."""
 from __future__ import annotations
 
 import time
@@ -11,35 +12,31 @@ from .backbone import Backbone
 from .dataset import Dataset
 from .errors import Cancelled, TeachError, stop_check
 from .features import FeatureCache, Features, extract_features
-from .model import TaughtModel, softmax_ce
+from .heads import Head
+from .model import TaughtModel
+from .regression import Problem, log_probabilities
 
-DEFAULT_EPOCHS = 100        # L-BFGS iterations at most (each is one full pass over the features)
-DEFAULT_L2 = 1e-3           # on standardised features, next to the mean cross-entropy
-DEFAULT_VAL = 0.2
+DEFAULT_FOLDS = 5
+# The regularisation grid, on standardised features next to the balanced mean cross-entropy.
+# On teach-dev (5 seeded 70/30 splits) held-out accuracy was flat from 0.03 to 1 for the route
+# head (87.7-88.5 %) and fell below 0.01; the grid brackets that, cross-validation picks.
+L2_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+L2_WITHOUT_CV = 0.3          # when there are too few images to cross-validate
+MIN_TRUSTED = 5              # a class with fewer images gets a warning: its figures are noise
 
 
-def split_images(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified, seeded: round(val_fraction · n) of each class's n images held out, at least one
-    when val_fraction > 0, never all (every class keeps a training image)."""
+def assign_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """The fold of each image: every class's images shuffled (seeded) and dealt to the folds in
+    turn from a random fold, so each fold gets its share of every class, and a class with fewer
+    images than folds is in some folds only (its images are then judged by heads that never saw
+    that class: the cross-validation says so by getting them wrong)."""
     rng = np.random.default_rng(seed)
-    train, val = [], []
+    fold = np.zeros(labels.size, np.int64)
     for k in range(int(labels.max()) + 1 if labels.size else 0):
         members = np.flatnonzero(labels == k)
         members = members[rng.permutation(members.size)]
-        n_val = 0
-        if val_fraction > 0 and members.size >= 2:
-            n_val = min(members.size - 1, max(1, round(val_fraction * members.size)))
-        val.extend(members[:n_val])
-        train.extend(members[n_val:])
-    return np.sort(np.array(train, np.int64)), np.sort(np.array(val, np.int64))
-
-
-@dataclass(frozen=True)
-class EpochStats:
-    epoch: int                  # 1, 2, ...
-    loss: float                 # mean cross-entropy on the training rows (without the L2 term)
-    train_accuracy: float
-    val_accuracy: float | None  # None without a validation split
+        fold[members] = (np.arange(members.size) + rng.integers(folds)) % folds
+    return fold
 
 
 @dataclass(frozen=True)
@@ -69,91 +66,124 @@ def evaluate(probs: np.ndarray, labels: np.ndarray, classes: int) -> Evaluation:
 
 
 @dataclass(frozen=True)
+class Trial:
+    """One head at one l2, cross-validated: every image judged by a fit that never saw it."""
+    head: Head
+    l2: float
+    log_loss: float             # mean over the images of -log p(true class)
+    log_loss_se: float          # its standard error
+    accuracy: float
+
+
+@dataclass(frozen=True)
 class TeachResult:
-    model: TaughtModel
-    history: tuple[EpochStats, ...]
-    train: Evaluation           # training rows (augmentations included)
-    val: Evaluation | None      # held-out images (never augmented); None without a split
-    train_images: int
-    val_images: int
+    model: TaughtModel          # fitted on every image (and augmentation) with `head` and `l2`
+    head: Head
+    l2: float
+    cv: Evaluation | None       # the chosen head and l2's cross-validation; None: too few images
+    folds: int                  # 0 without cross-validation
+    trials: tuple[Trial, ...]   # every head × l2 tried, in the order tried
+    train: Evaluation           # the final head on its own training rows
+    images: int
+    few: tuple[str, ...]        # classes with fewer than MIN_TRUSTED images
     features: Features
-    seconds: float              # training only
+    seconds: float              # cross-validation and training
 
     @property
     def classes(self) -> tuple[str, ...]:
         return self.model.classes
 
+    @property
+    def how(self) -> str:
+        """How the accuracy was measured, in a sentence."""
+        if self.cv is None:
+            return "on the training images: too few images to hold any out"
+        return (f"by {self.folds}-fold cross-validation: each image predicted by a head trained on the "
+                f"other folds' images")
 
-def train_head(features: Features, val_fraction: float = DEFAULT_VAL, seed: int = 0,
-               epochs: int = DEFAULT_EPOCHS, l2: float = DEFAULT_L2,
-               on_epoch: Callable[[EpochStats], None] | None = None, cancel=None) -> TeachResult:
-    """Softmax regression on the pooled features of the training images; on_epoch after each
-    L-BFGS iteration (one full pass; it stops early once converged)."""
-    from scipy.optimize import minimize
 
-    if not 0 <= val_fraction < 1:
-        raise TeachError(f"the validation fraction must be at least 0 and below 1 (got {val_fraction:g})")
-    if epochs < 1:
-        raise TeachError(f"epochs must be at least 1 (got {epochs})")
-    if l2 < 0:
-        raise TeachError(f"l2 must not be negative (got {l2:g})")
+def train_head(features: Features, folds: int = DEFAULT_FOLDS, l2: float | None = None, seed: int = 0,
+               balanced: bool = True, progress: Callable[[int, int], None] | None = None,
+               cancel=None) -> TeachResult:
+    """Cross-validate every candidate head of the backbone at every l2 of L2_GRID (or `l2`), pick
+    one (the most preferred head whose log-loss is within one standard error of the best), and
+    fit it again on every image. progress(done, total) after each fold and at the end."""
+    if folds < 2:
+        raise TeachError(f"cross-validation needs at least 2 folds (got {folds})")
+    if l2 is not None and not l2 >= 0:
+        raise TeachError(f"l2 must be 0 or more (got {l2:g})")
     stop = stop_check(cancel)
     start = time.perf_counter()
-    k, c = len(features.classes), features.backbone.channels
-    train_images, val_images = split_images(features.image_labels, val_fraction, seed)
-    row_labels = features.image_labels[features.row_image]
-    train_rows = np.isin(features.row_image, train_images)
-    val_rows = np.isin(features.row_image, val_images) & (features.row_variant == 0)
-    x = features.vectors[train_rows].astype(np.float64)
-    y = row_labels[train_rows]
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale[scale < 1e-6] = 1.0                    # a constant feature: leave it, its weight stays 0
-    z = (x - mean) / scale
-    zv = (features.vectors[val_rows] - mean) / scale
-    yv = row_labels[val_rows]
-    onehot = np.eye(k)[y]
-    n = len(y)
-
-    def unpack(theta):
-        return theta[:k * c].reshape(k, c), theta[k * c:]
-
-    def objective(theta):
-        w, b = unpack(theta)
-        p, ce = softmax_ce(z @ w.T + b, y)
-        g = (p - onehot) / n
-        grad = np.concatenate([(g.T @ z + l2 * w).ravel(), g.sum(axis=0)])
-        return ce + 0.5 * l2 * float(np.sum(w * w)), grad
-
-    history: list[EpochStats] = []
-
-    def after_iteration(theta):
-        w, b = unpack(np.asarray(theta))
-        p, ce = softmax_ce(z @ w.T + b, y)
-        val_acc = float(np.mean(np.argmax(zv @ w.T + b, axis=1) == yv)) if len(yv) else None
-        stats = EpochStats(len(history) + 1, ce, float(np.mean(np.argmax(p, axis=1) == y)), val_acc)
-        history.append(stats)
-        if on_epoch is not None:
-            on_epoch(stats)
-        if stop():
-            raise Cancelled("teaching cancelled")
-
-    solution = minimize(objective, np.zeros(k * c + k), jac=True, method="L-BFGS-B",
-                        callback=after_iteration,
-                        options={"maxiter": epochs, "gtol": 1e-7, "ftol": 1e-12, "maxcor": 20})
-    w, b = unpack(solution.x)
-    weights = w / scale                           # fold the standardisation: W·(x - m)/s + b
-    bias = b - weights @ mean
-    model = TaughtModel(features.backbone, features.classes, weights.astype(np.float32),
-                        bias.astype(np.float32))
-    train_eval = evaluate(model.probabilities(features.vectors[train_rows]), y, k)
-    val_eval = evaluate(model.probabilities(features.vectors[val_rows]), yv, k) if len(yv) else None
-    return TeachResult(model, tuple(history), train_eval, val_eval, len(train_images), len(val_images),
+    backbone, k = features.backbone, len(features.classes)
+    labels = features.image_labels
+    images = labels.size
+    row_labels = labels[features.row_image]
+    grid = sorted(L2_GRID if l2 is None else (l2,), reverse=True)     # strong to weak: warm starts
+    n_folds = min(folds, images) if images >= 2 else 0
+    fold_of = assign_folds(labels, n_folds, seed) if n_folds else None
+    total = len(backbone.heads) * n_folds + 1
+    done = 0
+    trials: list[Trial] = []
+    out_of_fold: dict[tuple[Head, float], np.ndarray] = {}
+    for head in backbone.heads if n_folds else ():
+        columns = backbone.columns(head)
+        log_p = {value: np.zeros((images, k)) for value in grid}
+        for fold in range(n_folds):
+            if stop():
+                raise Cancelled("teaching cancelled")
+            held = fold_of == fold
+            train_rows = ~held[features.row_image]
+            test_rows = held[features.row_image] & (features.row_variant == 0)
+            problem = Problem(features.vectors[train_rows][:, columns], row_labels[train_rows], k, balanced)
+            state = None
+            for value in grid:
+                fit = problem.fit(value, state)
+                state = fit.state
+                log_p[value][features.row_image[test_rows]] = log_probabilities(
+                    features.vectors[test_rows][:, columns], fit.weights, fit.bias)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        for value in grid:
+            losses = -log_p[value][np.arange(images), labels]
+            trials.append(Trial(head, value, float(losses.mean()), float(losses.std() / np.sqrt(images)),
+                                float(np.mean(np.argmax(log_p[value], axis=1) == labels))))
+            out_of_fold[(head, value)] = np.exp(log_p[value])
+    head, chosen_l2 = _choose(backbone.heads, trials, L2_WITHOUT_CV if l2 is None else l2)
+    columns = backbone.columns(head)
+    fit = Problem(features.vectors[:, columns], row_labels, k, balanced).fit(chosen_l2)
+    model = TaughtModel(backbone, head, features.classes, fit.weights.astype(np.float32),
+                        fit.bias.astype(np.float32))
+    if progress is not None:
+        progress(total, total)
+    counts = np.bincount(labels, minlength=k)
+    return TeachResult(model, head, chosen_l2,
+                       evaluate(out_of_fold[(head, chosen_l2)], labels, k) if n_folds else None,
+                       n_folds, tuple(trials), evaluate(model.probabilities(features.vectors), row_labels, k),
+                       images, tuple(name for name, n in zip(features.classes, counts) if n < MIN_TRUSTED),
                        features, time.perf_counter() - start)
 
 
+def _choose(heads, trials: list[Trial], fallback_l2: float) -> tuple[Head, float]:
+    """The most preferred head (heads come in order of preference) whose best log-loss is within
+    one standard error of the best of all, at its best l2. One standard error: the folds of a
+    few dozen images are noisy, and on teach-dev picking the lowest log-loss outright chose the
+    base classifier's logits alone and scored 85 % held out, this rule the route head and 88 %."""
+    if not trials:
+        return heads[0], fallback_l2
+    best = min(trials, key=lambda t: t.log_loss)
+    for head in heads:
+        own = min((t for t in trials if t.head == head), key=lambda t: t.log_loss)
+        if own.log_loss <= best.log_loss + best.log_loss_se:
+            return head, own.l2
+    return best.head, best.l2
+
+
 def teach(backbone: Backbone, dataset: Dataset, augment: Sequence[str] = ("flip",),
-          val_fraction: float = DEFAULT_VAL, seed: int = 0, epochs: int = DEFAULT_EPOCHS,
-          l2: float = DEFAULT_L2, cache: FeatureCache | None = None, progress=None, on_epoch=None,
-          cancel=None) -> TeachResult:
-    features = extract_features(backbone, dataset, augment, cache, progress, cancel)
-    return train_head(features, val_fraction, seed, epochs, l2, on_epoch, cancel)
+          folds: int = DEFAULT_FOLDS, l2: float | None = None, seed: int = 0,
+          cache: FeatureCache | None = None, progress=None, cancel=None) -> TeachResult:
+    """extract_features, then train_head. progress(stage, done, total): stage "features" or "training"."""
+    def report(stage):
+        return None if progress is None else (lambda done, total: progress(stage, done, total))
+    features = extract_features(backbone, dataset, augment, cache, report("features"), cancel)
+    return train_head(features, folds, l2, seed, progress=report("training"), cancel=cancel)

@@ -2,6 +2,7 @@
 reopening a project, export to the Model menu, capture from the camera, and every bad input."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from gui_helpers import drop_files, pattern
-from tdn_gui import jobs, teach_view
+from tdn_gui import jobs, teach_training, teach_view
 from tdn_gui.settings import ModelChoice, Settings
 
 # PySide marks QDragEnterEvent's only constructor deprecated; it is still what Qt sends on a drag.
@@ -92,16 +93,43 @@ def test_classes_drop_train_and_classify_with_the_taught_classes(qtbot, teach_wi
     view.select_class("light")
     assert len(view.strip_paths()) == 5
 
-    epochs = []
-    window.worker.job_progress.connect(lambda p: epochs.append(p.detail) if p.stage == "training" else None)
+    shown = []        # (done, total, the bar's text, the status) after the panel handled each report
+    window.worker.job_progress.connect(
+        lambda p: shown.append((p.done, p.total, view.training.progress.text(), view.training.status.text()))
+        if p.stage == "training" else None)
     result = train(qtbot, window)
     assert result.classes == ("dark", "light") and view.training.taught is result.model
-    assert view.training.plot.epochs and len(view.training.plot.epochs) == len(result.history)
-    assert [s.epoch for s in epochs] == [s.epoch for s in result.history]
-    assert "accuracy" in view.training.result_label.text()
+    heads = result.model.backbone.heads
+    assert result.folds == teach.DEFAULT_FOLDS and result.images == 10 and result.cv.count == 10
+    # Progress: every fold of every head, then the final fit on all images.
+    steps = len(heads) * result.folds
+    assert [(done, total) for done, total, _, _ in shown] == [(n, steps + 1) for n in range(1, steps + 2)]
+    assert shown[0][2] == f"Cross-validating 1/{steps + 1}"
+    assert shown[0][3] == f"Cross-validating the heads: fold 2 of {steps}"
+    assert shown[-1][3] == "Training the chosen head on every image…"
+    assert view.training.status.text().startswith("Trained in ")
+    # The chart: every head at every l2 of the grid, the chosen one marked.
+    plot = view.training.plot
+    assert plot.trials == result.trials and plot.chosen == (result.head, result.l2)
+    assert plot.heads() == list(heads) and plot.l2_values() == sorted(teach.L2_GRID)
+    chosen_at = plot.point_of(result.head, result.l2).toPoint()
+    assert plot.grab().toImage().pixelColor(chosen_at) == plot.color_of(result.head)   # the filled dot
+    # The result: the cross-validated accuracy and what it counts, the head, the training set.
+    text = view.training.result_label.text()
+    correct = int(result.cv.confusion.trace())
+    assert f"Cross-validated accuracy <b>{100 * result.cv.accuracy:.1f}%</b> ({correct} of 10 images)" in text
+    assert f"by {result.folds}-fold cross-validation" in text
+    assert result.head.describe(result.features.backbone.spec) in text and f"l2 {result.l2:g}" in text
+    variants = result.features.variants
+    assert variants[:2] == ("original", "flip")
+    assert f"trained on all 10 images (× {len(variants)}: {', '.join(variants)})" in text
     assert view.training.taught_radio.isChecked() and view.training.export_button.isEnabled()
     assert window.live_info.taught and "taught" in window.model_label.text()
-    assert view.tree.item_for("dark").text(2).endswith("%")
+    # Per class: the cross-validated accuracy, in the class list.
+    for k, name in enumerate(result.classes):
+        assert view.accuracy[name] == pytest.approx(result.cv.per_class[k])
+        assert view.tree.item_for(name).text(2) == f"{100 * result.cv.per_class[k]:.0f}%"
+    assert result.few == () and view.message_text() == ""      # 5 images each: nothing to warn about
 
     # The dropped image in the Images tab: bars with the taught classes, the model's probabilities.
     window.tabs.setCurrentWidget(window.image_view)
@@ -191,7 +219,9 @@ def test_bad_inputs_give_a_message_and_start_nothing(qtbot, teach_window, photos
     wait_written(qtbot, view)
     assert not view.train()
     assert "'light' has no images" in view.message_text()
-    assert not window.worker.busy and view.training.taught is None and not view.training.plot.epochs
+    assert not window.worker.busy and view.training.taught is None
+    assert view.training.plot.trials == () and view.training.plot.chosen is None
+    assert "appears here after training" in view.training.plot.placeholder
     # Names that cannot be folders, and duplicates
     assert not view.add_class("a/b") and "cannot be a class name" in view.message_text()
     assert not view.add_class("Dark") and "already a class 'dark'" in view.message_text()
@@ -210,7 +240,46 @@ def test_unreadable_images_are_skipped_and_counted(qtbot, teach_window, photos, 
     assert len(result.features.skipped) == 1
     assert view.message_level() == "warning"
     assert "1 file could not be read and was skipped: truncated.jpg" in view.message_text()
-    assert result.train_images + result.val_images == 10
+    assert result.images == 10 and result.cv.count == 10
+    assert "of 10 images" in view.training.result_label.text()
+
+
+def test_a_class_with_few_images_gets_a_warning(qtbot, teach_window, photos):
+    window, view = teach_window, teach_window.teach_view
+    view.add_class("dark")
+    view.add_class("light")
+    drop_on_class(view, "dark", photos["dark"])
+    drop_on_class(view, "light", photos["light"][:3])
+    wait_written(qtbot, view)
+    result = train(qtbot, window)
+    assert result.few == ("light",) and result.images == 8
+    assert view.message_level() == "warning"
+    assert not view.message.isHidden()
+    assert view.message_text() == (f"Class 'light' has only 3 images: too few to trust its figures; "
+                                   f"{teach.MIN_TRUSTED} or more would be better.")
+    assert "of 8 images" in view.training.result_label.text()
+    # Its accuracy is still shown, from the cross-validation (three images: thirds).
+    assert view.accuracy["light"] == pytest.approx(result.cv.per_class[1])
+    assert round(3 * view.accuracy["light"]) == pytest.approx(3 * view.accuracy["light"])
+
+
+def test_without_cross_validation_the_panel_says_so(qtbot, teach_window, photos):
+    """Too few images to cross-validate (a result the engine gives for fewer than two images):
+    the training accuracy, said to be that, and the chart's placeholder instead of lines."""
+    window, view = teach_window, teach_window.teach_view
+    make_classes(qtbot, view, photos)
+    result = train(qtbot, window)
+    panel = view.training
+    uncrossed = dataclasses.replace(result, cv=None, folds=0, trials=())
+    panel.plot.show_result(uncrossed)
+    assert panel.plot.trials == () and panel.plot.chosen == (result.head, result.l2)
+    assert panel.plot.placeholder.startswith("Too few images to cross-validate")
+    assert not panel.plot.grab().isNull()
+    text = teach_training.describe_result(uncrossed)
+    assert f"Training accuracy <b>{100 * result.train.accuracy:.1f}%</b>" in text
+    assert f"of {result.train.count} training examples" in text and "too few images" in text
+    assert teach_training.per_class_accuracy(uncrossed) == pytest.approx(
+        dict(zip(result.classes, map(float, result.train.per_class))))
 
 
 def test_export_into_a_folder_that_cannot_be_written(qtbot, teach_window, photos, tmp_path):

@@ -266,7 +266,7 @@ def test_teaching_also_sees_the_images_as_the_webcam_prepares_them(qtbot, worker
 
     def teach_variants():
         with qtbot.waitSignal(w.job_finished, timeout=60_000) as done:
-            w.start_job(TeachRequest(teach.scan_dataset(folder), augment=("flip",), epochs=3))
+            w.start_job(TeachRequest(teach.scan_dataset(folder), augment=("flip",)))
         assert done.args[0].error is None
         return done.args[0].value.features.variants
 
