@@ -10,17 +10,17 @@ preload_tbb()       # before any parallel kernel runs: Numba picks its threading
 # ruff: noqa: E402
 
 from .classify import Classifier, NamesError, Prediction, class_name, load_names
-from .errors import CfgError, EngineError, ShapeError, WeightsError
-from .image import (MAX_ASPECT, RESIZE_HELP, RESIZE_MODES, ImageError, fit_input, image_from_array,
-                    letterbox, load_image, resize, resize_min)
+from .errors import CfgError, EngineError, ShapeError, WeightsError, one_line
+from .image import (MAX_ASPECT, RESIZE_HELP, RESIZE_MODES, ImageError, check_resize_mode, fit_input,
+                    image_from_array, letterbox, load_image, resize, resize_min)
 from .network import Network
 from .parallel import threads
 from .spec import NetworkSpec, parse_network
 from .weights import expected_weights_bytes, read_weights, write_random_weights, write_weights
 
 __all__ = [
-    "CfgError", "EngineError", "ImageError", "ShapeError", "WeightsError",
-    "MAX_ASPECT", "RESIZE_HELP", "RESIZE_MODES", "fit_input", "image_from_array", "letterbox",
+    "CfgError", "EngineError", "ImageError", "ShapeError", "WeightsError", "one_line",
+    "MAX_ASPECT", "RESIZE_HELP", "RESIZE_MODES", "check_resize_mode", "fit_input", "image_from_array", "letterbox",
     "load_image", "resize", "resize_min",
     "Classifier", "NamesError", "Prediction", "class_name", "load_names", "threads",
     "Network", "NetworkSpec", "parse_network",

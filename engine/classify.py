@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import EngineError
-from .image import RESIZE_MODES, fit_input, image_from_array
+from .image import check_resize_mode, fit_input, image_from_array
 from .network import Network
 
 
@@ -52,8 +52,7 @@ class Prediction:
 
 class Classifier:
     def __init__(self, net: Network, names: list[str] | None = None, resize: str = "min"):
-        if resize not in RESIZE_MODES:
-            raise ValueError(f"unknown resize mode '{resize}' (choose from {', '.join(RESIZE_MODES)})")
+        check_resize_mode(resize)
         if names is not None and len(names) < net.classes:
             raise NamesError(f"{len(names)} class names for a network with {net.classes} classes")
         self.net = net

@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Callable, Collection
 from pathlib import Path
 
-from engine import registry
+from engine import files, registry
 from engine.errors import EngineError
 
 Progress = Callable[[int, "int | None"], None]
@@ -52,15 +52,13 @@ def download(url: str, dest: Path, *, expected_size: int | Collection[int] | Non
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise DownloadError(f"could not create the folder {dest.parent}: {e.strerror or e}") from None
-    # A random suffix in the same folder: two downloads of one file never share a part file,
-    # and os.replace stays an atomic rename (same filesystem), so dest is never half written.
-    part = dest.with_name(f"{dest.name}.part-{secrets.token_hex(4)}")
+    # files.replacing: a part file of its own beside dest (two downloads of one file never share
+    # one), fsynced and renamed over dest at the end, removed on any failure (KeyboardInterrupt too)
     try:
-        _fetch(url, part, sizes, sha256, progress, cancel, timeout, hint)
-        os.replace(part, dest)
-    except BaseException:  # also KeyboardInterrupt: never leave a part file behind
-        part.unlink(missing_ok=True)
-        raise
+        with files.replacing(dest) as f:
+            _fetch(url, f, sizes, sha256, progress, cancel, timeout, hint)
+    except OSError as e:
+        raise DownloadError(f"could not write {dest}: {e.strerror or e}") from None
     return dest
 
 
@@ -78,69 +76,53 @@ def _sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fetch(url, part, sizes, sha256, progress, cancel, timeout, hint) -> None:
+def _fetch(url, f, sizes, sha256, progress, cancel, timeout, hint) -> None:
+    """Stream url into the open file f, checking size and hash; network failures are
+    DownloadErrors, disk failures OSErrors."""
     def remote(what: str) -> DownloadError:
         return DownloadError(f"could not download {url}: {what}; {hint}")
 
     _check_cancel(cancel, url)
     try:
-        f = open(part, "xb")
-    except OSError as e:
-        raise DownloadError(f"could not create {part}: {e.strerror or e}") from None
-    with f:
-        try:
-            resp = urllib.request.urlopen(
-                urllib.request.Request(url, headers={"User-Agent": "tdn"}), timeout=timeout)
-        except urllib.error.HTTPError as e:
-            raise remote(f"HTTP {e.code} {e.reason}") from None
-        except urllib.error.URLError as e:
-            raise remote(f"{e.reason}") from None
-        except (OSError, http.client.HTTPException, ValueError) as e:
-            raise remote(f"{type(e).__name__}: {e}") from None
-        with resp:
-            length = resp.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
-            if total is not None and sizes and total not in sizes:  # fail before fetching it all
-                raise remote(f"the server sends {total} bytes, expected {_fmt(sizes)}")
-            h, done = hashlib.sha256(), 0
+        resp = urllib.request.urlopen(
+            urllib.request.Request(url, headers={"User-Agent": "tdn"}), timeout=timeout)
+    except urllib.error.HTTPError as e:
+        raise remote(f"HTTP {e.code} {e.reason}") from None
+    except urllib.error.URLError as e:
+        raise remote(f"{e.reason}") from None
+    except (OSError, http.client.HTTPException, ValueError) as e:
+        raise remote(f"{type(e).__name__}: {e}") from None
+    with resp:
+        length = resp.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        if total is not None and sizes and total not in sizes:  # fail before fetching it all
+            raise remote(f"the server sends {total} bytes, expected {_fmt(sizes)}")
+        h, done = hashlib.sha256(), 0
+        if progress:
+            progress(0, total)
+        while True:
+            _check_cancel(cancel, url)
+            try:
+                # read1 returns what one socket read brings, so a cancel on a slow link
+                # waits for the next packet, not for a whole 64 KiB chunk.
+                chunk = resp.read1(_CHUNK)
+            except TimeoutError:
+                raise remote(f"no data for {timeout:g} s after {done} bytes") from None
+            except (OSError, http.client.HTTPException) as e:
+                raise remote(f"connection lost after {done} bytes ({type(e).__name__})") from None
+            if not chunk:
+                break
+            f.write(chunk)
+            h.update(chunk)
+            done += len(chunk)
             if progress:
-                progress(0, total)
-            while True:
-                _check_cancel(cancel, url)
-                try:
-                    # read1 returns what one socket read brings, so a cancel on a slow link
-                    # waits for the next packet, not for a whole 64 KiB chunk.
-                    chunk = resp.read1(_CHUNK)
-                except TimeoutError:
-                    raise remote(f"no data for {timeout:g} s after {done} bytes") from None
-                except (OSError, http.client.HTTPException) as e:
-                    raise remote(f"connection lost after {done} bytes ({type(e).__name__})") from None
-                if not chunk:
-                    break
-                _write(f, part, chunk)
-                h.update(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(done, total)
-        if total is not None and done != total:
-            raise remote(f"connection closed after {done} of {total} bytes")
-        _write(f, part, None)
+                progress(done, total)
+    if total is not None and done != total:
+        raise remote(f"connection closed after {done} of {total} bytes")
     if sizes and done not in sizes:
         raise remote(f"got {done} bytes, expected {_fmt(sizes)}")
     if sha256 and h.hexdigest() != sha256.lower():
         raise remote(f"sha256 {h.hexdigest()} does not match the pinned {sha256}")
-
-
-def _write(f, part: Path, chunk: bytes | None) -> None:
-    """Write a chunk, or (chunk None) flush and fsync so the rename publishes data on disk."""
-    try:
-        if chunk is not None:
-            f.write(chunk)
-        else:
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as e:
-        raise DownloadError(f"could not write {part}: {e.strerror or e}") from None
 
 
 def _check_cancel(cancel: threading.Event | None, url: str) -> None:
@@ -197,10 +179,10 @@ def _download_list(url: str, dest: Path, cancel) -> None:
         if len(lines) < n:
             raise DownloadError(f"{url} has {len(lines)} lines, expected at least {n}: "
                                 f"download it elsewhere and copy its first {n} lines to {dest}")
-        with open(full, "wb") as f:
-            _write(f, full, ("\n".join(lines[:n]) + "\n").encode("utf-8"))
-            _write(f, full, None)
-        os.replace(full, dest)
+        try:
+            files.write_atomic(dest, ("\n".join(lines[:n]) + "\n").encode("utf-8"))
+        except OSError as e:
+            raise DownloadError(f"could not write {dest}: {e.strerror or e}") from None
     finally:
         full.unlink(missing_ok=True)
 

@@ -15,3 +15,9 @@ class WeightsError(EngineError):
 
 class ShapeError(EngineError):
     """An input the network cannot take (wrong size or channel count)."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as the one line a user sees: its first line, or its type when it has none."""
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

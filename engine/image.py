@@ -17,7 +17,7 @@ from engine.errors import EngineError
 
 __all__ = [
     "ImageError", "load_image", "image_from_array", "resize", "letterbox", "resize_min",
-    "fit_input", "RESIZE_MODES", "RESIZE_HELP", "MAX_ASPECT", "IMAGE_SUFFIXES",
+    "fit_input", "check_resize_mode", "RESIZE_MODES", "RESIZE_HELP", "MAX_ASPECT", "IMAGE_SUFFIXES",
 ]
 
 # The "min" rule keeps the aspect ratio, so the network's work grows with the long side:
@@ -207,14 +207,20 @@ def resize_min(img: np.ndarray, size: int) -> np.ndarray:
     return resize(img, w, h)
 
 
+def check_resize_mode(mode: str) -> str:
+    """mode, when it is one of RESIZE_MODES; else ValueError naming them."""
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"unknown resize mode {mode!r}; choose one of {', '.join(RESIZE_MODES)}")
+    return mode
+
+
 def fit_input(img: np.ndarray, mode: str, net_w: int, net_h: int, free_size: bool) -> np.ndarray:
     """Prepare an image for a network of net_w x net_h in one of RESIZE_MODES (see RESIZE_HELP).
 
     free_size: the network accepts any input size (fully convolutional + global pooling);
     only then can "min" change the input size, and only up to MAX_ASPECT.
     """
-    if mode not in RESIZE_MODES:
-        raise ValueError(f"unknown resize mode {mode!r}; choose one of {', '.join(RESIZE_MODES)}")
+    check_resize_mode(mode)
     if mode == "stretch":
         return resize(img, net_w, net_h)
     if mode == "min" and free_size:

@@ -24,8 +24,3 @@ def _data_dir(name: str) -> Path:
 def cfg_dir() -> Path:
     """The folder holding the project's own cfg files (tiny.cfg, darknet.cfg, ...)."""
     return _data_dir("cfg")
-
-
-def resources_dir() -> Path:
-    """The folder holding icons and other files the app ships."""
-    return _data_dir("resources")

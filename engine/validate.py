@@ -146,7 +146,7 @@ def write_csv(result: Validation, path: Path) -> None:
     import csv
     import io
 
-    from .weights import write_atomic
+    from .files import write_atomic
 
     buffer = io.StringIO()
     writer = csv.writer(buffer)

@@ -5,14 +5,13 @@ major*10+minor >= 2 (and both < 1000), else as int32. Every byte must be account
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import WeightsError
+from .files import write_atomic
 from .spec import NetworkSpec, parse_network
 
 Params = list[dict[str, np.ndarray]]      # one {name: float32 array} per layer
@@ -87,9 +86,9 @@ def read_weights(path: str | Path, spec: NetworkSpec) -> tuple[WeightsHeader, Pa
     return header, params
 
 
-def write_weights(path: str | Path, spec: NetworkSpec, params: Params, seen: int = 0,
-                  version: tuple[int, int, int] = CURRENT_VERSION) -> None:
-    """Write darknet's format atomically: a temp file renamed into place when complete."""
+def weights_bytes(spec: NetworkSpec, params: Params, seen: int = 0,
+                  version: tuple[int, int, int] = CURRENT_VERSION) -> bytes:
+    """A .weights file's bytes: darknet's header, then every layer's arrays in darknet's order."""
     header = WeightsHeader(*version, seen)
     chunks = [np.array(version, "<i4").tobytes(),
               np.array([seen], "<u8" if header.wide_seen else "<i4").tobytes()]
@@ -99,20 +98,13 @@ def write_weights(path: str | Path, spec: NetworkSpec, params: Params, seen: int
             if array.size != count:
                 raise WeightsError(f"{layer.describe()}: {name} has {array.size} values, the cfg needs {count}")
             chunks.append(array.tobytes())
-    write_atomic(Path(path), b"".join(chunks))
+    return b"".join(chunks)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_weights(path: str | Path, spec: NetworkSpec, params: Params, seen: int = 0,
+                  version: tuple[int, int, int] = CURRENT_VERSION) -> None:
+    """Write darknet's format whole (engine.files), or not at all."""
+    write_atomic(Path(path), weights_bytes(spec, params, seen, version))
 
 
 def random_params(spec: NetworkSpec, seed: int = 0) -> Params:

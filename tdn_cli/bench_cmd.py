@@ -12,7 +12,7 @@ def add_parser(subparsers):
     p = subparsers.add_parser("bench", help="time a network: latency, throughput, per-layer",
                               description="Time a network on random input. Without weights a .cfg is "
                                           "timed with random weights (same work as real ones).")
-    add_model_arguments(p, images=False)
+    add_model_arguments(p, inputs=None)
     p.add_argument("weights_path", nargs="?", metavar="WEIGHTS", help="weights file for a .cfg")
     p.add_argument("--runs", type=int, default=30, help="timed runs per figure (default 30)")
     p.add_argument("--batch", type=int, default=16, help="batch size for the throughput figure (default 16)")

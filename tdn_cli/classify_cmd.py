@@ -18,7 +18,7 @@ def add_parser(subparsers):
 
     p = subparsers.add_parser("classify", help="print the top classes of images",
                               description="Classify images and print darknet's top-k output.")
-    add_model_arguments(p, images=True)
+    add_model_arguments(p, inputs="IMAGE")
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes to print (default 5)")
     p.add_argument("--resize", choices=RESIZE_MODES, default="min", help=RESIZE_HELP + " (default: min)")
     p.add_argument("--json", action="store_true", help="one JSON object per image instead of text")

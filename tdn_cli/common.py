@@ -4,12 +4,16 @@ from __future__ import annotations
 import sys
 
 
-def add_model_arguments(p, images: bool) -> None:
+def add_model_arguments(p, inputs: str | None) -> None:
+    """MODEL|CFG, then (inputs "IMAGE" or "FOLDER") [WEIGHTS] and the inputs, --weights, --names."""
     p.add_argument("model", metavar="MODEL|CFG",
                    help="a model name (tiny, darknet, ...; see `tdn models`) or a darknet .cfg file")
-    if images:
+    if inputs == "IMAGE":
         p.add_argument("paths", nargs="+", metavar="[WEIGHTS] IMAGE",
                        help="the .weights file when MODEL is a .cfg (or use --weights), then images")
+    elif inputs == "FOLDER":
+        p.add_argument("paths", nargs="+", metavar="[WEIGHTS] FOLDER",
+                       help="the .weights file when MODEL is a .cfg (or use --weights), then the folder")
     p.add_argument("--weights", metavar="FILE", help="weights file (default: the downloaded one)")
     p.add_argument("--names", metavar="FILE",
                    help="class names, one per line (default: the downloaded ImageNet names, else 'class N')")

@@ -66,7 +66,7 @@ def run(args) -> int:
     print(f"base: {backbone.describe()}")
     print(f"classes: {len(dataset.classes)}: {counts}")
 
-    cache = teach.FeatureCache(registry.cache_dir() / "features")
+    cache = teach.user_feature_cache()
     bar = _progress_bar("features")
     features = teach.extract_features(backbone, dataset, AUGMENT_CHOICES[args.augment], cache, bar)
     bar.close()

@@ -13,10 +13,11 @@ def add_parser(subparsers):
 
     p = subparsers.add_parser(
         "valid", help="measure top-1/top-5 accuracy on a labelled folder",
+        usage="tdn valid [options] MODEL|CFG [WEIGHTS] FOLDER",
         description="Classify every image under FOLDER and compare with its label: a WordNet id "
                     "(n01440764) starting the file name or naming its folder, or a folder named after "
                     "a class. Unreadable and unlabelled files are counted and listed, never fatal.")
-    add_model_arguments(p, images=True)
+    add_model_arguments(p, inputs="FOLDER")
     p.add_argument("--labels", metavar="FILE",
                    help="WordNet ids, one per class, in weight order (default: the downloaded list)")
     p.add_argument("--resize", choices=RESIZE_MODES, default="min", help=RESIZE_HELP + " (default: min)")

@@ -103,3 +103,10 @@ def test_bench_reports_latency_throughput_and_layers(capsys, tmp_path):
     assert "latency, batch 1: median" in out and "throughput, batch 4:" in out
     assert re.search(r"threads: \d+ \((omp|tbb|workqueue) layer\)", out)
     assert len(re.findall(r"^\s+\d+ (conv|max|avg|softmax)", out, re.M)) == 5
+
+
+def test_valid_help_names_its_folder(capsys):
+    with pytest.raises(SystemExit):
+        main(["valid", "--help"])
+    usage = capsys.readouterr().out.splitlines()[0]
+    assert usage == "usage: tdn valid [options] MODEL|CFG [WEIGHTS] FOLDER"

@@ -422,9 +422,14 @@ def test_bad_numbers_are_one_line(capsys, tmp_path, argv, message):
 def test_a_failing_export_leaves_nothing(result, tmp_path, monkeypatch):
     """Files appear only when all three are complete: a failure on the second removes the first
     and the folders the export made."""
-    def broken(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-    monkeypatch.setattr(teach.exporting, "write_weights", broken)
+    real_stage, staged = teach.exporting.stage, []
+
+    def disk_full_on_the_second(final, data):
+        staged.append(final)
+        if len(staged) == 2:
+            raise OSError(28, "No space left on device")
+        return real_stage(final, data)
+    monkeypatch.setattr(teach.exporting, "stage", disk_full_on_the_second)
     out = tmp_path / "new" / "models"
     with pytest.raises(teach.TeachError, match="cannot write to .*No space left on device"):
         teach.export(result.model, out, "animals")

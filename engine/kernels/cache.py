@@ -29,6 +29,8 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
+from ..files import write_atomic
+
 STAMP_SUFFIX = ".ready"
 STAMP_VERSION = 2
 COMPILE_LOCK = "compile.lock"
@@ -109,15 +111,8 @@ def write_stamp(name: str, signatures: list, key: str, index_files: list[str]) -
     `signatures`, under the fingerprint `key`."""
     folder = stamp_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    data = pickle.dumps({"fingerprint": key, "signatures": list(signatures), "index_files": list(index_files)})
-    fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, folder / (name + STAMP_SUFFIX))
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(folder / (name + STAMP_SUFFIX),
+                 pickle.dumps({"fingerprint": key, "signatures": list(signatures), "index_files": list(index_files)}))
 
 
 def _open_lock(name: str):

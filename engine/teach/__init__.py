@@ -17,7 +17,7 @@ API for the GUI's Teach view (no Qt here; run it on the worker thread that owns 
 
     backbone = Backbone.load(cfg, weights)   # or Backbone(net); layers=18 or (17, 19) forces a head
     dataset = scan_dataset(folder)           # or Dataset(("cat", "dog"), ((path, 0), (path, 1), ...))
-    cache = FeatureCache(folder_or_None)     # keep one: re-extracting after adding images is instant
+    cache = user_feature_cache()             # or FeatureCache(folder_or_None): keep one, re-extracting is instant
     features = extract_features(backbone, dataset, augment=("flip",), cache=cache,
                                 progress=lambda done, total: ..., cancel=event)
     result = train_head(features, folds=5, l2=None, seed=0, progress=lambda done, total: ...)
@@ -44,7 +44,7 @@ from .dataset import Dataset, check_dataset, scan_dataset
 from .errors import Cancelled, TeachError
 from .exporting import ExportPaths, check_output, export
 from .features import (AUGMENTATIONS, BATCH, CROP, FeatureCache, Features, augment_image,
-                       extract_features)
+                       extract_features, user_feature_cache)
 from .heads import FEATURE_KINDS, Head, candidate_heads, check_head, check_layer, default_layer
 from .model import TaughtModel
 from .training import (DEFAULT_FOLDS, L2_GRID, MIN_TRUSTED, Evaluation, TeachResult, Trial, assign_folds,
@@ -56,6 +56,7 @@ __all__ = [
     "FEATURE_FORMAT", "FEATURE_KINDS", "Backbone", "Head", "candidate_heads", "check_head", "default_layer",
     "check_layer",
     "AUGMENTATIONS", "BATCH", "CROP", "FeatureCache", "Features", "augment_image", "extract_features",
+    "user_feature_cache",
     "DEFAULT_FOLDS", "L2_GRID", "MIN_TRUSTED", "Evaluation", "TeachResult", "Trial", "assign_folds",
     "evaluate", "teach", "train_head",
     "TaughtModel",

@@ -6,8 +6,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import publish, stage
 from ..spec import parse_network
-from ..weights import read_weights, write_weights
+from ..weights import read_weights, weights_bytes
 from .errors import TeachError
 from .model import TaughtModel
 
@@ -54,17 +55,13 @@ def export(model: TaughtModel, out_dir: str | Path, name: str) -> ExportPaths:
     placed: list[Path] = []
     try:
         out.mkdir(parents=True, exist_ok=True)
-        for final in (paths.cfg, paths.weights, paths.names):
-            fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=out)
-            os.close(fd)
-            temps[final] = Path(tmp)
-        _write_file(temps[paths.cfg], text.encode("utf-8"))
-        write_weights(temps[paths.weights], spec, params, seen=header.seen if header else 0)
-        _write_file(temps[paths.names], ("\n".join(model.classes) + "\n").encode("utf-8"))
+        temps[paths.cfg] = stage(paths.cfg, text.encode("utf-8"))
+        temps[paths.weights] = stage(paths.weights, weights_bytes(spec, params, seen=header.seen if header else 0))
+        temps[paths.names] = stage(paths.names, ("\n".join(model.classes) + "\n").encode("utf-8"))
         check_spec = parse_network(temps[paths.cfg])
         read_weights(temps[paths.weights], check_spec)                   # every byte accounted for
         for final, tmp in temps.items():
-            os.replace(tmp, final)
+            publish(tmp, final)
             placed.append(final)
     except BaseException as exc:
         for path in [*temps.values(), *placed]:
@@ -78,11 +75,3 @@ def export(model: TaughtModel, out_dir: str | Path, name: str) -> ExportPaths:
             raise TeachError(f"cannot write to {out}: {exc.strerror or exc}") from None
         raise
     return paths
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    """Write and fsync an export's temporary file (renamed into place later)."""
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())

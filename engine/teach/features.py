@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..image import RESIZE_MODES, ImageError, load_image
-from ..weights import write_atomic
+from ..files import write_atomic
 from .backbone import Backbone
 from .dataset import Dataset, check_dataset
 from .errors import Cancelled, TeachError, stop_check
@@ -62,6 +62,13 @@ class FeatureCache:
             write_atomic(path, buffer.getvalue())
         except OSError:
             pass
+
+
+def user_feature_cache() -> FeatureCache:
+    """The per-user feature cache that `tdn teach` and the app share: features computed once
+    serve both."""
+    from ..registry import cache_dir
+    return FeatureCache(cache_dir() / "features")
 
 
 def variant_resize(variant: str) -> str | None:
