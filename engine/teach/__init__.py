@@ -40,7 +40,7 @@ augmentation, their cache), regression (one fit), training (cross-validation, th
 final fit), model (TaughtModel), exporting (the darknet files).
 """
 from .backbone import FEATURE_FORMAT, Backbone
-from .dataset import Dataset, check_dataset, scan_dataset
+from .dataset import Dataset, check_dataset, class_files, scan_dataset
 from .errors import Cancelled, TeachError
 from .exporting import ExportPaths, check_output, export
 from .features import (AUGMENTATIONS, BATCH, CROP, FeatureCache, Features, augment_image,
@@ -52,7 +52,7 @@ from .training import (DEFAULT_FOLDS, L2_GRID, MIN_TRUSTED, Evaluation, TeachRes
 
 __all__ = [
     "TeachError", "Cancelled",
-    "Dataset", "scan_dataset", "check_dataset",
+    "Dataset", "scan_dataset", "check_dataset", "class_files",
     "FEATURE_FORMAT", "FEATURE_KINDS", "Backbone", "Head", "candidate_heads", "check_head", "default_layer",
     "check_layer",
     "AUGMENTATIONS", "BATCH", "CROP", "FeatureCache", "Features", "augment_image", "extract_features",

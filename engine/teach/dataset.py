@@ -33,14 +33,20 @@ def scan_dataset(folder: str | Path) -> Dataset:
             continue
         if entry.is_dir():
             classes.append(entry.name)
-            files = sorted(p for p in entry.rglob("*") if p.is_file()
-                           and not any(part.startswith(".") for part in p.relative_to(entry).parts))
-            images.extend((p, len(classes) - 1) for p in files)
+            images.extend((p, len(classes) - 1) for p in class_files(entry))
         else:
             skipped.append((entry, f"{entry}: not in a class folder"))
     dataset = Dataset(tuple(classes), tuple(images), tuple(skipped))
     check_dataset(dataset, folder)
     return dataset
+
+
+def class_files(folder: str | Path) -> list[Path]:
+    """A class folder's examples: every file below it, sorted, but for hidden ones (a name, or
+    a folder on the way, starting with a dot)."""
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob("*") if p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def check_dataset(dataset: Dataset, where: str | Path = "the dataset") -> None:
