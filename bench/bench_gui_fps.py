@@ -58,7 +58,7 @@ def use_opencv(weights: str) -> None:
             if keep_going is not None and not keep_going():
                 return None
             start = time.perf_counter()
-            x = self.prepare(image)
+            x = self.preprocess(image)
             self.cv.setInput(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
             probs = self.cv.forward().reshape(-1)
             return Prediction(probs, self.names, time.perf_counter() - start, x.shape[:2])

@@ -59,7 +59,7 @@ class Classifier:
         self.names = tuple(names[:net.classes]) if names is not None else None
         self.resize = resize
 
-    def prepare(self, image: np.ndarray, resize: str | None = None) -> np.ndarray:
+    def preprocess(self, image: np.ndarray, resize: str | None = None) -> np.ndarray:
         """The network's input for an image, by this classifier's resize mode or `resize`."""
         w, h = self.net.input_size
         return fit_input(image_from_array(image), resize or self.resize, w, h, free_size=self.net.any_size)
@@ -68,7 +68,7 @@ class Classifier:
         """image: (h, w, 3) RGB, float32 in 0..1 or uint8. None when keep_going (asked between
         layers, see Network.forward) said to stop."""
         start = time.perf_counter()
-        x = self.prepare(image)
+        x = self.preprocess(image)
         probs = self.net.predict(x, keep_going)
         if probs is None:
             return None

@@ -1,26 +1,23 @@
 """Network: a parsed cfg, its loaded weights and per-input-shape forward plans.
 
-Three separate things, as in llama2.c: the spec (blueprint), the prepared weights (batch
-norm folded, layouts for GEMM), and plans (every activation buffer for one (n, h, w),
-allocated once and reused, so a webcam loop allocates nothing per frame).
+Three separate things, as in llama2.c: the spec (blueprint), the packed weights (batch norm
+folded, layouts for GEMM), and plans (engine/plan.py: every activation buffer for one (n, h, w)
+and thread count, allocated once and reused, so a webcam loop allocates nothing per frame).
 """
 from __future__ import annotations
 
 import copy
-from collections import OrderedDict
 from pathlib import Path
 from time import perf_counter
 
 import numpy as np
 
 from . import kernels
-from .activations import LINEAR, is_monotonic
 from .errors import ShapeError
-from .layers import Avgpool, Convolutional, Maxpool, Route, Shortcut
+from .parallel import threads
+from .plan import PlanCache
 from .spec import NetworkSpec, parse_network
 from .weights import Params, WeightsHeader, count_params, read_weights
-
-MAX_PLANS = 4            # distinct input shapes kept (e.g. webcam + a dropped photo)
 
 
 class Network:
@@ -28,11 +25,9 @@ class Network:
         self.spec = spec
         self.params = params
         self.header = header
-        self._prepared = [layer.prepare(p, shape)
-                          for layer, p, shape in zip(spec.layers, params, spec.input_shapes())]
-        self._fusable = self._find_fusable_pools()
-        self._pool_first = self._find_commuting_avgpools()
-        self._plans: OrderedDict[tuple, tuple[int, list]] = OrderedDict()   # (h, w, last, keep)
+        self._packed = [layer.pack_weights(p, shape)
+                        for layer, p, shape in zip(spec.layers, params, spec.input_shapes())]
+        self._plans = PlanCache()
 
     @classmethod
     def load(cls, cfg_path: str | Path, weights_path: str | Path) -> "Network":
@@ -69,10 +64,10 @@ class Network:
                    zip(spec.layers, spec.input_shapes(), spec.shapes)) / 1e9
 
     def replica(self) -> "Network":
-        """The same network with buffers of its own, for a second thread: the prepared weights
+        """The same network with buffers of its own, for a second thread: the packed weights
         are shared (read-only), the forward plans (every activation buffer) are not."""
         twin = copy.copy(self)
-        twin._plans = OrderedDict()
+        twin._plans = PlanCache()
         return twin
 
     # --- inference ----------------------------------------------------------------------
@@ -156,88 +151,14 @@ class Network:
     def plan(self, batch: int, height: int, width: int, stop: int | None = None,
              keep: frozenset = frozenset()) -> list:
         """Forward steps with buffers for up to `batch` images of height × width, for layers
-        0..stop (all by default); the outputs of stop and of the layers in `keep` are their own
-        (no following pool done in their step)."""
+        0..stop (all by default), at the calling thread's kernel threads; the outputs of stop
+        and of the layers in `keep` are their own (no following pool done in their step)."""
         last = len(self.spec.layers) - 1 if stop is None else stop
-        keep = frozenset(keep) | {last}
-        key = (height, width, last, keep)
-        cached = self._plans.get(key)
-        if cached is not None and cached[0] >= batch:
-            self._plans.move_to_end(key)
-            return cached[1]
-        if (height, width) != (self.spec.height, self.spec.width):
-            for layer in self.spec.layers:
-                if layer.needs_fixed_size:
-                    raise ShapeError(f"{layer.where}: {layer.describe()} fixes the input to "
-                                     f"{self.spec.width}x{self.spec.height}; got {width}x{height}")
-        shapes = self.spec.shapes_for(height, width)
-        in_shapes = self.spec.input_shapes(shapes)
-        fusable = self._fusable - keep            # a requested output must not be pooled away
-        pool_first = self._pool_first - keep
-        steps = []
-        for i, layer in enumerate(self.spec.layers[:last + 1]):
-            if i in pool_first:
-                pool = self.spec.layers[i + 1].make_step(in_shapes[i], (1, 1, in_shapes[i][2]), batch, None)
-                conv = layer.make_step((1, 1, in_shapes[i][2]), shapes[i + 1], batch, self._prepared[i])
-                steps.append(_pool_then(pool, conv))
-            elif i in fusable:
-                pool = self.spec.layers[i + 1]
-                steps.append(layer.make_step(in_shapes[i], shapes[i], batch, self._prepared[i],
-                                             pool=pool.fusion(shapes[i + 1])))
-            elif i - 1 in fusable or i - 1 in pool_first:
-                steps.append(_already_pooled)
-            else:
-                steps.append(layer.make_step(in_shapes[i], shapes[i], batch, self._prepared[i]))
-        self._plans[key] = (batch, steps)
-        while len(self._plans) > MAX_PLANS:
-            self._plans.popitem(last=False)
-        return steps
-
-    def _find_fusable_pools(self) -> set[int]:
-        """Convs whose output only feeds the [maxpool] right after them: pooled in the epilogue."""
-        layers = self.spec.layers
-        referenced = self._referenced()
-        return {i for i, layer in enumerate(layers[:-1])
-                if isinstance(layer, Convolutional) and isinstance(layers[i + 1], Maxpool)
-                and is_monotonic(layer.activation) and i not in referenced}
-
-    def _find_commuting_avgpools(self) -> set[int]:
-        """Linear 1x1 convs whose output only feeds the [avgpool] right after them. Both are
-        linear maps, so pooling first gives the same numbers (up to float rounding) for a
-        conv over one pixel: Tiny Darknet's 1000-filter classifier, 50 MFLOPs at 14x14,
-        becomes 0.26."""
-        layers = self.spec.layers
-        referenced = self._referenced()
-        return {i for i, layer in enumerate(layers[:-1])
-                if isinstance(layer, Convolutional) and isinstance(layers[i + 1], Avgpool)
-                and layer.size == 1 and layer.stride == 1 and layer.padding == 0
-                and layer.activation == LINEAR and i not in referenced}
-
-    def _referenced(self) -> set[int]:
-        """Layers whose output a [route] or [shortcut] reads."""
-        referenced = set()
-        for layer in self.spec.layers:
-            if isinstance(layer, Route):
-                referenced.update(layer.sources)
-            elif isinstance(layer, Shortcut):
-                referenced.add(layer.source)
-        return referenced
+        return self._plans.get(self.spec, self._packed, batch, height, width, last,
+                               frozenset(keep) | {last}, threads())
 
     def _flatten_output(self, out: np.ndarray) -> np.ndarray:
         n, h, w, c = out.shape
         if h * w > 1:                    # darknet's outputs are channel-major
             out = out.transpose(0, 3, 1, 2)
         return np.ascontiguousarray(out.reshape(n, h * w * c))
-
-
-def _already_pooled(x, outputs):
-    """The pool whose work the step before already did (see plan)."""
-    return x
-
-
-def _pool_then(pool, conv):
-    """The step for a linear 1x1 conv followed by [avgpool]: the pool first (see
-    _find_commuting_avgpools)."""
-    def step(x, outputs):
-        return conv(pool(x, outputs), outputs)
-    return step

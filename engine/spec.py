@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .cfg import Section, read_sections
 from .errors import CfgError, EngineError
-from .layers import LAYER_TYPES, NEEDS_SHAPE, Layer, Shape
+from .layers import LAYER_TYPES, Layer, Shape
 
 # [net] options that only matter when training: accepted and ignored
 NET_TRAINING_OPTIONS = (
@@ -88,10 +88,7 @@ def parse_network(path: str | Path, text: str | None = None) -> NetworkSpec:
             known = ", ".join(sorted({t.kind for t in LAYER_TYPES.values()}))
             raise section.error(f"unknown or unsupported section (supported: {known})")
         where = f"{section.path}:{section.line}"
-        if issubclass(layer_type, NEEDS_SHAPE):
-            layer = layer_type.parse(section, index, where, current)
-        else:
-            layer = layer_type.parse(section, index, where)
+        layer = layer_type.parse(section, index, where, current)
         section.check_all_used()
         try:
             current = layer.output_shape(current, shapes)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import engine
+from engine import plan
 from support import CFG_DIR, MODEL_CFGS
 from reference import reference_forward
 
@@ -228,7 +229,7 @@ def test_average_pool_runs_first_only_where_it_gives_the_same_numbers(
     weights = tmp_path / "head.weights"
     engine.write_random_weights(cfg, weights, seed=9)
     net = engine.Network.load(cfg, weights)
-    assert (net._pool_first == {1}) == pooled_first
+    assert (plan.joins(net.spec)[1] == {1}) == pooled_first
     for seed in range(3):
         image = random_image(20, 24, seed=40 + seed)
         expected = reference_forward(net.spec, weights, image).astype(np.float32)

@@ -42,7 +42,7 @@ def test_dog_jpg_gives_the_pages_five_classes_in_order(tiny):
 def test_each_resize_mode_matches_opencv_on_the_same_pixels(tiny, tiny_weights, mode, shape):
     net, _ = tiny
     classifier = engine.Classifier(net, resize=mode)
-    x = classifier.prepare(engine.load_image(shared_path("darknet", "data", "dog.png")))
+    x = classifier.preprocess(engine.load_image(shared_path("darknet", "data", "dog.png")))
     assert x.shape[:2] == shape
     ours = net.predict(x)
     cv = cv2.dnn.readNetFromDarknet(str(TINY), str(tiny_weights))

@@ -186,7 +186,7 @@ def test_augmentations_are_training_rows_only(backbone, tmp_path):
     assert res.cv.count == 6                              # originals only are judged
     assert res.train.count == 18                          # every variant is a training row
     image = engine.load_image(feats.paths[0])
-    flipped = backbone.pooled(backbone.prepare(teach.augment_image(image, "flip"))[None])[0]
+    flipped = backbone.pooled(backbone.preprocess(teach.augment_image(image, "flip"))[None])[0]
     np.testing.assert_allclose(flipped, feats.vectors[1], rtol=1e-4, atol=1e-4)   # batch of 1 vs 6
 
 
@@ -198,10 +198,10 @@ def test_a_resize_variant_is_the_image_prepared_by_that_mode(backbone, tmp_path)
     assert backbone.resize == "min" and feats.variants == ("original", "resize-letterbox")
     image = engine.load_image(feats.paths[0])
     assert image.shape[0] != image.shape[1]             # so that min and letterbox differ
-    boxed = backbone.prepare(image, "letterbox")
-    assert boxed.shape[:2] == (224, 224) and backbone.prepare(image).shape[:2] != (224, 224)
+    boxed = backbone.preprocess(image, "letterbox")
+    assert boxed.shape[:2] == (224, 224) and backbone.preprocess(image).shape[:2] != (224, 224)
     np.testing.assert_allclose(feats.vectors[1], backbone.pooled(boxed[None])[0], rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(feats.vectors[0], backbone.pooled(backbone.prepare(image)[None])[0],
+    np.testing.assert_allclose(feats.vectors[0], backbone.pooled(backbone.preprocess(image)[None])[0],
                                rtol=1e-4, atol=1e-4)
     assert not np.allclose(feats.vectors[0], feats.vectors[1], rtol=1e-2, atol=1e-2)
     with pytest.raises(teach.TeachError, match="unknown augmentation 'resize-crop'"):
@@ -240,7 +240,7 @@ def test_export_loads_in_our_engine_and_opencv_and_agrees_with_the_app(taught):
     for photo in ("eagle", "giraffe", "scream"):          # 773x512, 500x500, 352x448
         image = engine.load_image(shared_path("darknet", "data", f"{photo}.png"))
         app = result.model.classify(image)
-        x = backbone.prepare(image)
+        x = backbone.preprocess(image)
         assert app.input_shape == x.shape[:2]
         ours = net.predict(x)
         opencv.setInput(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
@@ -276,7 +276,7 @@ def test_head_on_pooled_features_equals_the_full_exported_network(taught):
     rows = np.linspace(0, len(features.paths) - 1, 6).astype(int)
     from_features = result.model.probabilities(features.vectors[rows])
     for row, expected in zip(rows, from_features):
-        x = backbone.prepare(engine.load_image(features.paths[row]))
+        x = backbone.preprocess(engine.load_image(features.paths[row]))
         assert np.abs(net.predict(x) - expected).max() < TOLERANCE
     image = np.random.default_rng(5).random((97, 131, 3), dtype=np.float32)   # any input size
     assert np.abs(net.predict(image) - result.model.probabilities(backbone.pooled(image[None]))[0]).max() < TOLERANCE

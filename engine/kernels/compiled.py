@@ -14,38 +14,53 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from ..activations import ACTIVATIONS
+
 _JIT = dict(cache=True, nogil=True, parallel=True, fastmath=False)
+
+# Activation codes, from the registry: Numba freezes module globals into the compiled code
+LINEAR, LEAKY, RELU = ACTIVATIONS["linear"], ACTIVATIONS["leaky"], ACTIVATIONS["relu"]
+LOGISTIC, TANH, ELU, RELIE = ACTIVATIONS["logistic"], ACTIVATIONS["tanh"], ACTIVATIONS["elu"], ACTIVATIONS["relie"]
+RAMP, HARDTAN, LHTAN = ACTIVATIONS["ramp"], ACTIVATIONS["hardtan"], ACTIVATIONS["lhtan"]
+LOGGY, SELU, PLSE = ACTIVATIONS["loggy"], ACTIVATIONS["selu"], ACTIVATIONS["plse"]
+
+# Argument groups of the conv kernels (tuples of ints; Numba keeps constants in them constant):
+#   conv  = (size, stride, pad)         the kernel window
+#   group = (c0, f0)                    first input and output channel of the group computed
+#   pool  = (size, stride, offset)      a fused max pool (size 0: none); a Pool namedtuple
+#   rows  = (r0, r1, b0, b1)            conv rows r0..r1 in the GEMM result, output rows b0..b1
+#   dest  = (out_h, out_w, filters, f0) the output array's rows, columns, channels; first channel
 
 
 @njit(cache=True, nogil=True, inline="always")
 def activate(x, code):
     """darknet's activation `code` (see activations.py) of one value; LLVM hoists the branch
     out of the loops that call it, so a fused epilogue costs what a specialised one would."""
-    if code == 0:
+    if code == LINEAR:
         return x
-    if code == 1:                       # leaky
+    if code == LEAKY:
         return x if x > 0 else x * 0.1
-    if code == 2:                       # relu
+    if code == RELU:
         return x if x > 0 else x * 0
-    if code == 3:                       # logistic
+    if code == LOGISTIC:
         return 1 / (1 + math.exp(-x))
-    if code == 4:                       # tanh
+    if code == TANH:
         return math.tanh(x)
-    if code == 5:                       # elu
+    if code == ELU:
         return x if x >= 0 else math.exp(x) - 1
-    if code == 6:                       # relie
+    if code == RELIE:
         return x if x > 0 else x * 0.01
-    if code == 7:                       # ramp
+    if code == RAMP:
         return (x if x > 0 else x * 0) + 0.1 * x
-    if code == 8:                       # hardtan
+    if code == HARDTAN:
         return -1.0 if x < -1 else (1.0 if x > 1 else x)
-    if code == 9:                       # lhtan
+    if code == LHTAN:
         return 0.001 * x if x < 0 else (0.001 * (x - 1) + 1 if x > 1 else x)
-    if code == 10:                      # loggy
+    if code == LOGGY:
         return 2 / (1 + math.exp(-x)) - 1
-    if code == 11:                      # selu
+    if code == SELU:
         return 1.0507 * x if x >= 0 else 1.0507 * 1.6732 * (math.exp(x) - 1)
-    if code == 12:                      # plse
+    if code == PLSE:
         if x < -4:
             return 0.01 * (x + 4)
         if x > 4:
@@ -61,12 +76,12 @@ def activate(x, code):
 @njit(cache=True, nogil=True)
 def _activate_span(a, start, stop, act):
     """Activate a[start:stop] in place; the common codes get branch-free inner loops."""
-    if act == 0:                                    # linear
+    if act == LINEAR:
         return
-    if act == 1:                                    # leaky, darknet's slope 0.1: max(v, 0.1 v)
+    if act == LEAKY:                                # darknet's slope 0.1: max(v, 0.1 v)
         for i in range(start, stop):
             a[i] = max(a[i], a[i] * np.float32(0.1))
-    elif act == 2:                                  # relu
+    elif act == RELU:
         for i in range(start, stop):
             a[i] = max(a[i], np.float32(0))
     else:
@@ -75,11 +90,16 @@ def _activate_span(a, start, stop, act):
 
 
 @njit(cache=True, nogil=True)
-def _im2col_rows(xf, n, h, w, c, c0, cg, size, stride, pad, r0, r1, out_w, cols):
-    """cols[(oy-r0)*out_w+ox, (ky*size+kx)*cg + j] = x[n, iy, ix, c0+j] for conv rows r0..r1.
+def _im2col_rows(xf, n, image, group, conv, rows, out_w, cols):
+    """cols[(oy-r0)*out_w+ox, (ky*size+kx)*cg + j] = x[n, iy, ix, c0+j] for conv rows r0..r1 of
+    image n. image = (h, w, c) of x (flattened in xf); group = (c0, cg); conv; rows = (r0, r1).
 
     With all channels, one kernel row's size*cg values are one contiguous run of x.
     """
+    h, w, c = image
+    c0, cg = group
+    size, stride, pad = conv
+    r0, r1 = rows
     k = size * size * cg
     run = size * cg
     for oy in range(r0, r1):
@@ -109,25 +129,25 @@ def _im2col_rows(xf, n, h, w, c, c0, cg, size, stride, pad, r0, r1, out_w, cols)
 
 
 @njit(**_JIT)
-def conv_forward(x, wmat, bias, act, size, stride, pad, c0, f0,
-                 pool_size, pool_stride, pool_offset, out, cols, acc, band):
+def conv_forward(x, wmat, bias, act, conv, group, pool, out, cols, acc, band):
     """One [convolutional] (one group of it), fused: im2col → GEMM → bias, activation and
     optionally the following [maxpool], in bands of output rows so each thread's
     working set stays in its cache. This is the hot loop of the whole engine.
 
-    x: (n, h, w, c) input; wmat: (size*size*cg, fg) with batch norm folded in;
-    out: (n, out_rows, out_cols, filters) — pooled when pool_size > 0, written at channels
-    f0..f0+fg; cols/acc: per-thread scratch (threads, band_rows*conv_w*k) and (threads, ...*fg);
-    band: output rows per task. BLAS runs single-threaded inside each Numba thread.
+    x: (n, h, w, c) input; wmat: (size*size*cg, fg) with batch norm folded in; conv, group,
+    pool: see the argument groups above; out: (n, out_rows, out_cols, filters), pooled when
+    pool.size > 0, written at channels f0..f0+fg; cols/acc: per-thread scratch
+    (threads, band_rows*conv_w*k) and (threads, ...*fg); band: output rows per task. BLAS runs
+    single-threaded inside each Numba thread.
     """
     n_img, h, w, c = x.shape
     k, fg = wmat.shape
+    size, stride, pad = conv
+    pool_size, pool_stride, pool_offset = pool
     cg = k // (size * size)
     conv_h = (h + 2 * pad - size) // stride + 1
     conv_w = (w + 2 * pad - size) // stride + 1
-    final_h = out.shape[1]
-    filters = out.shape[3]
-    pooled = pool_size > 0
+    final_h, out_w, filters = out.shape[1], out.shape[2], out.shape[3]
     direct_gemm = size == 1 and stride == 1 and pad == 0 and cg == c
     xf = x.reshape(-1)
     of = out.reshape(-1)
@@ -141,7 +161,7 @@ def conv_forward(x, wmat, bias, act, size, stride, pad, c0, f0,
             n = task // bands
             b0 = (task % bands) * band
             b1 = min(b0 + band, final_h)
-            if pooled:
+            if pool_size > 0:
                 r0 = max(b0 * pool_stride + pool_offset, 0)
                 r1 = min((b1 - 1) * pool_stride + pool_offset + pool_size, conv_h)
             else:
@@ -156,28 +176,31 @@ def conv_forward(x, wmat, bias, act, size, stride, pad, c0, f0,
                     # A 3x3 conv over RGB, most networks' first layer: the same call with
                     # constants, which LLVM inlines and unrolls. Tiny's layer 0 went from 3.5 to
                     # 2.2 ms (im2col) and to 1.8 ms (epilogue with its 16 filters), A/B measured.
-                    _im2col_rows(xf, n, h, w, 3, 0, 3, 3, 1, 1, r0, r1, conv_w, ct)
+                    _im2col_rows(xf, n, (h, w, 3), (0, 3), (3, 1, 1), (r0, r1), conv_w, ct)
                 else:
-                    _im2col_rows(xf, n, h, w, c, c0, cg, size, stride, pad, r0, r1, conv_w, ct)
+                    _im2col_rows(xf, n, (h, w, c), (group[0], cg), conv, (r0, r1), conv_w, ct)
                 np.dot(ct[:rows * k].reshape(rows, k), wmat, a2)
             # 16 filters (the first layer of Tiny and Darknet Reference, Tiny's first 1x1
             # squeezes) as a constant too: the loops over the filters unroll into whole vectors.
             # Each such copy costs compile time (conv_forward: 18 s plain, 26 s with the RGB
             # im2col, 34 s with this, 42 s with a 32-filter copy too, which was not worth it).
             if fg == 16 and filters == 16:
-                _epilogue(at, 16, 16, n, r0, r1, b0, b1, conv_h, conv_w, bias, act,
-                          pool_size, pool_stride, pool_offset, of, final_h, out.shape[2], 16, 0)
+                _epilogue(at, 16, 16, n, (r0, r1, b0, b1), (conv_h, conv_w), bias, act, pool, of,
+                          (final_h, out_w, 16, 0))
             else:
-                _epilogue(at, fg, fg, n, r0, r1, b0, b1, conv_h, conv_w, bias, act,
-                          pool_size, pool_stride, pool_offset, of, final_h, out.shape[2], filters, f0)
+                _epilogue(at, fg, fg, n, (r0, r1, b0, b1), (conv_h, conv_w), bias, act, pool, of,
+                          (final_h, out_w, filters, group[1]))
 
 
 @njit(cache=True, nogil=True)
-def _epilogue(at, fg, fcount, n, r0, r1, b0, b1, conv_h, conv_w, bias, act,
-              pool_size, pool_stride, pool_offset, of, final_h, out_w, filters, f0):
-    """GEMM rows of conv rows r0..r1 of image n (row stride fg) → output channels
-    f0..f0+fcount: + bias, activation, and when pool_size > 0 the fused max pool, whose
-    output rows b0..b1 (of final_h) these conv rows cover."""
+def _epilogue(at, fg, fcount, n, rows, conv, bias, act, pool, of, dest):
+    """GEMM rows (row stride fg) of conv rows r0..r1 of image n → output channels f0..f0+fcount:
+    + bias, activation, and when pool.size > 0 the fused max pool, whose output rows b0..b1
+    these conv rows cover. rows = (r0, r1, b0, b1); conv = (conv_h, conv_w); dest: see above."""
+    r0, r1, b0, b1 = rows
+    conv_h, conv_w = conv
+    pool_size, pool_stride, pool_offset = pool
+    final_h, out_w, filters, f0 = dest
     if pool_size == 0:
         for r in range((r1 - r0) * conv_w):
             dst = ((n * conv_h + r0) * conv_w + r) * filters + f0
@@ -186,8 +209,7 @@ def _epilogue(at, fg, fcount, n, r0, r1, b0, b1, conv_h, conv_w, bias, act,
             _activate_span(of, dst, dst + fcount, act)
         return
     if pool_size == 2 and pool_stride == 2 and pool_offset == 0:
-        _pool2_epilogue(at, fg, fcount, n, r0, r1, b0, b1, conv_w, bias, act, of, final_h, out_w,
-                        filters, f0)
+        _pool2_epilogue(at, fg, fcount, n, rows, conv_w, bias, act, of, dest)
         return
     for oy in range(b0, b1):
         for ox in range(out_w):
@@ -211,11 +233,12 @@ def _epilogue(at, fg, fcount, n, r0, r1, b0, b1, conv_h, conv_w, bias, act,
 
 
 @njit(cache=True, nogil=True)
-def _pool2_epilogue(at, fg, fcount, n, r0, r1, b0, b1, conv_w, bias, act, of, final_h, out_w,
-                    filters, f0):
+def _pool2_epilogue(at, fg, fcount, n, rows, conv_w, bias, act, of, dest):
     """The 2x2/2 max pool of _epilogue (Tiny Darknet's and Darknet Reference's) as two long
     passes: the max of the two conv rows over whole rows (in place in the scratch `at`),
     then of neighbouring pixels. Cells past the image never win, as in darknet."""
+    r0, r1, b0, b1 = rows
+    final_h, out_w, filters, f0 = dest
     row = conv_w * fg
     for oy in range(b0, b1):
         top = (2 * oy - r0) * row
@@ -236,8 +259,7 @@ def _pool2_epilogue(at, fg, fcount, n, r0, r1, b0, b1, conv_w, bias, act, of, fi
 
 
 @njit(**_JIT)
-def conv_forward_by_filters(x, wblocks, bias, act, size, stride, pad,
-                            pool_size, pool_stride, pool_offset, out, cols, acc):
+def conv_forward_by_filters(x, wblocks, bias, act, conv, pool, out, cols, acc):
     """conv_forward for maps too small to split by rows (late layers, few pixels, many
     filters): all rows in one GEMM per thread, the filters split across threads, so each
     thread streams only its share of the weights instead of all of them per row band.
@@ -247,6 +269,7 @@ def conv_forward_by_filters(x, wblocks, bias, act, size, stride, pad,
     """
     n_img, h, w, c = x.shape
     blocks, k, fb = wblocks.shape
+    size, stride, pad = conv
     conv_h = (h + 2 * pad - size) // stride + 1
     conv_w = (w + 2 * pad - size) // stride + 1
     final_h, out_w, filters = out.shape[1], out.shape[2], out.shape[3]
@@ -256,10 +279,10 @@ def conv_forward_by_filters(x, wblocks, bias, act, size, stride, pad,
     of = out.reshape(-1)
     direct_gemm = size == 1 and stride == 1 and pad == 0
     if not direct_gemm:
-        # on one thread: these maps have at most BY_FILTERS_MAX_ROWS pixels, and a second
-        # parallel loop would cost ~1.3 s of compiling for no time we could measure
+        # on one thread: these maps have at most FILTER_SPLIT_MAX_ROWS pixels (plan.py), and a
+        # second parallel loop would cost ~1.3 s of compiling for no time we could measure
         for n in range(n_img):
-            _im2col_rows(xf, n, h, w, c, 0, c, size, stride, pad, 0, conv_h, conv_w,
+            _im2col_rows(xf, n, (h, w, c), (0, c), conv, (0, conv_h), conv_w,
                          cols[n * per_image * k:(n + 1) * per_image * k])
     a = xf[:rows * c].reshape(rows, c) if direct_gemm else cols[:rows * k].reshape(rows, k)
     for b in prange(blocks):
@@ -268,9 +291,8 @@ def conv_forward_by_filters(x, wblocks, bias, act, size, stride, pad,
         ab = acc[b]
         np.dot(a, wblocks[b], ab[:rows * fb].reshape(rows, fb))
         for n in range(n_img):
-            _epilogue(ab[n * per_image * fb:], fb, fcount, n, 0, conv_h, 0, final_h, conv_h, conv_w,
-                      bias[f0:f0 + fcount], act, pool_size, pool_stride, pool_offset, of, final_h, out_w,
-                      filters, f0)
+            _epilogue(ab[n * per_image * fb:], fb, fcount, n, (0, conv_h, 0, final_h), (conv_h, conv_w),
+                      bias[f0:f0 + fcount], act, pool, of, (final_h, out_w, filters, f0))
 
 
 # The kernels below are small next to a convolution and run on one thread: a parallel kernel
@@ -291,9 +313,11 @@ def bias_activate(acc, bias, act):
 
 
 @njit(cache=True, nogil=True)
-def maxpool(x, size, stride, offset, out):
+def maxpool(x, pool, out):
     """darknet's [maxpool]: out[n, oy, ox, c] = max over the window, skipping outside cells.
-    (Only a max pool that no conv can fuse comes here: none in the networks we ship.)"""
+    pool = (size, stride, offset). (Only a max pool that no conv can fuse comes here: none in
+    the networks we ship.)"""
+    size, stride, offset = pool
     n_img, h, w, channels = x.shape
     _, out_h, out_w, _ = out.shape
     for row in range(n_img * out_h):

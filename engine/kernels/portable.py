@@ -115,33 +115,34 @@ def _max_pool(y, size, stride, offset, out_h, out_w):
     return result
 
 
-def _finish(y, bias, act, pool_size, pool_stride, pool_offset, out, f0):
-    """The compiled epilogue: y (n, conv_h, conv_w, f) → max pool (when pool_size > 0), + bias,
-    activation, into out[..., f0:f0+f]."""
-    if pool_size > 0:
-        y = _max_pool(y, pool_size, pool_stride, pool_offset, out.shape[1], out.shape[2])
+def _finish(y, bias, act, pool, out, f0):
+    """The compiled epilogue: y (n, conv_h, conv_w, f) → max pool (when pool = (size, stride,
+    offset) has size > 0), + bias, activation, into out[..., f0:f0+f]."""
+    if pool[0] > 0:
+        y = _max_pool(y, *pool, out.shape[1], out.shape[2])
     y += bias
     activate_array(y, act)
     out[..., f0:f0 + y.shape[3]] = y
 
 
-def conv_forward(x, wmat, bias, act, size, stride, pad, c0, f0,
-                 pool_size, pool_stride, pool_offset, out, cols, acc, band):
+def conv_forward(x, wmat, bias, act, conv, group, pool, out, cols, acc, band):
     """compiled.conv_forward: one group of a [convolutional], fused with bias, activation and
-    an optional following [maxpool]."""
+    an optional following [maxpool]. conv = (size, stride, pad), group = (c0, f0), pool =
+    (size, stride, offset)."""
+    size, stride, pad = conv
+    c0, f0 = group
     cg = wmat.shape[0] // (size * size)
     y = _convolve(x, wmat, size, stride, pad, c0, cg)
-    _finish(y, bias, act, pool_size, pool_stride, pool_offset, out, f0)
+    _finish(y, bias, act, pool, out, f0)
 
 
-def conv_forward_by_filters(x, wblocks, bias, act, size, stride, pad,
-                            pool_size, pool_stride, pool_offset, out, cols, acc):
+def conv_forward_by_filters(x, wblocks, bias, act, conv, pool, out, cols, acc):
     """compiled.conv_forward_by_filters: the same conv with its weights cut into blocks of filters."""
     blocks, k, width = wblocks.shape
     filters = out.shape[3]
     wmat = wblocks.transpose(1, 0, 2).reshape(k, blocks * width)[:, :filters]
-    y = _convolve(x, np.ascontiguousarray(wmat), size, stride, pad, 0, x.shape[3])
-    _finish(y, bias, act, pool_size, pool_stride, pool_offset, out, 0)
+    y = _convolve(x, np.ascontiguousarray(wmat), *conv, 0, x.shape[3])
+    _finish(y, bias, act, pool, out, 0)
 
 
 def _winograd(x, u, tiles_y, tiles_x, conv_h, conv_w):
@@ -162,18 +163,18 @@ def _winograd(x, u, tiles_y, tiles_x, conv_h, conv_w):
     return y.reshape(n, 4 * tiles_y, 4 * tiles_x, filters)[:, :conv_h, :conv_w]
 
 
-def winograd_conv(x, u, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, block, v, m, out):
+def winograd_conv(x, u, tiles, conv, bias, act, pool, block, v, m, out):
     """winograd.winograd_conv: bias, activation and an optional 2x2/2 max pool fused."""
-    y = _winograd(x, u, tiles_y, tiles_x, conv_h, conv_w)
-    _finish(np.ascontiguousarray(y), bias, act, 2 if pool else 0, 2, 0, out, 0)
+    y = _winograd(x, u, *tiles, *conv)
+    _finish(np.ascontiguousarray(y), bias, act, (2, 2, 0) if pool else (0, 1, 0), out, 0)
 
 
-def winograd_conv_by_filters(x, u_chunks, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, v, m, out):
+def winograd_conv_by_filters(x, u_chunks, tiles, conv, bias, act, pool, v, m, out):
     """winograd.winograd_conv_by_filters: the same, with U cut into chunks of filters."""
     chunks, _, c, chunk = u_chunks.shape
     u = u_chunks.transpose(1, 2, 0, 3).reshape(36, c, chunks * chunk)[:, :, :out.shape[3]]
-    y = _winograd(x, np.ascontiguousarray(u), tiles_y, tiles_x, conv_h, conv_w)
-    _finish(np.ascontiguousarray(y), bias, act, 2 if pool else 0, 2, 0, out, 0)
+    y = _winograd(x, np.ascontiguousarray(u), *tiles, *conv)
+    _finish(np.ascontiguousarray(y), bias, act, (2, 2, 0) if pool else (0, 1, 0), out, 0)
 
 
 # --------------------------------------------------------------------------- other layers
@@ -184,9 +185,9 @@ def bias_activate(acc, bias, act):
     activate_array(acc, act)
 
 
-def maxpool(x, size, stride, offset, out):
-    """darknet's [maxpool]."""
-    out[...] = _max_pool(x, size, stride, offset, out.shape[1], out.shape[2])
+def maxpool(x, pool, out):
+    """darknet's [maxpool]; pool = (size, stride, offset)."""
+    out[...] = _max_pool(x, *pool, out.shape[1], out.shape[2])
 
 
 def global_avgpool(x, out):

@@ -14,8 +14,10 @@ _JIT = dict(cache=True, nogil=True, parallel=True)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _bt(src, s0, s1, s2, s3, s4, s5, dst, o0, o1, o2, o3, o4, o5, dst2, c):
-    """dst rows o0..o5 = Bᵀ · (src rows s0..s5), each row a vector of c channels."""
+def _bt(src, rows_in, dst, rows_out, dst2, c):
+    """dst rows rows_out (6) = Bᵀ · (src rows rows_in (6)), each row a vector of c channels."""
+    s0, s1, s2, s3, s4, s5 = rows_in
+    o0, o1, o2, o3, o4, o5 = rows_out
     for k in range(c):
         d0, d1, d2, d3, d4, d5 = src[s0, k], src[s1, k], src[s2, k], src[s3, k], src[s4, k], src[s5, k]
         dst[o0, dst2, k] = 4 * d0 - 5 * d2 + d4
@@ -27,8 +29,10 @@ def _bt(src, s0, s1, s2, s3, s4, s5, dst, o0, o1, o2, o3, o4, o5, dst2, c):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _at(src, mid, s0, s1, s2, s3, s4, s5, dst, o0, o1, o2, o3, c):
-    """dst rows o0..o3 = Aᵀ · (src[s0..s5, mid]), each row a vector of c filters."""
+def _at(src, mid, rows_in, dst, rows_out, c):
+    """dst rows rows_out (4) = Aᵀ · (src[rows_in (6), mid]), each row a vector of c filters."""
+    s0, s1, s2, s3, s4, s5 = rows_in
+    o0, o1, o2, o3 = rows_out
     for k in range(c):
         m0, m1, m2, m3, m4, m5 = (src[s0, mid, k], src[s1, mid, k], src[s2, mid, k],
                                   src[s3, mid, k], src[s4, mid, k], src[s5, mid, k])
@@ -41,16 +45,19 @@ def _at(src, mid, s0, s1, s2, s3, s4, s5, dst, o0, o1, o2, o3, c):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _tile_place(tile, tiles_y, tiles_x):
-    """(image, tile row, tile column) of a tile numbered image by image, row by row."""
+def _tile_place(tile, tiles):
+    """(image, tile row, tile column) of a tile numbered image by image, row by row;
+    tiles = (tiles down, tiles across) an image."""
+    tiles_y, tiles_x = tiles
     return tile // (tiles_y * tiles_x), (tile // tiles_x) % tiles_y, tile % tiles_x
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _input_tile(x, tile, tiles_y, tiles_x, h, w, c, d, tmp_in, vt, p):
+def _input_tile(x, tile, tiles, d, tmp_in, vt, p):
     """vt[:, p, :] = Bᵀ d B for the 6x6 input tile d of `tile` (zeros outside the image).
     d (36, c) and tmp_in (36, 1, c) are scratch."""
-    n, ty, tx = _tile_place(tile, tiles_y, tiles_x)
+    _, h, w, c = x.shape
+    n, ty, tx = _tile_place(tile, tiles)
     for i in range(6):
         yy = 4 * ty - 1 + i
         for j in range(6):
@@ -62,11 +69,11 @@ def _input_tile(x, tile, tiles_y, tiles_x, h, w, c, d, tmp_in, vt, p):
                 for k in range(c):
                     d[6 * i + j, k] = 0.0
     for j in range(6):
-        _bt(d, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j,
-            tmp_in, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j, 0, c)
+        column = (j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j)
+        _bt(d, column, tmp_in, column, 0, c)
     for i in range(6):
-        _bt(tmp_in[:, 0, :], 6 * i, 6 * i + 1, 6 * i + 2, 6 * i + 3, 6 * i + 4, 6 * i + 5,
-            vt, 6 * i, 6 * i + 1, 6 * i + 2, 6 * i + 3, 6 * i + 4, 6 * i + 5, p, c)
+        row = (6 * i, 6 * i + 1, 6 * i + 2, 6 * i + 3, 6 * i + 4, 6 * i + 5)
+        _bt(tmp_in[:, 0, :], row, vt, row, p, c)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -74,24 +81,26 @@ def _output_tile(mt, p, tmp_out, y, width):
     """y (16, width) = Aᵀ M A for the tile at row p of the 36 GEMM results mt (36, rows, ≥width).
     tmp_out (24, 1, ≥width) is scratch."""
     for j in range(6):
-        _at(mt, p, j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j, tmp_out[:, 0, :],
-            j, 6 + j, 12 + j, 18 + j, width)
+        _at(mt, p, (j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j), tmp_out[:, 0, :],
+            (j, 6 + j, 12 + j, 18 + j), width)
     for a in range(4):
-        _at(tmp_out, 0, 6 * a, 6 * a + 1, 6 * a + 2, 6 * a + 3, 6 * a + 4, 6 * a + 5,
-            y, 4 * a, 4 * a + 1, 4 * a + 2, 4 * a + 3, width)
+        _at(tmp_out, 0, (6 * a, 6 * a + 1, 6 * a + 2, 6 * a + 3, 6 * a + 4, 6 * a + 5),
+            y, (4 * a, 4 * a + 1, 4 * a + 2, 4 * a + 3), width)
 
 
 @njit(**_JIT)
-def winograd_conv(x, u, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, block, v, m, out):
+def winograd_conv(x, u, tiles, conv, bias, act, pool, block, v, m, out):
     """The whole Winograd conv in one parallel pass, block of tiles by block of tiles:
     input transform → 36 GEMMs (block × c) @ (c × f) → output transform, bias, activation,
     pool. Each thread's block stays in its cache and there is one kernel launch per layer.
 
-    u: (36, c, f); v: (threads, 36*block*c) and m: (threads, 36*block*f) scratch.
+    u: (36, c, f); tiles = (tiles down, across) an image; conv = (conv_h, conv_w), the map
+    before the pool; pool: whether a 2x2/2 max pool follows; v: (threads, 36*block*c) and
+    m: (threads, 36*block*f) scratch.
     """
     n_img, h, w, c = x.shape
     filters = u.shape[2]
-    count = n_img * tiles_y * tiles_x
+    count = n_img * tiles[0] * tiles[1]
     blocks = (count + block - 1) // block
     threads = v.shape[0]
     _, out_h, out_w, _ = out.shape
@@ -108,19 +117,18 @@ def winograd_conv(x, u, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, block
             t0 = blk * block
             t1 = min(t0 + block, count)
             for tile in range(t0, t1):
-                _input_tile(x, tile, tiles_y, tiles_x, h, w, c, d, tmp_in, vt, tile - t0)
+                _input_tile(x, tile, tiles, d, tmp_in, vt, tile - t0)
             rows = t1 - t0
             for xi in range(36):
                 np.dot(vf[xi * block * c:xi * block * c + rows * c].reshape(rows, c), u[xi],
                        mf[xi * block * filters:xi * block * filters + rows * filters].reshape(rows, filters))
             for tile in range(t0, t1):
                 _output_tile(mt, tile - t0, tmp_out, y, filters)
-                _store_tile(y, tile, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, of, out_h, out_w,
-                            filters, 0, filters)
+                _store_tile(y, tile, tiles, conv, bias, act, pool, of, (out_h, out_w, filters, 0), filters)
 
 
 @njit(**_JIT)
-def winograd_conv_by_filters(x, u_chunks, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, v, m, out):
+def winograd_conv_by_filters(x, u_chunks, tiles, conv, bias, act, pool, v, m, out):
     """winograd_conv for maps with few tiles (14x14 and 28x28 at batch 1) and many filters:
     blocks of tiles would make the 36 GEMMs tiny (13 rows: ~20 GFLOP/s); instead V is built
     for all tiles at once, then each task takes a chunk of the filters: 36 GEMMs
@@ -132,7 +140,7 @@ def winograd_conv_by_filters(x, u_chunks, tiles_y, tiles_x, conv_h, conv_w, bias
     n_img, h, w, c = x.shape
     chunks, _, _, chunk = u_chunks.shape
     filters = out.shape[3]
-    count = n_img * tiles_y * tiles_x
+    count = n_img * tiles[0] * tiles[1]
     _, out_h, out_w, _ = out.shape
     of = out.reshape(-1)
     vt = v[:36 * count * c].reshape(36, count, c)
@@ -142,7 +150,7 @@ def winograd_conv_by_filters(x, u_chunks, tiles_y, tiles_x, conv_h, conv_w, bias
     # a parallel loop here cost ~2.7 s more to compile; Tiny's and Darknet19's layers of this
     # kind took the same time either way, within the noise of two A/B runs (2026-11-30)
     for tile in range(count):
-        _input_tile(x, tile, tiles_y, tiles_x, h, w, c, d, tmp_in, vt, tile)
+        _input_tile(x, tile, tiles, d, tmp_in, vt, tile)
     for ci in prange(chunks):
         f0 = ci * chunk
         fc = min(chunk, filters - f0)
@@ -153,16 +161,16 @@ def winograd_conv_by_filters(x, u_chunks, tiles_y, tiles_x, conv_h, conv_w, bias
         y = np.empty((16, chunk), np.float32)
         for tile in range(count):
             _output_tile(mt, tile, tmp_out, y, chunk)
-            _store_tile(y, tile, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, of, out_h, out_w,
-                        filters, f0, fc)
+            _store_tile(y, tile, tiles, conv, bias, act, pool, of, (out_h, out_w, filters, f0), fc)
 
 
 @njit(cache=True, nogil=True)
-def _store_tile(y, tile, tiles_y, tiles_x, conv_h, conv_w, bias, act, pool, of, out_h, out_w,
-                filters, f0, fc):
+def _store_tile(y, tile, tiles, conv, bias, act, pool, of, dest, fc):
     """A finished 4x4 tile y (16, ≥fc) of filters f0..f0+fc → out, + bias and activation, or
-    its 2x2/2 max pool."""
-    n, ty, tx = _tile_place(tile, tiles_y, tiles_x)
+    its 2x2/2 max pool. dest = (out_h, out_w, filters, f0) of the output array."""
+    conv_h, conv_w = conv
+    out_h, out_w, filters, f0 = dest
+    n, ty, tx = _tile_place(tile, tiles)
     if not pool:
         for a in range(4):
             oy = 4 * ty + a

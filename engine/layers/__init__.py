@@ -20,8 +20,6 @@ LAYER_TYPES = {
     "shortcut": Shortcut,
     "route": Route,
 }
-# Layer types whose parse() needs the input shape (their options are checked against it)
-NEEDS_SHAPE = (Connected, Softmax)
 
-__all__ = ["LAYER_TYPES", "NEEDS_SHAPE", "Layer", "Shape", "Avgpool", "Connected", "Convolutional",
+__all__ = ["LAYER_TYPES", "Layer", "Shape", "Avgpool", "Connected", "Convolutional",
            "Cost", "Dropout", "Maxpool", "Route", "Shortcut", "Softmax"]

@@ -1,4 +1,5 @@
-"""[avgpool]: darknet's global average pool, (h, w, c) → (1, 1, c)."""
+"""[avgpool]: darknet's global average pool, (h, w, c) → (1, 1, c). After a linear 1x1 conv it
+runs first: both are linear maps, so the conv then works on one pixel (see commutes_with)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ class Avgpool(Layer):
     kind = "avgpool"
 
     @classmethod
-    def parse(cls, s, index: int, where: str) -> "Avgpool":
+    def parse(cls, s, index: int, where: str, in_shape: Shape) -> "Avgpool":
         return cls(index, where)
 
     def output_shape(self, in_shape: Shape, shapes) -> Shape:
@@ -23,7 +24,12 @@ class Avgpool(Layer):
     def summary_row(self, in_shape, out_shape):
         return ("avg", "", "")
 
-    def make_step(self, in_shape, out_shape, batch, prepared):
+    def commutes_with(self, previous: Layer) -> bool:
+        """A linear 1x1 conv over each pixel alone: pooling first gives the same numbers (up to
+        float rounding). Tiny Darknet's 1000-filter classifier, 50 MFLOPs at 14x14, becomes 0.26."""
+        return previous.kind == "convolutional" and previous.pointwise_linear
+
+    def make_step(self, in_shape, out_shape, batch, packed, threads):
         out = np.empty((batch, 1, 1, in_shape[2]), np.float32)
 
         def avgpool(x, outputs):

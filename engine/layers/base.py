@@ -1,10 +1,11 @@
 """What every layer type provides. Each type lives in its own module with its parsing,
 shape rule, FLOPs, weight layout and forward step, so one layer = one obvious place.
+What runs with what (fusion) each type declares here; engine/plan.py decides with it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -12,6 +13,17 @@ from ..errors import ShapeError
 
 Shape = tuple[int, int, int]                   # (h, w, c) of one image, NHWC
 Step = Callable[[np.ndarray, list], np.ndarray]  # (input, outputs of earlier layers) → output
+
+
+class Pool(NamedTuple):
+    """A max pool's window, as a conv's epilogue does it: size, stride, and the offset of the
+    first window (≤ 0: darknet starts it padding/2 cells before the image)."""
+    size: int
+    stride: int
+    offset: int
+
+
+NO_POOL = Pool(0, 1, 0)         # what a conv's kernels are told when no pool is fused
 
 
 @dataclass(frozen=True)
@@ -28,7 +40,12 @@ class Layer:
     def shape_error(self, message: str) -> ShapeError:
         return ShapeError(f"{self.where}: layer {self.index} [{self.kind}]: {message}")
 
-    # --- architecture -------------------------------------------------------------------
+    # --- parsing and architecture -----------------------------------------------------------
+    @classmethod
+    def parse(cls, section, index: int, where: str, in_shape: Shape) -> "Layer":
+        """The layer of a cfg section; in_shape is what the previous layer gives it."""
+        raise NotImplementedError
+
     def output_shape(self, in_shape: Shape, shapes: list[Shape]) -> Shape:
         """Shape this layer produces from in_shape; shapes[i] is layer i's output."""
         return in_shape
@@ -44,12 +61,28 @@ class Layer:
         """(type, filters, size) columns of the layer table."""
         return (self.kind, "", "")
 
+    def reads(self) -> tuple[int, ...]:
+        """Earlier layers whose outputs this one reads, besides the layer just before it."""
+        return ()
+
+    # --- what it runs with (see engine/plan.py) ---------------------------------------------
+    def fuses_into(self, previous: "Layer") -> bool:
+        """Whether `previous`'s step can do this layer's work in its epilogue."""
+        return False
+
+    def commutes_with(self, previous: "Layer") -> bool:
+        """Whether this layer may run before `previous` with the same result (then `previous`
+        runs on this layer's smaller output)."""
+        return False
+
     # --- inference ----------------------------------------------------------------------
-    def prepare(self, params: dict[str, np.ndarray], in_shape: Shape):
+    def pack_weights(self, params: dict[str, np.ndarray], in_shape: Shape):
         """Turn darknet's stored arrays into what the forward step wants (done once at load)."""
         return None
 
-    def make_step(self, in_shape: Shape, out_shape: Shape, batch: int, prepared) -> Step:
+    def make_step(self, in_shape: Shape, out_shape: Shape, batch: int, packed, threads: int) -> Step:
+        """The forward step for `batch` images of in_shape, its buffers allocated once; `threads`
+        is the kernel threads it will run with (it sizes per-thread scratch by it)."""
         raise NotImplementedError
 
 

@@ -52,15 +52,15 @@ class Connected(Layer):
     def summary_row(self, in_shape, out_shape):
         return ("connected", str(self.outputs), "")
 
-    def prepare(self, params, in_shape):
+    def pack_weights(self, params, in_shape):
         h, w, c = in_shape
         weights = params["weights"].reshape(self.outputs, c, h, w)
         weights, bias = fold_batchnorm(weights, params, self.batch_normalize)
         matrix = np.ascontiguousarray(weights.transpose(2, 3, 1, 0).reshape(h * w * c, self.outputs))
         return matrix, bias
 
-    def make_step(self, in_shape, out_shape, batch, prepared):
-        matrix, bias = prepared
+    def make_step(self, in_shape, out_shape, batch, packed, threads):
+        matrix, bias = packed
         out = np.empty((batch, 1, 1, self.outputs), np.float32)
 
         def connected(x, outputs):

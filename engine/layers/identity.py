@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import Layer, passthrough
+from .base import Layer, Shape, passthrough
 
 
 @dataclass(frozen=True)
@@ -11,7 +11,7 @@ class Dropout(Layer):
     kind = "dropout"
 
     @classmethod
-    def parse(cls, s, index: int, where: str) -> "Dropout":
+    def parse(cls, s, index: int, where: str, in_shape: Shape) -> "Dropout":
         probability = s.get_float("probability", 0.5)
         if not 0 <= probability < 1:
             raise s.error(f"probability={probability} must be in [0, 1)", "probability")
@@ -20,7 +20,7 @@ class Dropout(Layer):
     def summary_row(self, in_shape, out_shape):
         return ("dropout", "", "")
 
-    def make_step(self, in_shape, out_shape, batch, prepared):
+    def make_step(self, in_shape, out_shape, batch, packed, threads):
         return passthrough
 
 
@@ -29,12 +29,12 @@ class Cost(Layer):
     kind = "cost"
 
     @classmethod
-    def parse(cls, s, index: int, where: str) -> "Cost":
+    def parse(cls, s, index: int, where: str, in_shape: Shape) -> "Cost":
         s.ignore("type", "scale", "ratio", "noobject_scale", "thresh")
         return cls(index, where)
 
     def summary_row(self, in_shape, out_shape):
         return ("cost", "", "")
 
-    def make_step(self, in_shape, out_shape, batch, prepared):
+    def make_step(self, in_shape, out_shape, batch, packed, threads):
         return passthrough

@@ -1,5 +1,6 @@
 """[maxpool]: darknet's max pool. padding defaults to size-1 and the window starts
-padding/2 cells before the image; cells outside the image never win."""
+padding/2 cells before the image; cells outside the image never win. After a conv whose
+activation keeps order (max of activations = activation of the max), the conv's step does it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels
-from .base import Layer, Shape
+from ..activations import is_monotonic
+from .base import Layer, Pool, Shape
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,7 @@ class Maxpool(Layer):
     kind = "maxpool"
 
     @classmethod
-    def parse(cls, s, index: int, where: str) -> "Maxpool":
+    def parse(cls, s, index: int, where: str, in_shape: Shape) -> "Maxpool":
         stride = s.get_int("stride", 1)
         size = s.get_int("size", stride)
         padding = s.get_int("padding", size - 1)
@@ -44,15 +46,20 @@ class Maxpool(Layer):
     def summary_row(self, in_shape, out_shape):
         return ("max", "", f"{self.size} x {self.size} / {self.stride}")
 
-    def fusion(self, out_shape: Shape):
-        """How a preceding conv can do this pool in its epilogue: (size, stride, offset, shape)."""
-        return (self.size, self.stride, self.offset, out_shape)
+    @property
+    def window(self) -> Pool:
+        return Pool(self.size, self.stride, self.offset)
 
-    def make_step(self, in_shape, out_shape, batch, prepared):
+    def fuses_into(self, previous: Layer) -> bool:
+        """A conv pools in its epilogue, before its activation: right when the activation keeps
+        the order of values (every one but stair)."""
+        return previous.kind == "convolutional" and is_monotonic(previous.activation)
+
+    def make_step(self, in_shape, out_shape, batch, packed, threads):
         out = np.empty((batch,) + out_shape, np.float32)
 
         def maxpool(x, outputs):
             n = x.shape[0]
-            kernels.maxpool(x, self.size, self.stride, self.offset, out[:n])
+            kernels.maxpool(x, self.window, out[:n])
             return out[:n]
         return maxpool

@@ -15,7 +15,7 @@ class Route(Layer):
     kind = "route"
 
     @classmethod
-    def parse(cls, s, index: int, where: str) -> "Route":
+    def parse(cls, s, index: int, where: str, in_shape: Shape) -> "Route":
         values = s.get_int_list("layers")
         if not values:
             raise s.error("layers= lists no layer", "layers")
@@ -33,7 +33,10 @@ class Route(Layer):
     def summary_row(self, in_shape, out_shape):
         return ("route", " ".join(map(str, self.sources)), "")
 
-    def make_step(self, in_shape, out_shape, batch, prepared):
+    def reads(self) -> tuple[int, ...]:
+        return self.sources
+
+    def make_step(self, in_shape, out_shape, batch, packed, threads):
         if len(self.sources) == 1:
             return lambda x, outputs: outputs[self.sources[0]]
         out = np.empty((batch,) + out_shape, np.float32)

@@ -25,7 +25,7 @@ class Shortcut(Layer):
     kind = "shortcut"
 
     @classmethod
-    def parse(cls, s, index: int, where: str) -> "Shortcut":
+    def parse(cls, s, index: int, where: str, in_shape: Shape) -> "Shortcut":
         source = relative_index(s, "from", s.get_int("from"), index)
         name = s.get_str("activation", "linear")
         return cls(index, where, source, s.get_float("alpha", 1.0), s.get_float("beta", 1.0),
@@ -43,7 +43,10 @@ class Shortcut(Layer):
     def summary_row(self, in_shape, out_shape):
         return ("shortcut", f"from {self.source}", "")
 
-    def make_step(self, in_shape, out_shape, batch, prepared):
+    def reads(self) -> tuple[int, ...]:
+        return (self.source,)
+
+    def make_step(self, in_shape, out_shape, batch, packed, threads):
         out = np.empty((batch,) + out_shape, np.float32)
 
         def shortcut(x, outputs):

@@ -38,7 +38,7 @@ class Softmax(Layer):
     def summary_row(self, in_shape, out_shape):
         return ("softmax", "", "")
 
-    def make_step(self, in_shape, out_shape, batch, prepared):
+    def make_step(self, in_shape, out_shape, batch, packed, threads):
         h, w, c = in_shape
         groups, temperature = self.groups, np.float32(self.temperature)
         out = np.empty((batch,) + out_shape, np.float32)

@@ -69,10 +69,10 @@ class Backbone:
         many = "candidate heads" if len(self.heads) > 1 else "head"
         return f"{self.cfg_path.name} at {w}x{h}, {many}: {heads}"
 
-    def prepare(self, image: np.ndarray, resize: str | None = None) -> np.ndarray:
+    def preprocess(self, image: np.ndarray, resize: str | None = None) -> np.ndarray:
         """The network input for an image: the base Classifier's preprocessing, by this
         backbone's resize mode or `resize`."""
-        return self._classifier.prepare(image, resize)
+        return self._classifier.preprocess(image, resize)
 
     def pooled(self, inputs: np.ndarray) -> np.ndarray:
         """Prepared inputs (n, h, w, 3) of one shape → each layer's output averaged over space,

@@ -168,7 +168,7 @@ def extract_features(backbone: Backbone, dataset: Dataset, augment: Sequence[str
                 vectors[row], have[row] = hit, True
                 advance(1, "cached")
                 continue
-            x = backbone.prepare(augment_image(image, variants[j]), variant_resize(variants[j]))
+            x = backbone.preprocess(augment_image(image, variants[j]), variant_resize(variants[j]))
             buckets.setdefault(x.shape, []).append((row, key, x))
             if len(buckets[x.shape]) == BATCH:
                 flush(x.shape)

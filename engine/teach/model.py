@@ -36,7 +36,7 @@ class TaughtModel:
     def classify(self, image: np.ndarray) -> Prediction:
         """image: (h, w, 3) RGB, uint8 or float 0..1."""
         start = time.perf_counter()
-        x = self.backbone.prepare(image_from_array(image))
+        x = self.backbone.preprocess(image_from_array(image))
         probs = self.probabilities(self.backbone.pooled(x[None]))[0].astype(np.float32)
         return Prediction(probs, self.classes, time.perf_counter() - start, x.shape[:2])
 

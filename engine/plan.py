@@ -1,0 +1,165 @@
+"""Planning: the steps that run a network on inputs of one shape, and every choice made on the way.
+
+The choices, each made here and nowhere else:
+
+- what runs together. A layer declares what it can join (Maxpool.fuses_into: a conv does the
+  pool in its epilogue; Avgpool.commutes_with: the pool runs first and a linear 1x1 conv then
+  works on one pixel). The plan joins them unless another layer reads the output in between
+  ([route], [shortcut]: Layer.reads) or the caller asked for that output (features);
+- which step runs a conv (conv_step_type), by the named thresholds below, each with the
+  measurement behind it;
+- how steps split their work: the row bands of im2col + GEMM (row_band), the tiles per
+  Winograd block (winograd_block);
+- which plans are kept: buffers and the split depend on the input size, the last layer, the
+  outputs kept and the kernel threads, so that is a plan's key (PlanCache). A plan built for
+  one thread would run at half speed on two, and the other way round.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from .errors import ShapeError
+from .kernels import winograd_transforms
+from .layers.base import Pool, Step
+from .spec import NetworkSpec
+
+# --- which step runs a conv -------------------------------------------------------------
+# Winograd's transforms cost per channel; below this many input channels plain GEMM wins
+WINOGRAD_MIN_CHANNELS = 8
+# With few 4x4 tiles its 36 GEMMs are tiny and its filters 4x larger than im2col's: measured
+# 2-7 GFLOP/s at 4 tiles (8x8 maps) vs ~55 at 49+; below this many tiles im2col wins
+WINOGRAD_MIN_TILES = 32
+# From 16 to 64 tiles (14x14 to 28x28 maps at batch 1) blocks of tiles would make its GEMMs
+# tiny (13 x 32 @ 32 x 256: 20 GFLOP/s); all tiles against chunks of filters run at ~47 ...
+BY_FILTERS_MIN_TILES = 16
+BY_FILTERS_MAX_TILES = 64
+# ... when there are filters enough for a chunk of 32 per thread on 2 cores
+BY_FILTERS_MIN_FILTERS = 64
+# The one pool Winograd's output transform does itself: its 4x4 tiles hold whole 2x2 windows
+WINOGRAD_POOL = Pool(2, 2, 0)
+# Up to this many output pixels (batch included) a conv splits its filters across threads
+# instead of its rows: a band of rows per thread would reread every weight for few pixels ...
+FILTER_SPLIT_MAX_PIXELS = 256
+# ... when each thread gets at least two SIMD vectors (2 x 8) of filters
+FILTER_SPLIT_MIN_FILTERS_PER_THREAD = 16
+
+# --- how steps split their work -----------------------------------------------------------
+# Tiles per Winograd block: its V and M scratch (36 x block x channels) should fit in L2
+WINOGRAD_BLOCK_TILES = 32
+WINOGRAD_MIN_BLOCK_TILES = 8
+# Per-thread scratch (im2col rows + GEMM result) aimed at the 512 KB-1 MB L2 of current cores
+BAND_BYTES = 384 << 10
+
+MAX_PLANS = 4            # plans kept per network (e.g. webcam + a dropped photo, at two thread counts)
+
+
+def conv_step_type(layer, in_shape, out_shape, batch: int, threads: int, pool: Pool | None, has_winograd: bool):
+    """The step class that runs `layer` (a Convolutional) on `batch` inputs of in_shape."""
+    from .layers.convolutional import ConvStep, FilterSplitStep, WinogradByFiltersStep, WinogradStep
+
+    tiles_y, tiles_x = winograd_transforms.tiles(out_shape[0], out_shape[1])
+    tiles = batch * tiles_y * tiles_x
+    winograd = (has_winograd and in_shape[2] >= WINOGRAD_MIN_CHANNELS
+                and (pool is None or pool == WINOGRAD_POOL))
+    if winograd:
+        if BY_FILTERS_MIN_TILES <= tiles <= BY_FILTERS_MAX_TILES and layer.filters >= BY_FILTERS_MIN_FILTERS:
+            return WinogradByFiltersStep
+        if tiles >= WINOGRAD_MIN_TILES:
+            return WinogradStep
+    if (layer.groups == 1 and batch * out_shape[0] * out_shape[1] <= FILTER_SPLIT_MAX_PIXELS
+            and layer.filters >= FILTER_SPLIT_MIN_FILTERS_PER_THREAD * threads):
+        return FilterSplitStep
+    return ConvStep
+
+
+def row_band(final_h: int, conv_w: int, floats_per_pixel: int, pool_stride: int, batch: int,
+             threads: int) -> int:
+    """Output rows per im2col + GEMM task: as many as fit the cache budget, but enough tasks
+    for all threads."""
+    per_row = conv_w * floats_per_pixel * 4 * pool_stride
+    band = max(1, BAND_BYTES // per_row)
+    if batch == 1:
+        band = min(band, -(-final_h // (2 * threads)))
+    return max(1, min(band, final_h))
+
+
+def winograd_block(tiles: int, threads: int) -> int:
+    """Tiles per Winograd block: enough blocks to share between the threads, each small enough
+    to stay in cache."""
+    return max(WINOGRAD_MIN_BLOCK_TILES, min(WINOGRAD_BLOCK_TILES, -(-tiles // (2 * threads))))
+
+
+def joins(spec: NetworkSpec) -> tuple[set[int], set[int]]:
+    """(layers whose step also does the [maxpool] after them, layers whose following [avgpool]
+    runs first): as the layers declare, where no other layer reads the output in between."""
+    layers = spec.layers
+    read = {source for layer in layers for source in layer.reads()}
+    fused = {i for i in range(len(layers) - 1) if i not in read and layers[i + 1].fuses_into(layers[i])}
+    pooled_first = {i for i in range(len(layers) - 1) if i not in read and layers[i + 1].commutes_with(layers[i])}
+    return fused, pooled_first
+
+
+def build(spec: NetworkSpec, packed: list, batch: int, height: int, width: int, last: int,
+          keep: frozenset, threads: int) -> list[Step]:
+    """The steps for layers 0..last on up to `batch` inputs of height x width; the outputs of the
+    layers in `keep` are their own (nothing joined after them)."""
+    if (height, width) != (spec.height, spec.width):
+        for layer in spec.layers:
+            if layer.needs_fixed_size:
+                raise ShapeError(f"{layer.where}: {layer.describe()} fixes the input to "
+                                 f"{spec.width}x{spec.height}; got {width}x{height}")
+    shapes = spec.shapes_for(height, width)
+    in_shapes = spec.input_shapes(shapes)
+    fused, pooled_first = joins(spec)
+    fused -= keep
+    pooled_first -= keep
+    steps: list[Step] = []
+    for i, layer in enumerate(spec.layers[:last + 1]):
+        if i in pooled_first:
+            channels = in_shapes[i][2]
+            pool = spec.layers[i + 1].make_step(in_shapes[i], (1, 1, channels), batch, None, threads)
+            conv = layer.make_step((1, 1, channels), shapes[i + 1], batch, packed[i], threads)
+            steps.append(_pool_then(pool, conv))
+        elif i in fused:
+            steps.append(layer.make_step(in_shapes[i], shapes[i], batch, packed[i], threads,
+                                         pool=spec.layers[i + 1].window, pooled_shape=shapes[i + 1]))
+        elif i - 1 in fused or i - 1 in pooled_first:
+            steps.append(_already_done)
+        else:
+            steps.append(layer.make_step(in_shapes[i], shapes[i], batch, packed[i], threads))
+    return steps
+
+
+class PlanCache:
+    """The last MAX_PLANS plans of one network, by what their buffers and split depend on."""
+
+    def __init__(self):
+        self._plans: OrderedDict[tuple, tuple[int, list[Step]]] = OrderedDict()
+
+    def get(self, spec: NetworkSpec, packed: list, batch: int, height: int, width: int, last: int,
+            keep: frozenset, threads: int) -> list[Step]:
+        """A plan for at least `batch` inputs, made when there is none."""
+        key = (height, width, last, keep, threads)
+        cached = self._plans.get(key)
+        if cached is not None and cached[0] >= batch:
+            self._plans.move_to_end(key)
+            return cached[1]
+        steps = build(spec, packed, batch, height, width, last, keep, threads)
+        self._plans[key] = (batch, steps)
+        while len(self._plans) > MAX_PLANS:
+            self._plans.popitem(last=False)
+        return steps
+
+
+def _already_done(x, outputs):
+    """The pool whose work the step before already did."""
+    return x
+
+
+def _pool_then(pool: Step, conv: Step) -> Step:
+    """The step for a linear 1x1 conv followed by [avgpool]: the pool first (see
+    Avgpool.commutes_with)."""
+    def step(x, outputs):
+        return conv(pool(x, outputs), outputs)
+    return step
+

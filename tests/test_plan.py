@@ -1,0 +1,103 @@
+"""engine/plan.py: what runs together, which step runs each conv, and plans kept per thread count."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import engine
+from engine import plan
+from engine.parallel import max_threads, set_threads, threads
+from engine.weights import random_params
+from support import CFG_DIR
+
+POOL_CFG = """[net]
+width=16
+height=16
+channels=3
+
+[convolutional]
+filters=8
+size=3
+stride=1
+pad=1
+activation={activation}
+
+[maxpool]
+size=2
+stride=2
+{route}
+[convolutional]
+filters=4
+size=1
+stride=1
+activation=linear
+
+[avgpool]
+
+[softmax]
+"""
+
+
+def network(text: str) -> engine.Network:
+    spec = engine.parse_network("test.cfg", text)
+    return engine.Network(spec, random_params(spec, seed=2))
+
+
+@pytest.mark.parametrize("activation, route, fused", [
+    ("leaky", "", {0}),
+    ("stair", "", set()),                                   # stair is not monotonic: pool after it
+    ("leaky", "\n[route]\nlayers=-2\n", set()),             # a route reads the conv's own output
+])
+def test_a_max_pool_joins_the_conv_before_it_as_the_layers_declare(activation, route, fused):
+    net = network(POOL_CFG.format(activation=activation, route=route))
+    joined, pooled_first = plan.joins(net.spec)
+    assert joined == fused
+    head = len(net.spec.layers) - 3                         # the linear 1x1 conv before [avgpool]
+    assert pooled_first == {head}
+    steps = net.plan(1, 16, 16)
+    assert (type(steps[0]).__name__, steps[1].__name__) == (("ConvStep", "_already_done") if fused
+                                                            else ("ConvStep", "maxpool"))
+    kept = net.plan(1, 16, 16, stop=0)                      # features of layer 0: never pooled away
+    assert kept[0].out.shape == (1, 16, 16, 8)
+
+
+def test_tiny_darknets_conv_steps():
+    """Which step runs each of Tiny Darknet's convs at 224x224, batch 1, on 2 threads: the
+    thresholds in plan.py as they apply to the network the app is built around."""
+    spec = engine.parse_network(CFG_DIR / "tiny.cfg")
+    net = engine.Network(spec, random_params(spec))
+    shapes = spec.input_shapes()
+    kinds = {i: plan.conv_step_type(layer, shapes[i], spec.shapes[i], 1, 2, None, layer.winograd_ok).__name__
+             for i, layer in enumerate(spec.layers) if layer.kind == "convolutional"}
+    assert kinds[0] == "ConvStep"                           # 3 input channels: below Winograd's 8
+    assert {kinds[i] for i in (2, 5, 7)} == {"WinogradStep"}              # 784 and 196 tiles
+    assert {kinds[i] for i in (10, 12, 15, 17)} == {"WinogradByFiltersStep"}   # 49 and 16 tiles
+    assert {kinds[i] for i in (14, 16, 18)} == {"FilterSplitStep"}        # 196 pixels, 64-128 filters
+    assert {kinds[i] for i in (4, 6, 9, 11)} == {"ConvStep"}              # 1x1 on larger maps
+    assert kinds[19] == "FilterSplitStep"                   # 1000 filters on 196 pixels
+    assert plan.conv_step_type(spec.layers[2], shapes[2], spec.shapes[2], 1, 2, engine.layers.base.Pool(3, 2, 0),
+                               True).__name__ == "ConvStep"  # Winograd only fuses a 2x2/2 pool
+
+
+def test_plans_are_kept_per_thread_count(compiled_kernels, random_weights):
+    """A plan's scratch and work split are sized by the kernel threads: a plan made on one
+    thread is not reused on two (it would run on one of them), and both give the same answer."""
+    if max_threads() < 2:
+        pytest.skip("needs 2 kernel threads")
+    net = engine.Network.load(CFG_DIR / "tiny.cfg", random_weights("tiny"))
+    image = np.random.default_rng(4).random((64, 64, 3), dtype=np.float32)
+    before = threads()
+    try:
+        set_threads(1)
+        one = net.plan(1, 64, 64)
+        on_one = net.predict(image)
+        set_threads(2)
+        two = net.plan(1, 64, 64)
+        on_two = net.predict(image)
+        assert one is not two and net.plan(1, 64, 64) is two
+        assert one[0].cols.shape[0] == 1 and two[0].cols.shape[0] == 2
+        set_threads(1)
+        assert net.plan(1, 64, 64) is one                    # both are kept
+    finally:
+        set_threads(before)
+    np.testing.assert_allclose(on_one, on_two, atol=1e-6)
