@@ -2,7 +2,7 @@
 
 It shares only the cfg parser with the engine (layer hyperparameters and references); it
 reads the .weights bytes itself, keeps darknet's (c, h, w) layout and batch norm unfolded,
-and does every layer the straightforward way.
+and does every layer the straightforward way. Also darknet's image resize (reference_resize).
 """
 from __future__ import annotations
 
@@ -11,6 +11,22 @@ import numpy as np
 from engine.layers import (Avgpool, Connected, Convolutional, Cost, Dropout, Maxpool, Route, Shortcut,
                            Softmax)
 
+
+def _linear_inside(x, low, high, slope, outside):
+    """slope * x on [low, high], continued beyond both ends with slope `outside` (lhtan and
+    plse are this shape)."""
+    inside = np.clip(x, low, high)
+    return slope * inside + outside * (x - inside)
+
+
+def _stair(x):
+    """darknet's stair, read as a staircase: flat at k on [2k, 2k+1), then rising with slope 1
+    to k+1 on [2k+1, 2k+2)."""
+    k = np.floor(x / 2)
+    return k + np.maximum(x - 2 * k - 1, 0)
+
+
+# darknet's activations.h, each written from its formula (selu with darknet's rounded constants)
 ACT = {
     "linear": lambda x: x,
     "leaky": lambda x: np.where(x > 0, x, 0.1 * x),
@@ -20,6 +36,12 @@ ACT = {
     "elu": lambda x: np.where(x >= 0, x, np.exp(x) - 1),
     "relie": lambda x: np.where(x > 0, x, 0.01 * x),
     "ramp": lambda x: np.maximum(x, 0) + 0.1 * x,
+    "hardtan": lambda x: np.clip(x, -1, 1),
+    "lhtan": lambda x: _linear_inside(x, 0, 1, 1, 0.001),                 # x on [0, 1]
+    "loggy": lambda x: np.tanh(x / 2),                                     # = 2 logistic(x) - 1
+    "selu": lambda x: 1.0507 * np.where(x >= 0, x, 1.6732 * np.expm1(np.minimum(x, 0))),
+    "plse": lambda x: _linear_inside(x, -4, 4, 0.125, 0.01) + 0.5,         # 0.125 x + 0.5 on [-4, 4]
+    "stair": _stair,
 }
 
 
@@ -36,13 +58,16 @@ class WeightsCursor:
         return out
 
 
-def reference_forward(spec, weights_path, image, partial=False):
-    """image: (h, w, 3) float in 0..1 → darknet's final output, flattened (c, h, w) order.
-    partial: spec holds only the first layers, so the weights file is not used up."""
+def reference_forward(spec, weights_path, image, partial=False, stop=None):
+    """image: (h, w, c) float → darknet's final output, flattened (c, h, w) order.
+    partial: spec holds only the first layers, so the weights file is not used up.
+    stop: the output of layer `stop` instead (the weights file is then not used up either)."""
     cursor = WeightsCursor(weights_path)
     x = np.asarray(image, np.float64).transpose(2, 0, 1)        # (c, h, w)
     outputs = []
-    for layer in spec.layers:
+    last = len(spec.layers) - 1 if stop is None else stop
+    partial = partial or last < len(spec.layers) - 1
+    for layer in spec.layers[:last + 1]:
         if isinstance(layer, Convolutional):
             x = conv(layer, x, cursor)
         elif isinstance(layer, Connected):
@@ -134,3 +159,37 @@ def shortcut(layer, x, source):
     src = (slice(0, mc), slice(0, mh * stride, stride), slice(0, mw * stride, stride))
     out[dst] = layer.alpha * out[dst] + layer.beta * source[src]
     return ACT[layer.activation_name](out)
+
+
+def reference_resize(im, w, h):
+    """darknet's resize_image written out pixel by pixel with float32 scalars (slow, obvious)."""
+    f32 = np.float32
+    im_h, im_w, ch = im.shape
+    # Output size 1: darknet divides by zero; engine.image uses scale 0 (see resize()).
+    w_scale = f32(0) if w == 1 else f32(im_w - 1) / f32(w - 1)
+    h_scale = f32(0) if h == 1 else f32(im_h - 1) / f32(h - 1)
+    part = np.zeros((im_h, w, ch), np.float32)
+    for k in range(ch):
+        for r in range(im_h):
+            for c in range(w):
+                if c == w - 1 or im_w == 1:
+                    val = im[r, im_w - 1, k]
+                else:
+                    sx = f32(c) * w_scale
+                    ix = int(sx)
+                    dx = sx - f32(ix)
+                    val = (f32(1) - dx) * im[r, ix, k] + dx * im[r, ix + 1, k]
+                part[r, c, k] = val
+    out = np.zeros((h, w, ch), np.float32)
+    for k in range(ch):
+        for r in range(h):
+            sy = f32(r) * h_scale
+            iy = int(sy)
+            dy = sy - f32(iy)
+            for c in range(w):
+                out[r, c, k] = (f32(1) - dy) * part[iy, c, k]
+            if r == h - 1 or im_h == 1:
+                continue
+            for c in range(w):
+                out[r, c, k] = out[r, c, k] + dy * part[iy + 1, c, k]
+    return out

@@ -275,8 +275,26 @@ def test_cli_download_errors_are_one_line_exit_1(server, cache, mirror, capsys):
     assert os.listdir(cache) == []
 
 
-def test_tqdm_progress_callback_runs_and_closes():
-    bar = dl.tqdm_progress("test")  # stderr is captured, not a terminal: the bar hides itself
-    for done in (0, 10, 100):
+def test_tqdm_progress_callback_runs_and_closes(monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)       # a bar shows only on a terminal
+    bar = dl.tqdm_progress("darknet")
+    for done in (0, 10, 100):                          # running totals, as download() reports them
         bar(done, 100)
-    bar.close()
+    drawn = terminal.getvalue()
+    assert "darknet: 100%" in drawn and "100/100" in drawn and drawn.endswith("\n")   # closed at the total
+    bar.close()                                        # the caller's close after that draws nothing more
+    assert terminal.getvalue() == drawn
+    failed = dl.tqdm_progress("tiny")
+    failed(0, 100)
+    failed(30, 100)
+    failed.close()                                     # after a failure: the bar ends where it stopped
+    stopped = terminal.getvalue()[len(drawn):]
+    assert "tiny:  30%" in stopped and stopped.endswith("\n")
+    dl.tqdm_progress("never").close()                  # closing a bar that never started is harmless
+    assert "never" not in terminal.getvalue()

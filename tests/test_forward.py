@@ -181,6 +181,8 @@ def test_every_conv_strategy_matches_the_reference(batch, middle, last, tmp_path
     engine.write_random_weights(cfg, weights, seed=5)
     net = engine.Network.load(cfg, weights)
     kinds = [type(step).__name__ for step in net.plan(batch, 32, 32)]
+    if last == "FilterSplitStep" and 40 < plan.FILTER_SPLIT_MIN_FILTERS_PER_THREAD * engine.threads():
+        last = "ConvStep"            # more than 2 threads: 40 filters are too few to split
     assert (kinds[0], kinds[2], kinds[4]) == ("ConvStep", middle, last)
     images = np.stack([random_image(32, 32, seed=20 + i) for i in range(batch)])
     probs = net.predict(images)

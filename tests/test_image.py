@@ -12,45 +12,13 @@ from engine.image import (
     MAX_ASPECT, RESIZE_HELP, RESIZE_MODES, ImageError, fit_input, image_from_array,
     letterbox, load_image, resize, resize_min,
 )
+from reference import reference_resize
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATA = SHARED / "darknet" / "data"
 needs_shared = pytest.mark.skipif(not DATA.is_dir(), reason=f"reference data {SHARED} not present")
 
 f32 = np.float32
-
-
-def reference_resize(im, w, h):
-    """darknet's resize_image written out pixel by pixel with float32 scalars (slow, obvious)."""
-    im_h, im_w, ch = im.shape
-    # Output size 1: darknet divides by zero; engine.image uses scale 0 (see resize()).
-    w_scale = f32(0) if w == 1 else f32(im_w - 1) / f32(w - 1)
-    h_scale = f32(0) if h == 1 else f32(im_h - 1) / f32(h - 1)
-    part = np.zeros((im_h, w, ch), np.float32)
-    for k in range(ch):
-        for r in range(im_h):
-            for c in range(w):
-                if c == w - 1 or im_w == 1:
-                    val = im[r, im_w - 1, k]
-                else:
-                    sx = f32(c) * w_scale
-                    ix = int(sx)
-                    dx = sx - f32(ix)
-                    val = (f32(1) - dx) * im[r, ix, k] + dx * im[r, ix + 1, k]
-                part[r, c, k] = val
-    out = np.zeros((h, w, ch), np.float32)
-    for k in range(ch):
-        for r in range(h):
-            sy = f32(r) * h_scale
-            iy = int(sy)
-            dy = sy - f32(iy)
-            for c in range(w):
-                out[r, c, k] = (f32(1) - dy) * part[iy, c, k]
-            if r == h - 1 or im_h == 1:
-                continue
-            for c in range(w):
-                out[r, c, k] = out[r, c, k] + dy * part[iy + 1, c, k]
-    return out
 
 
 def rand_img(w, h, seed=0):

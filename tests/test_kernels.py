@@ -1,0 +1,289 @@
+"""Every kind of forward step, on both kernel sets, against the slow numpy reference
+(tests/reference.py): small networks written as cfg text, with seeded random weights, and the
+output of the last layer before any [softmax] compared image by image (a softmax would flatten
+errors away). The cases are chosen by what the plan does with them: each conv strategy, a max
+pool fused into the conv before it or run on its own, every activation in each kind of epilogue.
+
+scripts/run-tests runs the compiled half again with NUMBA_DISABLE_JIT=1: the compiled kernels'
+source as plain Python, for coverage and readable tracebacks (~10 s). With tests/test_image.py's
+resize tests it runs every line of every compiled kernel, but for the scalar activate's linear,
+leaky and relu branches, which _activate_span does itself.
+"""
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pytest
+
+import engine
+from engine.activations import ACTIVATIONS
+from engine.weights import random_params, write_weights
+from reference import reference_forward
+
+pytestmark = pytest.mark.usefixtures("kernel_set")     # every test with both kernel sets
+
+# Relative to the size of the values: the engine sums in float32, the reference in float64.
+# Measured on these cases: im2col + GEMM within 2e-6 of max(1, |expected|), Winograd's
+# transforms within 4e-6 of a layer's pre-activations, and so within 1.4e-5 of 1 after an
+# activation that squashes pre-activations of ~5 into [-1, 1] (tanh, hardtan, lhtan). A wrong
+# index, a missed border pixel or a wrong activation is off by 1e-3 to O(1) of the values.
+ATOL, RTOL = 3e-5, 1e-5
+INPUT_RANGE = 3.0       # inputs in [-3, 3): pre-activations cross every activation's branch points
+
+# The plan's step names this file asserts, all here (engine/plan.py may rename them)
+IM2COL, WINOGRAD, WINOGRAD_BY_FILTERS, FILTER_SPLIT = (
+    "ConvStep", "WinogradStep", "WinogradByFiltersStep", "FilterSplitStep")
+OWN_MAXPOOL, OWN_AVGPOOL = "maxpool", "avgpool"     # pools that run as steps of their own
+JOINED = object()   # expected of a pool that a conv's step does too: in its epilogue, or first
+
+
+def step_names(network, batch, h, w) -> list[str]:
+    """Each layer's step in the network's plan: a conv's strategy class, else the step's function."""
+    return [step.__name__ if isinstance(step, types.FunctionType) else type(step).__name__
+            for step in network.plan(batch, h, w)]
+
+
+def close(got, expected):
+    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL * max(1.0, np.abs(expected).max()))
+
+
+@pytest.fixture
+def check(tmp_path):
+    """check(cfg, batch, steps): run `batch` random inputs through the cfg's network (seeded random
+    weights) and compare the output of its last layer before any [softmax], and the [softmax]'s
+    if it has one, with the reference; steps: {layer: what the plan must run it with}."""
+    def run(cfg: str, batch: int = 1, steps: dict | None = None):
+        path = tmp_path / "case.cfg"
+        path.write_text(cfg)
+        spec = engine.parse_network(path, cfg)
+        params = random_params(spec, seed=0)
+        weights = tmp_path / "case.weights"
+        write_weights(weights, spec, params)
+        network = engine.Network(spec, params)
+        h, w, c = spec.height, spec.width, spec.channels
+        images = np.random.default_rng(0).uniform(-INPUT_RANGE, INPUT_RANGE, (batch, h, w, c)).astype(np.float32)
+        names = step_names(network, batch, h, w)
+        for layer, want in (steps or {}).items():
+            if want is JOINED:
+                assert names[layer] not in (OWN_MAXPOOL, OWN_AVGPOOL), names
+            else:
+                assert names[layer] == want, names
+        last = max(i for i, layer in enumerate(spec.layers) if layer.kind != "softmax")
+        (features,) = network.features_of(images, [last])
+        assert features.shape == (batch,) + spec.shapes[last]
+        for image, out in zip(images, features):
+            close(out.transpose(2, 0, 1).reshape(-1), reference_forward(spec, weights, image, stop=last))
+        if last < len(spec.layers) - 1:
+            for image, probs in zip(images, network.predict(images)):
+                close(probs, reference_forward(spec, weights, image))
+    return run
+
+
+# --------------------------------------------------------------------------- cfg sections
+
+def net(h, w, c=3):
+    return f"[net]\nheight={h}\nwidth={w}\nchannels={c}\n"
+
+
+def conv(filters, size=3, stride=1, padding=None, groups=1, bn=1, act="leaky"):
+    """padding in pixels; by default size // 2 (darknet's pad=1)."""
+    padding = size // 2 if padding is None else padding
+    return (f"\n[convolutional]\nfilters={filters}\nsize={size}\nstride={stride}\npadding={padding}\n"
+            f"groups={groups}\nbatch_normalize={bn}\nactivation={act}\n")
+
+
+def maxpool(size, stride, padding=None):
+    """padding: darknet's default (size - 1) when None."""
+    return f"\n[maxpool]\nsize={size}\nstride={stride}\n" + ("" if padding is None else f"padding={padding}\n")
+
+
+def route(*layers):
+    return f"\n[route]\nlayers={','.join(map(str, layers))}\n"
+
+
+def shortcut(source, act="linear", alpha=1.0, beta=1.0):
+    return f"\n[shortcut]\nfrom={source}\nactivation={act}\nalpha={alpha}\nbeta={beta}\n"
+
+
+def connected(outputs, bn=0, act="leaky"):
+    return f"\n[connected]\noutput={outputs}\nbatch_normalize={bn}\nactivation={act}\n"
+
+
+def softmax(groups=1, temperature=1.0):
+    return f"\n[softmax]\ngroups={groups}\ntemperature={temperature}\n"
+
+
+AVGPOOL, DROPOUT, COST = "\n[avgpool]\n", "\n[dropout]\nprobability=0.3\n", "\n[cost]\n"
+
+
+# --------------------------------------------------------------------------- convolutions
+
+CONV_GEOMETRY = [    # (cfg, batch): kernel sizes, strides, padding and groups, mostly im2col + GEMM
+    pytest.param(net(9, 11, 8) + conv(12, 1), 2, id="1x1-direct-gemm"),
+    pytest.param(net(7, 6, 5) + conv(6, 1, padding=1), 1, id="1x1-padded-bias-borders"),
+    pytest.param(net(12, 8, 8) + conv(10, 1, stride=2), 1, id="1x1-stride2"),
+    pytest.param(net(20, 18, 3) + conv(16), 1, id="3x3-rgb-16-filters"),
+    pytest.param(net(13, 17, 4) + conv(10, bn=0), 3, id="3x3-4-channels-no-bn"),
+    pytest.param(net(15, 20, 6) + conv(12, stride=2), 2, id="3x3-stride2"),
+    pytest.param(net(10, 9, 3) + conv(6, stride=3), 1, id="3x3-stride3"),
+    pytest.param(net(12, 10, 8) + conv(8, padding=0), 1, id="3x3-no-padding"),
+    pytest.param(net(1, 1, 5) + conv(7), 2, id="3x3-on-1x1-map"),
+    pytest.param(net(16, 16, 3) + conv(6, 5), 1, id="5x5"),
+    pytest.param(net(17, 13, 4) + conv(6, 5, stride=2, padding=0), 1, id="5x5-stride2-no-padding"),
+    pytest.param(net(32, 28, 3) + conv(8, 7, stride=2), 1, id="7x7-stride2-resnet-stem"),
+    pytest.param(net(39, 39, 3) + conv(16, 11, stride=4, padding=0), 1, id="11x11-stride4-alexnet-stem"),
+    pytest.param(net(12, 12, 8) + conv(8, 2, stride=2, padding=0), 1, id="2x2-stride2"),
+    pytest.param(net(9, 11, 4) + conv(6, 2, padding=1), 1, id="2x2-padded-grows-the-map"),
+    pytest.param(net(11, 10, 8) + conv(12, groups=2), 2, id="3x3-2-groups"),
+    pytest.param(net(12, 12, 8) + conv(8, groups=4, bn=0), 1, id="3x3-4-groups"),
+    pytest.param(net(14, 13, 8) + conv(8, groups=8), 1, id="3x3-depthwise"),
+    pytest.param(net(14, 14, 16) + conv(16, stride=2, groups=16), 1, id="3x3-depthwise-stride2"),
+    pytest.param(net(8, 9, 6) + conv(9, 1, groups=3), 2, id="1x1-3-groups"),
+    pytest.param(net(40, 40, 32) + conv(16, padding=0), 2, id="3x3-several-row-bands-per-image"),
+]
+
+
+@pytest.mark.parametrize("cfg, batch", CONV_GEOMETRY)
+def test_conv_matches_reference(check, cfg, batch):
+    check(cfg, batch)
+
+
+SPLIT_FILTERS = 16 * engine.threads() + 8   # 16 per kernel thread splits them; +8: a part-empty last block
+
+CONV_STRATEGIES = [  # (cfg, batch, the plan's steps)
+    pytest.param(net(20, 20, 3) + conv(16), 2, {0: IM2COL}, id="im2col-rgb"),
+    pytest.param(net(24, 24, 8) + conv(16) + maxpool(3, 2), 1, {0: IM2COL, 1: JOINED},
+                 id="im2col-winograd-shape-but-3x3-pool"),
+    pytest.param(net(27, 19, 8) + conv(16), 1, {0: WINOGRAD}, id="winograd-35-part-tiles"),
+    pytest.param(net(21, 19, 8) + conv(24) + maxpool(2, 2), 2, {0: WINOGRAD, 1: JOINED},
+                 id="winograd-odd-map-2x2-pool"),
+    pytest.param(net(36, 40, 16) + conv(64), 1, {0: WINOGRAD}, id="winograd-90-tiles-64-filters"),
+    pytest.param(net(16, 16, 8) + conv(72), 5, {0: WINOGRAD}, id="winograd-batch5"),
+    pytest.param(net(16, 16, 8) + conv(72), 1, {0: WINOGRAD_BY_FILTERS}, id="winograd-by-filters-16-tiles"),
+    pytest.param(net(15, 13, 8) + conv(64) + maxpool(2, 2), 3, {0: WINOGRAD_BY_FILTERS, 1: JOINED},
+                 id="winograd-by-filters-odd-map-2x2-pool"),
+    pytest.param(net(8, 8, 8) + conv(SPLIT_FILTERS), 1, {0: FILTER_SPLIT}, id="filter-split-3x3"),
+    pytest.param(net(7, 6, 12) + conv(SPLIT_FILTERS, 1), 3, {0: FILTER_SPLIT}, id="filter-split-1x1-direct"),
+    pytest.param(net(10, 10, 6) + conv(SPLIT_FILTERS) + maxpool(2, 2), 2, {0: FILTER_SPLIT, 1: JOINED},
+                 id="filter-split-2x2-pool"),
+    pytest.param(net(16, 16, 4) + conv(SPLIT_FILTERS, stride=2) + maxpool(3, 2), 2, {0: FILTER_SPLIT, 1: JOINED},
+                 id="filter-split-stride2-3x3-pool"),
+]
+
+
+@pytest.mark.parametrize("cfg, batch, steps", CONV_STRATEGIES)
+def test_conv_strategy_matches_reference(check, cfg, batch, steps):
+    check(cfg, batch, steps)
+
+
+# --------------------------------------------------------------------------- pools
+
+POOLS = [            # (cfg, batch, the plan's steps)
+    pytest.param(net(16, 16, 3) + conv(16) + maxpool(2, 2), 1, {1: JOINED}, id="fused-2x2"),
+    pytest.param(net(15, 13, 5) + conv(10) + maxpool(2, 2), 3, {1: JOINED}, id="fused-2x2-odd-map"),
+    pytest.param(net(15, 13, 5) + conv(10) + maxpool(2, 2, padding=0), 1, {1: JOINED}, id="fused-2x2-no-padding"),
+    pytest.param(net(27, 27, 3) + conv(12) + maxpool(3, 2, padding=0), 1, {1: JOINED}, id="fused-3x3-alexnet"),
+    pytest.param(net(20, 18, 4) + conv(8) + maxpool(3, 2), 2, {1: JOINED}, id="fused-3x3-window-before-the-map"),
+    pytest.param(net(12, 12, 4) + conv(8) + maxpool(3, 1), 1, {1: JOINED}, id="fused-3x3-stride1"),
+    pytest.param(net(11, 9, 4) + conv(8) + maxpool(2, 1), 1, {1: JOINED}, id="fused-2x2-stride1"),
+    pytest.param(net(17, 16, 4) + conv(8) + maxpool(5, 3, padding=1), 1, {1: JOINED}, id="fused-5x5-stride3"),
+    pytest.param(net(16, 16, 3) + conv(8) + route(-1) + maxpool(2, 2), 2, {2: OWN_MAXPOOL}, id="own-2x2"),
+    pytest.param(net(15, 13, 3) + conv(8) + route(-1) + maxpool(2, 2), 1, {2: OWN_MAXPOOL}, id="own-2x2-odd-map"),
+    pytest.param(net(27, 27, 3) + conv(8) + route(-1) + maxpool(3, 2, padding=0), 1, {2: OWN_MAXPOOL},
+                 id="own-3x3-alexnet"),
+    pytest.param(net(20, 18, 3) + conv(8) + route(-1) + maxpool(3, 2), 2, {2: OWN_MAXPOOL},
+                 id="own-3x3-window-before-the-map"),
+    pytest.param(net(11, 9, 3) + conv(8) + route(-1) + maxpool(2, 1), 1, {2: OWN_MAXPOOL}, id="own-2x2-stride1"),
+    pytest.param(net(17, 16, 3) + conv(8) + route(-1) + maxpool(5, 3, padding=1), 1, {2: OWN_MAXPOOL},
+                 id="own-5x5-stride3"),
+    pytest.param(net(14, 12, 3) + maxpool(3, 2), 2, {0: OWN_MAXPOOL}, id="own-on-the-input"),
+    pytest.param(net(12, 10, 3) + conv(8) + maxpool(2, 1) + route(-1, -2), 1, {1: OWN_MAXPOOL},
+                 id="own-where-a-route-reads-the-conv"),
+    pytest.param(net(16, 14, 3) + conv(8, act="stair") + maxpool(2, 2), 2, {1: OWN_MAXPOOL}, id="own-after-stair"),
+    pytest.param(net(20, 18, 3) + conv(8, act="stair") + maxpool(3, 2), 1, {1: OWN_MAXPOOL},
+                 id="own-3x3-after-stair"),
+]
+
+
+@pytest.mark.parametrize("cfg, batch, steps", POOLS)
+def test_maxpool_matches_reference(check, cfg, batch, steps):
+    check(cfg, batch, steps)
+
+
+AVGPOOLS = [         # (cfg, batch, the plan's steps): a linear 1x1 conv runs on the pooled pixel
+    pytest.param(net(11, 9, 3) + conv(8) + AVGPOOL, 3, {1: OWN_AVGPOOL}, id="after-leaky-conv"),
+    pytest.param(net(11, 9, 6) + conv(8) + conv(12, 1, act="linear") + AVGPOOL, 2, {2: JOINED},
+                 id="first-then-linear-1x1"),
+    pytest.param(net(12, 12, 3) + conv(8) + maxpool(2, 2) + conv(10, 1, act="linear") + AVGPOOL, 1,
+                 {1: JOINED, 3: JOINED}, id="first-then-linear-1x1-after-fused-maxpool"),
+    pytest.param(net(8, 8, 4) + conv(8) + conv(6, 1, padding=1, act="linear") + AVGPOOL, 1, {2: OWN_AVGPOOL},
+                 id="after-padded-linear-1x1"),
+    pytest.param(net(1, 1, 4) + conv(8, 1) + AVGPOOL, 2, {1: OWN_AVGPOOL}, id="of-one-pixel"),
+]
+
+
+@pytest.mark.parametrize("cfg, batch, steps", AVGPOOLS)
+def test_avgpool_matches_reference(check, cfg, batch, steps):
+    check(cfg, batch, steps)
+
+
+# --------------------------------------------------------------------------- activations
+
+NOT_FUSED_WITH_A_POOL = {"stair"}     # the engine fuses a max pool only after the other activations
+
+
+def activation_sites(name):
+    """The places an activation runs, each a cfg: (id, cfg, batch, the plan's steps)."""
+    pool = {1: OWN_MAXPOOL if name in NOT_FUSED_WITH_A_POOL else JOINED}
+    return [
+        ("conv", net(9, 10, 3) + conv(12, act=name), 1, {}),
+        ("conv-2x2-pool", net(12, 14, 3) + conv(16, act=name) + maxpool(2, 2), 2, pool),
+        ("conv-3x3-pool", net(13, 12, 3) + conv(10, act=name) + maxpool(3, 2), 1, pool),
+        ("winograd-2x2-pool", net(16, 20, 8) + conv(16, act=name) + maxpool(2, 2), 2, {0: WINOGRAD} | pool),
+        ("connected", net(3, 4, 5) + connected(24, bn=1, act=name), 2, {}),
+        ("shortcut", net(6, 5, 4) + conv(6) + conv(6, act="linear") + shortcut(-2, act=name), 2, {}),
+    ]
+
+
+ACTIVATION_CASES = [pytest.param(cfg, batch, steps, id=f"{name}-{site}")
+                    for name in ACTIVATIONS for site, cfg, batch, steps in activation_sites(name)]
+
+
+@pytest.mark.parametrize("cfg, batch, steps", ACTIVATION_CASES)
+def test_activation_matches_reference(check, cfg, batch, steps):
+    check(cfg, batch, steps)
+
+
+# --------------------------------------------------------------------------- other layers
+
+OTHER_LAYERS = [     # (cfg, batch)
+    pytest.param(net(8, 10, 3) + conv(6, stride=2) + connected(20), 1, id="connected-after-a-map"),
+    pytest.param(net(8, 10, 3) + conv(6, stride=2) + connected(20, bn=1, act="logistic"), 3,
+                 id="connected-batch-normalized"),
+    pytest.param(net(3, 4, 2) + connected(16, bn=1) + DROPOUT + connected(10, act="linear") + COST, 2,
+                 id="connected-connected-dropout-cost"),
+    pytest.param(net(10, 9, 3) + conv(6) + conv(6) + shortcut(-2, act="leaky", alpha=0.5, beta=2.0), 2,
+                 id="shortcut-equal-shapes"),
+    pytest.param(net(16, 20, 3) + conv(12) + conv(24, stride=2) + shortcut(-2, act="relu"), 1,
+                 id="shortcut-from-a-larger-map-fewer-channels"),
+    pytest.param(net(16, 16, 3) + conv(8) + conv(16, stride=2) + route(-2) + shortcut(1, act="leaky"), 2,
+                 id="shortcut-from-a-smaller-map-more-channels"),
+    pytest.param(net(15, 15, 3) + conv(8) + conv(8, stride=2) + shortcut(-2), 1, id="shortcut-15-into-8"),
+    pytest.param(net(9, 8, 3) + conv(8) + conv(4, 1) + conv(6, act="relu") + route(-1, -3, -2) + conv(10, 1), 2,
+                 id="route-of-three-layers-then-conv"),
+    pytest.param(net(9, 8, 3) + conv(8) + conv(4) + route(0, 1), 1, id="route-absolute-indices"),
+    pytest.param(net(9, 8, 3) + conv(8) + conv(4) + route(-2) + conv(5), 1, id="route-of-one-layer"),
+    pytest.param(net(4, 4, 3) + conv(12, 1, act="linear") + softmax(groups=3, temperature=0.5), 2,
+                 id="softmax-groups-temperature-spatial"),
+    pytest.param(net(10, 10, 3) + conv(8) + conv(20, 1, act="linear") + AVGPOOL + softmax(temperature=2.0), 3,
+                 id="softmax-classifier-head"),
+    pytest.param(net(6, 6, 3) + conv(4, stride=2) + connected(30, act="linear") + softmax(groups=5), 1,
+                 id="softmax-groups-after-connected"),
+]
+
+
+@pytest.mark.parametrize("cfg, batch", OTHER_LAYERS)
+def test_layer_matches_reference(check, cfg, batch):
+    check(cfg, batch)
+
