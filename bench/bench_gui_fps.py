@@ -47,7 +47,7 @@ def write_video(path: Path, fps: float, seconds: float) -> None:
 def use_opencv(weights: str) -> None:
     """Make the app's worker classify with OpenCV's DNN module (each lane its own cv2 Net)."""
     from engine.classify import Classifier, Prediction
-    from tdn_gui import worker
+    from tdn_gui.worker.scheduler import models
 
     class OpenCVClassifier(Classifier):
         def __init__(self, net, names, resize):
@@ -62,7 +62,7 @@ def use_opencv(weights: str) -> None:
             self.cv.setInput(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
             probs = self.cv.forward().reshape(-1)
             return Prediction(probs, self.names, time.perf_counter() - start, x.shape[:2])
-    worker._default_classifier = OpenCVClassifier
+    models.engine_classifier = OpenCVClassifier
 
 
 def main() -> None:

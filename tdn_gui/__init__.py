@@ -1,1 +1,1 @@
-"""tdn's desktop app (PySide6). Talks to the engine only through its public API, on one worker thread."""
+"""tdn's desktop app (PySide6): views/ and teach/ show, worker/ computes; only worker/ imports the engine."""

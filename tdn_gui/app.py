@@ -7,11 +7,9 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication
 
-import engine
-from engine import registry
-
-from .main_window import MainWindow
 from .settings import APPLICATION, ORGANISATION, ModelChoice, Settings
+from .views.main_window import MainWindow
+from .worker.engine_api import MODELS, RESIZE_HELP, RESIZE_MODES, cfg_path
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,13 +19,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", metavar="N|FILE",
                    help="start the webcam view on camera index N, or on a video file (played in a loop)")
     p.add_argument("--model", metavar="KEY|CFG",
-                   help=f"a model key ({', '.join(registry.MODELS)}) or a darknet .cfg file (needs --weights)")
+                   help=f"a model key ({', '.join(MODELS)}) or a darknet .cfg file (needs --weights)")
     p.add_argument("--weights", metavar="FILE", help="the .weights file for --model")
     p.add_argument("--names", metavar="FILE", help="class names, one per line (default: the downloaded list)")
-    p.add_argument("--resize", choices=engine.RESIZE_MODES,
+    p.add_argument("--resize", choices=RESIZE_MODES,
                    help="how images are fitted to the network (default: the Resize menu's last choice, "
-                        "min at first). " + engine.RESIZE_HELP)
-    p.add_argument("--webcam-resize", choices=engine.RESIZE_MODES,
+                        "min at first). " + RESIZE_HELP)
+    p.add_argument("--webcam-resize", choices=RESIZE_MODES,
                    help="the same for camera frames (default: the menu's last choice, letterbox at first, "
                         "as in darknet's webcam demo: one input size for every frame keeps live video fast)")
     return p
@@ -40,13 +38,13 @@ def model_choice(args: argparse.Namespace, settings: Settings, parser: argparse.
             parser.error("--weights needs --model (a key or a .cfg file)")
         remembered = settings.model()
         return ModelChoice(remembered.key, remembered.cfg, remembered.weights, args.names or remembered.names)
-    if args.model in registry.MODELS:
+    if args.model in MODELS:
         if args.weights:   # a registry cfg with weights from elsewhere
-            return ModelChoice(cfg=str(registry.cfg_path(args.model)), weights=args.weights, names=args.names)
+            return ModelChoice(cfg=str(cfg_path(args.model)), weights=args.weights, names=args.names)
         return ModelChoice(key=args.model, names=args.names)
     if not args.weights:
         parser.error(f"--model {args.model}: a cfg file needs --weights FILE "
-                     f"(or give a model key: {', '.join(registry.MODELS)})")
+                     f"(or give a model key: {', '.join(MODELS)})")
     return ModelChoice(cfg=args.model, weights=args.weights, names=args.names)
 
 

@@ -160,7 +160,7 @@ def video(tmp_path_factory) -> Path:
 
 
 def _expected_top(model: Model, image: np.ndarray, resize: str = "min") -> list[tuple[str, str]]:
-    from tdn_gui.top_bars import format_percent
+    from tdn_gui.views.top_bars import format_percent
     net = engine.Network.load(model.cfg, model.weights)
     clf = engine.Classifier(net, names=model.names_list(), resize=resize)
     return [(name, format_percent(p)) for _, name, p in clf.classify(image).top(5)]
@@ -195,9 +195,8 @@ def open_window(qtbot):
     yield open_
     for window in windows:
         window.close()
-        assert window.worker.isFinished()
-        lane = window.worker._lane
-        assert lane is None or not lane.is_alive()
+        assert not window.worker.is_running()
+        assert not any(t.is_alive() for t in window.worker.scheduler.threads())
         capture = window.webcam_view.last_capture
         assert capture is None or capture.isFinished()
         assert window.webcam_view.capture is None

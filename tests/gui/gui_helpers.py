@@ -1,6 +1,9 @@
 """Helpers the GUI tests import by name (conftest.py itself is not importable by a unique name)."""
 from __future__ import annotations
 
+import threading
+
+import engine
 import numpy as np
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
@@ -34,3 +37,32 @@ def drop_files(target, paths, pos: QPoint | None = None) -> bool:
     drop = QDropEvent(QPointF(pos), Qt.DropAction.CopyAction, mime, buttons, modifiers)
     QApplication.sendEvent(target, drop)
     return enter.isAccepted() and move.isAccepted() and drop.isAccepted()
+
+
+ANY_IMAGE = object()
+
+
+class Gate:
+    """Holds every classifier pass over `image` (that very array, or ANY_IMAGE) on the worker's
+    thread until the test opens it: the test then knows the worker is busy, without timing anything."""
+
+    def __init__(self, image):
+        self.image = image
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    def hold(self, image) -> None:
+        if self.image is ANY_IMAGE or image is self.image:
+            self.entered.set()
+            if not self.opened.wait(MODEL_LOAD_MS / 1000):
+                raise RuntimeError("the test never opened the gate")
+
+
+def gated(gate: Gate):
+    """A make_classifier for InferenceWorker: real engine Classifiers whose passes wait at `gate`."""
+    class GatedClassifier(engine.Classifier):
+        def classify(self, image, keep_going=None):
+            gate.hold(image)
+            return super().classify(image, keep_going)
+
+    return lambda net, names, resize: GatedClassifier(net, names=names, resize=resize)

@@ -11,7 +11,8 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from gui_helpers import pattern
-from tdn_gui import classify_folder, main_window, worker
+from tdn_gui.views import classify_folder, main_window
+from tdn_gui.worker.scheduler import models
 
 WAIT = 60_000   # a stall bound, not a speed requirement
 
@@ -60,7 +61,8 @@ def test_classify_folder_summary_and_csv(qtbot, open_window, small_model, tmp_pa
 
     out = tmp_path / "results.csv"
     monkeypatch.setattr(classify_folder.QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
-    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)     # a job on the worker
+    qtbot.waitUntil(lambda: dialog.status.text() == f"Saved {out}.", timeout=WAIT)
     with out.open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 9
@@ -70,7 +72,11 @@ def test_classify_folder_summary_and_csv(qtbot, open_window, small_model, tmp_pa
         want = by_file[row["file"]]
         assert int(row["label"]) == want.label and row["top5_names"] == "|".join(n for _, n, _ in want.top)
         assert int(row["correct1"]) == int(want.correct1)
-    assert f"Saved {out}" in dialog.status.text()
+    nowhere = tmp_path / "no such folder" / "results.csv"
+    assert dialog.save_csv(str(nowhere))
+    qtbot.waitUntil(lambda: dialog.status.text().startswith("Could not save"), timeout=WAIT)
+    assert dialog.status.text() == f"Could not save {nowhere}: No such file or directory"
+    assert not nowhere.parent.exists() and dialog.save_button.isEnabled()
     qtbot.mouseClick(dialog.close_button, Qt.MouseButton.LeftButton)
     assert not dialog.isVisible()
 
@@ -101,7 +107,7 @@ def test_cancel_stops_after_the_batch_in_hand(qtbot, open_window, small_model, t
     folder, _ = labelled_folder(tmp_path / "fruit", per_class=20)    # 60 images: 4 batches of 16
     GatedClassifier.entered.clear()
     GatedClassifier.gate.clear()
-    monkeypatch.setattr(worker, "_default_classifier",
+    monkeypatch.setattr(models, "engine_classifier",
                         lambda net, names, resize: GatedClassifier(net, names, resize))
     window = open_window(small_model.argv())
     dialog = window.classify_folder(str(folder))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from engine.kernels import KernelStatus
-from tdn_gui.kernel_status import COMPILING
+from tdn_gui.views.kernel_status import COMPILING
 
 
 def test_status_bar_follows_the_kernels(qtbot, open_window, small_model, media):

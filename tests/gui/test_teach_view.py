@@ -13,8 +13,9 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from gui_helpers import drop_files, pattern
-from tdn_gui import jobs, teach_training, teach_view
 from tdn_gui.settings import ModelChoice, Settings
+from tdn_gui.teach import class_list, live_panel, result_text
+from tdn_gui.worker.scheduler import jobs
 
 # PySide marks QDragEnterEvent's only constructor deprecated; it is still what Qt sends on a drag.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -69,7 +70,7 @@ def photos(tmp_path):
 
 def make_classes(qtbot, view, photos) -> None:
     """Two classes with the photos dropped on them: files on one, a folder on the other."""
-    assert view.add_class("dark") and view.add_class("light")
+    assert view.classes.add_class("dark") and view.classes.add_class("light")
     assert drop_on_class(view, "dark", photos["dark"])
     assert drop_on_class(view, "light", [photos["light"][0].parent])
     wait_written(qtbot, view)
@@ -78,20 +79,20 @@ def make_classes(qtbot, view, photos) -> None:
 def test_classes_drop_train_and_classify_with_the_taught_classes(qtbot, teach_window, photos, monkeypatch,
                                                                   small_model):
     window, view = teach_window, teach_window.teach_view
-    monkeypatch.setattr(teach_view.QInputDialog, "getText", lambda *a, **k: ("dark", True))
+    monkeypatch.setattr(class_list.QInputDialog, "getText", lambda *a, **k: ("dark", True))
     qtbot.mouseClick(view.add_button, Qt.MouseButton.LeftButton)          # the Add… button's path
-    assert view.add_class("light")
-    assert view.class_names() == ["dark", "light"]
+    assert view.classes.add_class("light")
+    assert view.classes.names() == ["dark", "light"]
     assert drop_on_class(view, "dark", photos["dark"])
     assert drop_on_class(view, "light", [photos["light"][0].parent])     # a folder
     wait_written(qtbot, view)
-    assert view.class_counts() == {"dark": 5, "light": 5}
+    assert view.classes.counts() == {"dark": 5, "light": 5}
     assert view.message_text() == "Added 10 images."
-    folder = view.project.folder
+    folder = view.classes.project.folder
     assert sorted(p.name for p in (folder / "dark").iterdir()) == [p.name for p in photos["dark"]]
     assert view.tree.item_for("light").text(1) == "5"
-    view.select_class("light")
-    assert len(view.strip_paths()) == 5
+    view.classes.select("light")
+    assert len(view.images.strip_paths()) == 5
 
     shown = []        # (done, total, the bar's text, the status) after the panel handled each report
     window.worker.job_progress.connect(
@@ -127,7 +128,7 @@ def test_classes_drop_train_and_classify_with_the_taught_classes(qtbot, teach_wi
     assert window.live_info.taught and "taught" in window.model_label.text()
     # Per class: the cross-validated accuracy, in the class list.
     for k, name in enumerate(result.classes):
-        assert view.accuracy[name] == pytest.approx(result.cv.per_class[k])
+        assert view.classes.accuracy[name] == pytest.approx(result.cv.per_class[k])
         assert view.tree.item_for(name).text(2) == f"{100 * result.cv.per_class[k]:.0f}%"
     assert result.few == () and view.message_text() == ""      # 5 images each: nothing to warn about
 
@@ -155,11 +156,11 @@ def test_save_and_reopen_round_trip_the_clis_folder(qtbot, teach_window, photos,
                                                     small_model):
     view = teach_window.teach_view
     make_classes(qtbot, view, photos)
-    untitled = view.project.folder
-    assert view.project.untitled and untitled.is_dir()
+    untitled = view.classes.project.folder
+    assert view.classes.project.untitled and untitled.is_dir()
     saved = tmp_path / "saved project"
-    assert view.save_project_as(str(saved))
-    assert view.project.folder == saved and not view.project.untitled
+    assert view.classes.save_project_as(str(saved))
+    assert view.classes.project.folder == saved and not view.classes.project.untitled
     assert not untitled.exists()                     # the temporary folder went with the save
     layout = {d.name: sorted(f.name for f in d.iterdir()) for d in saved.iterdir()}
     assert layout == {"dark": [p.name for p in photos["dark"]], "light": [p.name for p in photos["light"]]}
@@ -167,18 +168,18 @@ def test_save_and_reopen_round_trip_the_clis_folder(qtbot, teach_window, photos,
     assert dataset.classes == ("dark", "light") and dataset.counts() == [5, 5]
 
     # Changes after the save go to the saved folder.
-    assert view.rename_class("light", "bright")
+    assert view.classes.rename_class("light", "bright")
     assert (saved / "bright").is_dir() and not (saved / "light").exists()
-    view.new_project()
-    assert view.class_names() == [] and saved.is_dir()   # a saved project is never discarded
-    assert view.open_project(str(saved))
-    assert view.class_counts() == {"bright": 5, "dark": 5}
+    view.classes.new_project()
+    assert view.classes.names() == [] and saved.is_dir()   # a saved project is never discarded
+    assert view.classes.open_project(str(saved))
+    assert view.classes.counts() == {"bright": 5, "dark": 5}
 
     # The next run reopens the last project.
     teach_window.close()
     assert Settings().teach_project() == str(saved)
     again = open_window(small_model.argv())
-    assert again.teach_view.class_counts() == {"bright": 5, "dark": 5}
+    assert again.teach_view.classes.counts() == {"bright": 5, "dark": 5}
 
 
 def test_export_writes_three_files_and_adds_the_model_menu_entry(qtbot, teach_window, photos, tmp_path,
@@ -211,10 +212,10 @@ def test_bad_inputs_give_a_message_and_start_nothing(qtbot, teach_window, photos
     window, view = teach_window, teach_window.teach_view
     qtbot.mouseClick(view.training.train_button, Qt.MouseButton.LeftButton)
     assert "at least two classes" in view.message_text() and view.message_level() == "error"
-    view.add_class("dark")
+    view.classes.add_class("dark")
     view.train()
     assert "'dark' is the only one" in view.message_text()
-    view.add_class("light")
+    view.classes.add_class("light")
     drop_on_class(view, "dark", photos["dark"])
     wait_written(qtbot, view)
     assert not view.train()
@@ -223,19 +224,32 @@ def test_bad_inputs_give_a_message_and_start_nothing(qtbot, teach_window, photos
     assert view.training.plot.trials == () and view.training.plot.chosen is None
     assert "appears here after training" in view.training.plot.placeholder
     # Names that cannot be folders, and duplicates
-    assert not view.add_class("a/b") and "cannot be a class name" in view.message_text()
-    assert not view.add_class("Dark") and "already a class 'dark'" in view.message_text()
-    assert not view.rename_class("dark", "light") and view.class_names() == ["dark", "light"]
+    assert not view.classes.add_class("a/b") and "cannot be a class name" in view.message_text()
+    assert not view.classes.add_class("Dark") and "already a class 'dark'" in view.message_text()
+    assert not view.classes.rename_class("dark", "light") and view.classes.names() == ["dark", "light"]
+
+
+def test_a_file_that_cannot_be_copied_leaves_nothing_behind(qtbot, teach_window, photos, tmp_path):
+    view = teach_window.teach_view
+    view.classes.add_class("dark")
+    gone = tmp_path / "gone.png"                     # dropped, then deleted before the copy
+    assert view.images.drop_paths("dark", [photos["dark"][0], gone]) == 2
+    wait_written(qtbot, view)
+    assert view.message_level() == "warning"
+    assert view.message_text() == "Added 1 image. Not added: gone.png: No such file or directory."
+    folder = view.classes.project.class_folder("dark")
+    assert [p.name for p in folder.iterdir()] == [photos["dark"][0].name]    # no half-written file either
+    assert view.classes.counts() == {"dark": 1}
 
 
 def test_unreadable_images_are_skipped_and_counted(qtbot, teach_window, photos, media):
     window, view = teach_window, teach_window.teach_view
-    view.add_class("dark")
-    view.add_class("light")
+    view.classes.add_class("dark")
+    view.classes.add_class("light")
     drop_on_class(view, "dark", [*photos["dark"], media.truncated])
     drop_on_class(view, "light", photos["light"])
     wait_written(qtbot, view)
-    assert view.class_counts() == {"dark": 6, "light": 5}
+    assert view.classes.counts() == {"dark": 6, "light": 5}
     result = train(qtbot, window)
     assert len(result.features.skipped) == 1
     assert view.message_level() == "warning"
@@ -246,8 +260,8 @@ def test_unreadable_images_are_skipped_and_counted(qtbot, teach_window, photos, 
 
 def test_a_class_with_few_images_gets_a_warning(qtbot, teach_window, photos):
     window, view = teach_window, teach_window.teach_view
-    view.add_class("dark")
-    view.add_class("light")
+    view.classes.add_class("dark")
+    view.classes.add_class("light")
     drop_on_class(view, "dark", photos["dark"])
     drop_on_class(view, "light", photos["light"][:3])
     wait_written(qtbot, view)
@@ -259,8 +273,8 @@ def test_a_class_with_few_images_gets_a_warning(qtbot, teach_window, photos):
                                    f"{teach.MIN_TRUSTED} or more would be better.")
     assert "of 8 images" in view.training.result_label.text()
     # Its accuracy is still shown, from the cross-validation (three images: thirds).
-    assert view.accuracy["light"] == pytest.approx(result.cv.per_class[1])
-    assert round(3 * view.accuracy["light"]) == pytest.approx(3 * view.accuracy["light"])
+    assert view.classes.accuracy["light"] == pytest.approx(result.cv.per_class[1])
+    assert round(3 * view.classes.accuracy["light"]) == pytest.approx(3 * view.classes.accuracy["light"])
 
 
 def test_without_cross_validation_the_panel_says_so(qtbot, teach_window, photos):
@@ -275,10 +289,10 @@ def test_without_cross_validation_the_panel_says_so(qtbot, teach_window, photos)
     assert panel.plot.trials == () and panel.plot.chosen == (result.head, result.l2)
     assert panel.plot.placeholder.startswith("Too few images to cross-validate")
     assert not panel.plot.grab().isNull()
-    text = teach_training.describe_result(uncrossed)
+    text = result_text.describe_result(uncrossed)
     assert f"Training accuracy <b>{100 * result.train.accuracy:.1f}%</b>" in text
     assert f"of {result.train.count} training examples" in text and "too few images" in text
-    assert teach_training.per_class_accuracy(uncrossed) == pytest.approx(
+    assert result_text.per_class_accuracy(uncrossed) == pytest.approx(
         dict(zip(result.classes, map(float, result.train.per_class))))
 
 
@@ -302,7 +316,7 @@ def test_hold_to_capture_from_the_webcam(qtbot, open_window, small_model, video)
     window = open_window([*small_model.argv(), "--camera", video])
     view = window.teach_view
     window.tabs.setCurrentWidget(view)
-    view.add_class("square")
+    view.classes.add_class("square")
     cam = window.webcam_view
     qtbot.waitUntil(lambda: cam.frames_shown >= 3 and view.live.capture_button.isEnabled(), timeout=WAIT)
     assert view.live.camera_button.text() == "Stop camera"
@@ -312,13 +326,14 @@ def test_hold_to_capture_from_the_webcam(qtbot, open_window, small_model, video)
     qtbot.waitUntil(lambda: view.live.captured >= 4, timeout=WAIT)
     qtbot.mouseRelease(view.live.capture_button, Qt.MouseButton.LeftButton)
     taken = view.live.captured
-    qtbot.wait(600)                              # released: no more frames come in
+    shown = cam.frames_shown                     # released: frames go on, none is captured
+    qtbot.waitUntil(lambda: cam.frames_shown >= shown + 3 * 30 // live_panel.CAPTURE_FPS, timeout=WAIT)
     assert view.live.captured == taken
     wait_written(qtbot, view)
-    files = sorted((view.project.folder / "square").iterdir())
+    files = sorted((view.classes.project.folder / "square").iterdir())
     assert len(files) == taken and all(f.suffix == ".png" for f in files)
     assert Image.open(files[0]).size == (160, 120)
-    assert view.class_counts() == {"square": taken} and len(view.strip_paths()) == taken
+    assert view.classes.counts() == {"square": taken} and len(view.images.strip_paths()) == taken
     assert f"{taken} frames captured into 'square'" in view.live.capture_label.text()
     assert len({f.read_bytes() for f in files}) == taken   # never the same frame twice
 
@@ -359,4 +374,4 @@ def test_closing_the_window_while_training(qtbot, teach_window, photos, gated_ex
     assert view.train()
     assert gated_extraction.wait(WAIT / 1000)
     window.close()          # cancels the job; the fixture checks every thread has finished
-    assert window.worker.isFinished()
+    assert not window.worker.is_running()

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import glob
-import time
 
 import cv2
 import numpy as np
+import pytest
 from PIL import Image
 
 from gui_helpers import MODEL_LOAD_MS
-from tdn_gui import capture
+from tdn_gui.views import capture
 
 
 def test_video_file_plays_and_is_classified_live(qtbot, open_window, small_model, video, tmp_path):
@@ -18,8 +18,10 @@ def test_video_file_plays_and_is_classified_live(qtbot, open_window, small_model
     assert window.tabs.currentWidget() is cam and cam.is_running()
     qtbot.waitUntil(lambda: cam.frames_shown >= 20 and cam.results_shown >= 5, timeout=20_000)
     print(f"\ncamera {cam.camera_fps:.1f} fps, inference {cam.inference_fps:.1f} fps, {cam.latency_ms:.1f} ms")
-    assert cam.camera_fps > 0 and cam.inference_fps > 0 and cam.latency_ms > 0
-    assert 10 < cam.camera_fps < 60          # a 30 fps file is played at its own rate, not flat out
+    assert cam.camera_fps > 0 and cam.inference_fps > 0 and cam.latency_ms > 0   # figures to show
+    # A 30 fps file is played at its own rate, not flat out (a camera paces itself)
+    assert "at 30 fps, looping" in cam.status.text()
+    assert cam.capture.frame_period == pytest.approx(1 / 30)
     assert len(cam.bars.rows()) == 5
     # the rates line is refreshed a few times a second with the measured figures
     qtbot.waitUntil(lambda: f"inference {cam.inference_fps:.1f} fps" in cam.stats.text(), timeout=2_000)
@@ -37,10 +39,11 @@ def test_video_file_plays_and_is_classified_live(qtbot, open_window, small_model
 
     # Pause freezes the frame and the bars; a snapshot saves the frozen frame.
     cam.pause_button.setChecked(True)
-    qtbot.wait(50)
-    frozen, bars = cam.canvas.image().cacheKey(), cam.bars.rows()
-    qtbot.wait(300)
-    assert cam.canvas.image().cacheKey() == frozen and cam.bars.rows() == bars
+    frozen, bars, shown = cam.canvas.image().cacheKey(), cam.bars.rows(), cam.frames_shown
+    read = cam.capture.frames_read
+    qtbot.waitUntil(lambda: cam.capture.frames_read >= read + 10, timeout=10_000)   # frames keep coming...
+    assert cam.canvas.image().cacheKey() == frozen and cam.bars.rows() == bars      # ...and none is shown
+    assert cam.frames_shown == shown
     snap = tmp_path / "snap.png"
     assert cam.save_snapshot(str(snap))
     assert Image.open(snap).size == (160, 120)
@@ -70,9 +73,6 @@ def test_switching_models_while_the_camera_runs(qtbot, open_window, small_model,
     qtbot.waitUntil(lambda: cam.results_shown >= shown + 5, timeout=20_000)
     assert not errors
     assert "medium" in window.model_label.text()
-    if worker.lanes == 2:
-        assert worker._lane_classifier.net.spec.path.endswith("medium.cfg")
-        assert worker._lane.processed > 0
 
 
 def test_display_image_scales_to_the_view_and_keeps_colours():
@@ -119,19 +119,16 @@ def test_file_that_is_not_a_video(qtbot, open_window, small_model, tmp_path):
     assert "fake.mp4" in cam.status.text()
 
 
-def test_scan_without_cameras_is_quick(qtbot, open_window, small_model):
+def test_scan_without_cameras_says_so(qtbot, open_window, small_model):
     if glob.glob("/dev/video*"):
-        import pytest
         pytest.skip("this machine has cameras: the scan would find them")
     window = open_window(small_model.argv())
     cam = window.webcam_view
-    start = time.monotonic()
     cam.scan()
+    assert not cam.scan_button.isEnabled() and cam.status.text() == "Scanning cameras…"
     qtbot.waitUntil(lambda: cam.scan_button.isEnabled(), timeout=10_000)
-    took = time.monotonic() - start
-    print(f"\nscan took {took * 1000:.0f} ms")
     assert cam.status.text() == "No camera found."
-    assert took < 5
+    assert cam.source.itemText(0) == "Camera 0 (not found)"
 
 
 class _VanishingCamera:

@@ -1,35 +1,21 @@
-"""The inference worker on its own: mailbox semantics, model requests, clean stop."""
+"""The inference worker as the views see it: the scheduler's reports as Qt signals on the GUI
+thread, resize modes, errors, jobs, and the second lane arriving with the compiled kernels.
+The scheduling itself (latest frame wins, two lanes, abandoning, switches, the job queue, stop)
+is tested without Qt in tests/test_scheduler.py."""
 from __future__ import annotations
-
-import time
 
 import engine
 import numpy as np
 import pytest
-from engine import teach
 from PIL import Image
+from PySide6.QtCore import QThread
+from PySide6.QtWidgets import QApplication
 
-from tdn_gui.jobs import ClassifyFolderRequest, TeachRequest
-from tdn_gui.top_bars import format_percent
-from tdn_gui.worker import InferenceWorker, Result
+from tdn_gui.views.top_bars import format_percent
+from tdn_gui.worker.qt_worker import InferenceWorker
+from tdn_gui.worker.scheduler import ClassifyFolderRequest, Counts, Result, TeachRequest
 
-from gui_helpers import MODEL_LOAD_MS, pattern
-
-SLOW_SECONDS = 0.05
-
-
-class SlowClassifier:
-    """A real Classifier that takes at least 50 ms per image: the worker must drop frames.
-
-    Sleeping is fine here, it happens on the worker thread (never on the GUI thread).
-    """
-
-    def __init__(self, net, names, resize):
-        self._inner = engine.Classifier(net, names=names, resize=resize)
-
-    def classify(self, image, keep_going=None):
-        time.sleep(SLOW_SECONDS)
-        return self._inner.classify(image, keep_going)
+from gui_helpers import MODEL_LOAD_MS, Gate, gated, pattern
 
 
 @pytest.fixture
@@ -45,7 +31,7 @@ def worker(qtbot):
     yield make
     for w in workers:
         w.stop()
-        assert w.isFinished()
+        assert not w.is_running() and not any(t.is_alive() for t in w.scheduler.threads())
 
 
 def load(qtbot, w, model):
@@ -54,7 +40,7 @@ def load(qtbot, w, model):
     return blocker.args[0]
 
 
-def test_model_info_describes_the_network(qtbot, worker, small_model):
+def test_the_loaded_model_describes_the_network(qtbot, worker, small_model):
     info = load(qtbot, worker(), small_model)
     assert info.name == "small"
     assert info.input_size == (32, 32)
@@ -62,56 +48,34 @@ def test_model_info_describes_the_network(qtbot, worker, small_model):
     assert info.names == str(small_model.names)
 
 
-def test_latest_frame_wins(qtbot, worker, small_model, expected_top):
-    frames = [pattern(i, 32, 32) for i in range(200)]
+def test_the_newest_frame_wins_and_every_report_arrives_on_the_gui_thread(qtbot, worker, small_model,
+                                                                         expected_top):
+    frames = [pattern(i, 32, 32) for i in range(10)]
     last_expected = expected_top(small_model, frames[-1])   # before the worker runs: one Numba user at a time
-    w = worker(SlowClassifier)
+    gate = Gate(frames[0])
+    w = worker(gated(gate))
     load(qtbot, w, small_model)
+    gui_thread = QApplication.instance().thread()
     results: list[Result] = []
-    w.result_ready.connect(results.append)
-    for i, frame in enumerate(frames):   # ~2 ms apart: far faster than the 50 ms model
-        w.submit(("frame", i), frame)
-        qtbot.wait(2)
-    qtbot.waitUntil(lambda: results and results[-1].tag == ("frame", 199), timeout=10_000)
-    qtbot.wait(3 * int(SLOW_SECONDS * 1000))   # nothing else may arrive after the last frame
-    print(f"\nsubmitted {w.submitted}, processed {w.processed}, dropped {w.dropped}, max pending {w.max_pending}")
-    assert w.submitted == 200
-    assert w.processed < 200 / 4
-    assert w.max_pending <= 1
-    assert w.processed + w.dropped == w.submitted
-    assert results[-1].tag == ("frame", 199)
+    superseded = []
+    on_gui_thread = []
+    w.result_ready.connect(lambda r: (results.append(r), on_gui_thread.append(QThread.currentThread() is gui_thread)))
+    w.superseded.connect(lambda tag: (superseded.append(tag),
+                                      on_gui_thread.append(QThread.currentThread() is gui_thread)))
+    w.submit(("frame", 0), frames[0])
+    assert gate.entered.wait(MODEL_LOAD_MS / 1000)          # the worker is busy with frame 0
+    for i in range(1, 10):
+        w.submit(("frame", i), frames[i])
+    assert w.pending == 1
+    qtbot.waitUntil(lambda: len(superseded) == 8, timeout=5_000)
+    gate.opened.set()
+    qtbot.waitUntil(lambda: len(results) == 2, timeout=10_000)
+    assert superseded == [("frame", i) for i in range(1, 9)]
+    assert [r.tag for r in results] == [("frame", 0), ("frame", 9)]
     assert [(n, format_percent(p)) for _, n, p in results[-1].top] == last_expected
-    assert [r.tag[1] for r in results] == sorted(r.tag[1] for r in results)   # never out of order
-
-
-def test_stream_frames_share_two_lanes(qtbot, worker, small_model, expected_top, compiled_kernels):
-    """Video frames (stream=True) go to whichever of the two lanes is free; other requests only
-    to the worker thread. Every result is the right one for its frame."""
-    from engine.parallel import concurrent_ok, max_threads
-    frames = [pattern(i, 32, 32) for i in range(6)]
-    expected = [expected_top(small_model, f) for f in frames]
-    w = worker(SlowClassifier)
-    load(qtbot, w, small_model)
-    if not (concurrent_ok() and max_threads() >= 2):
-        pytest.skip("one lane only: Numba's threading layer cannot run kernels on two threads at once")
-    assert w.lanes == 2
-    results: list[Result] = []
-    w.result_ready.connect(results.append)
-    for i in range(60):                  # 10 ms apart, each takes 50 ms: both lanes stay busy
-        w.submit(("cam", i), frames[i % 6], stream=True)
-        qtbot.wait(10)
-    qtbot.waitUntil(lambda: w.processed + w.dropped + w.abandoned == w.submitted, timeout=10_000)
-    lane = w._lane.processed
-    print(f"\nsubmitted {w.submitted}, processed {w.processed} ({lane} by the second lane)")
-    assert lane > 0 and w.processed - lane > 0
-    assert w.processed > 600 / 1000 / SLOW_SECONDS      # more than one lane could have done
-    for r in results:
-        assert [(n, format_percent(p)) for _, n, p in r.top] == expected[r.tag[1] % 6]
-
-    for i in range(5):                   # single images stay on the worker thread
-        w.submit(("image", i), frames[i])
-        qtbot.waitUntil(lambda: results[-1].tag == ("image", i), timeout=5_000)
-    assert w._lane.processed == lane
+    assert w.counts() == Counts(submitted=10, processed=2, dropped=8, abandoned=0, lane_processed=0)
+    assert w.pending == 0
+    assert on_gui_thread and all(on_gui_thread)
 
 
 def test_stream_frames_have_their_own_resize_mode(qtbot, worker, small_model):
@@ -146,38 +110,10 @@ def test_stream_frames_have_their_own_resize_mode(qtbot, worker, small_model):
         w.set_resize("squash", stream=True)
 
 
-def test_a_frame_overtaken_by_a_newer_answer_is_abandoned(qtbot, worker, small_model, compiled_kernels):
-    """Two lanes: while one is on frame 0, the other answers frame 1. Frame 0's answer would be
-    stale, so its pass stops at the next layer and it is reported as superseded, not answered."""
-    slow, fast = pattern(1, 32, 32), pattern(2, 32, 32)
+class BrokenClassifier(engine.Classifier):
+    def __init__(self, net, names, resize):
+        super().__init__(net, names=names, resize=resize)
 
-    class WaitsOnSlowFrame(SlowClassifier):
-        def classify(self, image, keep_going=None):
-            deadline = time.monotonic() + 10
-            while image is slow and keep_going is not None and keep_going() and time.monotonic() < deadline:
-                time.sleep(0.005)       # stands in for a long pass: layer after layer
-            return self._inner.classify(image, keep_going)
-
-    w = worker(WaitsOnSlowFrame)
-    load(qtbot, w, small_model)
-    if w.lanes != 2:
-        pytest.skip("one lane only: frames are answered in order and none is abandoned")
-    results: list[Result] = []
-    superseded = []
-    w.result_ready.connect(results.append)
-    w.superseded.connect(superseded.append)
-    w.submit(("cam", 0), slow, stream=True)
-    qtbot.waitUntil(lambda: w.pending == 0, timeout=5_000)      # a lane has taken it
-    w.submit(("cam", 1), fast, stream=True)
-    qtbot.waitUntil(lambda: superseded == [("cam", 0)], timeout=5_000)
-    assert [r.tag for r in results] == [("cam", 1)]
-    assert (w.processed, w.abandoned, w.dropped) == (1, 1, 0)
-    w.submit("image", slow)             # not a stream frame: never abandoned
-    qtbot.waitUntil(lambda: results[-1].tag == "image", timeout=5_000)
-    assert w.abandoned == 1 and superseded == [("cam", 0)]
-
-
-class BrokenClassifier(SlowClassifier):
     def classify(self, image, keep_going=None):
         raise RuntimeError("kaboom\nsecond line")
 
@@ -189,7 +125,7 @@ def test_a_classifier_bug_becomes_a_message_and_the_worker_lives(qtbot, worker, 
         with qtbot.waitSignal(w.result_ready, timeout=5_000) as blocker:
             w.submit("x", pattern(1, 32, 32), stream=stream)
         assert blocker.args[0].error == "unexpected RuntimeError: kaboom"
-    assert w.isRunning()
+    assert w.is_running()
 
 
 def test_broken_cfg_reports_model_failed(qtbot, worker, tmp_path, small_model):
@@ -221,8 +157,7 @@ def test_stop_without_start_and_twice(qtbot):
     w.start()
     w.stop()
     w.stop()
-    assert w.isFinished()
-
+    assert not w.is_running()
 
 
 def test_one_job_at_a_time_and_each_ends_with_job_finished(qtbot, worker, small_model, tmp_path):
@@ -245,10 +180,13 @@ def test_one_job_at_a_time_and_each_ends_with_job_finished(qtbot, worker, small_
     w = worker()
     load(qtbot, w, small_model)
 
-    # A dataset whose files are gone: every image skipped, a class has none left: one line.
-    dataset = teach.Dataset(("a", "b"), ((tmp_path / "a.png", 0), (tmp_path / "b.png", 1)))
+    # A project whose files are not images: every one skipped, a class has none left: one line.
+    project = tmp_path / "unreadable"
+    for name in ("a", "b"):
+        (project / name).mkdir(parents=True)
+        (project / name / f"{name}.png").write_text("not a picture\n")
     with qtbot.waitSignal(w.job_finished, timeout=60_000) as done:
-        w.start_job(TeachRequest(dataset))
+        w.start_job(TeachRequest(str(project)))
     assert done.args[0].value is None and "no readable images" in done.args[0].error
     assert "\n" not in done.args[0].error
 
@@ -266,7 +204,7 @@ def test_teaching_also_sees_the_images_as_the_webcam_prepares_them(qtbot, worker
 
     def teach_variants():
         with qtbot.waitSignal(w.job_finished, timeout=60_000) as done:
-            w.start_job(TeachRequest(teach.scan_dataset(folder), augment=("flip",)))
+            w.start_job(TeachRequest(str(folder), augment=("flip",)))
         assert done.args[0].error is None
         return done.args[0].value.features.variants
 
@@ -283,14 +221,14 @@ def test_a_job_cancelled_before_it_starts_reports_cancelled(qtbot, small_model, 
     w = InferenceWorker()            # not started yet: the job is queued and cancelled before it runs
     try:
         w.load_model(small_model.cfg, small_model.weights, small_model.names)
-        job = w.start_job(TeachRequest(teach.scan_dataset(folder)))
+        job = w.start_job(TeachRequest(str(folder)))
         job.cancel()
         with qtbot.waitSignal(w.job_finished, timeout=MODEL_LOAD_MS) as done:   # the load runs first
             w.start()
         assert done.args[0].cancelled and done.args[0].value is None and not w.busy
     finally:
         w.stop()
-    assert w.isFinished()
+    assert not w.is_running()
 
 
 def test_the_second_lane_starts_once_compiled_kernels_have_run(qtbot, worker, small_model, compiled_cache):

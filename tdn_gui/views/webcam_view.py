@@ -13,10 +13,11 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton,
                                QSplitter, QVBoxLayout, QWidget)
 
+from ..worker.qt_worker import InferenceWorker
+from ..worker.scheduler import Result
 from .canvas import ImageCanvas
 from .capture import SCAN_INDICES, CameraInfo, CameraScan, CaptureThread, describe, parse_source, rate
 from .top_bars import TopBars
-from .worker import InferenceWorker, Result
 
 # The rates line is refreshed this often, not per frame: readable, and a label whose text changes
 # 90 times a second re-lays out its column and repaints the bars beside it each time.

@@ -22,8 +22,8 @@ import numpy as np
 from PySide6.QtCore import QThread, Signal
 from PySide6.QtGui import QImage
 
+from ..qt_image import qimage_from_rgb
 from .canvas import fit_size
-from .qt_image import qimage_from_rgb
 
 # OpenCV prints a warning per failed open; we report failures in the window instead.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -77,6 +77,12 @@ class Frame:
         return qimage_from_rgb(self.rgb)
 
 
+def frame_period(info: CameraInfo) -> float:
+    """Seconds between frames: a file plays at its own rate; a camera (or a file that states no
+    usable rate) paces itself, 0."""
+    return 1.0 / info.fps if info.is_file and 0 < info.fps < 1000 else 0.0
+
+
 def display_image(bgr: np.ndarray, pixel_box: tuple[int, int, float] | None) -> QImage:
     """A BGR frame as a QImage for the screen, scaled (aspect kept) to fit pixel_box =
     (width, height, device pixel ratio) when given. OpenCV scales here, on the capture
@@ -114,6 +120,7 @@ class CaptureThread(QThread):
         self._lock = threading.Lock()
         self._slot: Frame | None = None
         self.frames_read = 0
+        self.frame_period = 0.0     # set when the source opens: see frame_period()
 
     def take_frame(self) -> Frame | None:
         with self._lock:
@@ -142,13 +149,14 @@ class CaptureThread(QThread):
             fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
             info = CameraInfo(self.source, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
                               int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), fps, is_file)
+            self.frame_period = frame_period(info)
             self.opened.emit(info)
             self._loop(cap, info)
         finally:
             cap.release()
 
     def _loop(self, cap: cv2.VideoCapture, info: CameraInfo) -> None:
-        period = 1.0 / info.fps if info.is_file and 0 < info.fps < 1000 else 0.0
+        period = self.frame_period
         stamps: collections.deque[float] = collections.deque(maxlen=30)
         failures = 0
         due = time.monotonic()

@@ -1,38 +1,30 @@
-"""What the window shows instead of results when there is no usable model, and the download.
-
-The download runs download.download_model on a QThread of its own (it is network I/O, not
-inference, so it stays off the inference worker, which may still be busy with frames).
+"""The model as the window shows it: the status bar's line for the live model, and the banner
+shown instead of results when there is no usable model (what is missing, what to do: download it,
+or open a cfg + weights pair). The download itself runs on worker.qt_download's thread.
 """
 from __future__ import annotations
 
-import threading
+from pathlib import Path
 
-from PySide6.QtCore import Qt, QThread, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
-from engine import download
+from ..worker.scheduler import LoadedModel
 
 
-class DownloadThread(QThread):
-    progressed = Signal(object, object)   # bytes done, total (None when unknown); may exceed 2**31
-    succeeded = Signal(str)               # weights path
-    failed = Signal(str)                  # one line; "cancelled" when the user cancelled
+def model_summary(info: LoadedModel) -> str:
+    """The status bar's line for a loaded model (model_details has the rest)."""
+    w, h = info.input_size
+    size = f"{w}×{h}" + (" (any size)" if info.any_size else "")
+    return f"{info.name} · {size} · {info.bflops:.2f} BFLOPs"
 
-    def __init__(self, key: str, parent=None):
-        super().__init__(parent)
-        self.setObjectName("tdn-download")
-        self.key = key
-        self.cancel = threading.Event()
 
-    def run(self) -> None:
-        try:
-            path = download.download_model(self.key, progress=self.progressed.emit, cancel=self.cancel)
-        except download.DownloadCancelled:
-            self.failed.emit("cancelled")
-        except (download.DownloadError, OSError) as exc:
-            self.failed.emit(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        else:
-            self.succeeded.emit(str(path))
+def model_details(info: LoadedModel) -> str:
+    """The same model in full, for the status bar's tooltip."""
+    names = "taught" if info.taught else Path(info.names).name if info.names else "no names"
+    files = "" if info.taught else f"\n{info.cfg}\n{info.weights}"
+    return (f"{model_summary(info)} · {info.params:,} params · {info.classes} classes ({names}) · "
+            f"{info.threads} threads{files}")
 
 
 class ModelPanel(QFrame):

@@ -2,24 +2,26 @@
 
 ProjectWriter copies dropped images into a class folder and writes captured frames as PNG, on a
 single thread, so writes happen in the order they were asked for and a name chosen by one cannot be
-taken by another. Each file is written under a hidden name and renamed into place: the project
-(and `tdn teach`, which skips hidden files) never sees half a file. ThumbnailLoader reads small
+taken by another. Each file is written the engine's way (engine.files.replacing: a hidden
+temporary name, flushed to the disk, renamed into place): the project (and `tdn teach`, which
+skips hidden files) never sees half a file, and a failed write leaves nothing behind. ThumbnailLoader reads small
 thumbnails with QImageReader's scaled decoding (cheap even for big photos) on two threads.
 QImage may be used on any thread; the views turn thumbnails into pixmaps themselves.
 """
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QRunnable, QThreadPool, Qt, Signal
 from PySide6.QtGui import QImage, QImageReader
 
-from .decoder import THUMB_SIDE, square_thumbnail
-from .teach_project import PARTIAL_PREFIX, unique_path
+from ..qt_image import THUMB_SIDE, square_thumbnail
+from ..worker.engine_api import replacing
+from .project_folder import unique_path
+
+CAMERA_FRAME = "camera frame"    # the Written.source of a captured frame (a copy names its file)
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class Written:
     class_name: str
     path: Path | None
     thumb: QImage | None
-    source: str                 # the dropped file, or "camera frame"
+    source: str                 # the dropped file, or CAMERA_FRAME
     error: str | None = None
 
 
@@ -43,10 +45,16 @@ def read_thumbnail(path: str | Path) -> QImage | None:
     return None if image.isNull() else square_thumbnail(image)
 
 
-def _temporary(folder: Path, final: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f"{PARTIAL_PREFIX}{final.name}.", suffix=".part", dir=folder)
-    os.close(fd)
-    return Path(tmp)
+def png_bytes(image: QImage) -> bytes:
+    """The image encoded as PNG; OSError if Qt cannot encode it."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    encoded = image.save(buffer, "PNG")
+    buffer.close()
+    if not encoded:
+        raise OSError("could not encode the frame as PNG")
+    return bytes(data)
 
 
 class _CopyJob(QRunnable):
@@ -55,16 +63,12 @@ class _CopyJob(QRunnable):
         self._writer, self._class, self._folder, self._source = writer, class_name, folder, source
 
     def run(self) -> None:
-        tmp = None
         try:
             final = unique_path(self._folder, self._source.name)
-            tmp = _temporary(self._folder, final)
-            shutil.copyfile(self._source, tmp)
-            os.replace(tmp, final)
+            with open(self._source, "rb") as source, replacing(final) as out:
+                shutil.copyfileobj(source, out)
             result = Written(self._class, final, read_thumbnail(final), str(self._source))
         except OSError as exc:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
             result = Written(self._class, None, None, str(self._source),
                              f"{self._source.name}: {exc.strerror or exc}")
         self._writer._done.emit(result)
@@ -77,18 +81,14 @@ class _FrameJob(QRunnable):
         self._image, self._stem = image, stem
 
     def run(self) -> None:
-        tmp = None
         try:
             final = unique_path(self._folder, f"{self._stem}.png")
-            tmp = _temporary(self._folder, final)
-            if not self._image.save(str(tmp), "PNG"):
-                raise OSError(f"could not write {final.name}")
-            os.replace(tmp, final)
-            result = Written(self._class, final, square_thumbnail(self._image), "camera frame")
+            data = png_bytes(self._image)
+            with replacing(final) as out:
+                out.write(data)
+            result = Written(self._class, final, square_thumbnail(self._image), CAMERA_FRAME)
         except OSError as exc:
-            if tmp is not None:
-                tmp.unlink(missing_ok=True)
-            result = Written(self._class, None, None, "camera frame", str(exc.strerror or exc))
+            result = Written(self._class, None, None, CAMERA_FRAME, str(exc.strerror or exc))
         self._writer._done.emit(result)
 
 

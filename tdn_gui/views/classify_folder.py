@@ -1,7 +1,7 @@
 """File ▸ Classify folder…: `tdn valid` in a dialog — progress, Cancel, the summary, Save CSV.
 
-The run is a job on the inference worker (it runs the network's kernels); the dialog only shows
-its reports. Closing the dialog while it runs cancels it.
+The run is a job on the inference worker (it runs the network's kernels), and so is writing the
+CSV; the dialog only shows their reports. Closing the dialog while the run goes on cancels it.
 """
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
                                QPushButton, QVBoxLayout)
 
-from engine.validate import Validation, write_csv
-
-from .jobs import ClassifyFolderRequest, JobDone, JobProgress
-from .worker import InferenceWorker
+from ..worker.engine_api import Validation
+from ..worker.qt_worker import InferenceWorker
+from ..worker.scheduler import ClassifyFolderRequest, JobDone, JobProgress, WriteCsvRequest
 
 SKIPPED_SHOWN = 200   # lines of the skipped list; the CSV has every classified image
 
@@ -46,6 +45,7 @@ class ClassifyFolderDialog(QDialog):
         self._worker = worker
         self.folder = folder
         self.result: Validation | None = None
+        self.saving = None             # the CSV job in hand
         self.cancelled = False
         self.error: str | None = None
         heading = QLabel(f"Classifying every image under <b>{folder}</b> with {model_name}; "
@@ -106,6 +106,9 @@ class ClassifyFolderDialog(QDialog):
         self.status.setText(f"{p.done} of {p.total} images · top-1 {100 * top1:.1f}% · top-5 {100 * top5:.1f}%")
 
     def _on_finished(self, done: JobDone) -> None:
+        if self.saving is not None and done.job == self.saving.id:
+            self._csv_written(done)
+            return
         if self.job is None or done.job != self.job.id:
             return
         self.job = None
@@ -132,14 +135,23 @@ class ClassifyFolderDialog(QDialog):
             self.skipped.show()
 
     def save_csv(self, path: str) -> bool:
-        """One row per classified image, as `tdn valid --csv` writes it."""
-        try:
-            write_csv(self.result, Path(path))
-        except OSError as exc:
-            self.status.setText(f"Could not save {path}: {exc.strerror or exc}")
+        """One row per classified image, as `tdn valid --csv` writes it, written on the worker;
+        False (with the reason in the status line) when it cannot start."""
+        if self.saving is not None:
             return False
-        self.status.setText(f"Saved {path}.")
+        try:
+            self.saving = self._worker.start_job(WriteCsvRequest(self.result, path))
+        except RuntimeError:
+            self.status.setText("The model is busy with another job: save again when it has finished.")
+            return False
+        self.save_button.setEnabled(False)
+        self.status.setText(f"Saving {path}…")
         return True
+
+    def _csv_written(self, done: JobDone) -> None:
+        path, self.saving = self.saving.request.path, None
+        self.save_button.setEnabled(True)
+        self.status.setText(f"Could not save {path}: {done.error}" if done.error else f"Saved {path}.")
 
     def _ask_save_csv(self) -> None:
         default = str(Path(self.folder).with_name(Path(self.folder).name + "-classified.csv"))

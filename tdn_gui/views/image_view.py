@@ -1,7 +1,7 @@
 """The image view: a strip of images (files, folders, pasted), the selected one large, its top-5.
 
 Images go through a small pipeline, all driven from the GUI thread by signals:
-  new --Decoder pool--> ready (pixels held) --worker--> done | error
+  new --the worker's decode pool--> ready (pixels held) --the worker--> done | error
 Only a few images are decoded ahead of the classifier (full-size pixels are big), and only one
 request is ever handed to the worker: the next goes when its result comes back.
 """
@@ -17,13 +17,13 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (QLabel, QListView, QListWidget, QListWidgetItem,
                                QSplitter, QStyle, QVBoxLayout, QWidget)
 
-from engine.image import IMAGE_SUFFIXES
-
+from ..qt_image import THUMB_SIDE, rgb_from_qimage
+from ..worker.engine_api import IMAGE_SUFFIXES
+from ..worker.qt_decoder import Decoded, Decoder, display_and_thumbnail
+from ..worker.qt_worker import InferenceWorker
+from ..worker.scheduler import Result
 from .canvas import ImageCanvas
-from .decoder import THUMB_SIDE, Decoded, Decoder, prepare
-from .qt_image import rgb_from_qimage
 from .top_bars import TopBars
-from .worker import InferenceWorker, Result
 
 LOOKAHEAD = 3   # images decoded (or decoding) but not yet classified
 NO_IMAGE = "No image yet."
@@ -184,7 +184,7 @@ class ImageView(QWidget):
             if e.state == "new":
                 in_hand += 1
                 if e.kept_pixels is not None:
-                    self._on_decoded(prepare(e.id, e.kept_pixels))
+                    self._on_decoded(display_and_thumbnail(e.id, e.kept_pixels))
                 else:
                     e.state = "decoding"
                     self._decoder.decode(e.id, e.path)

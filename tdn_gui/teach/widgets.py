@@ -1,14 +1,28 @@
-"""The Teach view's lists: the classes (name, image count, accuracy) and a class's thumbnails.
-Both take dropped files and folders and say where they landed; the view does the copying."""
+"""The Teach view's widgets: the class list (name, image count, accuracy) and a class's
+thumbnails, which take dropped files and folders and say where they landed (the view does the
+copying); and the small helpers its columns share (`heading`, `plural`)."""
 from __future__ import annotations
 
 import math
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QListView, QListWidget, QTreeWidget,
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListView, QListWidget, QTreeWidget,
                                QTreeWidgetItem)
 
-from .decoder import THUMB_SIDE
+from ..qt_image import THUMB_SIDE
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def heading(text: str) -> QLabel:
+    """A column's bold title."""
+    label = QLabel(text)
+    font = label.font()
+    font.setBold(True)
+    label.setFont(font)
+    return label
 
 
 def local_paths(mime) -> list[str]:

@@ -9,17 +9,18 @@ from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressDialog,
                                QTabWidget, QVBoxLayout, QWidget)
 
-import engine
-from engine import registry
-
+from ..settings import ModelChoice, Settings
+from ..teach.view import TeachView
+from ..worker.engine_api import (MODELS, RESIZE_HELP, RESIZE_MODES, cfg_dir, cfg_path, expected_weights_bytes,
+                                 find_labels, find_names, is_downloaded, weights_path)
+from ..worker.qt_download import DownloadThread
+from ..worker.qt_worker import InferenceWorker
+from ..worker.scheduler import LoadedModel
 from .classify_folder import ClassifyFolderDialog
 from .image_view import ImageView, image_files_filter
 from .kernel_status import KernelStatusLabel
-from .model_panel import DownloadThread, ModelPanel
-from .settings import ModelChoice, Settings
-from .teach_view import TeachView
+from .model_panel import ModelPanel, model_details, model_summary
 from .webcam_view import WebcamView
-from .worker import InferenceWorker, ModelInfo, model_details, model_summary
 
 MENU_MODELS = ("tiny", "darknet")
 
@@ -31,14 +32,14 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("tdn — Tiny Darknet classifier")
         self.setAcceptDrops(True)
         self.settings = settings or Settings()
-        self.resize_mode = resize or self.settings.resize(engine.RESIZE_MODES)
-        self.webcam_resize_mode = webcam_resize or self.settings.webcam_resize(engine.RESIZE_MODES)
+        self.resize_mode = resize or self.settings.resize(RESIZE_MODES)
+        self.webcam_resize_mode = webcam_resize or self.settings.webcam_resize(RESIZE_MODES)
         self.worker = InferenceWorker(make_classifier, self.resize_mode, self.webcam_resize_mode)
         self.worker.model_loaded.connect(self._on_model_loaded)
         self.worker.model_failed.connect(self._on_model_failed)
         self.worker.classifier_changed.connect(self._on_classifier_changed)
-        self.model_info: ModelInfo | None = None
-        self.live_info: ModelInfo | None = None    # what classifies now: the loaded model or a taught one
+        self.model_info: LoadedModel | None = None
+        self.live_info: LoadedModel | None = None    # what classifies now: the loaded model or a taught one
         self.classify_dialog: ClassifyFolderDialog | None = None
         self._download: DownloadThread | None = None
         self._pasted = itertools.count(1)
@@ -95,7 +96,7 @@ class MainWindow(QMainWindow):
         self.model_actions: dict[str, QAction] = {}
         self._model_group = group = QActionGroup(self)
         for key in MENU_MODELS:
-            action = self._add_action(model_menu, registry.MODELS[key].title,
+            action = self._add_action(model_menu, MODELS[key].title,
                                       lambda _=False, k=key: self.choose_model(ModelChoice(key=k)))
             action.setCheckable(True)
             group.addAction(action)
@@ -121,11 +122,11 @@ class MainWindow(QMainWindow):
         """One checkable action per resize mode, exclusive, `current` checked."""
         actions: dict[str, QAction] = {}
         group = QActionGroup(self)
-        for mode in engine.RESIZE_MODES:
+        for mode in RESIZE_MODES:
             action = self._add_action(menu, mode, lambda _=False, m=mode: choose(m))
             action.setCheckable(True)
             action.setChecked(mode == current)
-            action.setToolTip(engine.RESIZE_HELP)
+            action.setToolTip(RESIZE_HELP)
             group.addAction(action)
             actions[mode] = action
         return actions
@@ -207,13 +208,13 @@ class MainWindow(QMainWindow):
         """Load a registry model or a cfg + weights pair on the worker; explain what is missing."""
         self._set_model_ready(False)
         if choice.key is not None:
-            info = registry.MODELS[choice.key]
+            info = MODELS[choice.key]
             self.model_actions.get(choice.key, self.open_model_action).setChecked(True)
-            if not registry.is_downloaded(choice.key):
+            if not is_downloaded(choice.key):
                 self._show_missing(choice.key)
                 return
-            names = choice.names or registry.find_names()
-            cfg, weights = registry.cfg_path(choice.key), registry.weights_path(choice.key)
+            names = choice.names or find_names()
+            cfg, weights = cfg_path(choice.key), weights_path(choice.key)
             title = info.title
         else:
             for action in self.model_actions.values():
@@ -231,28 +232,28 @@ class MainWindow(QMainWindow):
         self.worker.load_model(cfg, weights, names, key=choice.key)
 
     def _show_missing(self, key: str) -> None:
-        info = registry.MODELS[key]
-        size_mb = registry.expected_weights_bytes(key) / 1e6
+        info = MODELS[key]
+        size_mb = expected_weights_bytes(key) / 1e6
         self.model_label.setText("No model")
         self.panel.show_problem(
             f"{info.title} weights are not on this computer",
-            f"tdn needs {registry.weights_path(key)} (about {size_mb:.0f} MB). Download it, or pick a "
+            f"tdn needs {weights_path(key)} (about {size_mb:.0f} MB). Download it, or pick a "
             "darknet .cfg and .weights of your own. Images and the camera will be classified as soon "
             "as a model is loaded.",
             download_key=key, download_label=f"Download {info.title} ({size_mb:.0f} MB)")
 
     def open_model_files(self) -> None:
-        cfg, _ = QFileDialog.getOpenFileName(self, "Open a darknet cfg", str(engine.paths.cfg_dir()),
+        cfg, _ = QFileDialog.getOpenFileName(self, "Open a darknet cfg", str(cfg_dir()),
                                              "Darknet cfg (*.cfg);;All files (*)")
         if not cfg:
             return
         weights, _ = QFileDialog.getOpenFileName(self, f"Weights for {Path(cfg).name}", str(Path(cfg).parent),
                                                  "Darknet weights (*.weights);;All files (*)")
         if weights:
-            names = registry.find_names()
+            names = find_names()
             self.choose_model(ModelChoice(cfg=cfg, weights=weights, names=str(names) if names else None))
 
-    def _on_model_loaded(self, info: ModelInfo) -> None:
+    def _on_model_loaded(self, info: LoadedModel) -> None:
         self.model_info = self.live_info = info
         self.panel.hide()
         self._show_model(info)
@@ -262,7 +263,7 @@ class MainWindow(QMainWindow):
         self.teach_view.set_base_model(info)
         self._set_model_ready(True)
 
-    def _on_classifier_changed(self, info: ModelInfo) -> None:
+    def _on_classifier_changed(self, info: LoadedModel) -> None:
         """The live classifier switched between the loaded model and a taught one."""
         self.live_info = info
         self._show_model(info)
@@ -270,7 +271,7 @@ class MainWindow(QMainWindow):
                                      f"Classifying with {info.name} again", 5000)
         self.image_view.reclassify()
 
-    def _show_model(self, info: ModelInfo) -> None:
+    def _show_model(self, info: LoadedModel) -> None:
         self.model_label.setText(model_summary(info))
         self.model_label.setToolTip(model_details(info))
 
@@ -304,7 +305,7 @@ class MainWindow(QMainWindow):
             folder = QFileDialog.getExistingDirectory(self, "Classify every image in a folder")
             if not folder:
                 return None
-        labels = registry.find_labels()
+        labels = find_labels()
         model_name = "the taught classes" if self.live_info.taught else self.live_info.name
         self.classify_dialog = ClassifyFolderDialog(self.worker, folder, str(labels) if labels else None,
                                                     model_name, self)
@@ -330,7 +331,7 @@ class MainWindow(QMainWindow):
             return
         self.panel.download_button.setEnabled(False)
         thread = self._download = DownloadThread(key)
-        dialog = QProgressDialog(f"Downloading {registry.MODELS[key].title}…", "Cancel", 0, 0, self)
+        dialog = QProgressDialog(f"Downloading {MODELS[key].title}…", "Cancel", 0, 0, self)
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.setMinimumDuration(0)
         dialog.canceled.connect(thread.cancel.set)

@@ -16,13 +16,14 @@ from typing import Callable
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from .canvas import ImageCanvas
-from .decoder import Decoded, Decoder
-from .teach_io import ProjectWriter
-from .teach_training import plural
-from .top_bars import TopBars
-from .webcam_view import WebcamView
-from .worker import InferenceWorker, Result
+from ..views.canvas import ImageCanvas
+from ..views.top_bars import TopBars
+from ..views.webcam_view import WebcamView
+from ..worker.qt_decoder import Decoded, Decoder
+from ..worker.qt_worker import InferenceWorker
+from ..worker.scheduler import Result
+from .file_threads import ProjectWriter
+from .widgets import plural
 
 CAPTURE_FPS = 4
 PREVIEW_HINT = ("Start the camera to capture frames into the selected class, "

@@ -1,14 +1,13 @@
 """The Teach view's training column: Train / Cancel, progress, the cross-validation chart, the result,
 which classifier runs live (the taught classes or the loaded model), and Export.
 
-Training and export are jobs on the shared inference worker (jobs.py); this panel starts them,
-shows their reports and keeps the taught model, which it only ever hands back to the worker.
-The Teach view decides *whether* to train (and with what dataset); messages go to its banner.
+Training and export are jobs on the shared inference worker (worker.scheduler.jobs); this panel
+starts them, shows their reports and keeps the taught model, which it only ever hands back to the
+worker. The Teach view decides *whether* to train (and which project); messages go to its banner;
+result_text words the outcome.
 """
 from __future__ import annotations
 
-import html
-import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -17,33 +16,22 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
                                QRadioButton, QVBoxLayout, QWidget)
 
-from engine import teach
-
+from ..settings import Settings
+from ..worker.engine_api import TaughtModel, TeachResult
+from ..worker.qt_worker import InferenceWorker
+from ..worker.scheduler import ExportRequest, JobDone, JobProgress, LoadedModel, TeachRequest
 from .export_dialog import ExportDialog, suggest_name
-from .jobs import ExportRequest, JobDone, JobProgress, TeachRequest
-from .settings import Settings
+from .result_text import describe_result, few_warnings, skipped_warning
 from .training_plot import TrainingPlot
-from .worker import InferenceWorker, ModelInfo
+from .widgets import heading, plural
 
 Report = Callable[[str, str], None]    # (text, level): the view's message banner
 RADIO_TEXT_WIDTH = 200                  # pixels: the column stays narrow enough for a 1100-pixel window
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def heading(text: str) -> QLabel:
-    label = QLabel(text)
-    font = label.font()
-    font.setBold(True)
-    label.setFont(font)
-    return label
-
-
 class TrainingPanel(QWidget):
-    trained = Signal(object)     # teach.TeachResult
-    exported = Signal(object)    # teach.ExportPaths
+    trained = Signal(object)     # TeachResult
+    exported = Signal(object)    # ExportPaths
 
     def __init__(self, worker: InferenceWorker, settings: Settings, report: Report,
                  export_name: Callable[[], str], parent=None):
@@ -52,8 +40,8 @@ class TrainingPanel(QWidget):
         self._settings = settings
         self._report = report
         self._export_name = export_name      # a default model name for the Export dialog
-        self.taught: teach.TaughtModel | None = None
-        self.result: teach.TeachResult | None = None
+        self.taught: TaughtModel | None = None
+        self.result: TeachResult | None = None
         self.last_train_seconds: float | None = None
         self._job = None
         self._job_kind = ""
@@ -113,17 +101,19 @@ class TrainingPanel(QWidget):
     def is_teaching(self) -> bool:
         return self._job is not None and self._job_kind == "teach"
 
-    def start(self, dataset: teach.Dataset) -> None:
-        """Extract features and train a head on the worker (the view has checked the dataset)."""
-        self._start_job(TeachRequest(dataset), "teach")
+    def start(self, project: Path, counts: dict[str, int]) -> None:
+        """Read the project, extract features and train a head, all on the worker (the view has
+        checked the project; `counts` are its images per class, as the view lists them)."""
+        self._start_job(TeachRequest(str(project)), "teach")
         self._train_started = time.monotonic()
         self.plot.clear()
         self.result_label.clear()
-        self.progress.setRange(0, max(1, len(dataset.images)))
+        images = sum(counts.values())
+        self.progress.setRange(0, max(1, images))
         self.progress.setValue(0)
         self.progress.setFormat("Features %v/%m")
-        counts = ", ".join(f"{n} ({c})" for n, c in zip(dataset.classes, dataset.counts()))
-        self.status.setText(f"Reading features of {plural(len(dataset.images), 'image')}: {counts}")
+        listed = ", ".join(f"{name} ({count})" for name, count in counts.items())
+        self.status.setText(f"Reading features of {plural(images, 'image')}: {listed}")
 
     def cancel(self) -> None:
         if self._job is not None:
@@ -173,7 +163,7 @@ class TrainingPanel(QWidget):
             self.status.setText("Training failed.")
             self._report(done.error, "error")
             return
-        result: teach.TeachResult = done.value
+        result: TeachResult = done.value
         self.last_train_seconds = time.monotonic() - self._train_started
         self.result, self.taught = result, result.model
         self.status.setText(f"Trained in {self.last_train_seconds:.1f} s.")
@@ -198,7 +188,7 @@ class TrainingPanel(QWidget):
         self.taught_radio.setText(metrics.elidedText(full, Qt.TextElideMode.ElideRight, RADIO_TEXT_WIDTH))
         self.taught_radio.setToolTip(full)
 
-    def set_base_model(self, info: ModelInfo) -> None:
+    def set_base_model(self, info: LoadedModel) -> None:
         """A model was loaded: it is the live classifier again and what the next training builds on."""
         self.base_radio.setText(f"Base model: {info.name} ({info.classes} classes)")
         self._set_live_choice(taught=False)
@@ -265,55 +255,3 @@ class TrainingPanel(QWidget):
         self.cancel_button.setEnabled(self.is_teaching())
         self.taught_radio.setEnabled(self.taught is not None)
         self.export_button.setEnabled(self.taught is not None and not busy)
-
-
-def per_class_accuracy(result: teach.TeachResult) -> dict[str, float]:
-    """Cross-validated accuracy of each class (training accuracy when there was too little to
-    cross-validate)."""
-    evaluation = result.cv if result.cv is not None else result.train
-    return {name: float(a) for name, a in zip(result.classes, evaluation.per_class) if not math.isnan(a)}
-
-
-def describe_result(result: teach.TeachResult) -> str:
-    """The result label (rich text): the accuracy and how it was measured, the head chosen, what
-    the model was trained on, and the time it took."""
-    features = result.features
-    if result.cv is not None:
-        evaluation, what, unit = result.cv, "Cross-validated accuracy", "images"
-        chosen = "chosen by cross-validation" if len(result.trials) > 1 else "cross-validated"
-    else:
-        # without cross-validation the figure counts every training row (each image's variants too)
-        evaluation, what, unit = result.train, "Training accuracy", "training examples"
-        chosen = "not chosen: too few images to cross-validate"
-    correct = int(evaluation.confusion.trace())
-    head = html.escape(result.head.describe(features.backbone.spec), quote=False)
-    return (
-        f"{what} <b>{100 * evaluation.accuracy:.1f}%</b> ({correct} of {evaluation.count} {unit}), "
-        f"measured {html.escape(result.how, quote=False)}.<br>"
-        f"Head ({chosen}): {head}; l2 {result.l2:g}.<br>"
-        f"The model is trained on all {plural(result.images, 'image')} "
-        f"(× {len(features.variants)}: {html.escape(', '.join(features.variants), quote=False)}).<br>"
-        f"Features {features.seconds:.1f} s ({features.computed} computed, {features.cached} cached); "
-        f"cross-validation and training {result.seconds:.2f} s.")
-
-
-def skipped_warning(features: teach.Features) -> list[str]:
-    """The files feature extraction could not read, in a sentence (none: an empty list)."""
-    if not features.skipped:
-        return []
-    n = len(features.skipped)
-    names = ", ".join(Path(p).name for p, _ in features.skipped[:5])
-    more = f" and {n - 5} more" if n > 5 else ""
-    return [f"{plural(n, 'file')} could not be read and {'was' if n == 1 else 'were'} "
-            f"skipped: {names}{more}. ({features.skipped[0][1]})"]
-
-
-def few_warnings(result: teach.TeachResult) -> list[str]:
-    """A sentence for each class with too few images to trust its figures."""
-    labels = result.features.image_labels
-    sentences = []
-    for name in result.few:
-        n = int((labels == result.classes.index(name)).sum())
-        sentences.append(f"Class '{name}' has only {plural(n, 'image')}: too few to trust its figures; "
-                         f"{teach.MIN_TRUSTED} or more would be better.")
-    return sentences

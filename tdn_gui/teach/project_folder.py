@@ -6,10 +6,10 @@ and captured frames are written there as PNG files, at once. A new project start
 temporary folder; "Save as" moves (or copies) it to a folder the user chooses, and it goes on
 living there. So saving and reopening round-trip by construction, and the CLI can train on it.
 
-The listing follows engine.teach.scan_dataset's rules (sorted subfolders, every non-hidden file
-below a class folder is one of its examples; hidden files, such as our half-written ones, are not);
-scan_dataset itself refuses projects still being built (fewer than two classes, an empty class).
-No Qt here; the Teach view owns one Project on the GUI thread.
+A class folder's files are listed by the engine's own rule (teach.class_files: every non-hidden
+file below it, sorted; hidden files, such as half-written ones, are not examples), so the view
+counts what `tdn teach` will read; scan_dataset itself refuses projects still being built (fewer
+than two classes, an empty class). No Qt here; the Teach view owns one Project on the GUI thread.
 """
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..worker.engine_api import class_files
+
 UNTITLED_PREFIX = "tdn-teach-untitled-"
-PARTIAL_PREFIX = "."             # hidden: scan_dataset and the listing below ignore it
+PARTIAL_PREFIX = "."             # hidden: scan_dataset and class_files ignore it
 
 
 class ProjectError(Exception):
@@ -31,12 +33,6 @@ class ProjectError(Exception):
 class TeachClass:
     name: str
     files: list[Path] = field(default_factory=list)
-
-
-def class_files(folder: Path) -> list[Path]:
-    """A class folder's examples, as scan_dataset finds them."""
-    return sorted(p for p in folder.rglob("*") if p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 def check_class_name(name: str) -> str:
