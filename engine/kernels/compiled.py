@@ -24,7 +24,7 @@ LOGISTIC, TANH, ELU, RELIE = ACTIVATIONS["logistic"], ACTIVATIONS["tanh"], ACTIV
 RAMP, HARDTAN, LHTAN = ACTIVATIONS["ramp"], ACTIVATIONS["hardtan"], ACTIVATIONS["lhtan"]
 LOGGY, SELU, PLSE = ACTIVATIONS["loggy"], ACTIVATIONS["selu"], ACTIVATIONS["plse"]
 
-# Argument groups of the conv kernels (tuples of ints; Numba keeps constants in them constant):
+# Argument groups of the conv kernels (tuples of ints):
 #   conv  = (size, stride, pad)         the kernel window
 #   group = (c0, f0)                    first input and output channel of the group computed
 #   pool  = (size, stride, offset)      a fused max pool (size 0: none); a Pool namedtuple
@@ -90,16 +90,14 @@ def _activate_span(a, start, stop, act):
 
 
 @njit(cache=True, nogil=True)
-def _im2col_rows(xf, n, image, group, conv, rows, out_w, cols):
+def _im2col_rows(xf, n, h, w, c, c0, cg, size, stride, pad, r0, r1, out_w, cols):
     """cols[(oy-r0)*out_w+ox, (ky*size+kx)*cg + j] = x[n, iy, ix, c0+j] for conv rows r0..r1 of
-    image n. image = (h, w, c) of x (flattened in xf); group = (c0, cg); conv; rows = (r0, r1).
+    image n; x is (n, h, w, c), flattened in xf.
 
     With all channels, one kernel row's size*cg values are one contiguous run of x.
+    Plain scalars, not the argument groups: with tuples LLVM stopped unrolling the constant RGB
+    call in conv_forward (Tiny's layer 0: 2.0 ms with tuples, 1.55 ms with scalars, A/B).
     """
-    h, w, c = image
-    c0, cg = group
-    size, stride, pad = conv
-    r0, r1 = rows
     k = size * size * cg
     run = size * cg
     for oy in range(r0, r1):
@@ -176,9 +174,9 @@ def conv_forward(x, wmat, bias, act, conv, group, pool, out, cols, acc, band):
                     # A 3x3 conv over RGB, most networks' first layer: the same call with
                     # constants, which LLVM inlines and unrolls. Tiny's layer 0 went from 3.5 to
                     # 2.2 ms (im2col) and to 1.8 ms (epilogue with its 16 filters), A/B measured.
-                    _im2col_rows(xf, n, (h, w, 3), (0, 3), (3, 1, 1), (r0, r1), conv_w, ct)
+                    _im2col_rows(xf, n, h, w, 3, 0, 3, 3, 1, 1, r0, r1, conv_w, ct)
                 else:
-                    _im2col_rows(xf, n, (h, w, c), (group[0], cg), conv, (r0, r1), conv_w, ct)
+                    _im2col_rows(xf, n, h, w, c, group[0], cg, size, stride, pad, r0, r1, conv_w, ct)
                 np.dot(ct[:rows * k].reshape(rows, k), wmat, a2)
             # 16 filters (the first layer of Tiny and Darknet Reference, Tiny's first 1x1
             # squeezes) as a constant too: the loops over the filters unroll into whole vectors.
@@ -279,10 +277,10 @@ def conv_forward_by_filters(x, wblocks, bias, act, conv, pool, out, cols, acc):
     of = out.reshape(-1)
     direct_gemm = size == 1 and stride == 1 and pad == 0
     if not direct_gemm:
-        # on one thread: these maps have at most FILTER_SPLIT_MAX_ROWS pixels (plan.py), and a
+        # on one thread: these maps have at most FILTER_SPLIT_MAX_PIXELS pixels (plan.py), and a
         # second parallel loop would cost ~1.3 s of compiling for no time we could measure
         for n in range(n_img):
-            _im2col_rows(xf, n, (h, w, c), (0, c), conv, (0, conv_h), conv_w,
+            _im2col_rows(xf, n, h, w, c, 0, c, size, stride, pad, 0, conv_h, conv_w,
                          cols[n * per_image * k:(n + 1) * per_image * k])
     a = xf[:rows * c].reshape(rows, c) if direct_gemm else cols[:rows * k].reshape(rows, k)
     for b in prange(blocks):
