@@ -14,6 +14,7 @@ APPLICATION = "tdn-gui"
 DEFAULT_MODEL_KEY = "tiny"
 DEFAULT_RESIZE = "min"
 DEFAULT_WEBCAM_RESIZE = "letterbox"    # darknet's webcam demo: one input size for every frame
+DEFAULT_SMOOTHING = "light"            # the webcam bars' (views/smoothing.py levels)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,13 @@ class Settings:
 
     def set_webcam_resize(self, mode: str) -> None:
         self._store.setValue("camera/resize", mode)
+
+    def smoothing(self) -> str:
+        """The webcam bars' smoothing level as stored; the view ignores a level it does not know."""
+        return self._store.value("camera/smoothing", DEFAULT_SMOOTHING, str)
+
+    def set_smoothing(self, level: str) -> None:
+        self._store.setValue("camera/smoothing", level)
 
     # teaching -----------------------------------------------------------------------------------
     def teach_project(self) -> str:

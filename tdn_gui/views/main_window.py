@@ -47,6 +47,8 @@ class MainWindow(QMainWindow):
         self.image_view = ImageView(self.worker)
         self.webcam_view = WebcamView(self.worker)
         self.webcam_view.source_changed.connect(self.settings.set_camera)
+        self.webcam_view.set_smoothing(self.settings.smoothing())
+        self.webcam_view.smoothing_changed.connect(self.settings.set_smoothing)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.image_view, "Images")
         self.tabs.addTab(self.webcam_view, "Webcam")

@@ -3,6 +3,10 @@
 Every frame is shown (at the camera's rate) and submitted to the worker, whose mailbox keeps only
 the newest: inference runs as fast as the model allows and simply skips the frames it cannot
 take. The two rates are reported separately.
+
+The bars may be smoothed (Smoothing: off / light / strong, see smoothing.py): an average over the
+last few results steadies them when two classes trade places frame to frame. It is display only:
+the rates and counters are the raw results'.
 """
 from __future__ import annotations
 
@@ -14,9 +18,10 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPus
                                QSplitter, QVBoxLayout, QWidget)
 
 from ..worker.qt_worker import InferenceWorker
-from ..worker.scheduler import Result
+from ..worker.scheduler import TOP_K, Result
 from .canvas import ImageCanvas
 from .capture import SCAN_INDICES, CameraInfo, CameraScan, CaptureThread, describe, parse_source, rate
+from .smoothing import DEFAULT_LEVEL, LEVELS, SMOOTHING, BarSmoother
 from .top_bars import TopBars
 
 # The rates line is refreshed this often, not per frame: readable, and a label whose text changes
@@ -30,7 +35,8 @@ class WebcamView(QWidget):
     source_changed = Signal(str)    # the camera index or video path, for the settings
     running_changed = Signal(bool)
     frame_shown = Signal(object)    # the Frame now on screen (the Teach view previews it)
-    result_shown = Signal(object)   # the Result now in the bars
+    result_shown = Signal(object)   # the Result now in the bars (raw: smoothing is the bars' only)
+    smoothing_changed = Signal(str)  # a smoothing.LEVELS key, for the settings
 
     def __init__(self, worker: InferenceWorker, parent=None):
         super().__init__(parent)
@@ -50,6 +56,8 @@ class WebcamView(QWidget):
         self.frames_shown = 0
         self.results_shown = 0
         self._newest_result = 0              # frame id of the result in the bars
+        self._smoother = BarSmoother(DEFAULT_LEVEL)
+        self._smoothed_names = None          # the names of the classes being averaged
         self._stats_timer = QTimer(self)
         self._stats_timer.setInterval(STATS_INTERVAL_MS)
         self._stats_timer.timeout.connect(self._update_stats)
@@ -75,11 +83,30 @@ class WebcamView(QWidget):
         self.snapshot_button = QPushButton("Snapshot…")
         self.snapshot_button.setEnabled(False)
         self.snapshot_button.clicked.connect(self._choose_snapshot)
+        self.smoothing = QComboBox()
+        for level in LEVELS:
+            self.smoothing.addItem(level.capitalize(), level)
+        self.smoothing.setCurrentIndex(LEVELS.index(DEFAULT_LEVEL))
+        self.smoothing.setToolTip(
+            "Steadies the top-5 bars: each bar is an average over about the last "
+            f"{SMOOTHING['light']} (Light) or {SMOOTHING['strong']} (Strong) results.\n"
+            "Display only: the camera and inference rates are not affected.\n"
+            "Starts over on a scene cut (a new top class for a few results in a row).")
+        self.smoothing.currentIndexChanged.connect(self._on_smoothing)
         controls = QHBoxLayout()
         for w in (self.source, self.scan_button, self.file_button, self.start_button,
                   self.pause_button, self.snapshot_button):
             controls.addWidget(w)
         controls.addStretch(1)
+        # Under the bars it steadies, not in the row above: there it widened the window's minimum
+        # width by 146 px (557 -> 703 with the tests' offscreen font); the bars' column is wider
+        # than it anyway.
+        smoothing_row = QHBoxLayout()
+        smoothing_label = QLabel("Smoothing")
+        smoothing_label.setBuddy(self.smoothing)
+        smoothing_row.addWidget(smoothing_label)
+        smoothing_row.addWidget(self.smoothing)
+        smoothing_row.addStretch(1)
 
         self.canvas = ImageCanvas("Choose a camera (or a video file) and press Start.")
         self.bars = TopBars()
@@ -90,6 +117,7 @@ class WebcamView(QWidget):
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.addWidget(self.bars)
+        side_layout.addLayout(smoothing_row)
         side_layout.addWidget(self.stats)
         side_layout.addWidget(self.status)
         side_layout.addStretch(1)
@@ -157,6 +185,7 @@ class WebcamView(QWidget):
         self._results.clear()
         self._latencies.clear()
         self._newest_result = 0
+        self._smoother.reset()
         self.camera_fps = self.inference_fps = self.latency_ms = 0.0
         self.status.setText(f"Opening {describe(source)}…")
         self.start_button.setText("Stop")
@@ -238,10 +267,40 @@ class WebcamView(QWidget):
         self.latency_ms = 1000 * sum(self._latencies) / len(self._latencies)
         self.results_shown += 1
         if result.error:
+            self._smoother.reset()   # the bars were interrupted: start again from real results
             self.bars.set_message(result.error, error=True)
         else:
-            self.bars.set_predictions(result.top)
+            self.bars.set_predictions(self._bar_predictions(result))
         self.result_shown.emit(result)
+
+    def _bar_predictions(self, result: Result) -> tuple:
+        """The (index, name, prob) rows to show: smoothed when the result carries every class's
+        probability, as the worker ranked them otherwise (and when smoothing is off)."""
+        if result.probs is None or self._smoother.level == "off":
+            self._smoother.reset()
+            return result.top
+        names = result.names
+        if names is not self._smoothed_names and names != self._smoothed_names:
+            # other classes (a taught head with as many classes as the model): a new average
+            self._smoother.reset()
+            self._smoothed_names = names
+        self._smoother.update(result.probs)   # resets itself when the class count changes
+        return self._smoother.top(TOP_K, names)
+
+    # ---- smoothing ---------------------------------------------------------------------------
+    def smoothing_level(self) -> str:
+        return self._smoother.level
+
+    def set_smoothing(self, level: str) -> None:
+        """Choose a smoothing.LEVELS key (the combo follows); an unknown one is ignored."""
+        if level in LEVELS:
+            self.smoothing.setCurrentIndex(LEVELS.index(level))
+
+    def _on_smoothing(self, row: int) -> None:
+        level = self.smoothing.itemData(row)
+        if level != self._smoother.level:
+            self._smoother = BarSmoother(level)   # a fresh average: the next result is shown as is
+            self.smoothing_changed.emit(level)
 
     def _update_stats(self) -> None:
         self.stats.setText(f"Camera {self.camera_fps:.1f} fps · inference {self.inference_fps:.1f} fps"
@@ -249,6 +308,7 @@ class WebcamView(QWidget):
 
     def _on_pause(self, paused: bool) -> None:
         self.pause_button.setText("Resume" if paused else "Pause")
+        self._smoother.reset()   # the scene may be another one on resume
 
     # ---- snapshot ----------------------------------------------------------------------------
     def save_snapshot(self, path: str) -> bool:
@@ -263,6 +323,7 @@ class WebcamView(QWidget):
     # ---- model & lifetime --------------------------------------------------------------------
     def set_model_ready(self, ready: bool) -> None:
         self._model_ready = ready
+        self._smoother.reset()
         if not ready:
             self.bars.set_message("Waiting for a model…")
 
