@@ -9,8 +9,9 @@ from .parallel import preload_tbb
 preload_tbb()       # before any parallel kernel runs: Numba picks its threading layer then
 # ruff: noqa: E402
 
-from .classify import Classifier, NamesError, Prediction, class_name, load_names
+from .classify import TTA_CHOICES, Classifier, NamesError, Prediction, class_name, load_names, parse_tta
 from .errors import CfgError, EngineError, ShapeError, WeightsError, one_line
+from .heatmap import Heatmap, NoHeatmap
 from .image import (MAX_ASPECT, RESIZE_HELP, RESIZE_MODES, ImageError, check_resize_mode, fit_input,
                     image_from_array, letterbox, load_image, resize, resize_min)
 from .network import Network
@@ -23,6 +24,7 @@ __all__ = [
     "MAX_ASPECT", "RESIZE_HELP", "RESIZE_MODES", "check_resize_mode", "fit_input", "image_from_array", "letterbox",
     "load_image", "resize", "resize_min",
     "Classifier", "NamesError", "Prediction", "class_name", "load_names", "threads",
+    "TTA_CHOICES", "parse_tta", "Heatmap", "NoHeatmap",
     "Network", "NetworkSpec", "parse_network",
     "expected_weights_bytes", "read_weights", "write_random_weights", "write_weights",
 ]

@@ -17,7 +17,8 @@ from engine.errors import EngineError
 
 __all__ = [
     "ImageError", "load_image", "image_from_array", "resize", "letterbox", "resize_min",
-    "fit_input", "check_resize_mode", "RESIZE_MODES", "RESIZE_HELP", "MAX_ASPECT", "IMAGE_SUFFIXES",
+    "fit_input", "image_box", "letterbox_box", "check_resize_mode", "RESIZE_MODES", "RESIZE_HELP",
+    "MAX_ASPECT", "IMAGE_SUFFIXES",
 ]
 
 # The "min" rule keeps the aspect ratio, so the network's work grows with the long side:
@@ -181,15 +182,20 @@ def letterbox(img: np.ndarray, w: int, h: int) -> np.ndarray:
     at least 1 pixel so the image is still seen.
     """
     img = np.asarray(img, dtype=np.float32)
-    im_h, im_w = img.shape[:2]
+    x0, y0, x1, y1 = letterbox_box(img.shape[1], img.shape[0], w, h)
+    boxed = np.full((h, w, img.shape[2]), 0.5, np.float32)
+    boxed[y0:y1, x0:x1] = resize(img, x1 - x0, y1 - y0)
+    return boxed
+
+
+def letterbox_box(im_w: int, im_h: int, w: int, h: int) -> tuple[int, int, int, int]:
+    """Where letterbox puts an im_w x im_h image on its w x h canvas: (x0, y0, x1, y1)."""
     if np.float32(w) / np.float32(im_w) < np.float32(h) / np.float32(im_h):
         new_w, new_h = w, max(1, (im_h * w) // im_w)
     else:
         new_w, new_h = max(1, (im_w * h) // im_h), h
-    boxed = np.full((h, w, img.shape[2]), 0.5, np.float32)
     x0, y0 = (w - new_w) // 2, (h - new_h) // 2
-    boxed[y0:y0 + new_h, x0:x0 + new_w] = resize(img, new_w, new_h)
-    return boxed
+    return x0, y0, x0 + new_w, y0 + new_h
 
 
 def resize_min(img: np.ndarray, size: int) -> np.ndarray:
@@ -220,11 +226,26 @@ def fit_input(img: np.ndarray, mode: str, net_w: int, net_h: int, free_size: boo
     free_size: the network accepts any input size (fully convolutional + global pooling);
     only then can "min" change the input size, and only up to MAX_ASPECT.
     """
-    check_resize_mode(mode)
-    if mode == "stretch":
+    how = _fit_rule(img.shape[1], img.shape[0], mode, free_size)
+    if how == "stretch":
         return resize(img, net_w, net_h)
-    if mode == "min" and free_size:
-        im_h, im_w = img.shape[:2]
-        if max(im_w, im_h) <= MAX_ASPECT * min(im_w, im_h):
-            return resize_min(img, min(net_w, net_h))
+    if how == "min":
+        return resize_min(img, min(net_w, net_h))
     return letterbox(img, net_w, net_h)
+
+
+def image_box(im_w: int, im_h: int, mode: str, net_w: int, net_h: int, free_size: bool,
+              input_w: int, input_h: int) -> tuple[int, int, int, int]:
+    """Where fit_input put an im_w x im_h image in its input_w x input_h result: (x0, y0, x1, y1);
+    all of it but letterbox's grey bands."""
+    if _fit_rule(im_w, im_h, mode, free_size) == "letterbox":
+        return letterbox_box(im_w, im_h, net_w, net_h)
+    return 0, 0, input_w, input_h
+
+
+def _fit_rule(im_w: int, im_h: int, mode: str, free_size: bool) -> str:
+    """What fit_input does in `mode`: "min" falls back to letterbox (see RESIZE_HELP)."""
+    check_resize_mode(mode)
+    if mode == "min" and not (free_size and max(im_w, im_h) <= MAX_ASPECT * min(im_w, im_h)):
+        return "letterbox"
+    return mode

@@ -88,6 +88,19 @@ class Network:
         probs = self._flatten_output(out)
         return probs[0] if single else probs
 
+    def predict_keeping(self, x: np.ndarray, layer: int, keep_going=None):
+        """predict on an (n, h, w, c) batch and also return `layer`'s own output (nothing joined
+        after it), from one pass: ((n, classes), (n, h', w', c') copy), or None when keep_going
+        stopped the pass. A heatmap's map is such an output (engine/heatmap.py)."""
+        outputs = self._run(x, None, frozenset((layer,)), keep_going=keep_going)
+        if outputs is None:
+            return None
+        return np.array(self._flatten_output(outputs[-1]), copy=True), np.array(outputs[layer], copy=True)
+
+    def packed_weights(self, layer: int):
+        """Layer `layer`'s weights as its forward step uses them (read-only)."""
+        return self._packed[layer]
+
     def forward(self, x: np.ndarray, observer=None, stop: int | None = None,
                 keep_going=None) -> np.ndarray | None:
         """Run the layers on an NHWC batch (float32); return the last output (copied).

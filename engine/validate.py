@@ -75,6 +75,18 @@ class Labeler:
                 return self.by_wnid[match.group(0)]
         return self.by_name.get(path.parent.name.lower())
 
+    def why_not(self, path: Path) -> str:
+        """Why `path` has no label (self(path) is None)."""
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            return "not an image file"
+        for text in (path.name, path.parent.name):
+            match = WNID.match(text)
+            if match and not self.by_wnid:
+                return f"no label: WordNet id {match.group(0)}, but no list of the classes' ids (--labels FILE)"
+            if match:
+                return f"no label: WordNet id {match.group(0)} is not one of the network's classes"
+        return "no label: no WordNet id in its name or folder, no class folder"
+
 
 def find_images(folder: Path) -> list[Path]:
     """Every regular file under folder, sorted (hidden ones aside). Non-images are kept so
@@ -97,8 +109,7 @@ def validate(classifier: Classifier, folder: Path, labeler: Labeler, limit: int 
     for path in files:
         label = labeler(path)
         if label is None:
-            why = "not an image file" if path.suffix.lower() not in IMAGE_SUFFIXES else "no label"
-            result.skipped.append((path, f"{why}: no WordNet id in its name or folder, no class folder"))
+            result.skipped.append((path, labeler.why_not(path)))
         else:
             labelled.append((path, label))
     if limit is not None:

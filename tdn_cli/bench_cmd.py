@@ -5,7 +5,7 @@ import time
 
 import numpy as np
 
-from .common import add_model_arguments
+from .common import add_model_arguments, add_tta_argument
 
 
 def add_parser(subparsers):
@@ -18,6 +18,7 @@ def add_parser(subparsers):
     p.add_argument("--batch", type=int, default=16, help="batch size for the throughput figure (default 16)")
     p.add_argument("--size", metavar="WxH", help="input size (default: the cfg's)")
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer time table")
+    add_tta_argument(p)
     p.add_argument("--kernels", choices=("compiled", "portable"), default="compiled",
                    help="which kernels to time: the compiled ones (compiled first if this install has "
                         "not yet: once, with a progress bar) or the portable numpy ones (default: compiled)")
@@ -88,10 +89,34 @@ def run(args) -> int:
           "and loading the kernels)")
     print(f"latency, batch 1: median {lat:.2f} ms, p90 {lat90:.2f} ms ({1e3 / lat:.1f} images/s)")
     print(f"throughput, batch {args.batch}: {args.batch * 1e3 / bat:.1f} images/s ({bat:.1f} ms per batch)")
+    if args.tta:
+        print(tta_cost(net, args.tta, (h, w), args.runs))
     if not args.no_layers:
         print()
         print(layer_table(net, one, args.runs))
     return 0
+
+
+def tta_cost(net, tta: str, size: tuple[int, int], runs: int) -> str:
+    """What test-time augmentation costs per image: a 4:3 photo classified with it and without,
+    preprocessing included, medians of interleaved runs."""
+    import engine
+
+    h, w = size
+    photo = np.random.default_rng(1).random((h * 3, w * 4, 3), dtype=np.float32)
+    plain = engine.Classifier(net, resize="min")
+    augmented = engine.Classifier(net, resize="min", tta=tta)
+    times: dict = {plain: [], augmented: []}
+    for classifier in times:
+        classifier.classify(photo)
+    for _ in range(runs):
+        for classifier, spent in times.items():
+            start = time.perf_counter()
+            classifier.classify(photo)
+            spent.append(time.perf_counter() - start)
+    one, more = (float(np.median(times[c]) * 1e3) for c in (plain, augmented))
+    return (f"test-time augmentation {','.join(augmented.tta)}: {more:.2f} ms per image, {more / one:.2f}x "
+            f"one view ({one:.2f} ms; a {w * 4}x{h * 3} photo, preprocessing included)")
 
 
 def layer_table(net, x, runs: int) -> str:

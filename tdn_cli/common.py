@@ -19,6 +19,13 @@ def add_model_arguments(p, inputs: str | None) -> None:
                    help="class names, one per line (default: the downloaded ImageNet names, else 'class N')")
 
 
+def add_tta_argument(p) -> None:
+    p.add_argument("--tta", metavar="flip|scales|flip,scales",
+                   help="test-time augmentation: flip also classifies the mirror image (in the same pass) "
+                        "and averages; scales looks at the image at 8/7 of the network's size (256 for a "
+                        "224 network), the size it saw objects at in training")
+
+
 def split_weights(args) -> tuple[str | None, list[str]]:
     """`tdn classify a.cfg a.weights x.jpg`: the first path after a .cfg is its weights."""
     paths = list(getattr(args, "paths", []))

@@ -5,7 +5,8 @@ import json
 import sys
 from pathlib import Path
 
-from .common import add_model_arguments, kernel_path_note, load_class_names, load_network, split_weights
+from .common import (add_model_arguments, add_tta_argument, kernel_path_note, load_class_names, load_network,
+                     split_weights)
 
 
 def add_parser(subparsers):
@@ -24,6 +25,7 @@ def add_parser(subparsers):
     p.add_argument("--csv", metavar="FILE", help="write one row per image")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--limit", type=int, metavar="N", help="classify at most N labelled images")
+    add_tta_argument(p)
     p.set_defaults(func=run)
     return p
 
@@ -43,7 +45,7 @@ def run(args) -> int:
     names = load_class_names(net, args.names)
     labels_file = args.labels or registry.find_labels()
     wnids = engine.load_names(labels_file, net.classes) if labels_file else None
-    classifier = engine.Classifier(net, names, resize=args.resize)
+    classifier = engine.Classifier(net, names, resize=args.resize, tta=args.tta)
     net.warm_up()           # loads the compiled kernels there are, so the note below is true
     note = kernel_path_note()
     bar = _progress_bar()

@@ -285,6 +285,21 @@ def test_head_on_pooled_features_equals_the_full_exported_network(taught):
     np.testing.assert_allclose(in_memory.net.predict(image), net.predict(image), atol=1e-7)
 
 
+def test_a_taught_head_has_a_heatmap_whose_mean_is_its_score(taught, dataset_dir):
+    """The exported head ends in a 1x1 conv then [avgpool]: each class's map over the photo
+    averages to the class's score (the pool's output), whichever layers the head reads."""
+    _, _, _, exported = taught
+    net = engine.Network.load(exported.cfg, exported.weights)
+    image = engine.load_image(sorted(p for p in dataset_dir.rglob("*") if p.is_file())[0])
+    classifier = engine.Classifier(net, exported.names.read_text().splitlines())
+    prediction = classifier.classify(image, heatmap=True)
+    pool = len(net.spec.layers) - 2
+    assert net.spec.layers[pool].kind == "avgpool"
+    scores = net.features(classifier.preprocess(image), pool)[0].ravel()
+    assert prediction.heatmap.maps.shape[2] == len(PHOTOS)
+    np.testing.assert_allclose(prediction.heatmap.maps.mean(axis=(0, 1)), scores, atol=1e-5)
+
+
 # --------------------------------------------------------------------------- the command
 
 def test_tdn_teach_then_tdn_classify(capsys, monkeypatch, dataset_dir, cache_root, features, tiny_weights,

@@ -32,6 +32,10 @@ class Result:
     top: tuple[tuple[int, str, float], ...] = ()
     seconds: float = 0.0
     error: str | None = None
+    probs: np.ndarray | None = None               # (classes,) every class's probability
+    names: tuple[str, ...] | None = None          # the classes' names (None: "class N")
+    heatmap: object = None                        # an engine.Heatmap when one was asked for
+    heatmap_note: str | None = None               # why there is none, when one was asked for
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,7 @@ def answer(classifier, request: Request, keep_going=None) -> Result | None:
         if pred is None:
             return None
         top = tuple((int(i), str(n), float(p)) for i, n, p in pred.top(TOP_K))
-        return Result(request.tag, top, float(pred.seconds))
+        return Result(request.tag, top, float(pred.seconds), probs=pred.probs, names=pred.names)
     except (engine.EngineError, ValueError) as exc:
         return Result(request.tag, error=engine.one_line(exc))
     except Exception as exc:  # noqa: BLE001 - a bug must show as a message, not end the lane
