@@ -85,14 +85,21 @@ class Classifier:
         self.net = net
         self.names = tuple(names[:net.classes]) if names is not None else None
         self.resize = resize
-        self.tta = parse_tta(tta if isinstance(tta, str) or tta is None else ",".join(tta))
-        if "scales" in self.tta and not net.any_size:
+        self._heatmap: HeatmapSource | NoHeatmap | None = None
+        self.use_tta(tta)
+
+    def use_tta(self, tta: tuple[str, ...] | str | None) -> None:
+        """Test-time augmentation from now on (see TTA_CHOICES); an EngineError (one line) leaves
+        it as it was."""
+        choices = parse_tta(tta if isinstance(tta, str) or tta is None else ",".join(tta))
+        net = self.net
+        if "scales" in choices and not net.any_size:
             fixed = next(layer for layer in net.spec.layers if layer.needs_fixed_size)
             raise EngineError(f"test-time scales need a network that takes any input size: {fixed.describe()} "
                               f"fixes it at {net.input_size[0]}x{net.input_size[1]}")
         w, h = net.input_size
-        self.input_size = (round(w * TTA_SCALE), round(h * TTA_SCALE)) if "scales" in self.tta else (w, h)
-        self._heatmap: HeatmapSource | NoHeatmap | None = None
+        self.tta = choices
+        self.input_size = (round(w * TTA_SCALE), round(h * TTA_SCALE)) if "scales" in choices else (w, h)
 
     @property
     def views(self) -> int:

@@ -81,6 +81,13 @@ class Heatmap:
         """Class `index`'s map, (rows, cols) float32."""
         return np.ascontiguousarray(self.maps[:, :, index])
 
+    def rgba(self, index: int) -> np.ndarray:
+        """Class `index`'s map as a picture to lay over the photo: (rows, cols, 4) uint8, cold to
+        hot, hot cells opaque and cold ones at a third (as `overlay` blends)."""
+        t = stretch(self.of(index))
+        alpha = np.round(255 * (1 + 2 * t) / 3).astype(np.uint8)
+        return np.ascontiguousarray(np.concatenate([colourise(t), alpha[..., None]], -1))
+
 
 def class_maps(net, source: HeatmapSource, kept: np.ndarray) -> np.ndarray:
     """(n, rows, cols, classes) maps from the kept output of source.layer, (n, rows, cols, c)."""

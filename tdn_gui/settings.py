@@ -82,6 +82,13 @@ class Settings:
     def set_webcam_resize(self, mode: str) -> None:
         self._store.setValue("camera/resize", mode)
 
+    def tta(self, stream: bool = False) -> bool:
+        """Test-time augmentation on for images, or (stream) for the webcam."""
+        return self._store.value("camera/tta" if stream else "model/tta", False, bool)
+
+    def set_tta(self, on: bool, stream: bool = False) -> None:
+        self._store.setValue("camera/tta" if stream else "model/tta", bool(on))
+
     def smoothing(self) -> str:
         """The webcam bars' smoothing level as stored; the view ignores a level it does not know."""
         return self._store.value("camera/smoothing", DEFAULT_SMOOTHING, str)

@@ -23,6 +23,8 @@ class ImageCanvas(QWidget):
     def __init__(self, placeholder: str = "", parent=None):
         super().__init__(parent)
         self._image: QImage | None = None
+        self._overlay: QImage | None = None      # a heatmap, stretched over the whole image
+        self._overlay_opacity = 0.6
         self._pixel_box = (0, 0, 1.0)
         self._placeholder = placeholder
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
@@ -32,6 +34,19 @@ class ImageCanvas(QWidget):
     def set_image(self, image: QImage | None) -> None:
         self._image = image if image is not None and not image.isNull() else None
         self.update()
+
+    def set_overlay(self, overlay: QImage | None, opacity: float | None = None) -> None:
+        """A picture to lay over the image (stretched to cover it exactly), or None."""
+        self._overlay = overlay if overlay is not None and not overlay.isNull() else None
+        if opacity is not None:
+            self._overlay_opacity = opacity
+        self.update()
+
+    def overlay(self) -> QImage | None:
+        return self._overlay
+
+    def overlay_opacity(self) -> float:
+        return self._overlay_opacity
 
     def pixel_box(self) -> tuple[int, int, float]:
         """(width, height) in device pixels and the device pixel ratio: a plain tuple, safe to
@@ -81,6 +96,12 @@ class ImageCanvas(QWidget):
             else:
                 painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
                 painter.drawImage(rect, self._image)
+            if self._overlay is not None:
+                # a few cells stretched smoothly over the picture: the map's own bilinear look
+                painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+                painter.setOpacity(self._overlay_opacity)
+                painter.drawImage(rect, self._overlay)
+                painter.setOpacity(1.0)
         if self._image is None and self._placeholder:
             painter.setPen(QColor(200, 200, 200))
             painter.drawText(self.rect().adjusted(16, 16, -16, -16),

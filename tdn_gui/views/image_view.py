@@ -23,6 +23,7 @@ from ..worker.qt_decoder import Decoded, Decoder, display_and_thumbnail
 from ..worker.qt_worker import InferenceWorker
 from ..worker.scheduler import Result
 from .canvas import ImageCanvas
+from .heatmap_panel import HeatmapPanel
 from .top_bars import TopBars
 
 LOOKAHEAD = 3   # images decoded (or decoding) but not yet classified
@@ -86,10 +87,15 @@ class ImageView(QWidget):
         self.bars.set_message(NO_IMAGE if self._model_ready else NO_MODEL)
         self.timing = QLabel()
         self.timing.setStyleSheet("color: palette(placeholder-text);")
+        self.heatmap = HeatmapPanel()
+        self.heatmap.toggled.connect(self._on_heatmap_toggled)
+        self.heatmap.changed.connect(lambda: self._show(self.strip.currentRow()))
+        self.bars.class_clicked.connect(self.heatmap.choose)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.addWidget(self.title)
         side_layout.addWidget(self.bars)
+        side_layout.addWidget(self.heatmap)
         side_layout.addWidget(self.timing)
         side_layout.addStretch(1)
 
@@ -153,6 +159,7 @@ class ImageView(QWidget):
         self.title.clear()
         self.timing.clear()
         self.bars.set_message(NO_IMAGE if self._model_ready else NO_MODEL)
+        self.heatmap.show(None, self.canvas, self.bars)
 
     # ---- model state ---------------------------------------------------------------------------
     def set_model_ready(self, ready: bool) -> None:
@@ -193,7 +200,7 @@ class ImageView(QWidget):
             if nxt is not None:
                 nxt.state = "running"
                 self._running = ("image", nxt.id, self._generation)
-                self._worker.submit(self._running, nxt.pixels)
+                self._worker.submit(self._running, nxt.pixels, heatmap=self.heatmap.enabled())
 
     def _on_decoded(self, d: Decoded) -> None:
         row, e = self._find(d.entry_id)
@@ -214,7 +221,9 @@ class ImageView(QWidget):
             return   # another view's, or stale (the model changed while it ran)
         self._running = None
         row, e = self._find(result.tag[1])
-        if e is not None and e.state == "running":
+        if e is not None and e.state == "running" and self._lacks_heatmap(result):
+            e.state = "ready"  # asked before the Heatmap toggle went on: once more, with the map
+        elif e is not None and e.state == "running":
             e.pixels = None    # decoded again if the model changes; memory matters more
             e.state = "error" if result.error else "done"
             e.result, e.error = result, result.error
@@ -253,16 +262,30 @@ class ImageView(QWidget):
         self.canvas.set_image(e.display)
         self.canvas.set_placeholder("" if e.display else (f"Cannot show {e.label}" if e.error else "Loading…"))
         self.timing.clear()
+        self.heatmap.show(None, self.canvas, self.bars)
         if e.error:
             self.bars.set_message(e.error, error=True)
         elif e.result is not None:
             self.bars.set_predictions(e.result.top)
+            self.heatmap.show(e.result, self.canvas, self.bars)
             self.timing.setText(f"Classified in {e.result.seconds * 1000:.1f} ms")
         elif not self._model_ready:
             self.bars.set_message(NO_MODEL)
         else:
             self.bars.set_message("Classifying…")
         self.current_changed.emit(row)
+
+    def _lacks_heatmap(self, result: Result | None) -> bool:
+        """A result without the map the Heatmap toggle asks for (and no reason why there is none)."""
+        return (self.heatmap.enabled() and result is not None and not result.error
+                and result.heatmap is None and not result.heatmap_note)
+
+    def _on_heatmap_toggled(self, on: bool) -> None:
+        """On: images classified without their maps run again (the maps come from the same pass)."""
+        if any(self._lacks_heatmap(e.result) for e in self.entries):
+            self.reclassify()
+        else:
+            self._show(self.strip.currentRow())
 
     def _placeholder_icon(self) -> QIcon:
         pm = QPixmap(THUMB_SIDE, THUMB_SIDE)

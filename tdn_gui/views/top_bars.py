@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, Sequence
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QStaticText
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -26,9 +26,13 @@ class TopBars(QWidget):
     an unsure prediction look different.
     """
 
+    class_clicked = Signal(int)     # the class index of the row clicked
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self._rows: list[tuple[str, float]] = []
+        self._indices: list[int] = []
+        self._selected: int | None = None     # a class whose row gets a frame (the heatmap's)
         self._message = ""
         self._message_is_error = False
         self._style: _Style | None = None             # built on first paint (see _paint_style)
@@ -39,12 +43,38 @@ class TopBars(QWidget):
     # ---- state ---------------------------------------------------------------------------------
     def set_predictions(self, top: Sequence[tuple[int, str, float]]) -> None:
         self._rows = [(name, float(prob)) for _, name, prob in top]
+        self._indices = [int(i) for i, _, _ in top]
         self._message = ""
         self.setToolTip("\n".join(f"{i}: {n}  {format_percent(p)}" for i, n, p in top))
         self.update()
 
+    def set_selected(self, index: int | None) -> None:
+        """Frame the row of class `index` (when shown), or none."""
+        if index != self._selected:
+            self._selected = index
+            self.update()
+
+    def selected(self) -> int | None:
+        return self._selected
+
+    def top_class(self) -> int | None:
+        """The class index of the top row shown, or None."""
+        return self._indices[0] if self._indices else None
+
+    def row_at(self, y: float) -> int | None:
+        """The class index of the row at height y, or None."""
+        row = int((y - MARGIN) // ROW_HEIGHT)
+        return self._indices[row] if 0 <= row < len(self._indices) and y >= MARGIN else None
+
+    def mousePressEvent(self, event) -> None:
+        index = self.row_at(event.position().y())
+        if index is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.class_clicked.emit(index)
+        super().mousePressEvent(event)
+
     def set_message(self, text: str, error: bool = False) -> None:
         self._rows = []
+        self._indices = []
         self._message = text
         self._message_is_error = error
         self.setToolTip("")
@@ -131,6 +161,10 @@ class TopBars(QWidget):
         y = MARGIN
         for rank, (name, prob) in enumerate(self._rows):
             best = rank == 0
+            if self._selected is not None and self._indices[rank] == self._selected:
+                painter.setPen(style.accent)
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawRoundedRect(QRectF(MARGIN / 2, y - 3, width + MARGIN, ROW_HEIGHT - 2), 6, 6)
             text_h = style.metrics[best].height()
             painter.setPen(style.text)
             painter.setFont(style.fonts[best])

@@ -21,6 +21,7 @@ from ..worker.qt_worker import InferenceWorker
 from ..worker.scheduler import TOP_K, Result
 from .canvas import ImageCanvas
 from .capture import SCAN_INDICES, CameraInfo, CameraScan, CaptureThread, describe, parse_source, rate
+from .heatmap_panel import HeatmapPanel
 from .smoothing import DEFAULT_LEVEL, LEVELS, SMOOTHING, BarSmoother
 from .top_bars import TopBars
 
@@ -56,6 +57,7 @@ class WebcamView(QWidget):
         self.frames_shown = 0
         self.results_shown = 0
         self._newest_result = 0              # frame id of the result in the bars
+        self._last_result: Result | None = None   # the result in the bars (its heatmap is shown)
         self._smoother = BarSmoother(DEFAULT_LEVEL)
         self._smoothed_names = None          # the names of the classes being averaged
         self._stats_timer = QTimer(self)
@@ -116,8 +118,13 @@ class WebcamView(QWidget):
         self.status.setWordWrap(True)
         side = QWidget()
         side_layout = QVBoxLayout(side)
+        self.heatmap = HeatmapPanel()
+        self.heatmap.changed.connect(lambda: self.heatmap.show(self._last_result, self.canvas, self.bars))
+        self.heatmap.toggled.connect(lambda _: self.heatmap.show(self._last_result, self.canvas, self.bars))
+        self.bars.class_clicked.connect(self.heatmap.choose)
         side_layout.addWidget(self.bars)
         side_layout.addLayout(smoothing_row)
+        side_layout.addWidget(self.heatmap)
         side_layout.addWidget(self.stats)
         side_layout.addWidget(self.status)
         side_layout.addStretch(1)
@@ -185,6 +192,8 @@ class WebcamView(QWidget):
         self._results.clear()
         self._latencies.clear()
         self._newest_result = 0
+        self._last_result = None
+        self.canvas.set_overlay(None)
         self._smoother.reset()
         self.camera_fps = self.inference_fps = self.latency_ms = 0.0
         self.status.setText(f"Opening {describe(source)}…")
@@ -243,7 +252,7 @@ class WebcamView(QWidget):
         self.frame_shown.emit(frame)
         # Only a visible view feeds the shared worker, so the image view is never starved.
         if self._model_ready and (self.isVisible() or any(v.isVisible() for v in self._viewers)):
-            self._worker.submit(("camera", frame.id), frame.rgb, stream=True)
+            self._worker.submit(("camera", frame.id), frame.rgb, stream=True, heatmap=self.heatmap.enabled())
 
     def add_viewer(self, widget: QWidget) -> None:
         """While `widget` is visible the camera's frames are classified as if this view were."""
@@ -271,6 +280,8 @@ class WebcamView(QWidget):
             self.bars.set_message(result.error, error=True)
         else:
             self.bars.set_predictions(self._bar_predictions(result))
+        self._last_result = result
+        self.heatmap.show(result, self.canvas, self.bars)
         self.result_shown.emit(result)
 
     def _bar_predictions(self, result: Result) -> tuple:

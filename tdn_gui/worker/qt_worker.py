@@ -34,8 +34,8 @@ class InferenceWorker(QObject):
                           kernels_changed=self.kernels_changed.emit)
         self.scheduler = Scheduler(reports, make_classifier, resize, stream_resize)
 
-    def submit(self, tag: Hashable, image: np.ndarray, stream: bool = False) -> None:
-        self.scheduler.submit(tag, image, stream)
+    def submit(self, tag: Hashable, image: np.ndarray, stream: bool = False, heatmap: bool = False) -> None:
+        self.scheduler.submit(tag, image, stream, heatmap)
 
     def load_model(self, cfg, weights, names=None, key: str | None = None) -> None:
         self.scheduler.load_model(cfg, weights, names, key)
@@ -45,6 +45,9 @@ class InferenceWorker(QObject):
 
     def set_resize(self, mode: str, stream: bool = False) -> None:
         self.scheduler.set_resize(mode, stream)
+
+    def set_tta(self, on: bool, stream: bool = False) -> None:
+        self.scheduler.set_tta(on, stream)
 
     def start_job(self, request) -> Job:
         return self.scheduler.start_job(request)

@@ -23,6 +23,7 @@ class Request:
     image: np.ndarray      # (H, W, 3) RGB, float 0..1 or uint8
     stream: bool           # a frame of live video, which either lane may take
     seq: int               # 1 for the first request posted, then 2, 3, ...
+    heatmap: bool = False  # also every class's map over the image (Result.heatmap)
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,11 @@ class Mailbox:
         self.abandoned = 0
         self._newest_answered = 0          # seq of the newest stream frame with a Result out
 
-    def post(self, tag: Hashable, image: np.ndarray, stream: bool) -> Request | None:
+    def post(self, tag: Hashable, image: np.ndarray, stream: bool, heatmap: bool = False) -> Request | None:
         """Make this the pending request; returns the one it replaced, if any."""
         replaced = self.pending
         self.submitted += 1
-        self.pending = Request(tag, image, stream, self.submitted)
+        self.pending = Request(tag, image, stream, self.submitted, heatmap)
         if replaced is not None:
             self.dropped += 1
         return replaced

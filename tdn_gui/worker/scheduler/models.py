@@ -57,9 +57,17 @@ def engine_classifier(net, names, resize) -> engine.Classifier:
     return engine.Classifier(net, names=names, resize=resize)
 
 
+# What "test-time augmentation on" means in the app: the mirror image and the larger scale where the
+# network takes any size, the mirror alone where its size is fixed (engine.classify.TTA_CHOICES)
+TTA_ON = ("flip", "scales")
+TTA_FIXED_SIZE = ("flip",)
+
+
 class Models:
     def __init__(self, make_classifier: MakeClassifier | None = None):
-        self._make = make_classifier or engine_classifier     # looked up now: a test or benchmark may swap it
+        self._make_plain = make_classifier or engine_classifier     # looked up now: a test or benchmark may swap it
+        self.tta = False                   # test-time augmentation for images (and folder runs)
+        self.stream_tta = False            # for stream frames
         self.net = None                    # the loaded model: what teaching builds on
         self.names: list[str] | None = None
         self.info: LoadedModel | None = None
@@ -70,6 +78,16 @@ class Models:
     @property
     def loaded(self) -> bool:
         return self.live is not None
+
+    def _make(self, net, names, resize: str, stream: bool = False):
+        """A classifier of the live kind, with test-time augmentation when it is on for its view."""
+        classifier = self._make_plain(net, names, resize)
+        if self.stream_tta if stream else self.tta:
+            try:
+                classifier.use_tta(TTA_ON)
+            except engine.EngineError:       # a fixed input size: no second scale
+                classifier.use_tta(TTA_FIXED_SIZE)
+        return classifier
 
     def load(self, request: ModelRequest, resize: str) -> LoadedModel:
         """Load and warm up a model and make it live; LoadFailed leaves the previous one live."""
@@ -116,15 +134,15 @@ class Models:
     def use_stream_resize(self, resize: str, stream_resize: str) -> None:
         """Stream frames by their own mode: the same classifier when the modes agree."""
         self.stream_classifier = self.classifier
-        if self.live is not None and stream_resize != resize:
-            self.stream_classifier = self._make(*self.live, stream_resize)
+        if self.live is not None and (stream_resize != resize or self.stream_tta != self.tta):
+            self.stream_classifier = self._make(*self.live, stream_resize, stream=True)
 
     def lane_classifier(self, stream_resize: str):
         """A classifier for the stream lane: the live model with buffers of its own; None without one."""
         if self.live is None:
             return None
         net, names = self.live
-        return self._make(net.replica(), names, stream_resize)
+        return self._make(net.replica(), names, stream_resize, stream=True)
 
     def classifier_for(self, request: Request):
         return self.stream_classifier if request.stream else self.classifier
@@ -145,11 +163,21 @@ def answer(classifier, request: Request, keep_going=None) -> Result | None:
     if classifier is None:
         return Result(request.tag, error="no model is loaded")
     try:
-        pred = classifier.classify(request.image, keep_going=keep_going)
+        note = None
+        if request.heatmap:
+            try:
+                classifier.heatmap_source()
+            except engine.NoHeatmap as exc:
+                note = engine.one_line(exc)
+        if request.heatmap and note is None:
+            pred = classifier.classify(request.image, keep_going=keep_going, heatmap=True)
+        else:
+            pred = classifier.classify(request.image, keep_going=keep_going)
         if pred is None:
             return None
         top = tuple((int(i), str(n), float(p)) for i, n, p in pred.top(TOP_K))
-        return Result(request.tag, top, float(pred.seconds), probs=pred.probs, names=pred.names)
+        return Result(request.tag, top, float(pred.seconds), probs=pred.probs, names=pred.names,
+                      heatmap=pred.heatmap, heatmap_note=note)
     except (engine.EngineError, ValueError) as exc:
         return Result(request.tag, error=engine.one_line(exc))
     except Exception as exc:  # noqa: BLE001 - a bug must show as a message, not end the lane

@@ -57,6 +57,7 @@ class _Turn:
     """What one turn of the inference thread does: a switch, else a job, else a request."""
     resize: str                    # the modes as they stand at the turn
     stream_resize: str
+    tta: tuple[bool, bool] = (False, False)     # test-time augmentation: images, stream frames
     model: ModelRequest | None = None
     taught: object = UNCHANGED     # a TaughtModel, None (back to the loaded model) or UNCHANGED
     resize_changed: bool = False
@@ -79,6 +80,8 @@ class Scheduler:
         self._taught_request = UNCHANGED
         self._resize = check_resize_mode(resize)
         self._stream_resize = check_resize_mode(stream_resize)
+        self._tta = False                        # test-time augmentation, images / stream frames
+        self._stream_tta = False
         self._resize_changed = False
         self._job: Job | None = None             # queued, not started
         self._running_job: Job | None = None
@@ -95,11 +98,12 @@ class Scheduler:
         self._features: teach.FeatureCache | None = None
 
     # ---- any thread ------------------------------------------------------------------------------
-    def submit(self, tag: Hashable, image: np.ndarray, stream: bool = False) -> None:
+    def submit(self, tag: Hashable, image: np.ndarray, stream: bool = False, heatmap: bool = False) -> None:
         """Post an (H, W, 3) RGB image (float 0..1 or uint8); replaces any request not yet taken.
-        stream: a frame of live video, which the stream lane may take."""
+        stream: a frame of live video, which the stream lane may take. heatmap: the Result also
+        carries every class's map (or, for a network without maps, the one line saying why)."""
         with self._cond:
-            replaced = self._mailbox.post(tag, image, stream)
+            replaced = self._mailbox.post(tag, image, stream, heatmap)
             self._cond.notify_all()
         if replaced is not None:
             self._reports.superseded(replaced.tag)
@@ -127,6 +131,17 @@ class Scheduler:
                 self._stream_resize = mode
             else:
                 self._resize = mode
+            self._resize_changed = True
+            self._cond.notify_all()
+
+    def set_tta(self, on: bool, stream: bool = False) -> None:
+        """Test-time augmentation on or off from now on for images (and folder runs), or with
+        stream=True for stream frames (models.TTA_ON)."""
+        with self._cond:
+            if stream:
+                self._stream_tta = on
+            else:
+                self._tta = on
             self._resize_changed = True
             self._cond.notify_all()
 
@@ -226,8 +241,8 @@ class Scheduler:
         """Called with the condition held."""
         modes = (self._resize, self._stream_resize)
         if self._has_switch():      # a switch goes before the work meant for it
-            turn = _Turn(*modes, model=self._model_request, taught=self._taught_request,
-                         resize_changed=self._resize_changed)
+            turn = _Turn(*modes, tta=(self._tta, self._stream_tta), model=self._model_request,
+                         taught=self._taught_request, resize_changed=self._resize_changed)
             self._model_request, self._taught_request, self._resize_changed = None, UNCHANGED, False
         elif self._job is not None:
             self._running_job, self._job = self._job, None
@@ -239,6 +254,7 @@ class Scheduler:
 
     def _switch(self, turn: _Turn) -> None:
         news = []                   # reported once both lanes have the new classifier
+        self._models.tta, self._models.stream_tta = turn.tta
         if turn.model is not None:
             try:
                 news.append((self._reports.model_loaded, self._models.load(turn.model, turn.resize)))
