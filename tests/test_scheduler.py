@@ -397,3 +397,40 @@ def test_both_lanes_move_to_a_new_model(scheduler, models, compiled_kernels):
     recorder.wait_for("result_ready", lambda r: r.tag == "b")
     for tag, result in recorder.results().items():
         assert top_of(result) == expected[tag]
+
+
+def test_a_heatmap_comes_only_when_asked_for(scheduler, models):
+    model = models[0]
+    image = picture(3, 48, 32)
+    s, recorder = loaded(scheduler, model)
+    s.submit("plain", image)
+    recorder.wait_for("result_ready", lambda r: r.tag == "plain")
+    s.submit("mapped", image, heatmap=True)
+    recorder.wait_for("result_ready", lambda r: r.tag == "mapped")
+    plain, mapped = recorder.results()["plain"], recorder.results()["mapped"]
+    assert plain.heatmap is None and plain.heatmap_note is None
+    assert top_of(mapped) == top_of(plain)
+    np.testing.assert_allclose(mapped.probs, plain.probs, atol=1e-6)
+    # SMALL_CFG's 1x1 conv before the avgpool: one map per class, whose mean is the class score
+    net = engine.Network.load(model.cfg, model.weights)
+    x = engine.Classifier(net).preprocess(image)
+    scores = net.features(x, len(net.spec.layers) - 2)[0].ravel()
+    np.testing.assert_allclose(mapped.heatmap.maps.mean(axis=(0, 1)), scores, atol=1e-5)
+
+
+def test_test_time_augmentation_is_switched_per_view(scheduler, models):
+    model = models[0]
+    image = picture(4, 40, 32)
+    s, recorder = loaded(scheduler, model)
+    s.set_tta(True)
+    s.submit("image", image)
+    recorder.wait_for("result_ready", lambda r: r.tag == "image")
+    s.submit("frame", image, stream=True)
+    recorder.wait_for("result_ready", lambda r: r.tag == "frame")
+    results = recorder.results()
+    net = engine.Network.load(model.cfg, model.weights)
+    augmented = engine.Classifier(net, tta="flip,scales").classify(image).probs
+    plain = engine.Classifier(net, resize="letterbox").classify(image).probs   # frames' default mode
+    np.testing.assert_allclose(results["image"].probs, augmented, atol=1e-6)
+    np.testing.assert_allclose(results["frame"].probs, plain, atol=1e-6)     # frames: still off
+    assert not np.allclose(augmented, plain, rtol=1e-4, atol=0)
