@@ -379,9 +379,22 @@ class MainWindow(QMainWindow):
         self._download = None
 
     # ---- lifetime ------------------------------------------------------------------------------
-    def closeEvent(self, event) -> None:
+    _shut_down = False
+
+    def shutdown(self) -> None:
+        """Save the settings and end every thread the window started, in order; once.
+
+        Every way out comes here: closing the window (closeEvent), and QApplication.aboutToQuit,
+        which main() connects: app.quit() or app.exit(), a signal from the terminal, the display
+        going away.
+        """
+        if self._shut_down:
+            return
+        self._shut_down = True
+        # First, so that a thread slow to end cannot cost the window's place on screen.
         self.settings.set_geometry(self.saveGeometry())
         self.settings.sync()
+        # What feeds the worker first (the camera is released here), then the worker itself.
         self.webcam_view.shutdown()
         self.image_view.shutdown()
         self.teach_view.shutdown()
@@ -389,6 +402,10 @@ class MainWindow(QMainWindow):
             self._download.cancel.set()
             self._download.wait()
         self.worker.stop()
+        self.settings.sync()    # anything the views recorded while stopping
+
+    def closeEvent(self, event) -> None:
+        self.shutdown()
         super().closeEvent(event)
 
 
