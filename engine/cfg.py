@@ -6,10 +6,17 @@ but unlike darknet we never guess: a malformed value or an option nobody reads i
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CfgError
+
+# What darknet's atoi/atof read as a whole number: ASCII digits only. Python's int() and float()
+# also take "1_0", non-ASCII digits, "nan" and "inf", which darknet reads otherwise (or as 0).
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 @dataclass
@@ -40,19 +47,31 @@ class Section:
             if default is None:
                 raise self.error(f"needs option '{key}'")
             return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise self.error(f"option '{key}={raw}' is not an integer", key) from None
+        return self._int(key, raw)
+
+    def _int(self, key: str, raw: str) -> int:
+        if not _INT.fullmatch(raw):
+            raise self.error(f"option '{key}={raw}' is not an integer", key)
+        if len(raw.lstrip("+-")) > 18:                 # past int64 (and int() refuses 4300 digits)
+            shown = raw if len(raw) <= 24 else raw[:24] + "..."
+            raise self.error(f"option '{key}={shown}' is out of range", key)
+        return int(raw)
+
+    def get_flag(self, key: str, default: int = 0) -> bool:
+        """A 0/1 option (pad, batch_normalize): darknet treats any other integer as 1; we refuse it."""
+        value = self.get_int(key, default)
+        if value not in (0, 1):
+            raise self.error(f"option '{key}={value}' must be 0 or 1", key)
+        return bool(value)
 
     def get_float(self, key: str, default: float) -> float:
         raw = self._raw(key)
         if raw is None:
             return default
-        try:
-            return float(raw)
-        except ValueError:
-            raise self.error(f"option '{key}={raw}' is not a number", key) from None
+        value = float(raw) if _FLOAT.fullmatch(raw) else math.nan
+        if not math.isfinite(value):
+            raise self.error(f"option '{key}={raw}' is not a finite number", key)
+        return value
 
     def get_str(self, key: str, default: str | None = None) -> str:
         raw = self._raw(key)
@@ -64,10 +83,10 @@ class Section:
 
     def get_int_list(self, key: str) -> list[int]:
         raw = self.get_str(key)
-        try:
-            return [int(part) for part in raw.split(",") if part != ""]
-        except ValueError:
-            raise self.error(f"option '{key}={raw}' is not a comma-separated list of integers", key) from None
+        parts = [part for part in raw.split(",") if part != ""]
+        if not all(_INT.fullmatch(part) for part in parts):
+            raise self.error(f"option '{key}={raw}' is not a comma-separated list of integers", key)
+        return [self._int(key, part) for part in parts]
 
     def ignore(self, *keys: str) -> None:
         """Mark options that only matter for training as read."""
@@ -88,6 +107,7 @@ def read_sections(path: str | Path, text: str | None = None) -> list[Section]:
             text = Path(path).read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             raise CfgError(f"{path}: cannot read cfg: {exc.strerror or exc}") from None
+    text = text.removeprefix("\ufeff")             # a byte-order mark some editors write
     sections: list[Section] = []
     for number, raw_line in enumerate(text.splitlines(), start=1):
         line = "".join(raw_line.split())           # darknet strips all whitespace

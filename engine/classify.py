@@ -10,7 +10,7 @@ import numpy as np
 
 from .errors import EngineError
 from .heatmap import Heatmap, HeatmapSource, NoHeatmap, class_maps, crop_to_box, heatmap_source
-from .image import check_resize_mode, fit_input, image_box, image_from_array
+from .image import check_resize_mode, fit_input, fitted_size, image_box, image_from_array
 from .network import Network
 
 # Test-time augmentation (--tta): what each choice adds to the one view darknet takes.
@@ -102,6 +102,13 @@ class Classifier:
         self.input_size = (round(w * TTA_SCALE), round(h * TTA_SCALE)) if "scales" in choices else (w, h)
 
     @property
+    def decode_size(self) -> int:
+        """The fewest pixels a photo needs on each side for this classifier (load_image's
+        at_least): twice its input size, so a JPEG decoded at reduced scale is still resized
+        down by darknet's rule, and photos below 4x the input decode whole, exactly as darknet."""
+        return 2 * max(self.input_size)
+
+    @property
     def views(self) -> int:
         """Forward passes' worth of inputs per image: 2 with a mirror image."""
         return 2 if "flip" in self.tta else 1
@@ -110,7 +117,11 @@ class Classifier:
         """The network's input for an image, by this classifier's resize mode or `resize`, at its
         input size (larger with test-time scales)."""
         w, h = self.input_size
-        return fit_input(image_from_array(image), resize or self.resize, w, h, free_size=self.net.any_size)
+        image = image_from_array(image)
+        mode = resize or self.resize
+        fitted = fitted_size(image.shape[1], image.shape[0], mode, w, h, self.net.any_size)
+        self.net.check_memory(self.views, fitted[1], fitted[0])     # before an input that size exists
+        return fit_input(image, mode, w, h, free_size=self.net.any_size)
 
     def heatmap_source(self) -> HeatmapSource:
         """Where this network's class maps come from; NoHeatmap (one line) when it has none."""

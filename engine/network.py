@@ -15,7 +15,7 @@ import numpy as np
 from . import kernels
 from .errors import ShapeError
 from .parallel import threads
-from .plan import PlanCache
+from .plan import PlanCache, check_budget
 from .spec import NetworkSpec, parse_network
 from .weights import Params, WeightsHeader, count_params, read_weights
 
@@ -28,6 +28,7 @@ class Network:
         self._packed = [layer.pack_weights(p, shape)
                         for layer, p, shape in zip(spec.layers, params, spec.input_shapes())]
         self._plans = PlanCache()
+        self._fits: set[tuple] = set()        # (batch, h, w, threads) that check_memory passed
 
     @classmethod
     def load(cls, cfg_path: str | Path, weights_path: str | Path) -> "Network":
@@ -160,6 +161,16 @@ class Network:
         x = x[None] if x.ndim == 3 else x
         outputs = self._run(x, max(layers), frozenset(layers))
         return [np.array(outputs[layer], copy=True) for layer in layers]
+
+    def check_memory(self, batch: int, height: int, width: int) -> None:
+        """MemoryBudgetError (one line) when a whole pass on `batch` inputs of height x width would
+        not fit the memory budget (engine/memory.py): asked before an input that size is made.
+        Allocates nothing; safe on any thread."""
+        key = (batch, height, width, threads())
+        if key not in self._fits:
+            last = len(self.spec.layers) - 1
+            check_budget(self.spec, self._packed, batch, height, width, last, frozenset({last}), key[3])
+            self._fits.add(key)
 
     def plan(self, batch: int, height: int, width: int, stop: int | None = None,
              keep: frozenset = frozenset()) -> list:

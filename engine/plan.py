@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from . import memory
 from .errors import ShapeError
 from .kernels import winograd_transforms
 from .layers.base import Pool, Step
@@ -102,13 +103,53 @@ def joins(spec: NetworkSpec) -> tuple[set[int], set[int]]:
 def build(spec: NetworkSpec, packed: list, batch: int, height: int, width: int, last: int,
           keep: frozenset, threads: int) -> list[Step]:
     """The steps for layers 0..last on up to `batch` inputs of height x width; the outputs of the
-    layers in `keep` are their own (nothing joined after them)."""
+    layers in `keep` are their own (nothing joined after them). Their buffers are added up first
+    (a dry run of the same constructors, see engine/memory.py): over the memory budget, nothing
+    is allocated and MemoryBudgetError says which layer weighs most."""
     if (height, width) != (spec.height, spec.width):
         for layer in spec.layers:
             if layer.needs_fixed_size:
                 raise ShapeError(f"{layer.where}: {layer.describe()} fixes the input to "
                                  f"{spec.width}x{spec.height}; got {width}x{height}")
+    check_budget(spec, packed, batch, height, width, last, keep, threads)
+    return _steps(spec, packed, batch, spec.shapes_for(height, width), last, keep, threads)
+
+
+def check_budget(spec: NetworkSpec, packed: list, batch: int, height: int, width: int, last: int,
+                 keep: frozenset, threads: int) -> None:
+    """MemoryBudgetError when build's plan would not fit the memory budget; allocates nothing."""
     shapes = spec.shapes_for(height, width)
+    sizes: list[int] = []
+    with memory.counting() as count:
+        _steps(spec, packed, batch, shapes, last, keep, threads, lambda: sizes.append(count[0]))
+    needed = count[0] + input_bytes(spec, batch, height, width) + scratch_bytes(spec, batch, shapes, last)
+    per_layer = [b - a for a, b in zip([0] + sizes, sizes)]
+    heaviest = max(range(len(per_layer)), key=per_layer.__getitem__)
+    h, w, c = shapes[heaviest]
+    memory.check(needed, f"{spec.path}: a {width}x{height} input (batch {batch}; the most, "
+                         f"{memory.format_bytes(per_layer[heaviest])}, for {spec.layers[heaviest].describe()} "
+                         f"at {w}x{h}x{c})")
+
+
+def input_bytes(spec: NetworkSpec, batch: int, height: int, width: int) -> int:
+    """The input batch, and as much again for preparing it (decoding and resizing an image)."""
+    return 2 * batch * height * width * spec.channels * 4
+
+
+def scratch_bytes(spec: NetworkSpec, batch: int, shapes, last: int) -> int:
+    """The largest temporary a step makes while it runs: the portable kernels' im2col matrix
+    (batch x output pixels x size^2 x channels per group), freed when the step ends."""
+    in_shapes = spec.input_shapes(shapes)
+    largest = 0
+    for i, layer in enumerate(spec.layers[:last + 1]):
+        if layer.kind == "convolutional":
+            h, w, _ = shapes[i]
+            largest = max(largest, batch * h * w * layer.size ** 2 * (in_shapes[i][2] // layer.groups) * 4)
+    return largest
+
+
+def _steps(spec: NetworkSpec, packed: list, batch: int, shapes, last: int, keep: frozenset, threads: int,
+           after_layer=None) -> list[Step]:
     in_shapes = spec.input_shapes(shapes)
     fused, pooled_first = joins(spec)
     fused -= keep
@@ -127,6 +168,8 @@ def build(spec: NetworkSpec, packed: list, batch: int, height: int, width: int, 
             steps.append(_already_done)
         else:
             steps.append(layer.make_step(in_shapes[i], shapes[i], batch, packed[i], threads))
+        if after_layer is not None:
+            after_layer()
     return steps
 
 

@@ -118,7 +118,7 @@ def validate(classifier: Classifier, folder: Path, labeler: Labeler, limit: int 
     def decode(item):
         path, label = item
         try:
-            return path, label, classifier.preprocess(load_image(path)), None
+            return path, label, classifier.preprocess(load_image(path, classifier.decode_size)), None
         except EngineError as exc:
             return path, label, None, str(exc)
 

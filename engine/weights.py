@@ -61,6 +61,12 @@ def read_weights(path: str | Path, spec: NetworkSpec) -> tuple[WeightsHeader, Pa
         raise WeightsError(f"{path}: {len(data)} bytes is too short for a darknet weights header")
     major, minor, revision = (int(v) for v in np.frombuffer(data, "<i4", 3))
     header = WeightsHeader(major, minor, revision, 0)
+    if min(major, minor, revision) < 0:
+        raise WeightsError(f"{path}: not a darknet weights file (its header says version "
+                           f"{major}.{minor}.{revision})")
+    if len(data) < header.size:
+        raise WeightsError(f"{path}: {len(data)} bytes is too short for a darknet weights header "
+                           f"(version {major}.{minor} has {header.size} bytes)")
     seen = np.frombuffer(data, "<u8" if header.wide_seen else "<i4", 1, 12)[0]
     header = WeightsHeader(major, minor, revision, int(seen))
     total = header.size + 4 * count_params(spec)

@@ -54,11 +54,11 @@ def run(args) -> int:
     failures = 0
     for path in images:
         try:
-            image = engine.load_image(path)
+            image = engine.load_image(path, classifier.decode_size)
             prediction = classifier.classify(image, heatmap=cams is not None)
             written = cams.write(path, image, prediction) if cams else None
         except (engine.EngineError, OSError) as exc:
-            fail(engine.one_line(exc) if isinstance(exc, engine.EngineError) else f"{path}: {exc.strerror or exc}")
+            fail(str(exc) if isinstance(exc, engine.EngineError) else f"{path}: {exc.strerror or exc}")
             failures += 1
             continue
         top = prediction.top(args.top)
@@ -88,12 +88,12 @@ class _Heatmaps:
         from pathlib import Path
 
         classifier.heatmap_source()          # NoHeatmap: the one line, before any work
+        self.names = classifier.names
+        self.index = None if cam_class is None else class_index(cam_class, classifier.names, classifier.net.classes)
         self.folder = Path(folder)
         if self.folder.exists() and not self.folder.is_dir():
             raise engine.EngineError(f"--cam {folder}: not a folder")
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.names = classifier.names
-        self.index = None if cam_class is None else class_index(cam_class, classifier.names, classifier.net.classes)
         self.stems: set[str] = set()
 
     def write(self, path: str, image, prediction):

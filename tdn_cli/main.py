@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -10,6 +11,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="tdn", description="Classify images with darknet's ImageNet models (Tiny Darknet and friends).")
+    parser.add_argument("--memory", metavar="SIZE",
+                        help="the most memory a network's buffers may take, e.g. 4G or 512M (default: half of "
+                             "what is available; or set TDN_MEMORY_BUDGET)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     classify_cmd.add_parser(sub)
     summary_cmd.add_parser(sub)
@@ -30,6 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     from .common import fail
 
     try:
+        if args.memory is not None:
+            from engine import memory
+
+            try:
+                memory.parse_size(args.memory)
+            except ValueError as exc:
+                raise EngineError(f"--memory: {exc}") from None
+            os.environ[memory.ENV] = args.memory
         return args.func(args)
     except EngineError as exc:
         return fail(str(exc))

@@ -12,7 +12,9 @@ from engine.image import (
     MAX_ASPECT, RESIZE_HELP, RESIZE_MODES, ImageError, fit_input, image_from_array,
     letterbox, load_image, resize, resize_min,
 )
+import engine
 from reference import reference_resize
+from support import CFG_DIR
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DATA = SHARED / "darknet" / "data"
@@ -378,3 +380,40 @@ def test_uint8_frames_scale_exactly_like_darknet():
     every_byte = np.arange(256, dtype=np.uint8).reshape(16, 16, 1).repeat(3, axis=2)
     expected = (np.arange(256) / 255.0).astype(np.float32).reshape(16, 16, 1).repeat(3, axis=2)
     assert np.array_equal(image_from_array(every_byte), expected)
+
+
+# --------------------------------------------------------------------------- big photos
+
+def _photo(path, w, h, fmt="JPEG"):
+    """A smooth synthetic photo (gradients and a disc), saved as `fmt`."""
+    from PIL import Image as PILImage
+
+    yy, xx = np.mgrid[0:h, 0:w]
+    disc = ((xx - w / 2) ** 2 + (yy - h / 2) ** 2 < (min(w, h) / 3) ** 2)
+    rgb = np.stack([xx * 255 // w, yy * 255 // h, np.where(disc, 220, 40)], -1).astype(np.uint8)
+    PILImage.fromarray(rgb).save(path, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    return path
+
+
+def test_a_big_jpeg_decodes_at_reduced_scale_and_keeps_what_is_needed(tmp_path):
+    path = _photo(tmp_path / "big.jpg", 2000, 1600)
+    whole = engine.load_image(path)
+    reduced = engine.load_image(path, at_least=448)
+    assert whole.shape == (1600, 2000, 3)
+    assert reduced.shape == (800, 1000, 3)               # 1/2: 1/4 would leave 400 < 448 pixels
+    assert reduced.dtype == np.float32 and reduced.flags.c_contiguous
+    halved = whole.reshape(800, 2, 1000, 2, 3).mean(axis=(1, 3))
+    assert np.abs(reduced - halved).mean() < 0.01        # the same picture, at half the size
+
+
+def test_photos_below_twice_the_need_and_other_formats_decode_whole(tmp_path):
+    jpeg = _photo(tmp_path / "mid.jpg", 1200, 890)       # 890 < 2 x 448: exact, as darknet
+    np.testing.assert_array_equal(engine.load_image(jpeg, at_least=448), engine.load_image(jpeg))
+    png = _photo(tmp_path / "big.png", 2000, 1600, "PNG")
+    assert engine.load_image(png, at_least=448).shape == (1600, 2000, 3)
+
+
+def test_the_classifier_asks_for_twice_its_input(tmp_path, random_weights):
+    net = engine.Network.load(CFG_DIR / "tiny.cfg", random_weights("tiny"))
+    assert engine.Classifier(net).decode_size == 448
+    assert engine.Classifier(net, tta="scales").decode_size == 512

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import kernels
+from .. import kernels, memory
 from .base import Layer, Shape
 
 
@@ -30,7 +30,7 @@ class Avgpool(Layer):
         return previous.kind == "convolutional" and previous.pointwise_linear
 
     def make_step(self, in_shape, out_shape, batch, packed, threads):
-        out = np.empty((batch, 1, 1, in_shape[2]), np.float32)
+        out = memory.empty((batch, 1, 1, in_shape[2]), np.float32)
 
         def avgpool(x, outputs):
             n = x.shape[0]

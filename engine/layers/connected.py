@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import kernels
+from .. import kernels, memory
 from ..activations import activation_code
 from .base import Layer, Shape
 from .batchnorm import BN_PARAMS, fold_batchnorm
@@ -29,7 +29,7 @@ class Connected(Layer):
         if outputs < 1:
             raise s.error(f"output={outputs} must be at least 1", "output")
         name = s.get_str("activation", "logistic")
-        bn = s.get_int("batch_normalize", 0)
+        bn = s.get_flag("batch_normalize")
         h, w, c = in_shape
         return cls(index, where, outputs, h * w * c, bool(bn), activation_code(name, s), name.lower())
 
@@ -61,7 +61,7 @@ class Connected(Layer):
 
     def make_step(self, in_shape, out_shape, batch, packed, threads):
         matrix, bias = packed
-        out = np.empty((batch, 1, 1, self.outputs), np.float32)
+        out = memory.empty((batch, 1, 1, self.outputs), np.float32)
 
         def connected(x, outputs):
             n = x.shape[0]

@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import kernels
+from .. import kernels, memory
 from ..activations import LINEAR, activation_code
 from ..kernels import winograd_transforms as winograd
 from .base import NO_POOL, Layer, Pool, Shape
@@ -45,12 +45,12 @@ class Convolutional(Layer):
         filters = s.get_int("filters", 1)
         size = s.get_int("size", 1)
         stride = s.get_int("stride", 1)
-        pad = s.get_int("pad", 0)
+        pad = s.get_flag("pad")
         padding = size // 2 if pad else s.get_int("padding", 0)
         s.ignore("padding")
         groups = s.get_int("groups", 1)
         name = s.get_str("activation", "logistic")
-        bn = s.get_int("batch_normalize", 0)
+        bn = s.get_flag("batch_normalize")
         for key, value in (("filters", filters), ("size", size), ("stride", stride), ("groups", groups)):
             if value < 1:
                 raise s.error(f"{key}={value} must be at least 1", key)
@@ -137,12 +137,12 @@ class ConvStep:
         k, fg = self.mats[0].shape
         self.pool = pool or NO_POOL
         final_shape = pooled_shape if pool else out_shape
-        self.out = np.empty((batch,) + final_shape, np.float32)
+        self.out = memory.empty((batch,) + final_shape, np.float32)
         stride = max(self.pool.stride, 1)
         self.band = row_band(final_shape[0], conv_w, k + fg, stride, batch, threads)
         conv_rows = (self.band - 1) * stride + max(self.pool.size, 1)
-        self.cols = np.empty((threads, conv_rows * conv_w * k), np.float32)
-        self.acc = np.empty((threads, conv_rows * conv_w * fg), np.float32)
+        self.cols = memory.empty((threads, conv_rows * conv_w * k), np.float32)
+        self.acc = memory.empty((threads, conv_rows * conv_w * fg), np.float32)
         self.cg = in_shape[2] // layer.groups
 
     def __call__(self, x, outputs):
@@ -167,10 +167,10 @@ class FilterSplitStep:
         self.wblocks = split_filters(mat, threads)
         blocks, _, width = self.wblocks.shape
         pixels = batch * out_shape[0] * out_shape[1]
-        self.cols = np.empty(pixels * mat.shape[0], np.float32)
-        self.acc = np.empty((blocks, pixels * width), np.float32)
+        self.cols = memory.empty(pixels * mat.shape[0], np.float32)
+        self.acc = memory.empty((blocks, pixels * width), np.float32)
         self.pool = pool or NO_POOL
-        self.out = np.empty((batch,) + (pooled_shape if pool else out_shape), np.float32)
+        self.out = memory.empty((batch,) + (pooled_shape if pool else out_shape), np.float32)
 
     def __call__(self, x, outputs):
         out = self.out[:x.shape[0]]
@@ -191,10 +191,10 @@ class WinogradStep:
         self.conv = out_shape[:2]
         self.tiles = winograd.tiles(*self.conv)
         self.block = winograd_block(batch * self.tiles[0] * self.tiles[1], threads)
-        self.v = np.empty((threads, 36 * self.block * self.u.shape[1]), np.float32)
-        self.m = np.empty((threads, 36 * self.block * out_shape[2]), np.float32)
+        self.v = memory.empty((threads, 36 * self.block * self.u.shape[1]), np.float32)
+        self.m = memory.empty((threads, 36 * self.block * out_shape[2]), np.float32)
         self.pool = pool is not None
-        self.out = np.empty((batch,) + (pooled_shape if pool else out_shape), np.float32)
+        self.out = memory.empty((batch,) + (pooled_shape if pool else out_shape), np.float32)
 
     def __call__(self, x, outputs):
         out = self.out[:x.shape[0]]
@@ -217,10 +217,10 @@ class WinogradByFiltersStep:
         # (A/B on Tiny's layer 10: chunks of 32, 64, 128 filters 1.4-1.7, 1.3, 1.2 ms)
         self.u = split_filters(packed.u, threads)
         chunk = self.u.shape[3]
-        self.v = np.empty(36 * count * packed.u.shape[1], np.float32)
-        self.m = np.empty((self.u.shape[0], 36 * count * chunk), np.float32)
+        self.v = memory.empty(36 * count * packed.u.shape[1], np.float32)
+        self.m = memory.empty((self.u.shape[0], 36 * count * chunk), np.float32)
         self.pool = pool is not None
-        self.out = np.empty((batch,) + (pooled_shape if pool else out_shape), np.float32)
+        self.out = memory.empty((batch,) + (pooled_shape if pool else out_shape), np.float32)
 
     def __call__(self, x, outputs):
         out = self.out[:x.shape[0]]
@@ -236,8 +236,11 @@ def split_filters(a: np.ndarray, threads: int) -> np.ndarray:
     width = -(-filters // threads)
     width += -width % 8
     blocks = -(-filters // width)
-    out = np.zeros((blocks,) + a.shape[:-1] + (width,), np.float32)
+    out = memory.empty((blocks,) + a.shape[:-1] + (width,), np.float32)   # a plan's own copy: counted
+    if not out.flags.writeable:
+        return out                  # a dry run's stand-in (engine/memory.py): nothing to fill
     for b in range(blocks):
         part = a[..., b * width:(b + 1) * width]
         out[b, ..., :part.shape[-1]] = part
+        out[b, ..., part.shape[-1]:] = 0
     return out

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import kernels
+from .. import kernels, memory
 from ..activations import is_monotonic
 from .base import Layer, Pool, Shape
 
@@ -25,8 +25,9 @@ class Maxpool(Layer):
         stride = s.get_int("stride", 1)
         size = s.get_int("size", stride)
         padding = s.get_int("padding", size - 1)
-        if stride < 1 or size < 1:
-            raise s.error(f"size={size} and stride={stride} must be at least 1")
+        for key, value in (("size", size), ("stride", stride)):
+            if value < 1:
+                raise s.error(f"{key}={value} must be at least 1", key)
         if padding < 0:
             raise s.error(f"padding={padding} must not be negative", "padding")
         return cls(index, where, size, stride, padding)
@@ -41,6 +42,11 @@ class Maxpool(Layer):
         out_w = (w + self.padding - self.size) // self.stride + 1
         if out_h < 1 or out_w < 1:
             raise self.shape_error(f"a {self.size}x{self.size} window does not fit a {w}x{h} input")
+        # A window wholly in the padding has no cell to take: its max would be -inf (darknet: -FLT_MAX)
+        last_h, last_w = self.offset + (out_h - 1) * self.stride, self.offset + (out_w - 1) * self.stride
+        if self.offset + self.size <= 0 or last_h >= h or last_w >= w:
+            raise self.shape_error(f"padding={self.padding} puts whole {self.size}x{self.size} windows "
+                                   f"outside a {w}x{h} input (darknet's default is size-1 = {self.size - 1})")
         return (out_h, out_w, c)
 
     def summary_row(self, in_shape, out_shape):
@@ -56,7 +62,7 @@ class Maxpool(Layer):
         return previous.kind == "convolutional" and is_monotonic(previous.activation)
 
     def make_step(self, in_shape, out_shape, batch, packed, threads):
-        out = np.empty((batch,) + out_shape, np.float32)
+        out = memory.empty((batch,) + out_shape, np.float32)
 
         def maxpool(x, outputs):
             n = x.shape[0]

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import memory
 from .base import Layer, Shape, relative_index
 
 
@@ -39,7 +40,7 @@ class Route(Layer):
     def make_step(self, in_shape, out_shape, batch, packed, threads):
         if len(self.sources) == 1:
             return lambda x, outputs: outputs[self.sources[0]]
-        out = np.empty((batch,) + out_shape, np.float32)
+        out = memory.empty((batch,) + out_shape, np.float32)
 
         def route(x, outputs):
             n = x.shape[0]

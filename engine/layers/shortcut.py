@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import kernels
+from .. import kernels, memory
 from ..activations import activation_code
 from .base import Layer, Shape, relative_index
 
@@ -47,7 +47,7 @@ class Shortcut(Layer):
         return (self.source,)
 
     def make_step(self, in_shape, out_shape, batch, packed, threads):
-        out = np.empty((batch,) + out_shape, np.float32)
+        out = memory.empty((batch,) + out_shape, np.float32)
 
         def shortcut(x, outputs):
             n = x.shape[0]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import kernels
+from .. import kernels, memory
 from .base import Layer, Shape
 
 
@@ -41,7 +41,7 @@ class Softmax(Layer):
     def make_step(self, in_shape, out_shape, batch, packed, threads):
         h, w, c = in_shape
         groups, temperature = self.groups, np.float32(self.temperature)
-        out = np.empty((batch,) + out_shape, np.float32)
+        out = memory.empty((batch,) + out_shape, np.float32)
 
         def softmax(x, outputs):
             n = x.shape[0]

@@ -18,6 +18,10 @@ import engine
 from ..qt_image import qimage_from_rgb, scaled_to_fit, square_thumbnail
 
 DISPLAY_MAX_SIDE = 2048   # plenty for a screen; keeps a batch of photos from eating memory
+# A big JPEG is decoded at 1/2, 1/4 or 1/8 of its size when it keeps this many pixels a side
+# (engine.load_image's at_least): enough for the display and for any model's input (twice it,
+# up to 800-pixel inputs); a 6000x4000 photo then decodes at 3000x2000, a quarter of the pixels
+DECODE_AT_LEAST = 1600
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,7 @@ class _DecodeJob(QRunnable):
 
     def run(self) -> None:
         try:
-            result = display_and_thumbnail(self._entry_id, engine.load_image(self._path))
+            result = display_and_thumbnail(self._entry_id, engine.load_image(self._path, DECODE_AT_LEAST))
         except Exception as exc:  # noqa: BLE001 - an unreadable file is a message, never a dead pool thread
             result = Decoded(self._entry_id, None, None, None, engine.one_line(exc))
         self._decoder.decoded.emit(result)   # queued to the GUI thread, where the decoder lives

@@ -95,6 +95,8 @@ class Models:
         try:
             net = engine.Network.load(request.cfg, request.weights)
             net.warm_up()   # the first forward loads the Numba kernels: here, not on the first frame
+            # a model too big to run at its own size is refused here, in one line, not at every image
+            net.check_memory(1, net.spec.height, net.spec.width)
             # darknet's imagenet.shortnames.list has 21842 lines; a 1000-class net uses the first
             # 1000 (load_names keeps them). Too few names is an error, reported like any other.
             names = engine.load_names(request.names, net.classes) if request.names else None
