@@ -119,9 +119,10 @@ class Classifier:
         w, h = self.input_size
         image = image_from_array(image)
         mode = resize or self.resize
-        fitted = fitted_size(image.shape[1], image.shape[0], mode, w, h, self.net.any_size)
+        multiple = self.net.spec.size_multiple
+        fitted = fitted_size(image.shape[1], image.shape[0], mode, w, h, self.net.any_size, multiple)
         self.net.check_memory(self.views, fitted[1], fitted[0])     # before an input that size exists
-        return fit_input(image, mode, w, h, free_size=self.net.any_size)
+        return fit_input(image, mode, w, h, self.net.any_size, multiple)
 
     def heatmap_source(self) -> HeatmapSource:
         """Where this network's class maps come from; NoHeatmap (one line) when it has none."""

@@ -228,26 +228,36 @@ def check_resize_mode(mode: str) -> str:
     return mode
 
 
-def fit_input(img: np.ndarray, mode: str, net_w: int, net_h: int, free_size: bool) -> np.ndarray:
+def fit_input(img: np.ndarray, mode: str, net_w: int, net_h: int, free_size: bool,
+              multiple: int = 1) -> np.ndarray:
     """Prepare an image for a network of net_w x net_h in one of RESIZE_MODES (see RESIZE_HELP).
 
     free_size: the network accepts any input size (fully convolutional + global pooling);
-    only then can "min" change the input size, and only up to MAX_ASPECT.
+    only then can "min" change the input size, and only up to MAX_ASPECT. multiple: what the
+    network needs each side to be a multiple of (NetworkSpec.size_multiple): "min" then rounds
+    darknet's size to the nearest multiple, where darknet itself would stop on an assert.
     """
     how = _fit_rule(img.shape[1], img.shape[0], mode, free_size)
     if how == "stretch":
         return resize(img, net_w, net_h)
+    if how == "min" and multiple > 1:
+        w, h = fitted_size(img.shape[1], img.shape[0], mode, net_w, net_h, free_size, multiple)
+        return resize(img, w, h)
     if how == "min":
         return resize_min(img, min(net_w, net_h))
     return letterbox(img, net_w, net_h)
 
 
-def fitted_size(im_w: int, im_h: int, mode: str, net_w: int, net_h: int, free_size: bool) -> tuple[int, int]:
+def fitted_size(im_w: int, im_h: int, mode: str, net_w: int, net_h: int, free_size: bool,
+                multiple: int = 1) -> tuple[int, int]:
     """(width, height) of what fit_input makes of an im_w x im_h image, without making it."""
     if _fit_rule(im_w, im_h, mode, free_size) != "min":
         return net_w, net_h
     size = min(net_w, net_h)
-    return (size, (im_h * size) // im_w) if im_w < im_h else ((im_w * size) // im_h, size)
+    w, h = (size, (im_h * size) // im_w) if im_w < im_h else ((im_w * size) // im_h, size)
+    if multiple > 1:
+        w, h = (max(multiple, round(side / multiple) * multiple) for side in (w, h))
+    return w, h
 
 
 def image_box(im_w: int, im_h: int, mode: str, net_w: int, net_h: int, free_size: bool,

@@ -41,6 +41,16 @@ class NetworkSpec:
         """True when nothing binds the input size (no [connected]): any w×h can be fed."""
         return not any(layer.needs_fixed_size for layer in self.layers)
 
+    @property
+    def size_multiple(self) -> int:
+        """What every input side must be a multiple of: 1, except where [shortcut]s add maps that
+        must halve evenly together (ResNet; darknet asserts it too), where it is the network's
+        whole downsampling (32 for ResNet 18: 256 -> 8)."""
+        if not any(layer.kind == "shortcut" for layer in self.layers):
+            return 1
+        smallest = min(w for h, w, c in self.shapes if h > 1 or w > 1)
+        return max(1, self.width // smallest)
+
     def input_shapes(self, shapes=None) -> list[Shape]:
         shapes = self.shapes if shapes is None else shapes
         return [self.input_shape] + list(shapes[:-1])

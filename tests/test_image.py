@@ -417,3 +417,19 @@ def test_the_classifier_asks_for_twice_its_input(tmp_path, random_weights):
     net = engine.Network.load(CFG_DIR / "tiny.cfg", random_weights("tiny"))
     assert engine.Classifier(net).decode_size == 448
     assert engine.Classifier(net, tta="scales").decode_size == 512
+
+
+def test_min_rounds_to_the_multiple_a_resnet_needs(random_weights):
+    """ResNet 18's shortcuts add maps that must halve evenly (darknet asserts it): darknet's
+    min size for a 4:3 photo, 341x256, would stop at its first downsampling shortcut; rounded to
+    a multiple of 32 (352x256) it runs, aspect within half a cell."""
+    spec = engine.parse_network(CFG_DIR / "resnet18.cfg")
+    assert spec.size_multiple == 32 and engine.parse_network(CFG_DIR / "tiny.cfg").size_multiple == 1
+    with pytest.raises(EngineError, match=r"\[shortcut\]: cannot add layer"):
+        spec.shapes_for(256, 341)
+    assert eimg.fitted_size(768, 576, "min", 256, 256, True, 32) == (352, 256)
+    assert eimg.fitted_size(576, 768, "min", 256, 256, True) == (256, 341)     # no multiple: darknet's
+    net = engine.Network.load(CFG_DIR / "resnet18.cfg", random_weights("resnet18"))
+    photo = np.random.default_rng(2).random((576, 768, 3), dtype=np.float32)
+    prediction = engine.Classifier(net).classify(photo)
+    assert prediction.input_shape == (256, 352) and prediction.probs.shape == (1000,)
