@@ -9,7 +9,7 @@ so is painting on a QImage, which is how thumbnails are made.
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
 from PySide6.QtGui import QImage, QPainter
 
 THUMB_SIDE = 96      # pixels: the image strips' thumbnails are squares of this side
@@ -61,3 +61,16 @@ def square_thumbnail(image: QImage) -> QImage:
     painter.drawImage((THUMB_SIDE - small.width()) // 2, (THUMB_SIDE - small.height()) // 2, small)
     painter.end()
     return thumb
+
+
+def png_bytes(image: QImage) -> bytes:
+    """The image encoded as PNG (to be written whole, see engine_api.replacing); OSError if Qt
+    cannot encode it."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    encoded = image.save(buffer, "PNG")
+    buffer.close()
+    if not encoded:
+        raise OSError("could not encode the image as PNG")
+    return bytes(data)

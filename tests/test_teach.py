@@ -326,6 +326,21 @@ def test_tdn_teach_then_tdn_classify(capsys, monkeypatch, dataset_dir, cache_roo
     assert text.splitlines()[1].endswith(": giraffe")
 
 
+def test_tdn_teach_prints_a_summary_not_its_iterations(capsys, monkeypatch, dataset_dir, cache_root, features,
+                                                       tiny_weights, tmp_path):
+    """Without --verbose: a fixed summary (14 lines and one per class), whatever the optimiser
+    did; the progress bars go to stderr, and only on a terminal."""
+    monkeypatch.setenv("TDN_CACHE_DIR", str(cache_root))
+    code, text, err = run(capsys, "teach", dataset_dir, "--out", tmp_path / "m", "--base", "tiny",
+                          "--weights", tiny_weights, "--augment", "none", "--layer", "18", "--l2", "0.1")
+    assert code == 0, err
+    lines = text.splitlines()
+    assert len(lines) == 14 + len(PHOTOS), text
+    assert [line.split(":")[0] for line in lines[:3]] == ["base", "classes", "features"]
+    assert lines[-1].startswith("try: tdn classify ") and err == ""
+    assert "cross-validation (accuracy % / log-loss):" not in text      # the trials table: --verbose
+
+
 def test_a_forced_route_head_from_the_command_line(capsys, monkeypatch, dataset_dir, cache_root, tiny_weights,
                                                     tmp_path):
     monkeypatch.setenv("TDN_CACHE_DIR", str(cache_root))

@@ -14,10 +14,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QRunnable, QThreadPool, Qt, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal
 from PySide6.QtGui import QImage, QImageReader
 
-from ..qt_image import THUMB_SIDE, square_thumbnail
+from ..qt_image import THUMB_SIDE, png_bytes, square_thumbnail
 from ..worker.engine_api import replacing
 from .project_folder import unique_path
 
@@ -43,18 +43,6 @@ def read_thumbnail(path: str | Path) -> QImage | None:
         reader.setScaledSize(size.scaled(2 * THUMB_SIDE, 2 * THUMB_SIDE, Qt.AspectRatioMode.KeepAspectRatio))
     image = reader.read()
     return None if image.isNull() else square_thumbnail(image)
-
-
-def png_bytes(image: QImage) -> bytes:
-    """The image encoded as PNG; OSError if Qt cannot encode it."""
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    encoded = image.save(buffer, "PNG")
-    buffer.close()
-    if not encoded:
-        raise OSError("could not encode the frame as PNG")
-    return bytes(data)
 
 
 class _CopyJob(QRunnable):

@@ -17,6 +17,8 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton,
                                QSplitter, QVBoxLayout, QWidget)
 
+from ..qt_image import png_bytes
+from ..worker.engine_api import replacing
 from ..worker.qt_worker import InferenceWorker
 from ..worker.scheduler import TOP_K, Result
 from .canvas import ImageCanvas
@@ -323,8 +325,17 @@ class WebcamView(QWidget):
 
     # ---- snapshot ----------------------------------------------------------------------------
     def save_snapshot(self, path: str) -> bool:
-        """Save the frame on screen as PNG; False if there is none or the write fails."""
-        return self._shown is not None and self._shown.full_image().save(path, "PNG")
+        """Save the frame on screen as PNG, whole or not at all; False if there is none or the
+        write fails."""
+        if self._shown is None:
+            return False
+        try:
+            data = png_bytes(self._shown.full_image())
+            with replacing(path) as f:
+                f.write(data)
+        except OSError:
+            return False
+        return True
 
     def _choose_snapshot(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save snapshot", "snapshot.png", "PNG image (*.png)")
