@@ -7,13 +7,16 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import bench_cmd, classify_cmd, compile_cmd, models_cmd, summary_cmd, teach_cmd, valid_cmd
+    from engine.version import version
+
+    from . import bench_cmd, classify_cmd, compile_cmd, info_cmd, models_cmd, summary_cmd, teach_cmd, valid_cmd
 
     parser = argparse.ArgumentParser(
         prog="tdn", description="Classify images with darknet's ImageNet models (Tiny Darknet and friends).")
     parser.add_argument("--memory", metavar="SIZE",
                         help="the most memory a network's buffers may take, e.g. 4G or 512M (default: half of "
                              "what is available; or set TDN_MEMORY_BUDGET)")
+    parser.add_argument("--version", action="version", version=f"tdn {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     classify_cmd.add_parser(sub)
     summary_cmd.add_parser(sub)
@@ -23,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     models_cmd.add_download_parser(sub)
     models_cmd.add_models_parser(sub)
     compile_cmd.add_parser(sub)
+    info_cmd.add_parser(sub)
     return parser
 
 
