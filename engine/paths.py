@@ -24,3 +24,8 @@ def _data_dir(name: str) -> Path:
 def cfg_dir() -> Path:
     """The folder holding the project's own cfg files (tiny.cfg, darknet.cfg, ...)."""
     return _data_dir("cfg")
+
+
+def resources_dir() -> Path:
+    """The folder holding the app's icon (tdn.svg) and the README's pictures."""
+    return _data_dir("resources")

@@ -16,9 +16,11 @@ from pathlib import Path
 from PySide6.QtCore import QSocketNotifier
 from PySide6.QtWidgets import QApplication, QWidget
 
+from . import launcher
+from .icon import app_icon
 from .settings import APPLICATION, ORGANISATION, ModelChoice, Settings
 from .views.main_window import MainWindow
-from .worker.engine_api import MODELS, RESIZE_HELP, RESIZE_MODES, cfg_path
+from .worker.engine_api import MODELS, RESIZE_HELP, RESIZE_MODES, cfg_path, version
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--webcam-resize", choices=RESIZE_MODES,
                    help="the same for camera frames (default: the menu's last choice, letterbox at first, "
                         "as in darknet's webcam demo: one input size for every frame keeps live video fast)")
+    p.add_argument("--version", action="version", version=f"tdn-gui {version()}")
+    desktop = p.add_mutually_exclusive_group()
+    desktop.add_argument("--install-launcher", action="store_true",
+                         help="add tdn to the desktop's applications menu (a .desktop entry and icons under "
+                              "$XDG_DATA_HOME or ~/.local/share), print what was written, and exit")
+    desktop.add_argument("--uninstall-launcher", action="store_true",
+                         help="remove what --install-launcher wrote, and exit")
     p.epilog = ("Ctrl+C in the terminal (SIGINT), SIGTERM and SIGHUP quit as closing the window does; "
                 "the exit status is then 128 + the signal's number (130 for Ctrl+C).")
     return p
@@ -65,6 +74,8 @@ def build_window(argv=None) -> MainWindow:
     args = parser.parse_args(argv)
     QApplication.setOrganizationName(ORGANISATION)
     QApplication.setApplicationName(APPLICATION)
+    QApplication.setDesktopFileName(launcher.APP_ID)   # Wayland matches the window to tdn.desktop by it
+    QApplication.setWindowIcon(app_icon())             # the window's and its dialogs'
     settings = Settings()
     window = MainWindow(settings, resize=args.resize, webcam_resize=args.webcam_resize)
     window.show()
@@ -143,7 +154,9 @@ class QuitOnSignals:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    build_parser().parse_args(argv)    # --help and usage errors first: they need no display
+    args = build_parser().parse_args(argv)    # --help and usage errors first: they need no display
+    if args.install_launcher or args.uninstall_launcher:
+        return launcher.run(install_it=args.install_launcher)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = build_window(argv)
     # Every way out of the event loop ends the threads and saves the settings, not only closing

@@ -90,12 +90,14 @@ def test_info_imports_no_qt_and_leaves_the_kernels_alone(tmp_path):
 
 
 @pytest.mark.skipif(os.environ.get("TDN_SKIP_INSTALL_TEST") == "1", reason="TDN_SKIP_INSTALL_TEST=1")
-def test_installed_wheel_has_the_version(tmp_path):
-    """Away from the source tree the version comes from the wheel's metadata."""
+def test_installed_wheel_has_the_version_and_the_icon(tmp_path):
+    """Away from the source tree the version comes from the wheel's metadata, and the icon ships."""
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(ROOT)],
                    check=True, capture_output=True)
-    code = "import engine.version as v; print(v.version()); print(v._PYPROJECT.exists())"
+    code = ("import engine.paths, engine.version as v; print(v.version()); "
+            "print(engine.paths.resources_dir() / 'tdn.svg'); print(v._PYPROJECT.exists())")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(target)),
                          capture_output=True, text=True, check=True).stdout.splitlines()
-    assert out == [PYPROJECT_VERSION, "False"]
+    assert out == [PYPROJECT_VERSION, str(target / "tdn_data" / "resources" / "tdn.svg"), "False"]
+    assert (target / "tdn_data" / "resources" / "tdn.svg").is_file()

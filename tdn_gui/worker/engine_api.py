@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from engine.files import replacing
 from engine.image import IMAGE_SUFFIXES, RESIZE_HELP, RESIZE_MODES
-from engine.paths import cfg_dir
+from engine.paths import cfg_dir, resources_dir
 from engine.registry import (MODELS, cfg_path, expected_weights_bytes, find_labels, find_names,
                              is_downloaded, weights_path)
 from engine.teach import MIN_TRUSTED, ExportPaths, Features, TaughtModel, TeachResult, class_files
 from engine.validate import Validation
+from engine.version import version
 
 __all__ = [
     # images and resize modes
@@ -25,6 +26,8 @@ __all__ = [
     "TeachResult", "TaughtModel", "Features", "ExportPaths", "MIN_TRUSTED", "class_files",
     # a folder run's result (File ▸ Classify folder…)
     "Validation",
-    # files written whole or not at all (the Teach view's writer thread)
+    # files written whole or not at all (the Teach view's writer thread, the launcher)
     "replacing",
+    # tdn's version and the shipped resources (the icon): Help ▸ About, the launcher
+    "version", "resources_dir",
 ]
