@@ -17,6 +17,7 @@ from ..worker.qt_download import DownloadThread
 from ..worker.qt_worker import InferenceWorker
 from ..worker.scheduler import LoadedModel
 from .classify_folder import ClassifyFolderDialog
+from .help_menu import add_help_menu
 from .image_view import ImageView, image_files_filter
 from .kernel_status import KernelStatusLabel
 from .model_panel import ModelPanel, model_details, model_summary
@@ -121,6 +122,8 @@ class MainWindow(QMainWindow):
         self.webcam_resize_actions = self._add_mode_group(resize_menu, self.webcam_resize_mode,
                                                           self.set_webcam_resize)
         self.webcam_tta_action = self._add_tta_action(resize_menu, stream=True)
+
+        add_help_menu(self)
 
     def _add_tta_action(self, menu, stream: bool) -> QAction:
         """Resize ▸ Test-time augmentation, for images or (stream) the webcam, as last chosen."""
