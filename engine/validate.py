@@ -39,6 +39,7 @@ class Validation:
     rows: list[Row] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
+    workers: int | None = None       # the Dask workers that computed it (None: this process)
 
     @property
     def images(self) -> int:
@@ -53,8 +54,11 @@ class Validation:
         return sum(r.correct5 for r in self.rows) / self.images if self.rows else 0.0
 
     def summary(self) -> dict:
-        return {"images": self.images, "top1": self.top1, "top5": self.top5,
-                "skipped": len(self.skipped), "seconds": round(self.seconds, 3)}
+        summary = {"images": self.images, "top1": self.top1, "top5": self.top5,
+                   "skipped": len(self.skipped), "seconds": round(self.seconds, 3)}
+        if self.workers is not None:
+            summary["workers"] = self.workers
+        return summary
 
 
 class Labeler:
@@ -104,16 +108,7 @@ def validate(classifier: Classifier, folder: Path, labeler: Labeler, limit: int 
 
     start = time.perf_counter()
     result = Validation()
-    files = find_images(folder)
-    labelled = []
-    for path in files:
-        label = labeler(path)
-        if label is None:
-            result.skipped.append((path, labeler.why_not(path)))
-        else:
-            labelled.append((path, label))
-    if limit is not None:
-        labelled = labelled[:limit]
+    labelled = _labelled(folder, labeler, limit, result)
 
     def decode(item):
         path, label = item
@@ -134,6 +129,48 @@ def validate(classifier: Classifier, folder: Path, labeler: Labeler, limit: int 
                 progress(result, len(labelled))
     result.seconds = time.perf_counter() - start
     return result
+
+
+def validate_on_cluster(cluster, model, folder: Path, labeler: Labeler, limit: int | None = None,
+                        progress: Callable[[Validation, int], None] | None = None,
+                        batch: int | None = None) -> Validation:
+    """validate on a Dask cluster (engine/cluster.py): the same rows and figures, computed by its
+    workers from the paths; result.workers says how many there were."""
+    from .cluster import BATCH, run_batches
+
+    start = time.perf_counter()
+    result = Validation(workers=cluster.workers)
+    labelled = _labelled(folder, labeler, limit, result)
+    done = 0
+
+    def advance(images: int) -> None:
+        nonlocal done
+        done += images
+        result.seconds = time.perf_counter() - start
+        if progress is not None:
+            progress(result, len(labelled))
+
+    for answer in run_batches(cluster, model, [str(p) for p, _ in labelled], 5, batch or BATCH, advance):
+        path, label = labelled[answer.index]
+        if answer.error is not None:
+            result.skipped.append((path, answer.error))
+        else:
+            result.rows.append(Row(path, label, list(answer.top)))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _labelled(folder: Path, labeler: Labeler, limit: int | None, result: Validation) -> list[tuple[Path, int]]:
+    """(path, label) of the labelled files under folder, at most `limit`; the others recorded as
+    skipped, with the reason."""
+    labelled = []
+    for path in find_images(folder):
+        label = labeler(path)
+        if label is None:
+            result.skipped.append((path, labeler.why_not(path)))
+        else:
+            labelled.append((path, label))
+    return labelled if limit is None else labelled[:limit]
 
 
 def _shape_batches(decoded: Iterator, result: Validation) -> Iterator[list]:

@@ -10,8 +10,8 @@ import sys
 # compiled kernels, 0.8 s on the portable ones (2026-11-30).
 PORTABLE_WORK = 30
 
-from .common import (add_model_arguments, add_tta_argument, fail, kernel_path_note, load_class_names,
-                     load_network, split_weights)
+from .common import (add_cluster_argument, add_model_arguments, add_tta_argument, cluster_model, fail,
+                     kernel_path_note, load_class_names, load_network, split_weights)
 
 
 def add_parser(subparsers):
@@ -29,6 +29,7 @@ def add_parser(subparsers):
                         "over the image) and DIR/<name>.cam.png (the photo under it, with the class name)")
     p.add_argument("--cam-class", metavar="NAME|INDEX",
                    help="the class to map (default: each image's top-1)")
+    add_cluster_argument(p)
     p.set_defaults(func=run)
     return p
 
@@ -44,10 +45,18 @@ def run(args) -> int:
         raise engine.EngineError(f"--top must be at least 1 (got {args.top})")
     if args.cam_class is not None and args.cam is None:
         raise engine.EngineError("--cam-class names the class of --cam's heatmaps: give --cam DIR too")
+    if args.cluster:
+        from engine.cluster import require
+
+        require()                   # before any work: without Dask, the one line on how to get it
+    if args.cluster and args.cam:
+        raise engine.EngineError("--cam writes its files here: run it without --cluster")
     net = load_network(args.model, weights)
-    if len(images) * net.bflops < PORTABLE_WORK:
+    if len(images) * net.bflops < PORTABLE_WORK or args.cluster:
         kernels.defer_loading()
     classifier = engine.Classifier(net, load_class_names(net, args.names), resize=args.resize, tta=args.tta)
+    if args.cluster:
+        return _run_on_cluster(args, cluster_model(args, weights, classifier), images)
     cams = _Heatmaps(classifier, args.cam, args.cam_class) if args.cam else None
     net.warm_up()           # "Predicted in" times the network, as darknet's does, not JIT loading
     note = kernel_path_note()
@@ -61,22 +70,44 @@ def run(args) -> int:
             fail(str(exc) if isinstance(exc, engine.EngineError) else f"{path}: {exc.strerror or exc}")
             failures += 1
             continue
-        top = prediction.top(args.top)
-        if args.json:
-            record = {"image": path, "seconds": round(prediction.seconds, 6),
-                      "top": [{"index": i, "name": n, "prob": p} for i, n, p in top]}
-            if written:
-                record["cam"] = {"class": written[0], "npy": str(written[1]), "png": str(written[2])}
-            print(json.dumps(record))
-        else:
-            print(f"{path}: Predicted in {prediction.seconds:f} seconds.")
-            for _, name, prob in top:
-                print(f"{prob * 100:5.2f}%: {name}")
-            if written:
-                print(f"heatmap of {written[3]}: {written[2]}")
-        sys.stdout.flush()
+        _print(args, path, prediction.seconds, prediction.top(args.top), written)
     if note:
         print(note, file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _print(args, path: str, seconds: float, top, written=None) -> None:
+    """One image's answer, as darknet prints it or (--json) as one JSON object."""
+    if args.json:
+        record = {"image": path, "seconds": round(seconds, 6),
+                  "top": [{"index": i, "name": n, "prob": p} for i, n, p in top]}
+        if written:
+            record["cam"] = {"class": written[0], "npy": str(written[1]), "png": str(written[2])}
+        print(json.dumps(record))
+    else:
+        print(f"{path}: Predicted in {seconds:f} seconds.")
+        for _, name, prob in top:
+            print(f"{prob * 100:5.2f}%: {name}")
+        if written:
+            print(f"heatmap of {written[3]}: {written[2]}")
+    sys.stdout.flush()
+
+
+def _run_on_cluster(args, model, images: list[str]) -> int:
+    """The images classified by a Dask cluster's workers, printed in input order as they come."""
+    from tqdm import tqdm
+
+    from engine.cluster import Cluster, run_batches
+
+    failures = 0
+    with Cluster(args.cluster) as cluster:
+        with tqdm(total=len(images), unit="img", file=sys.stderr, disable=None, leave=False) as bar:
+            for answer in run_batches(cluster, model, images, args.top, progress=bar.update):
+                if answer.error is not None:
+                    fail(answer.error)
+                    failures += 1
+                else:
+                    _print(args, images[answer.index], answer.seconds, answer.top)
     return 1 if failures else 0
 
 

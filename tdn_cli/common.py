@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def add_model_arguments(p, inputs: str | None) -> None:
@@ -24,6 +25,24 @@ def add_tta_argument(p) -> None:
                    help="test-time augmentation: flip also classifies the mirror image (in the same pass) "
                         "and averages; scales looks at the image at 8/7 of the network's size (256 for a "
                         "224 network), the size it saw objects at in training")
+
+
+def add_cluster_argument(p) -> None:
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="classify on a Dask cluster: tcp://HOST:PORT (a running `dask scheduler`) or local:N "
+                        "(N worker processes here); the image paths must be readable on every worker "
+                        "(needs pip install 'tdn[cluster]')")
+
+
+def cluster_model(args, weights: str | None, classifier):
+    """The engine.cluster.ModelSpec of the classifier the command built, with absolute paths
+    (workers resolve nothing themselves)."""
+    from engine import registry
+    from engine.cluster import ModelSpec
+
+    cfg, weights_file = registry.resolve(args.model, weights)
+    return ModelSpec(str(Path(cfg).resolve()), str(Path(weights_file).resolve()), classifier.names,
+                     classifier.resize, classifier.tta)
 
 
 def split_weights(args) -> tuple[str | None, list[str]]:
@@ -57,6 +76,8 @@ def load_class_names(net, names_path: str | None) -> list[str] | None:
 
 
 def fail(message: str, code: int = 1) -> int:
+    """Print one error line: a line break in the message (a file name can hold one) is escaped."""
+    message = message.replace("\r", "\\r").replace("\n", "\\n")
     print(f"tdn: error: {message}", file=sys.stderr)
     return code
 

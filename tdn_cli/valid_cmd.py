@@ -5,8 +5,8 @@ import json
 import sys
 from pathlib import Path
 
-from .common import (add_model_arguments, add_tta_argument, kernel_path_note, load_class_names, load_network,
-                     split_weights)
+from .common import (add_cluster_argument, add_model_arguments, add_tta_argument, cluster_model, kernel_path_note,
+                     load_class_names, load_network, split_weights)
 
 
 def add_parser(subparsers):
@@ -26,6 +26,7 @@ def add_parser(subparsers):
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument("--limit", type=int, metavar="N", help="classify at most N labelled images")
     add_tta_argument(p)
+    add_cluster_argument(p)
     p.set_defaults(func=run)
     return p
 
@@ -40,16 +41,29 @@ def run(args) -> int:
         raise engine.EngineError("give exactly one FOLDER (after the weights file, if MODEL is a .cfg)")
     if args.limit is not None and args.limit < 1:
         raise engine.EngineError(f"--limit must be at least 1 (got {args.limit})")
+    if args.cluster:
+        from engine.cluster import require
+
+        require()                   # before any work: without Dask, the one line on how to get it
     folder = Path(rest[0])
     net = load_network(args.model, weights)
     names = load_class_names(net, args.names)
     labels_file = args.labels or registry.find_labels()
     wnids = engine.load_names(labels_file, net.classes) if labels_file else None
     classifier = engine.Classifier(net, names, resize=args.resize, tta=args.tta)
-    net.warm_up()           # loads the compiled kernels there are, so the note below is true
-    note = kernel_path_note()
     bar = _progress_bar()
-    result = validate(classifier, folder, Labeler(wnids, names), limit=args.limit, progress=bar)
+    if args.cluster:
+        from engine.cluster import Cluster
+        from engine.validate import validate_on_cluster
+
+        note = None
+        with Cluster(args.cluster) as cluster:
+            result = validate_on_cluster(cluster, cluster_model(args, weights, classifier), folder,
+                                         Labeler(wnids, names), limit=args.limit, progress=bar)
+    else:
+        net.warm_up()           # loads the compiled kernels there are, so the note below is true
+        note = kernel_path_note()
+        result = validate(classifier, folder, Labeler(wnids, names), limit=args.limit, progress=bar)
     bar.close()
     if args.csv:
         write_csv(result, Path(args.csv))
