@@ -69,10 +69,12 @@ class Cluster:
             workers = _worker_count(address)
             threads = max(1, (os.cpu_count() or 1) // workers)
             # One thread per worker for Dask; the engine's kernels get the cores shared out (its
-            # BLAS stays single-threaded inside them, see engine/parallel.py)
+            # BLAS stays single-threaded inside them, see engine/parallel.py). Quiet logs: a
+            # worker's heartbeat meeting the closing scheduler logs a traceback at ERROR level
+            # that means nothing to a user (a failed image or a lost worker is reported anyway)
             self._local = distributed.LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                silence_logs=logging.ERROR, env={"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": "1"})
+                silence_logs=logging.CRITICAL, env={"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": "1"})
             self.client = distributed.Client(self._local)
         elif address.startswith("tcp://"):
             try:

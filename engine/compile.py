@@ -160,12 +160,14 @@ def _index_files(dispatcher) -> list[str]:
 
 def _die_with_parent() -> None:
     """Linux: end this worker when its coordinator ends, even by SIGKILL, so that a compiler
-    started again later never finds orphans compiling the same kernels."""
+    started again later never finds orphans compiling the same kernels. SIGKILL, because a worker
+    the coordinator had paused (SIGSTOP) would hold any other signal pending, stopped for ever;
+    the kernels it finished are in the cache already and its locks go with the process."""
     import ctypes
 
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)        # PR_SET_PDEATHSIG
+        libc.prctl(1, signal.SIGKILL)        # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         return
     if os.getppid() == 1:                    # the coordinator died before prctl took hold

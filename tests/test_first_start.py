@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -105,7 +106,7 @@ def test_fresh_install_answers_at_once_then_compiles_in_the_background(tmp_path,
 
 def test_one_compiler_per_cache(tmp_path):
     """A second background compiler leaves at once while the first holds the lock; the first,
-    killed, takes its workers with it."""
+    killed, takes its workers with it, even workers it had paused (SIGSTOP, as while an app is busy)."""
     env = fresh_install(tmp_path)
     background = [sys.executable, "-m", "engine.compile", "--background"]
     first = subprocess.Popen(background, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -120,6 +121,8 @@ def test_one_compiler_per_cache(tmp_path):
         while not (workers := _children(first.pid)):
             assert time.monotonic() < deadline, "the first compiler started no worker"
             time.sleep(0.05)
+        for pid in workers:
+            os.kill(pid, signal.SIGSTOP)
     finally:
         first.kill()
         first.wait()
