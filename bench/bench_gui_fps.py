@@ -150,8 +150,9 @@ def main() -> None:
         f"generation {g} {len(t)}x, {1e3 * sum(t):.0f} ms in all, worst {1e3 * max(t, default=0):.1f} ms"
         for g, t in collections.items()))
     worker = window.worker
-    print(f"frames shown {view.frames_shown}, classified {worker.processed} (results shown "
-          f"{view.results_shown}: the rest came after a newer frame's), abandoned mid-pass {worker.abandoned}")
+    counts = worker.counts()
+    print(f"frames shown {view.frames_shown}, classified {counts.processed} (results shown "
+          f"{view.results_shown}: the rest came after a newer frame's), abandoned mid-pass {counts.abandoned}")
 
 
 if __name__ == "__main__":

@@ -162,6 +162,11 @@ class Network:
         outputs = self._run(x, max(layers), frozenset(layers))
         return [np.array(outputs[layer], copy=True) for layer in layers]
 
+    def forget_plans(self) -> None:
+        """Drop every plan (its buffers go once nothing else holds them); the next pass builds
+        what it needs. For after a job that ran the network on shapes no view will use again."""
+        self._plans = PlanCache()
+
     def check_memory(self, batch: int, height: int, width: int) -> None:
         """MemoryBudgetError (one line) when a whole pass on `batch` inputs of height x width would
         not fit the memory budget (engine/memory.py): asked before an input that size is made.

@@ -140,9 +140,14 @@ def run_teach(request: TeachRequest, context: JobContext, report: Report,
     augment = tuple(request.augment)
     if context.stream_resize != context.resize:
         augment += (f"resize-{context.stream_resize}",)
-    features = teach.extract_features(backbone, dataset, augment, context.feature_cache(),
-                                      progress=lambda done, total: report("features", done, total, None),
-                                      cancel=cancel)
+    try:
+        features = teach.extract_features(backbone, dataset, augment, context.feature_cache(),
+                                          progress=lambda done, total: report("features", done, total, None),
+                                          cancel=cancel)
+    finally:
+        # the plans for the photos' many shapes (~290 MB after teach-dev's 89): the views need
+        # one or two, rebuilt at their next image
+        base_net.forget_plans()
     return teach.train_head(features, request.folds, None, request.seed,
                             progress=lambda done, total: report("training", done, total, None), cancel=cancel)
 

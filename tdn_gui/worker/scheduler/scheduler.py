@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Callable, Hashable
 
 import numpy as np
-from engine import check_resize_mode, kernels, teach
+from engine import check_resize_mode, kernels, memory, teach
 
 from . import jobs, threads
 from .jobs import Job, JobContext
@@ -268,12 +268,15 @@ class Scheduler:
             self._models.use_resize(turn.resize)
         self._models.use_stream_resize(turn.resize, turn.stream_resize)
         self._refresh_lane(turn.stream_resize)
+        if turn.model is not None or turn.taught is not UNCHANGED:
+            memory.give_back()      # the model replaced: its weights and plans go back to the system
         for report, value in news:
             report(value)
 
     def _run_job(self, turn: _Turn) -> None:
         context = JobContext(self._models, turn.resize, turn.stream_resize, self._feature_cache)
         done = jobs.run_job(turn.job, context, self._reports.job_progress)
+        memory.give_back()          # a teach job's feature passes, a folder run's batches
         with self._cond:
             self._running_job = None
             self._lane_paused = False
