@@ -140,7 +140,6 @@ class Classifier:
         layers, see Network.forward) said to stop. heatmap: also every class's map over the
         image (Prediction.heatmap; NoHeatmap when the network has none), from the same pass."""
         start = time.perf_counter()
-        image = image_from_array(image)
         x = self.preprocess(image)
         batch = self._with_views(x[None])
         maps = None
@@ -150,7 +149,7 @@ class Classifier:
             if out is None:
                 return None
             probs, kept = out
-            maps = self._heatmap_of(image, x, class_maps(self.net, source, kept))
+            maps = self._heatmap_of(np.shape(image)[:2], x, class_maps(self.net, source, kept))
         else:
             probs = self.net.predict(batch, keep_going)
             if probs is None:
@@ -179,10 +178,9 @@ class Classifier:
         n = len(probs) // 2
         return (probs[:n] + probs[n:]) / 2
 
-    def _heatmap_of(self, image: np.ndarray, x: np.ndarray, maps: np.ndarray) -> Heatmap:
+    def _heatmap_of(self, image_hw: tuple[int, int], x: np.ndarray, maps: np.ndarray) -> Heatmap:
         """One image's maps (a mirror view's turned back and averaged in), cropped to the image."""
         merged = maps[0] if "flip" not in self.tta else (maps[0] + maps[1][:, ::-1]) / 2
         w, h = self.input_size
-        box = image_box(image.shape[1], image.shape[0], self.resize, w, h, self.net.any_size,
-                        x.shape[1], x.shape[0])
+        box = image_box(image_hw[1], image_hw[0], self.resize, w, h, self.net.any_size, x.shape[1], x.shape[0])
         return Heatmap(crop_to_box(merged, box, x.shape[1], x.shape[0]))
