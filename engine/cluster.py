@@ -72,9 +72,11 @@ class Cluster:
             # BLAS stays single-threaded inside them, see engine/parallel.py). Quiet logs: a
             # worker's heartbeat meeting the closing scheduler logs a traceback at ERROR level
             # that means nothing to a user (a failed image or a lost worker is reported anyway)
+            # On 127.0.0.1 only, and no dashboard: a local cluster is this machine's business
             self._local = distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                silence_logs=logging.CRITICAL, env={"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": "1"})
+                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                dashboard_address=None, scheduler_kwargs={"dashboard": False}, silence_logs=logging.CRITICAL,
+                env={"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": "1"})
             self.client = distributed.Client(self._local)
         elif address.startswith("tcp://"):
             try:

@@ -161,20 +161,26 @@ def _alive(pid: int) -> bool:
 def test_ctrl_c_cancels_and_leaves_no_worker_behind(tiny_weights, imagenet_names, tmp_path):
     photos = tmp_path / "photos" / "n02110063"              # malamute's WordNet id: labelled
     photos.mkdir(parents=True)
-    source = shared_path("darknet", "data", "dog.jpg").read_bytes()
-    for k in range(400):
-        (photos / f"dog{k:03}.jpg").write_bytes(source)
+    source = shared_path("darknet", "data", "dog.jpg")
+    for k in range(5000):                                   # minutes of work: still running at Ctrl+C
+        (photos / f"dog{k:04}.jpg").symlink_to(source)
     process = subprocess.Popen(
         [sys.executable, "-m", "tdn_cli.main", "valid", "tiny", "--weights", str(tiny_weights), "--names",
          str(imagenet_names), "--labels", str(shared_path("darknet", "data", "imagenet.labels.list")),
          str(tmp_path / "photos"), "--cluster", "local:2"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + WAIT
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a test run started in the background (`cmd &` in a script) ignores SIGINT, and so would tdn
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 2 * WAIT
     workers: set[int] = set()
-    while time.monotonic() < deadline and len(workers) < 4:   # 2 nannies and their 2 workers
+    # the 2 worker processes and multiprocessing's resource tracker (the nannies live in tdn's process)
+    while time.monotonic() < deadline and len(workers) < 3 and process.poll() is None:
         time.sleep(0.5)
         workers = _descendants(process.pid)
-    assert len(workers) >= 4, "the local cluster never started"
+    if len(workers) < 3:
+        process.kill()
+        out, err = process.communicate(timeout=WAIT)
+        pytest.fail(f"the local cluster never started (exit {process.returncode}): {err[-2000:]}")
     time.sleep(2)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=WAIT)
