@@ -212,13 +212,15 @@ def resize_min(img: np.ndarray, size: int) -> np.ndarray:
     Returns `img` itself when no resize is needed. Unbounded: see fit_input for the guard.
     """
     im_h, im_w = img.shape[:2]
-    if im_w < im_h:
-        w, h = size, (im_h * size) // im_w
-    else:
-        w, h = (im_w * size) // im_h, size
+    w, h = min_size(im_w, im_h, size)
     if (w, h) == (im_w, im_h):
         return img
     return resize(img, w, h)
+
+
+def min_size(im_w: int, im_h: int, size: int) -> tuple[int, int]:
+    """(width, height) resize_min gives an im_w x im_h image: shorter side `size`, darknet's integer rule."""
+    return (size, (im_h * size) // im_w) if im_w < im_h else ((im_w * size) // im_h, size)
 
 
 def check_resize_mode(mode: str) -> str:
@@ -253,8 +255,7 @@ def fitted_size(im_w: int, im_h: int, mode: str, net_w: int, net_h: int, free_si
     """(width, height) of what fit_input makes of an im_w x im_h image, without making it."""
     if _fit_rule(im_w, im_h, mode, free_size) != "min":
         return net_w, net_h
-    size = min(net_w, net_h)
-    w, h = (size, (im_h * size) // im_w) if im_w < im_h else ((im_w * size) // im_h, size)
+    w, h = min_size(im_w, im_h, min(net_w, net_h))
     if multiple > 1:
         w, h = (max(multiple, round(side / multiple) * multiple) for side in (w, h))
     return w, h

@@ -49,3 +49,12 @@ activation=linear
 
 [softmax]
 """
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie (Linux's /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import engine
-from support import CFG_DIR, ROOT, shared_path
+from support import CFG_DIR, ROOT, process_alive, shared_path
 from tdn_cli.main import main
 
 pytest.importorskip("distributed", reason="the cluster extra (pip install 'tdn[cluster]') is not installed")
@@ -151,13 +151,6 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_ctrl_c_cancels_and_leaves_no_worker_behind(tiny_weights, imagenet_names, tmp_path):
     photos = tmp_path / "photos" / "n02110063"              # malamute's WordNet id: labelled
     photos.mkdir(parents=True)
@@ -187,6 +180,6 @@ def test_ctrl_c_cancels_and_leaves_no_worker_behind(tiny_weights, imagenet_names
     assert process.returncode == 130, err
     assert "Traceback" not in err and "tdn: interrupted" in err
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+    while time.monotonic() < deadline and any(process_alive(p) for p in workers):
         time.sleep(0.2)
-    assert not [p for p in workers if _alive(p)], "orphan worker processes"
+    assert not [p for p in workers if process_alive(p)], "orphan worker processes"

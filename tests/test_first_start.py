@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from support import CFG_DIR
+from support import CFG_DIR, process_alive
 
 CLASSIFY = [sys.executable, "-m", "tdn_cli.main", "classify"]
 
@@ -127,7 +127,7 @@ def test_one_compiler_per_cache(tmp_path):
         first.kill()
         first.wait()
     deadline = time.monotonic() + 30
-    while any(_alive(pid) for pid in workers):
+    while any(process_alive(pid) for pid in workers):
         assert time.monotonic() < deadline, "a worker outlived its killed coordinator"
         time.sleep(0.05)
 
@@ -138,14 +138,6 @@ def _children(pid: int) -> list[int]:
             return [int(p) for p in f.read().split()]
     except OSError:
         pytest.skip("needs Linux's /proc to find the compiler's workers")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def test_kernels_are_dealt_to_workers_by_compile_time():
