@@ -139,7 +139,6 @@ def run_worker(names: list[str]) -> None:
     unknown = [n for n in names if n not in kernels.NAMES]
     if unknown:
         raise CompileError(f"unknown kernels: {', '.join(unknown)} (known: {', '.join(kernels.NAMES)})")
-    _die_with_parent()
     kernels.use("portable")
     key = cache.fingerprint()
     for name in names:
@@ -158,20 +157,27 @@ def _index_files(dispatcher) -> list[str]:
     return [index] if index and os.path.exists(index) else []
 
 
-def _die_with_parent() -> None:
-    """Linux: end this worker when its coordinator ends, even by SIGKILL, so that a compiler
-    started again later never finds orphans compiling the same kernels. SIGKILL, because a worker
-    the coordinator had paused (SIGSTOP) would hold any other signal pending, stopped for ever;
-    the kernels it finished are in the cache already and its locks go with the process."""
+def _die_with_parent_hook():
+    """Linux: a function for Popen's preexec_fn that makes the worker end when its coordinator
+    ends, even by SIGKILL, so that a compiler started again later never finds orphans compiling
+    the same kernels. SIGKILL, because a worker the coordinator had paused (SIGSTOP) would hold
+    any other signal pending, stopped for ever. It runs between fork and exec (the setting
+    survives exec): set inside the worker, a worker paused before its Python had started would
+    have none, and outlive a killed coordinator stopped (the CI run of 2026-11-30 met that).
+    The coordinator has no threads, which preexec_fn needs. None where prctl does not exist."""
     import ctypes
 
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)        # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL(None, use_errno=True).prctl      # looked up here, not in the child
     except (OSError, AttributeError):
-        return
-    if os.getppid() == 1:                    # the coordinator died before prctl took hold
-        sys.exit(1)
+        return None
+    coordinator = os.getpid()
+
+    def hook():
+        prctl(1, signal.SIGKILL)                 # PR_SET_PDEATHSIG
+        if os.getppid() != coordinator:          # it died before prctl took hold
+            os._exit(1)
+    return hook
 
 
 def run_specimens() -> None:
@@ -262,7 +268,7 @@ def _start(names) -> subprocess.Popen:
     """A worker process; it inherits this process's priority (low in the background)."""
     command = [sys.executable, "-m", "engine.compile", "--job", ",".join(names)]
     env = dict(os.environ, NUMBA_NUM_THREADS="1")      # its specimens run on one core
-    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent_hook())
 
 
 def coordinate(background: bool, jobs: int | None = None, progress=None) -> int:
