@@ -72,10 +72,13 @@ class Cluster:
             # BLAS stays single-threaded inside them, see engine/parallel.py). Quiet logs: a
             # worker's heartbeat meeting the closing scheduler logs a traceback at ERROR level
             # that means nothing to a user (a failed image or a lost worker is reported anyway)
-            # On 127.0.0.1 only, and no dashboard: a local cluster is this machine's business
+            # On 127.0.0.1 only, and no dashboard: a local cluster is this machine's business. The
+            # scheduler serves its health routes over HTTP even so, on port 8787 unless told: a
+            # free port, so that a second tdn (or a dashboard of the user's) meets no warning.
             self._local = distributed.LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, scheduler_kwargs={"dashboard": False}, silence_logs=logging.CRITICAL,
+                dashboard_address=None, silence_logs=logging.CRITICAL,
+                scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
                 env={"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": "1"})
             self.client = distributed.Client(self._local)
         elif address.startswith("tcp://"):

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -108,6 +110,28 @@ def test_classify_on_a_cluster_prints_what_one_process_prints(capsys, tiny_weigh
     for a, b in zip(here, there):
         assert [t["index"] for t in a["top"]] == [t["index"] for t in b["top"]]
         assert max(abs(t["prob"] - u["prob"]) for t, u in zip(a["top"], b["top"])) < 1e-5   # batched there
+
+
+def test_a_local_cluster_listens_on_127_0_0_1_and_leaves_port_8787_alone():
+    """The scheduler's HTTP routes take a free port: a dashboard already on 8787 (the user's,
+    or a second tdn's) costs no warning, and nothing listens beyond this machine."""
+    held = socket.socket()
+    try:
+        held.bind(("127.0.0.1", 8787))
+        held.listen()
+    except OSError:
+        pass                                 # something holds it already: the same situation
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with Cluster("local:1") as local:
+                info = local.client.scheduler_info()
+    finally:
+        held.close()
+    assert not [w for w in caught if "8787" in str(w.message)]
+    assert info["address"].startswith("tcp://127.0.0.1:")
+    assert all(port != 8787 for port in info["services"].values())
+    assert all(worker.startswith("tcp://127.0.0.1:") for worker in info["workers"])
 
 
 def test_an_unreachable_scheduler_is_one_line_within_the_timeout():
