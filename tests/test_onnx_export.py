@@ -171,6 +171,15 @@ def network_from_text(tmp_path, name: str, text: str, seed: int = 1) -> engine.N
     return random_network(cfg, seed)
 
 
+@pytest.fixture(scope="module")
+def tiny_weights_or_random(tmp_path_factory):
+    """Tiny Darknet's published weights when ../shared has them, else seeded random ones."""
+    real = SHARED / "weights" / "tiny.weights"
+    if real.exists():
+        return real
+    path = tmp_path_factory.mktemp("tiny") / "tiny.weights"
+    engine.write_random_weights(CFG_DIR / "tiny.cfg", path)
+    return path
 
 
 def inputs(batch: int, size, seed: int = 0) -> np.ndarray:
@@ -197,10 +206,9 @@ def assert_exported_matches(net, path, *batches) -> float:
 
 
 @pytest.mark.parametrize("name,size", NETWORKS, ids=[n for n, _ in NETWORKS])
-def test_every_shipped_network_gives_the_engines_probabilities(name, size, tmp_path):
+def test_every_shipped_network_gives_the_engines_probabilities(name, size, tmp_path, tiny_weights_or_random):
     cfg = CFG_DIR / f"{name}.cfg"
-    real = SHARED / "weights" / "tiny.weights"
-    net = engine.Network.load(cfg, real) if name == "tiny" and real.exists() else random_network(cfg)
+    net = engine.Network.load(cfg, tiny_weights_or_random) if name == "tiny" else random_network(cfg)
     size = size or net.input_size
     x = inputs(2, size)                      # the batch is symbolic: 2, then 1
     if name == "tiny" and (SHARED / "darknet" / "data" / "dog.jpg").exists():
@@ -243,10 +251,8 @@ def test_darknets_shortcut_connected_and_softmax_semantics(text, tmp_path):
     assert_exported_matches(net, tmp_path / "odd.onnx", inputs(3, net.input_size))
 
 
-def test_a_taught_head_exports_through_its_cfg_and_weights(tmp_path, capsys):
-    real = SHARED / "weights" / "tiny.weights"
-    base = engine.Network.load(CFG_DIR / "tiny.cfg", real) if real.exists() else random_network(CFG_DIR / "tiny.cfg")
-    backbone = teach.Backbone(base, layers=(17, 19))            # a [route] of two layers
+def test_a_taught_head_exports_through_its_cfg_and_weights(tmp_path, capsys, tiny_weights_or_random):
+    backbone = teach.Backbone.load(CFG_DIR / "tiny.cfg", tiny_weights_or_random, layers=(17, 19))   # a [route]
     rng = np.random.default_rng(2)
     model = teach.TaughtModel(backbone, backbone.heads[0], ("cat", "dog", "fish"),
                               rng.normal(0, 0.05, (3, backbone.channels)), rng.normal(0, 0.1, 3))
@@ -284,20 +290,15 @@ def umask_027():
     os.umask(old)
 
 
-def test_tdn_export_writes_the_model_with_the_usual_mode(tmp_path, capsys, umask_027):
-    real = SHARED / "weights" / "tiny.weights"
-    if real.exists():
-        argv, net = ["tiny", "--weights", str(real)], engine.Network.load(CFG_DIR / "tiny.cfg", real)
-    else:
-        weights = tmp_path / "tiny.weights"
-        engine.write_random_weights(CFG_DIR / "tiny.cfg", weights)
-        argv, net = [str(CFG_DIR / "tiny.cfg"), str(weights)], engine.Network.load(CFG_DIR / "tiny.cfg", weights)
+def test_tdn_export_writes_the_model_with_the_usual_mode(tmp_path, capsys, umask_027, tiny_weights_or_random):
     out = tmp_path / "tiny.onnx"
-    assert main(["export", *argv, "--onnx", str(out), "--size", "160x128"]) == 0
+    assert main(["export", "tiny", "--weights", str(tiny_weights_or_random), "--onnx", str(out),
+                 "--size", "160x128"]) == 0
     printed, err = capsys.readouterr()
     assert err == "" and printed.startswith(f"{out}: tiny at 160x128, 1000 classes")
     assert stat.S_IMODE(out.stat().st_mode) == 0o640
-    assert_exported_matches(net, out, inputs(2, (160, 128)))
+    assert_exported_matches(engine.Network.load(CFG_DIR / "tiny.cfg", tiny_weights_or_random), out,
+                            inputs(2, (160, 128)))
 
 
 def test_tdn_export_refused_is_one_line_and_leaves_no_file(tmp_path, capsys):
