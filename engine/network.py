@@ -167,6 +167,11 @@ class Network:
         what it needs. For after a job that ran the network on shapes no view will use again."""
         self._plans = PlanCache()
 
+    @property
+    def plans_held(self) -> int:
+        """How many input shapes this network keeps buffers for (at most plan.MAX_PLANS)."""
+        return len(self._plans)
+
     def check_memory(self, batch: int, height: int, width: int) -> None:
         """MemoryBudgetError (one line) when a whole pass on `batch` inputs of height x width would
         not fit the memory budget (engine/memory.py): asked before an input that size is made.

@@ -193,6 +193,9 @@ class PlanCache:
             self._plans.popitem(last=False)
         return steps
 
+    def __len__(self) -> int:
+        return len(self._plans)
+
 
 def _already_done(x, outputs):
     """The pool whose work the step before already did."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The portable (numpy) kernels unless a test asks for the compiled ones (`kernel_set`):
 # nothing starts a background compiler, here or in the subprocesses the tests run.
 os.environ.setdefault("TDN_KERNELS", "portable")
+# Downloads and teach's feature cache in a folder of this run's own, never the user's: a feature
+# cached by an earlier run would also let a teach skip the passes a test means to check
+_CACHE = tempfile.TemporaryDirectory(prefix="tdn-test-cache-")
+os.environ["TDN_CACHE_DIR"] = _CACHE.name
 
 from support import CFG_DIR, shared_path  # noqa: E402
 

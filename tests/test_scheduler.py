@@ -262,6 +262,25 @@ def test_one_job_at_a_time_and_a_switch_before_it(scheduler, models, tmp_path):
     assert set(later[1:-1]) <= {"job_progress"}
 
 
+def test_a_finished_teach_keeps_no_buffers_for_its_photos_shapes(scheduler, models, tmp_path):
+    """Teaching runs photos of many shapes through the backbone; the result the Teach view keeps
+    (for as long as the app runs) holds none of those passes' buffers (the soak's +238 MB)."""
+    first = models[0]
+    folder = tmp_path / "classes"
+    for k, (w, h) in enumerate(((40, 32), (32, 48), (56, 40))):      # three shapes per class
+        for label in ("apples", "pears"):
+            (folder / label).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(picture(10 * k + len(label), w, h)).save(folder / label / f"{k}.png")
+    s, recorder = loaded(scheduler, first)
+    job = s.start_job(TeachRequest(str(folder), augment=(), folds=2))
+    done: JobDone = recorder.wait_for("job_finished", lambda d: d.job == job.id)
+    assert done.error is None, done.error
+    backbone = done.value.model.backbone
+    assert backbone.net.plans_held == 0
+    backbone.pooled(backbone.preprocess(picture(1))[None])
+    assert backbone.net.plans_held == 1            # and it still runs, building what it needs
+
+
 def test_cancel_a_job_before_it_starts_and_while_it_runs(scheduler, models, tmp_path):
     first = models[0]
     folder = tmp_path / "classes"

@@ -81,6 +81,11 @@ class Backbone:
         return np.concatenate([out.mean(axis=(1, 2), dtype=np.float64) for out in outputs],
                               axis=1).astype(np.float32)
 
+    def forget_plans(self) -> None:
+        """Drop the buffers of the input shapes seen so far: teaching passes photos of many
+        shapes, and a taught model keeps its backbone for as long as the app keeps the result."""
+        self.net.forget_plans()
+
     def _identity(self) -> str:
         """What the features depend on: the layers read, layers 0..last, their weights, input
         size, preprocessing."""
