@@ -198,6 +198,29 @@ def test_latest_frame_wins(scheduler, models):
     assert s.pending == 0 and s.lanes == 1
 
 
+def test_freed_memory_goes_back_now_and_then_while_classifying(scheduler, models, monkeypatch):
+    """memory.trim (the real one, counted) runs between answers once TRIM_SECONDS have passed since
+    the last, and not before: a long webcam run gets its freed frames back without a switch."""
+    from engine import memory
+    from tdn_gui.worker.scheduler import scheduler as scheduler_module
+
+    calls = []
+    real_trim = memory.trim
+    monkeypatch.setattr(memory, "trim", lambda: (calls.append(1), real_trim()))
+    s, recorder = loaded(scheduler, models[0])
+    calls.clear()                                    # the load's give_back trims too
+    for tag in range(3):                             # one at a time: each is classified
+        s.submit(tag, picture(tag))
+        recorder.wait_for("result_ready", lambda r, tag=tag: r.tag == tag)
+    assert calls == []                               # not 30 s yet
+    monkeypatch.setattr(scheduler_module, "TRIM_SECONDS", 0.0)
+    for tag in range(3, 6):
+        s.submit(tag, picture(tag))
+        recorder.wait_for("result_ready", lambda r, tag=tag: r.tag == tag)
+    s.stop()                                         # the last answer's trim is done when it returns
+    assert len(calls) == 3
+
+
 def test_a_switch_goes_before_the_work_meant_for_it(scheduler, models):
     """A model load and a resize change posted while a frame is in hand are done before the
     frame posted after them, which the new model answers in the new mode."""
