@@ -150,6 +150,14 @@ def settled_slope(samples: list[Sample], after_seconds: float, settle_seconds: f
     return float(coefficients[0]), len(kept)
 
 
+def samples_by_phase(samples: list[Sample]) -> dict[int, list[Sample]]:
+    """The samples of each switch phase, in the order taken."""
+    by_phase: dict[int, list[Sample]] = {}
+    for s in samples:
+        by_phase.setdefault(s.phase, []).append(s)
+    return by_phase
+
+
 def repeat_drift(samples: list[Sample], cycle: int, after_seconds: float) -> tuple[float, int]:
     """RSS growth between visits of the same configuration (model, images' mode, webcam's mode):
     each phase's level, the mean of its second half, against the level `cycle` phases earlier,
@@ -157,9 +165,7 @@ def repeat_drift(samples: list[Sample], cycle: int, after_seconds: float) -> tup
     bounded) come back to the same size on each visit, so only growth is left. Pairs count
     when both phases start after the warm-up and after the teach job ended (a taught result the
     app keeps is one step, not growth). Returns the mean over the pairs and their count."""
-    by_phase: dict[int, list[Sample]] = {}
-    for s in samples:
-        by_phase.setdefault(s.phase, []).append(s)
+    by_phase = samples_by_phase(samples)
     job_end = max((s.seconds for s in samples if s.busy), default=0.0)
     levels = {}
     for phase, rows in by_phase.items():
@@ -424,9 +430,7 @@ def main() -> int:
           f"end (last {window_seconds / 60:.1f} min) {min(end_threads)}-{max(end_threads)}; "
           f"all run {min(s.threads for s in samples)}-{max(s.threads for s in samples)}; "
           f"after closing the window {threads_closed} (RSS {rss_closed:.1f} MB)")
-    by_phase: dict[int, list[Sample]] = {}
-    for s in samples:
-        by_phase.setdefault(s.phase, []).append(s)
+    by_phase = samples_by_phase(samples)
     print("RSS by phase (mean of its samples, what classified last): " + ", ".join(
         f"{p} {rows[-1].model} {np.mean([s.rss_mb for s in rows]):.0f} MB" for p, rows in by_phase.items()))
     start_names = state.get("names_start", [])
