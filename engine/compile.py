@@ -24,20 +24,20 @@ import subprocess
 import sys
 import time
 
-# The kernels in the order a worker compiles them (the ones most of a forward pass runs on
-# first), with the CPU seconds each took to compile on this project's machine (2-core Zen 3,
+# The kernels in the order a worker compiles them (what Tiny Darknet and Darknet Reference run
+# on first; Winograd serves layers of 64+ channels, im2col convs of several groups), with the CPU seconds each took to compile on this project's machine (2-core Zen 3,
 # Numba 0.68, 2026-11-30): for sharing them between workers and for the progress figures.
 KERNEL_SECONDS = {
-    "conv_forward": 19.8,
-    "winograd_conv": 17.8,
-    "winograd_conv_by_filters": 15.7,
-    "conv_forward_by_filters": 10.8,
-    "global_avgpool": 0.4,
+    "direct_conv": 18.1,
+    "global_avgpool": 0.3,
     "softmax": 0.3,
-    "resize_bilinear": 1.0,
-    "maxpool": 0.6,
-    "bias_activate": 0.4,
-    "shortcut_add": 2.0,
+    "resize_bilinear": 0.5,
+    "maxpool": 0.7,
+    "bias_activate": 0.3,
+    "shortcut_add": 1.3,
+    "winograd_conv": 19.8,
+    "winograd_conv_by_filters": 12.9,
+    "conv_forward": 9.6,
 }
 POLL = 0.2                  # seconds between looks at the workers and at live.lock
 METER_SECONDS = 1.0         # the window over which the machine's load is measured
@@ -47,9 +47,9 @@ METER_SECONDS = 1.0         # the window over which the machine's load is measur
 IDLE_BELOW = 0.5
 
 # Specimen networks: together they reach every kernel (a worker checks that they did). Their
-# sizes choose the conv strategies (see layers/convolutional.py): a 3x3 conv over RGB
-# (im2col), 64 tiles of 32 filters (Winograd by blocks of tiles), 16 tiles of 64 filters
-# (Winograd by chunks of filters), 64 pixels of 256 filters (filters split across threads).
+# sizes choose the conv strategies (engine/plan.py), at batch 2 and 1: direct convolution for
+# most (the RGB layer, a fused 2x2 pool), 64 channels on 16x16 (Winograd by blocks of tiles at
+# batch 2), 256 channels on 16x16 (Winograd by chunks of filters), two groups (im2col).
 SPECIMENS = {
     "specimen-conv.cfg": """
 [net]
@@ -78,8 +78,26 @@ size=3
 stride=1
 pad=1
 activation=leaky
+[convolutional]
+filters=64
+size=3
+stride=1
+pad=1
+activation=leaky
+[convolutional]
+filters=256
+size=1
+stride=1
+pad=0
+activation=leaky
+[convolutional]
+filters=64
+size=3
+stride=1
+pad=1
+activation=leaky
 [route]
-layers=-1,-2
+layers=-1,-5
 [maxpool]
 size=3
 stride=2
@@ -98,6 +116,13 @@ activation=linear
 [shortcut]
 from=-3
 activation=leaky
+[convolutional]
+filters=16
+size=3
+stride=1
+pad=1
+groups=2
+activation=logistic
 [convolutional]
 filters=10
 size=1

@@ -25,6 +25,15 @@ from .layers.base import Pool, Step
 from .spec import NetworkSpec
 
 # --- which step runs a conv -------------------------------------------------------------
+# Direct convolution by register tiles (DirectStep) runs every conv of one group, except where
+# Winograd F(4x4, 3x3) does fewer multiplications enough to win: with many input channels.
+# A/B on this project's machine (2026-11-30, ms per layer, Winograd vs direct), blocks of tiles:
+# 56x56, 16 -> 128 channels (Tiny) 1.33 vs 1.09; 56x56, 64 -> 128 (Darknet19) 4.4 vs 5.5;
+# 28x28, 128 -> 256 (Darknet19) 3.6 vs 5.0 ...
+WINOGRAD_BY_TILES_MIN_CHANNELS = 64
+# ... by chunks of filters: 14x14, 64 -> 512 (Tiny) 1.33 vs 1.24; 256 -> 512 (Darknet19) 4.85 vs
+# 4.82; 512 -> 1024 (Extraction) 12.3 vs 15.7
+WINOGRAD_BY_FILTERS_MIN_CHANNELS = 256
 # Winograd's transforms cost per channel; below this many input channels plain GEMM wins
 WINOGRAD_MIN_CHANNELS = 8
 # With few 4x4 tiles its 36 GEMMs are tiny and its filters 4x larger than im2col's: measured
@@ -38,11 +47,6 @@ BY_FILTERS_MAX_TILES = 64
 BY_FILTERS_MIN_FILTERS = 64
 # The one pool Winograd's output transform does itself: its 4x4 tiles hold whole 2x2 windows
 WINOGRAD_POOL = Pool(2, 2, 0)
-# Up to this many output pixels (batch included) a conv splits its filters across threads
-# instead of its rows: a band of rows per thread would reread every weight for few pixels ...
-FILTER_SPLIT_MAX_PIXELS = 256
-# ... when each thread gets at least two SIMD vectors (2 x 8) of filters
-FILTER_SPLIT_MIN_FILTERS_PER_THREAD = 16
 
 # --- how steps split their work -----------------------------------------------------------
 # Tiles per Winograd block: its V and M scratch (36 x block x channels) should fit in L2
@@ -56,21 +60,20 @@ MAX_PLANS = 4            # plans kept per network (e.g. webcam + a dropped photo
 
 def conv_step_type(layer, in_shape, out_shape, batch: int, threads: int, pool: Pool | None, has_winograd: bool):
     """The step class that runs `layer` (a Convolutional) on `batch` inputs of in_shape."""
-    from .layers.convolutional import ConvStep, FilterSplitStep, WinogradByFiltersStep, WinogradStep
+    from .layers.convolutional import ConvStep, DirectStep, WinogradByFiltersStep, WinogradStep
+
 
     tiles_y, tiles_x = winograd_transforms.tiles(out_shape[0], out_shape[1])
     tiles = batch * tiles_y * tiles_x
     winograd = (has_winograd and in_shape[2] >= WINOGRAD_MIN_CHANNELS
                 and (pool is None or pool == WINOGRAD_POOL))
     if winograd:
-        if BY_FILTERS_MIN_TILES <= tiles <= BY_FILTERS_MAX_TILES and layer.filters >= BY_FILTERS_MIN_FILTERS:
+        if (BY_FILTERS_MIN_TILES <= tiles <= BY_FILTERS_MAX_TILES and layer.filters >= BY_FILTERS_MIN_FILTERS
+                and in_shape[2] >= WINOGRAD_BY_FILTERS_MIN_CHANNELS):
             return WinogradByFiltersStep
-        if tiles >= WINOGRAD_MIN_TILES:
+        if tiles >= WINOGRAD_MIN_TILES and in_shape[2] >= WINOGRAD_BY_TILES_MIN_CHANNELS:
             return WinogradStep
-    if (layer.groups == 1 and batch * out_shape[0] * out_shape[1] <= FILTER_SPLIT_MAX_PIXELS
-            and layer.filters >= FILTER_SPLIT_MIN_FILTERS_PER_THREAD * threads):
-        return FilterSplitStep
-    return ConvStep
+    return DirectStep if layer.groups == 1 else ConvStep
 
 
 def row_band(final_h: int, conv_w: int, floats_per_pixel: int, pool_stride: int, batch: int,
@@ -82,6 +85,21 @@ def row_band(final_h: int, conv_w: int, floats_per_pixel: int, pool_stride: int,
     if batch == 1:
         band = min(band, -(-final_h // (2 * threads)))
     return max(1, min(band, final_h))
+
+
+def direct_split(final_h: int, weight_bytes: int, input_bytes: int, blocks: int, batch: int,
+                 threads: int) -> tuple[int, int]:
+    """(output rows, blocks of 16 filters) per direct_conv task. Where the weights outweigh the
+    input (late layers: few pixels, many filters) the filters are split, so each weight is
+    read once per image and the small input once per chunk; elsewhere a task takes all the
+    filters for a band of rows, so each input row is read once. Tasks are shared out in turn
+    and are of one size, so there are a multiple of `threads` of them where the rows allow:
+    Tiny's layer 5 in 5 bands (3 for one thread, 2 for the other) took 1.33 ms, in 4 bands
+    ~1.1."""
+    chunk = -(-blocks // (2 * threads)) if weight_bytes > input_bytes else blocks
+    chunks = -(-blocks // chunk)
+    bands = max(1, -(-2 * threads // (batch * chunks)))
+    return max(1, -(-final_h // bands)), chunk
 
 
 def winograd_block(tiles: int, threads: int) -> int:
@@ -112,7 +130,7 @@ def build(spec: NetworkSpec, packed: list, batch: int, height: int, width: int, 
                 raise ShapeError(f"{layer.where}: {layer.describe()} fixes the input to "
                                  f"{spec.width}x{spec.height}; got {width}x{height}")
     check_budget(spec, packed, batch, height, width, last, keep, threads)
-    return _steps(spec, packed, batch, spec.shapes_for(height, width), last, keep, threads)
+    return _steps(spec, packed, batch, (height, width), last, keep, threads)
 
 
 def check_budget(spec: NetworkSpec, packed: list, batch: int, height: int, width: int, last: int,
@@ -121,7 +139,7 @@ def check_budget(spec: NetworkSpec, packed: list, batch: int, height: int, width
     shapes = spec.shapes_for(height, width)
     sizes: list[int] = []
     with memory.counting() as count:
-        _steps(spec, packed, batch, shapes, last, keep, threads, lambda: sizes.append(count[0]))
+        _steps(spec, packed, batch, (height, width), last, keep, threads, lambda: sizes.append(count[0]))
     needed = count[0] + input_bytes(spec, batch, height, width) + scratch_bytes(spec, batch, shapes, last)
     per_layer = [b - a for a, b in zip([0] + sizes, sizes)]
     heaviest = max(range(len(per_layer)), key=per_layer.__getitem__)
@@ -148,9 +166,10 @@ def scratch_bytes(spec: NetworkSpec, batch: int, shapes, last: int) -> int:
     return largest
 
 
-def _steps(spec: NetworkSpec, packed: list, batch: int, shapes, last: int, keep: frozenset, threads: int,
-           after_layer=None) -> list[Step]:
-    in_shapes = spec.input_shapes(shapes)
+def _steps(spec: NetworkSpec, packed: list, batch: int, size: tuple[int, int], last: int, keep: frozenset,
+           threads: int, after_layer=None) -> list[Step]:
+    shapes = spec.shapes_for(*size)
+    in_shapes = spec.input_shapes(shapes, size)
     fused, pooled_first = joins(spec)
     fused -= keep
     pooled_first -= keep

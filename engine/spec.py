@@ -51,9 +51,11 @@ class NetworkSpec:
         smallest = min(w for h, w, c in self.shapes if h > 1 or w > 1)
         return max(1, self.width // smallest)
 
-    def input_shapes(self, shapes=None) -> list[Shape]:
+    def input_shapes(self, shapes=None, size: tuple[int, int] | None = None) -> list[Shape]:
+        """Each layer's input shape: for the cfg's input size, or for `shapes` = shapes_for(*size)."""
         shapes = self.shapes if shapes is None else shapes
-        return [self.input_shape] + list(shapes[:-1])
+        first = self.input_shape if size is None else (size[0], size[1], self.channels)
+        return [first] + list(shapes[:-1])
 
     def shapes_for(self, height: int, width: int) -> tuple[Shape, ...]:
         """Every layer's output shape for another input size (ShapeError if impossible)."""

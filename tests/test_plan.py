@@ -55,8 +55,8 @@ def test_a_max_pool_joins_the_conv_before_it_as_the_layers_declare(activation, r
     head = len(net.spec.layers) - 3                         # the linear 1x1 conv before [avgpool]
     assert pooled_first == {head}
     steps = net.plan(1, 16, 16)
-    assert (type(steps[0]).__name__, steps[1].__name__) == (("ConvStep", "_already_done") if fused
-                                                            else ("ConvStep", "maxpool"))
+    assert (type(steps[0]).__name__, steps[1].__name__) == (("DirectStep", "_already_done") if fused
+                                                            else ("DirectStep", "maxpool"))
     kept = net.plan(1, 16, 16, stop=0)                      # features of layer 0: never pooled away
     assert kept[0].out.shape == (1, 16, 16, 8)
 
@@ -69,14 +69,24 @@ def test_tiny_darknets_conv_steps():
     shapes = spec.input_shapes()
     kinds = {i: plan.conv_step_type(layer, shapes[i], spec.shapes[i], 1, 2, None, layer.winograd_ok).__name__
              for i, layer in enumerate(spec.layers) if layer.kind == "convolutional"}
-    assert kinds[0] == "ConvStep"                           # 3 input channels: below Winograd's 8
-    assert {kinds[i] for i in (2, 5, 7)} == {"WinogradStep"}              # 784 and 196 tiles
-    assert {kinds[i] for i in (10, 12, 15, 17)} == {"WinogradByFiltersStep"}   # 49 and 16 tiles
-    assert {kinds[i] for i in (14, 16, 18)} == {"FilterSplitStep"}        # 196 pixels, 64-128 filters
-    assert {kinds[i] for i in (4, 6, 9, 11)} == {"ConvStep"}              # 1x1 on larger maps
-    assert kinds[19] == "FilterSplitStep"                   # 1000 filters on 196 pixels
+    assert set(kinds.values()) == {"DirectStep"}            # 3-64 input channels: direct throughout
     assert plan.conv_step_type(spec.layers[2], shapes[2], spec.shapes[2], 1, 2, engine.layers.base.Pool(3, 2, 0),
-                               True).__name__ == "ConvStep"  # Winograd only fuses a 2x2/2 pool
+                               True).__name__ == "DirectStep"
+
+
+def test_winograd_takes_the_layers_of_many_channels():
+    """Darknet19 at its 256x256: Winograd by blocks of tiles from 64 input channels on 64x64 and
+    32x32 maps, by chunks of filters from 256 on 16x16; direct for the rest (8x8 maps, 1x1s)."""
+    spec = engine.parse_network(CFG_DIR / "darknet19.cfg")
+    shapes = spec.input_shapes()
+    kinds = {i: plan.conv_step_type(layer, shapes[i], spec.shapes[i], 1, 2, None, layer.winograd_ok).__name__
+             for i, layer in enumerate(spec.layers) if layer.kind == "convolutional"}
+    by_kind = {}
+    for i, kind in kinds.items():
+        by_kind.setdefault(kind, []).append((spec.layers[i].size, shapes[i][0], shapes[i][2]))
+    assert {c for size, h, c in by_kind["WinogradStep"]} == {64, 128}
+    assert {(h, c) for size, h, c in by_kind["WinogradByFiltersStep"]} == {(16, 256)}
+    assert all(size == 1 or c < 64 or h == 8 for size, h, c in by_kind["DirectStep"])
 
 
 def test_plans_are_kept_per_thread_count(compiled_kernels, random_weights):
@@ -95,7 +105,7 @@ def test_plans_are_kept_per_thread_count(compiled_kernels, random_weights):
         two = net.plan(1, 64, 64)
         on_two = net.predict(image)
         assert one is not two and net.plan(1, 64, 64) is two
-        assert one[0].cols.shape[0] == 1 and two[0].cols.shape[0] == 2
+        assert one[0].acc.shape[0] == 1 and two[0].acc.shape[0] == 2
         set_threads(1)
         assert net.plan(1, 64, 64) is one                    # both are kept
     finally:

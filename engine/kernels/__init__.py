@@ -6,7 +6,7 @@
 
 Two sets implement the same kernels with the same arguments and results:
 
-- compiled (compiled.py, winograd.py): Numba, the fast set. Compiling it takes a minute or
+- compiled (compiled.py, direct.py, winograd.py): Numba, the fast set. Compiling it takes a minute or
   more of CPU; Numba keeps the machine code in its on-disk cache, so that happens once per
   install (see cache.py for how we know what is there);
 - portable (portable.py): numpy, nothing to compile, several times slower.
@@ -36,10 +36,10 @@ from . import cache, portable
 
 # Each kernel's compiled version: the module that defines it (imported, with Numba, on first need)
 COMPILED_IN = {
+    "direct_conv": "direct",
     "conv_forward": "compiled",
     "winograd_conv": "winograd",
     "winograd_conv_by_filters": "winograd",
-    "conv_forward_by_filters": "compiled",
     "maxpool": "compiled",
     "global_avgpool": "compiled",
     "softmax": "compiled",
@@ -55,10 +55,10 @@ COMPILER_GRACE = 10.0    # seconds a started compiler gets to take the compile l
 MAX_COMPILER_STARTS = 3  # per process: a compiler that keeps dying is not started forever
 
 # The bound versions: the steps call these names
+direct_conv = portable.direct_conv
 conv_forward = portable.conv_forward
 winograd_conv = portable.winograd_conv
 winograd_conv_by_filters = portable.winograd_conv_by_filters
-conv_forward_by_filters = portable.conv_forward_by_filters
 maxpool = portable.maxpool
 global_avgpool = portable.global_avgpool
 softmax = portable.softmax

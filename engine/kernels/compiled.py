@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 from ..activations import ACTIVATIONS
+
+# LLVM's SLP vectorizer, which Numba leaves off by default, for every kernel of the engine
+# (all import this module first): direct.py's register tiles need it (see there)
+numba.config.SLP_VECTORIZE = 1
 
 _JIT = dict(cache=True, nogil=True, parallel=True, fastmath=False)
 
@@ -95,8 +100,6 @@ def _im2col_rows(xf, n, h, w, c, c0, cg, size, stride, pad, r0, r1, out_w, cols)
     image n; x is (n, h, w, c), flattened in xf.
 
     With all channels, one kernel row's size*cg values are one contiguous run of x.
-    Plain scalars, not the argument groups: with tuples LLVM stopped unrolling the constant RGB
-    call in conv_forward (Tiny's layer 0: 2.0 ms with tuples, 1.55 ms with scalars, A/B).
     """
     k = size * size * cg
     run = size * cg
@@ -130,7 +133,7 @@ def _im2col_rows(xf, n, h, w, c, c0, cg, size, stride, pad, r0, r1, out_w, cols)
 def conv_forward(x, wmat, bias, act, conv, group, pool, out, cols, acc, band):
     """One [convolutional] (one group of it), fused: im2col → GEMM → bias, activation and
     optionally the following [maxpool], in bands of output rows so each thread's
-    working set stays in its cache. This is the hot loop of the whole engine.
+    working set stays in its cache. Convs of several groups come here (direct.py runs the rest).
 
     x: (n, h, w, c) input; wmat: (size*size*cg, fg) with batch norm folded in; conv, group,
     pool: see the argument groups above; out: (n, out_rows, out_cols, filters), pooled when
@@ -170,24 +173,10 @@ def conv_forward(x, wmat, bias, act, conv, group, pool, out, cols, acc, band):
                 start = (n * h + r0) * w * c
                 np.dot(xf[start:start + rows * c].reshape(rows, c), wmat, a2)
             else:
-                if c == 3 and cg == 3 and size == 3 and stride == 1 and pad == 1:
-                    # A 3x3 conv over RGB, most networks' first layer: the same call with
-                    # constants, which LLVM inlines and unrolls. Tiny's layer 0 went from 3.5 to
-                    # 2.2 ms (im2col) and to 1.8 ms (epilogue with its 16 filters), A/B measured.
-                    _im2col_rows(xf, n, h, w, 3, 0, 3, 3, 1, 1, r0, r1, conv_w, ct)
-                else:
-                    _im2col_rows(xf, n, h, w, c, group[0], cg, size, stride, pad, r0, r1, conv_w, ct)
+                _im2col_rows(xf, n, h, w, c, group[0], cg, size, stride, pad, r0, r1, conv_w, ct)
                 np.dot(ct[:rows * k].reshape(rows, k), wmat, a2)
-            # 16 filters (the first layer of Tiny and Darknet Reference, Tiny's first 1x1
-            # squeezes) as a constant too: the loops over the filters unroll into whole vectors.
-            # Each such copy costs compile time (conv_forward: 18 s plain, 26 s with the RGB
-            # im2col, 34 s with this, 42 s with a 32-filter copy too, which was not worth it).
-            if fg == 16 and filters == 16:
-                _epilogue(at, 16, 16, n, (r0, r1, b0, b1), (conv_h, conv_w), bias, act, pool, of,
-                          (final_h, out_w, 16, 0))
-            else:
-                _epilogue(at, fg, fg, n, (r0, r1, b0, b1), (conv_h, conv_w), bias, act, pool, of,
-                          (final_h, out_w, filters, group[1]))
+            _epilogue(at, fg, fg, n, (r0, r1, b0, b1), (conv_h, conv_w), bias, act, pool, of,
+                      (final_h, out_w, filters, group[1]))
 
 
 @njit(cache=True, nogil=True)
@@ -254,43 +243,6 @@ def _pool2_epilogue(at, fg, fcount, n, rows, conv_w, bias, act, of, dest):
                 for f in range(fcount):
                     of[dst + f] = at[left + f] + bias[f]
             _activate_span(of, dst, dst + fcount, act)
-
-
-@njit(**_JIT)
-def conv_forward_by_filters(x, wblocks, bias, act, conv, pool, out, cols, acc):
-    """conv_forward for maps too small to split by rows (late layers, few pixels, many
-    filters): all rows in one GEMM per thread, the filters split across threads, so each
-    thread streams only its share of the weights instead of all of them per row band.
-
-    wblocks: (blocks, k, fb) — the weight matrix cut into column blocks (the last one
-    zero-padded); cols: (n*conv_h*conv_w*k,); acc: (blocks, n*conv_h*conv_w*fb).
-    """
-    n_img, h, w, c = x.shape
-    blocks, k, fb = wblocks.shape
-    size, stride, pad = conv
-    conv_h = (h + 2 * pad - size) // stride + 1
-    conv_w = (w + 2 * pad - size) // stride + 1
-    final_h, out_w, filters = out.shape[1], out.shape[2], out.shape[3]
-    per_image = conv_h * conv_w
-    rows = n_img * per_image
-    xf = x.reshape(-1)
-    of = out.reshape(-1)
-    direct_gemm = size == 1 and stride == 1 and pad == 0
-    if not direct_gemm:
-        # on one thread: these maps have at most FILTER_SPLIT_MAX_PIXELS pixels (plan.py), and a
-        # second parallel loop would cost ~1.3 s of compiling for no time we could measure
-        for n in range(n_img):
-            _im2col_rows(xf, n, h, w, c, 0, c, size, stride, pad, 0, conv_h, conv_w,
-                         cols[n * per_image * k:(n + 1) * per_image * k])
-    a = xf[:rows * c].reshape(rows, c) if direct_gemm else cols[:rows * k].reshape(rows, k)
-    for b in prange(blocks):
-        f0 = b * fb
-        fcount = min(fb, filters - f0)
-        ab = acc[b]
-        np.dot(a, wblocks[b], ab[:rows * fb].reshape(rows, fb))
-        for n in range(n_img):
-            _epilogue(ab[n * per_image * fb:], fb, fcount, n, (0, conv_h, 0, final_h), (conv_h, conv_w),
-                      bias[f0:f0 + fcount], act, pool, of, (final_h, out_w, filters, f0))
 
 
 # The kernels below are small next to a convolution and run on one thread: a parallel kernel

@@ -1,4 +1,4 @@
-"""The portable kernels: every kernel of compiled.py and winograd.py in vectorised numpy, with
+"""The portable kernels: every kernel of compiled.py, direct.py and winograd.py in vectorised numpy, with
 the same names, arguments and results, so that a forward plan runs on either set unchanged.
 
 Nothing here needs compiling, so a fresh install answers at once while Numba compiles the
@@ -136,13 +136,13 @@ def conv_forward(x, wmat, bias, act, conv, group, pool, out, cols, acc, band):
     _finish(y, bias, act, pool, out, f0)
 
 
-def conv_forward_by_filters(x, wblocks, bias, act, conv, pool, out, cols, acc):
-    """compiled.conv_forward_by_filters: the same conv with its weights cut into blocks of filters."""
-    blocks, k, width = wblocks.shape
-    filters = out.shape[3]
-    wmat = wblocks.transpose(1, 0, 2).reshape(k, blocks * width)[:, :filters]
-    y = _convolve(x, np.ascontiguousarray(wmat), *conv, 0, x.shape[3])
-    _finish(y, bias, act, pool, out, 0)
+def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split):
+    """direct.direct_conv: a conv over an input already inside its zero border, with the
+    weights in panels of 16 filters."""
+    blocks, size, run, width = panels.shape
+    wmat = panels.transpose(1, 2, 0, 3).reshape(size * run, blocks * width)[:, :out.shape[3]]
+    y = _convolve(xp, np.ascontiguousarray(wmat), size, conv[1], 0, 0, xp.shape[3])
+    _finish(y, bias[:out.shape[3]], act, pool, out, 0)
 
 
 def _winograd(x, u, tiles_y, tiles_x, conv_h, conv_w):

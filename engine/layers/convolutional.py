@@ -2,8 +2,8 @@
 norm folded into the weights and the bias, activation and an optional following max pool fused
 into the same pass (which step runs a conv is engine/plan.py's choice):
 
-- ConvStep: im2col + GEMM in bands of output rows (any conv);
-- FilterSplitStep: small maps (late layers), one GEMM per thread over a slice of the filters;
+- DirectStep: direct convolution by register tiles of 4 pixels x 16 filters (groups=1);
+- ConvStep: im2col + GEMM in bands of output rows (any conv; the one for several groups);
 - WinogradStep: 3x3 stride-1 convs on maps with many 4x4 tiles, in blocks of tiles;
 - WinogradByFiltersStep: the same on maps with few tiles (14x14, 28x28), by chunks of filters.
 """
@@ -156,29 +156,6 @@ class ConvStep:
         return out
 
 
-class FilterSplitStep:
-    """The same conv for small maps: one GEMM over all pixels per thread, each thread with
-    its own block of filters (so the weights are read once, not once per row band)."""
-
-    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape):
-        self.layer = layer
-        self.bias = packed.bias
-        mat = packed.mats[0]
-        self.wblocks = split_filters(mat, threads)
-        blocks, _, width = self.wblocks.shape
-        pixels = batch * out_shape[0] * out_shape[1]
-        self.cols = memory.empty(pixels * mat.shape[0], np.float32)
-        self.acc = memory.empty((blocks, pixels * width), np.float32)
-        self.pool = pool or NO_POOL
-        self.out = memory.empty((batch,) + (pooled_shape if pool else out_shape), np.float32)
-
-    def __call__(self, x, outputs):
-        out = self.out[:x.shape[0]]
-        kernels.conv_forward_by_filters(x, self.wblocks, self.bias, self.layer.activation, self.layer.conv,
-                                        self.pool, out, self.cols, self.acc)
-        return out
-
-
 class WinogradStep:
     """The same conv by Winograd F(4x4, 3x3), in blocks of tiles per thread (input transform,
     36 GEMMs, output transform with bias, activation and an optional 2x2/2 max pool)."""
@@ -227,6 +204,64 @@ class WinogradByFiltersStep:
         kernels.winograd_conv_by_filters(x, self.u, self.tiles, self.conv, self.bias, self.layer.activation,
                                          self.pool, self.v, self.m, out)
         return out
+
+
+class DirectStep:
+    """The same conv by direct convolution (kernels/direct.py): the input copied once into a
+    zero border, the weights packed at plan time into panels of 16 filters, and tasks of
+    (rows, blocks of filters) split as plan.direct_split decides."""
+
+    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape):
+        from ..plan import direct_split
+
+        self.layer = layer
+        h, w, c = in_shape
+        p = layer.padding
+        self.panels = filter_panels(packed.mats[0], layer.size, c)
+        self.bias = np.zeros(self.panels.shape[0] * 16, np.float32)      # as the panels: zero-padded
+        self.bias[:layer.filters] = packed.bias
+        self.pool = pool or NO_POOL
+        final_shape = pooled_shape if pool else out_shape
+        self.split = direct_split(final_shape[0], self.panels.nbytes, h * w * c * 4, self.panels.shape[0],
+                                  batch, threads)
+        band, chunk = self.split
+        conv_rows = min((band - 1) * max(self.pool.stride, 1) + max(self.pool.size, 1), out_shape[0]) \
+            if pool else band
+        self.acc = memory.empty((threads, conv_rows * out_shape[1] * chunk * 16), np.float32)
+        # the input inside its border of zeros (the border is written once, here)
+        self.padded = memory.empty((batch, h + 2 * p, w + 2 * p, c), np.float32) if p else None
+        if p and self.padded.flags.writeable:
+            self.padded[...] = 0
+        self.out = memory.empty((batch,) + final_shape, np.float32)
+
+    def __call__(self, x, outputs):
+        n = x.shape[0]
+        out = self.out[:n]
+        p = self.layer.padding
+        xp = x
+        if p:
+            xp = self.padded[:n]
+            # as rows of w*c floats: numpy copies runs, not 3-float pixels (0.3 ms -> 0.05 on Tiny's input)
+            _, h, w, c = x.shape
+            rows = xp.reshape(n, h + 2 * p, -1)
+            rows[:, p:p + h, p * c:(p + w) * c] = x.reshape(n, h, w * c)
+        kernels.direct_conv(xp, self.panels, self.bias, self.layer.activation, self.layer.conv, self.pool,
+                            out, self.acc, self.split)
+        return out
+
+
+def filter_panels(mat: np.ndarray, size: int, channels: int) -> np.ndarray:
+    """The GEMM matrix (size*size*channels, filters) as direct_conv's panels (blocks, size,
+    size*channels, 16): 16 filters per block, contiguous, the last block zero-padded."""
+    k, filters = mat.shape
+    blocks = -(-filters // 16)
+    out = memory.empty((blocks, size, size * channels, 16), np.float32)   # a plan's own copy: counted
+    if not out.flags.writeable:
+        return out                  # a dry run's stand-in (engine/memory.py): nothing to fill
+    padded = np.zeros((k, blocks * 16), np.float32)
+    padded[:, :filters] = mat
+    out[...] = padded.reshape(size, size * channels, blocks, 16).transpose(2, 0, 1, 3)
+    return out
 
 
 def split_filters(a: np.ndarray, threads: int) -> np.ndarray:

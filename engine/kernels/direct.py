@@ -1,0 +1,222 @@
+"""Direct convolution with a register tile: the compiled kernel behind DirectStep.
+
+A conv's output is a GEMM (pixels x filters) whose left-hand matrix is never built: for a row
+of output pixels, the values pixel r needs at kernel row ky are one contiguous run of the
+padded input, size*channels long, starting stride*channels floats after pixel r-1's. So a
+tile of 4 neighbouring pixels x 16 filters reads its inputs straight from the input and its
+weights from a panel (size, size*channels, 16) packed once at load, and keeps its 64 sums in
+registers (8 AVX2 vectors) from the first product to the last.
+
+The tile is written out as 64 scalar sums (generated below: Numba has no vector type), which
+LLVM's SLP vectorizer turns into vector FMAs. Numba leaves that vectorizer off by default (it
+miscompiled some code in 2023, numba PR 8852); compiled.py turns it on for all of this
+project's kernels, and tests/test_kernels.py checks every one against tests/reference.py. Measured on this project's machine (2-core Zen 3, 2026-11-30): the tile
+ran at 3.5 GFLOP/s per core without the SLP vectorizer and 88 with it (OpenBLAS's sgemm: 88);
+indices are unsigned so that Numba adds no negative-index check to each load (with signed
+ones the whole kernel ran at 52-66 GFLOP/s on two threads, 100-120 with unsigned). Tiles of
+6x16, 5x16, 4x24 and 3x32 spilled or were not vectorized (3-12 GFLOP/s): keep 4x16.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from .compiled import LEAKY, LINEAR, RELU, _epilogue
+
+TILE_PIXELS = 4             # output pixels per register tile (along a row)
+TILE_FILTERS = 16           # filters per tile: two AVX2 vectors per pixel
+_JIT = dict(cache=True, nogil=True, parallel=True)
+
+
+# What a tile does with its sums (the tile's last argument):
+RAW = 0         # at[a0 + r*at_row + f] = sum: compiled._epilogue finishes them (other pools)
+FINISH = 1      # out[o0 + r*o_row + f] = act(sum + bias), f < fcount: no pool (act: see _slope)
+PAIR_FIRST = 2  # at[a0 + k*at_row + f] = max of pixels 2k, 2k+1: a 2x2/2 pool's upper row
+PAIR_SECOND = 3  # out[o0 + k*o_row + f] = act(max(at[...], pixels 2k, 2k+1) + bias): its lower row
+
+
+@njit(cache=True, nogil=True)
+def _slope(act):
+    """The activations a tile applies itself, as max(x, slope*x): linear (slope 1), leaky (0.1,
+    darknet's) and relu (0: x*0 is darknet's -0.0 for negative x). -1 for the others, which go
+    through compiled._epilogue. Branch-free, so the tile's stores vectorize: with `activate`
+    inlined 64 times the tile was 30,000 instructions long and spilled its sums (Tiny's layer
+    0: 2.3 ms instead of 1.5)."""
+    if act == LINEAR:
+        return np.float32(1)
+    if act == LEAKY:
+        return np.float32(0.1)
+    if act == RELU:
+        return np.float32(0)
+    return np.float32(-1)
+
+
+def _tile_source(pixels: int) -> str:
+    """The source of a tile function for `pixels` pixels x TILE_FILTERS filters:
+
+        tile(xf, x0, pixel_step, row_step, size, run, wf, w0,
+             at, a0, at_row, out, o0, o_row, bias, fcount, slope, mode)
+
+    sums, for ky < size and q < run, xf[x0 + ky*row_step + r*pixel_step + q] *
+    wf[w0 + (ky*run + q)*16 + f] for pixel r and filter f, then stores them as `mode` says
+    (bias: the tile's 16 filters' biases, zero-padded; fcount of the filters are real)."""
+    f_range, r_range = range(TILE_FILTERS), range(pixels)
+    lines = ["def tile(xf, x0, pixel_step, row_step, size, run, wf, w0,",
+             "         at, a0, at_row, out, o0, o_row, bias, fcount, slope, mode):"]
+    lines += [f"    s{r}_{f} = np.float32(0)" for r in r_range for f in f_range]
+    lines += [f"    p{r} = np.uint64({r} * pixel_step)" for r in r_range]
+    lines += ["    for ky in range(size):",
+              "        xk = np.uint64(x0 + ky * row_step)",
+              f"        wk = np.uint64(w0 + ky * run * {TILE_FILTERS})",
+              "        for q in range(run):",
+              "            uq = np.uint64(q)",
+              f"            wq = wk + uq * np.uint64({TILE_FILTERS})"]
+    lines += [f"            weight{f} = wf[wq + np.uint64({f})]" for f in f_range]
+    for r in r_range:
+        lines.append(f"            value{r} = xf[xk + p{r} + uq]")
+        lines += [f"            s{r}_{f} += value{r} * weight{f}" for f in f_range]
+    # unsigned indices for the stores too: Numba checks signed ones for wrap-around, and
+    # then the stores do not vectorize
+    lines += [f"    ab{r} = np.uint64(a0 + {r} * at_row)" for r in r_range]
+    lines += [f"    ob{r} = np.uint64(o0 + {r} * o_row)" for r in r_range]
+    # every load before the first store: out and at might alias bias as far as LLVM knows, so
+    # loads between the stores would keep them one float at a time (measured: all 64 scalar)
+    lines += [f"    bias{f} = bias[{f}]" for f in f_range]
+    lines.append(f"    if mode == {RAW}:")
+    lines += [f"        at[ab{r} + np.uint64({f})] = s{r}_{f}" for r in r_range for f in f_range]
+    # whole blocks store without a test per filter, so that the stores vectorize too
+    def finish(indent, target, value):
+        return [f"{indent}v = {value}", f"{indent}{target} = max(v, v * slope)"]
+
+    lines.append(f"    elif mode == {FINISH} and fcount == {TILE_FILTERS}:")
+    for r in r_range:
+        for f in f_range:
+            lines += finish("        ", f"out[ob{r} + np.uint64({f})]", f"s{r}_{f} + bias{f}")
+    lines.append(f"    elif mode == {FINISH}:")
+    for f in f_range:
+        lines.append(f"        if {f} < fcount:")
+        for r in r_range:
+            lines += finish("            ", f"out[ob{r} + np.uint64({f})]", f"s{r}_{f} + bias{f}")
+    pairs = range(pixels // 2)
+    lines += [f"    elif mode == {PAIR_FIRST}:", "        pass"]
+    lines += [f"        at[ab{k} + np.uint64({f})] = max(s{2 * k}_{f}, s{2 * k + 1}_{f})" for k in pairs for f in f_range]
+
+    def pooled(k, f):
+        return f"max(upper{k}_{f}, s{2 * k}_{f}, s{2 * k + 1}_{f}) + bias{f}"
+
+    lines += ["    else:", "        pass"]
+    lines += [f"        upper{k}_{f} = at[ab{k} + np.uint64({f})]" for k in pairs for f in f_range]
+    lines += [f"    if mode == {PAIR_SECOND} and fcount == {TILE_FILTERS}:", "        pass"]
+    for k in pairs:
+        for f in f_range:
+            lines += finish("        ", f"out[ob{k} + np.uint64({f})]", pooled(k, f))
+    lines += [f"    elif mode == {PAIR_SECOND}:", "        pass"]
+    for f in f_range if pairs else ():
+        lines.append(f"        if {f} < fcount:")
+        for k in pairs:
+            lines += finish("            ", f"out[ob{k} + np.uint64({f})]", pooled(k, f))
+    lines.append("    return")
+    return "\n".join(lines)
+
+
+def _make_tile(pixels: int):
+    namespace = {"np": np}
+    exec(compile(_tile_source(pixels), f"<direct conv tile {pixels}x{TILE_FILTERS}>", "exec"), namespace)
+    # fastmath "contract" only: a*b+c may become one FMA (rounded once); nothing is reordered
+    return njit(nogil=True, fastmath={"contract"})(namespace["tile"])
+
+
+_tile = _make_tile(TILE_PIXELS)
+_tile1 = _make_tile(1)          # a row's last conv_w % 4 pixels (never in pairs)
+
+
+@njit(**_JIT)
+def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split):
+    """One [convolutional] (groups=1) by register tiles, fused with bias, activation and an
+    optional following [maxpool] (compiled._epilogue, as conv_forward).
+
+    xp: (n, h + 2 pad, w + 2 pad, c) the input inside a border of pad zeros; panels:
+    (blocks, size, size*c, 16) the weights with batch norm folded, 16 filters per block (the
+    last zero-padded), bias: (blocks*16,) zero-padded too; conv = (size, stride, pad); pool = (size, stride, offset), size 0 for
+    none; out: (n, rows, cols, filters), pooled when there is a pool; split = (band, chunk):
+    a task computes `band` output rows of `chunk` blocks of filters; acc: (threads, ≥ conv
+    rows of a band x conv_w x chunk*16) per-thread scratch.
+    """
+    n_img, hp, wp, c = xp.shape
+    blocks, size, run, _ = panels.shape
+    stride = conv[1]
+    pool_size, pool_stride, pool_offset = pool
+    conv_h = (hp - size) // stride + 1
+    conv_w = (wp - size) // stride + 1
+    final_h, out_w, filters = out.shape[1], out.shape[2], out.shape[3]
+    band, chunk = split
+    bands = (final_h + band - 1) // band
+    chunks = (blocks + chunk - 1) // chunk
+    tasks = n_img * bands * chunks
+    threads = acc.shape[0]
+    xf = xp.reshape(-1)
+    pf = panels.reshape(-1)
+    of = out.reshape(-1)
+    full = conv_w - conv_w % 4
+    # a 2x2/2 pool over whole 4-pixel tiles and row pairs is done by the tiles themselves
+    pairs = pool_size == 2 and pool_stride == 2 and pool_offset == 0 and full == conv_w and conv_h % 2 == 0
+    mode = FINISH if pool_size == 0 else (PAIR_FIRST if pairs else RAW)
+    slope = _slope(act)
+    if slope < 0:
+        mode = RAW
+    for t in prange(threads):
+        at = acc[t]
+        for task in range(t, tasks, threads):
+            n = task // (bands * chunks)
+            b0 = (task // chunks) % bands * band
+            b1 = min(b0 + band, final_h)
+            j0 = task % chunks * chunk
+            j1 = min(j0 + chunk, blocks)
+            if pool_size > 0:
+                r0 = max(b0 * pool_stride + pool_offset, 0)
+                r1 = min((b1 - 1) * pool_stride + pool_offset + pool_size, conv_h)
+            else:
+                r0, r1 = b0, b1
+            width = (j1 - j0) * 16
+            # a block's panel stays in cache while the band's rows pass under it (the other
+            # order, rows outer, measured the same on Tiny's layers and 1.3x slower on Darknet
+            # Reference's 4x4 layer)
+            for j in range(j0, j1):
+                w0 = j * size * run * 16
+                f0 = j * 16
+                fcount = min(16, filters - f0)
+                bj = bias[f0:f0 + 16]
+                for oy in range(r0, r1):
+                    x_row = (n * hp + oy * stride) * wp * c
+                    if mode == RAW:
+                        a_row, at_pixel = (oy - r0) * conv_w * width + (j - j0) * 16, width
+                    else:
+                        a_row, at_pixel = 0, 16          # pairs: one row of pair maxima
+                    row_mode = mode if mode != PAIR_FIRST or oy % 2 == 0 else PAIR_SECOND
+                    if mode == FINISH:
+                        o_row, o_pixel = ((n * final_h + oy) * out_w) * filters + f0, filters
+                    else:
+                        o_row, o_pixel = ((n * final_h + oy // 2) * out_w) * filters + f0, filters
+                    for ox in range(0, full, 4):
+                        a0 = a_row + ox * at_pixel if mode != PAIR_FIRST else ox // 2 * 16
+                        o0 = o_row + ox * o_pixel if mode == FINISH else o_row + ox // 2 * o_pixel
+                        _tile(xf, x_row + ox * stride * c, stride * c, wp * c, size, run, pf, w0,
+                              at, a0, at_pixel, of, o0, o_pixel, bj, fcount, slope, row_mode)
+                    if conv_w - full >= 2 and full > 0:          # (never with pairs: full == conv_w)
+                        # the last 2-3 pixels by a whole tile moved back over pixels already done
+                        # (stored again, the same values): 3 one-pixel tiles each stream the
+                        # weights for 1 pixel, which bounded 7x7 maps (Extraction's late layers)
+                        ox = conv_w - 4
+                        _tile(xf, x_row + ox * stride * c, stride * c, wp * c, size, run, pf, w0,
+                              at, a_row + ox * at_pixel, at_pixel, of, o_row + ox * o_pixel, o_pixel, bj,
+                              fcount, slope, row_mode)
+                        continue
+                    for ox in range(full, conv_w):
+                        _tile1(xf, x_row + ox * stride * c, stride * c, wp * c, size, run, pf, w0,
+                               at, a_row + ox * at_pixel, at_pixel, of, o_row + ox * o_pixel, o_pixel, bj,
+                               fcount, slope, row_mode)
+            if mode == RAW:
+                f0 = j0 * 16
+                fcount = min(width, filters - f0)
+                _epilogue(at, width, fcount, n, (r0, r1, b0, b1), (conv_h, conv_w), bias[f0:f0 + fcount], act,
+                          pool, of, (final_h, out_w, filters, f0))
