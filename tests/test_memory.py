@@ -23,21 +23,50 @@ from tdn_cli.main import main
 @pytest.mark.parametrize("name, size", [("tiny", 512), ("resnet18", 512), ("darknet19", 448)])
 def test_the_dry_run_counts_what_the_plan_allocates(name, size):
     """tracemalloc sees numpy's allocations: building the steps for real takes what the dry run
-    counted (activations, scratch, the plan's own copies of split weights), to within 1 %."""
+    counted (activations, scratch, the weights' layouts the plan is the first to need, a plan's
+    own copies of split weights), to within 1 %."""
     spec = engine.parse_network(CFG_DIR / f"{name}.cfg")
     net = engine.Network(spec, random_params(spec))
     last = len(spec.layers) - 1
-    shapes = spec.shapes_for(size, size)
     with memory.counting() as count:
-        plan._steps(spec, net._packed, 2, shapes, last, frozenset({last}), threads())
+        plan._steps(spec, net._packed, 2, (size, size), last, frozenset({last}), threads())
     tracemalloc.start()
     try:
-        steps = plan._steps(spec, net._packed, 2, shapes, last, frozenset({last}), threads())
+        steps = plan._steps(spec, net._packed, 2, (size, size), last, frozenset({last}), threads())
         allocated, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert len(steps) == len(spec.layers) and count[0] > 50 << 20
     assert abs(allocated - count[0]) < 0.01 * count[0]
+
+
+def test_plans_share_the_weights_layouts_and_count_them_once():
+    """The direct steps' panels and Winograd's transformed filters are made by the first plan that
+    needs them and shared by the next (another input size): not copied, and not counted again."""
+    spec = engine.parse_network(CFG_DIR / "darknet19.cfg")
+    last = len(spec.layers) - 1
+    params = random_params(spec)
+
+    def dry_run(net, size):
+        with memory.counting() as count:
+            plan._steps(spec, net._packed, 1, (size, size), last, frozenset({last}), threads())
+        return count[0]
+
+    def layouts(net):
+        return {(i, name): array for i, packed in enumerate(net._packed) if hasattr(packed, "layouts")
+                for name, array in packed.layouts.items()}
+
+    shared, fresh = engine.Network(spec, params), engine.Network(spec, params)
+    first = plan._steps(spec, shared._packed, 1, (256, 256), last, frozenset({last}), threads())
+    made_first = layouts(shared)
+    assert {name for _, name in made_first} == {"panels", "winograd"}
+    counted_shared, counted_fresh = dry_run(shared, 320), dry_run(fresh, 320)
+    second = plan._steps(spec, shared._packed, 1, (320, 320), last, frozenset({last}), threads())
+    plan._steps(spec, fresh._packed, 1, (320, 320), last, frozenset({last}), threads())
+    reused = sum(array.nbytes for key, array in made_first.items() if key in layouts(fresh))
+    assert reused > 10 << 20 and counted_fresh - counted_shared == reused
+    assert all(layouts(shared)[key] is array for key, array in made_first.items())       # not remade
+    assert sum(a.panels is b.panels for a, b in zip(first, second) if hasattr(a, "panels")) > 5
 
 
 @pytest.fixture

@@ -24,7 +24,31 @@ from .batchnorm import BN_PARAMS, fold_batchnorm
 class ConvWeights(NamedTuple):
     mats: list                  # per group: (size*size*c/groups, filters/groups) GEMM matrix, BN folded
     bias: np.ndarray            # (filters,), BN folded
-    u: np.ndarray | None        # Winograd-shaped layers: the transformed filters (36, c, filters)
+    layouts: dict               # the same weights laid out for a step, made on first need (shared_layout)
+
+
+def shared_layout(packed: ConvWeights, name: str, shape, fill) -> np.ndarray:
+    """packed.layouts[name], an array of `shape` that fill(array) writes: made when a plan first
+    needs it, then shared by every plan of the network (a plan per input size and thread count
+    would otherwise copy the weights again). In a plan's dry run (engine/memory.py) it is only
+    counted, until it is made."""
+    made = packed.layouts.get(name)
+    if made is not None:
+        return made
+    out = memory.empty(shape, np.float32)
+    if out.flags.writeable:                 # not a dry run's stand-in
+        fill(out)
+        packed.layouts[name] = out
+    return out
+
+
+def winograd_filters(packed: ConvWeights, size: int, channels: int) -> np.ndarray:
+    """Winograd's transformed filters U (36, channels, filters) of a 3x3 one-group conv."""
+    mat = packed.mats[0]
+
+    def fill(out):
+        out[...] = winograd.transform_weights(mat.reshape(size, size, channels, -1).transpose(3, 2, 0, 1))
+    return shared_layout(packed, "winograd", (36, channels, mat.shape[1]), fill)
 
 
 @dataclass(frozen=True)
@@ -99,15 +123,15 @@ class Convolutional(Layer):
                 and self.activation == LINEAR)
 
     def pack_weights(self, params, in_shape) -> ConvWeights:
-        """Weights as one (size*size*c/groups, filters/groups) GEMM matrix per group, BN folded;
-        for Winograd-shaped layers also the transformed filters U (36, c, filters)."""
+        """Weights as one (size*size*c/groups, filters/groups) GEMM matrix per group, BN folded
+        (the layouts the steps run on are made from it when a plan needs them)."""
         cg = in_shape[2] // self.groups
         weights = params["weights"].reshape(self.filters, cg, self.size, self.size)
         weights, bias = fold_batchnorm(weights, params, self.batch_normalize)
         fg = self.filters // self.groups
         mats = [np.ascontiguousarray(weights[g * fg:(g + 1) * fg].transpose(2, 3, 1, 0).reshape(-1, fg))
                 for g in range(self.groups)]
-        return ConvWeights(mats, bias, winograd.transform_weights(weights) if self.winograd_ok else None)
+        return ConvWeights(mats, bias, {})
 
     @property
     def conv(self) -> tuple[int, int, int]:
@@ -120,7 +144,7 @@ class Convolutional(Layer):
         in its epilogue, whose output is pooled_shape."""
         from ..plan import conv_step_type
 
-        step = conv_step_type(self, in_shape, out_shape, batch, threads, pool, packed.u is not None)
+        step = conv_step_type(self, in_shape, out_shape, batch, threads, pool, self.winograd_ok)
         return step(self, in_shape, out_shape, batch, packed, threads, pool, pooled_shape)
 
 
@@ -164,7 +188,7 @@ class WinogradStep:
         from ..plan import winograd_block
 
         self.layer = layer
-        self.bias, self.u = packed.bias, packed.u
+        self.bias, self.u = packed.bias, winograd_filters(packed, 3, in_shape[2])
         self.conv = out_shape[:2]
         self.tiles = winograd.tiles(*self.conv)
         self.block = winograd_block(batch * self.tiles[0] * self.tiles[1], threads)
@@ -192,9 +216,9 @@ class WinogradByFiltersStep:
         count = batch * self.tiles[0] * self.tiles[1]
         # One chunk per thread: the GEMMs' cost is mostly BLAS packing U, whatever the split
         # (A/B on Tiny's layer 10: chunks of 32, 64, 128 filters 1.4-1.7, 1.3, 1.2 ms)
-        self.u = split_filters(packed.u, threads)
+        self.u = split_filters(winograd_filters(packed, 3, in_shape[2]), threads)
         chunk = self.u.shape[3]
-        self.v = memory.empty(36 * count * packed.u.shape[1], np.float32)
+        self.v = memory.empty(36 * count * in_shape[2], np.float32)
         self.m = memory.empty((self.u.shape[0], 36 * count * chunk), np.float32)
         self.pool = pool is not None
         self.out = memory.empty((batch,) + (pooled_shape if pool else out_shape), np.float32)
@@ -217,7 +241,7 @@ class DirectStep:
         self.layer = layer
         h, w, c = in_shape
         p = layer.padding
-        self.panels = filter_panels(packed.mats[0], layer.size, c)
+        self.panels = filter_panels(packed, layer.size, c)
         self.bias = np.zeros(self.panels.shape[0] * 16, np.float32)      # as the panels: zero-padded
         self.bias[:layer.filters] = packed.bias
         self.pool = pool or NO_POOL
@@ -250,18 +274,18 @@ class DirectStep:
         return out
 
 
-def filter_panels(mat: np.ndarray, size: int, channels: int) -> np.ndarray:
+def filter_panels(packed: ConvWeights, size: int, channels: int) -> np.ndarray:
     """The GEMM matrix (size*size*channels, filters) as direct_conv's panels (blocks, size,
     size*channels, 16): 16 filters per block, contiguous, the last block zero-padded."""
+    mat = packed.mats[0]
     k, filters = mat.shape
     blocks = -(-filters // 16)
-    out = memory.empty((blocks, size, size * channels, 16), np.float32)   # a plan's own copy: counted
-    if not out.flags.writeable:
-        return out                  # a dry run's stand-in (engine/memory.py): nothing to fill
-    padded = np.zeros((k, blocks * 16), np.float32)
-    padded[:, :filters] = mat
-    out[...] = padded.reshape(size, size * channels, blocks, 16).transpose(2, 0, 1, 3)
-    return out
+
+    def fill(out):
+        padded = np.zeros((k, blocks * 16), np.float32)
+        padded[:, :filters] = mat
+        out[...] = padded.reshape(size, size * channels, blocks, 16).transpose(2, 0, 1, 3)
+    return shared_layout(packed, "panels", (blocks, size, size * channels, 16), fill)
 
 
 def split_filters(a: np.ndarray, threads: int) -> np.ndarray:
