@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from . import memory
+from .activations import ACTIVATIONS
 from .errors import ShapeError
 from .kernels import winograd_transforms
 from .layers.base import Pool, Step
@@ -87,18 +88,43 @@ def row_band(final_h: int, conv_w: int, floats_per_pixel: int, pool_stride: int,
     return max(1, min(band, final_h))
 
 
+# How a direct_conv tile stores its sums (kernels/direct.py):
+STORE_RAW = 0               # as they are, into per-thread scratch; compiled._epilogue finishes them
+STORE_FINISHED = 1          # + bias and activation, straight into the output
+STORE_POOLED_PAIRS = 2      # the same after a 2x2/2 max pool over two rows of tiles
+# The activations a tile applies itself (as max(x, slope*x), branch-free so the stores vectorize)
+TILE_ACTIVATIONS = frozenset(ACTIVATIONS[name] for name in ("linear", "leaky", "relu"))
+
+
+def direct_store(activation: int, pool: Pool | None, conv_h: int, conv_w: int) -> int:
+    """How direct_conv's tiles store their sums: finished where they can (no pool, or a 2x2/2
+    pool over whole 4-pixel tiles and row pairs), else raw for the general epilogue."""
+    if activation not in TILE_ACTIVATIONS:
+        return STORE_RAW
+    if pool is None:
+        return STORE_FINISHED
+    if pool == WINOGRAD_POOL and conv_w % 4 == 0 and conv_h % 2 == 0:
+        return STORE_POOLED_PAIRS
+    return STORE_RAW
+
+
 def direct_split(final_h: int, weight_bytes: int, input_bytes: int, blocks: int, batch: int,
-                 threads: int) -> tuple[int, int]:
+                 threads: int, raw_row_bytes: int = 0) -> tuple[int, int]:
     """(output rows, blocks of 16 filters) per direct_conv task. Where the weights outweigh the
     input (late layers: few pixels, many filters) the filters are split, so each weight is
     read once per image and the small input once per chunk; elsewhere a task takes all the
     filters for a band of rows, so each input row is read once. Tasks are shared out in turn
     and are of one size, so there are a multiple of `threads` of them where the rows allow:
     Tiny's layer 5 in 5 bands (3 for one thread, 2 for the other) took 1.33 ms, in 4 bands
-    ~1.1."""
+    ~1.1. raw_row_bytes: the scratch an output row of a chunk takes where the tiles store raw
+    sums (STORE_RAW); bands then stay within BAND_BYTES of it."""
     chunk = -(-blocks // (2 * threads)) if weight_bytes > input_bytes else blocks
     chunks = -(-blocks // chunk)
     bands = max(1, -(-2 * threads // (batch * chunks)))
+    if raw_row_bytes:
+        rows = max(1, BAND_BYTES // (raw_row_bytes * chunk))
+        bands = max(bands, -(-final_h // rows))
+        bands = -(-bands // threads) * threads if bands > 1 else bands
     return max(1, -(-final_h // bands)), chunk
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..plan import STORE_FINISHED, STORE_POOLED_PAIRS, STORE_RAW
 from .compiled import LEAKY, LINEAR, RELU, _epilogue
 
 TILE_PIXELS = 4             # output pixels per register tile (along a row)
@@ -28,18 +29,18 @@ TILE_FILTERS = 16           # filters per tile: two AVX2 vectors per pixel
 _JIT = dict(cache=True, nogil=True, parallel=True)
 
 
-# What a tile does with its sums (the tile's last argument):
-RAW = 0         # at[a0 + r*at_row + f] = sum: compiled._epilogue finishes them (other pools)
-FINISH = 1      # out[o0 + r*o_row + f] = act(sum + bias), f < fcount: no pool (act: see _slope)
-PAIR_FIRST = 2  # at[a0 + k*at_row + f] = max of pixels 2k, 2k+1: a 2x2/2 pool's upper row
-PAIR_SECOND = 3  # out[o0 + k*o_row + f] = act(max(at[...], pixels 2k, 2k+1) + bias): its lower row
+# What a tile does with its sums (the tile's last argument; plan.direct_store chooses):
+RAW = STORE_RAW                 # at[a0 + r*at_row + f] = sum: compiled._epilogue finishes them
+FINISH = STORE_FINISHED         # out[o0 + r*o_row + f] = act(sum + bias), f < fcount (act: _slope)
+PAIR_FIRST = STORE_POOLED_PAIRS  # at[a0 + k*at_row + f] = max of pixels 2k, 2k+1: a 2x2/2 pool's upper row
+PAIR_SECOND = 3                 # out[o0 + k*o_row + f] = act(max(at[...], pixels 2k, 2k+1) + bias): its lower row
 
 
 @njit(cache=True, nogil=True)
 def _slope(act):
     """The activations a tile applies itself, as max(x, slope*x): linear (slope 1), leaky (0.1,
-    darknet's) and relu (0: x*0 is darknet's -0.0 for negative x). -1 for the others, which go
-    through compiled._epilogue. Branch-free, so the tile's stores vectorize: with `activate`
+    darknet's) and relu (0: x*0 is darknet's -0.0 for negative x). -1 for the others, which
+    plan.direct_store sends through compiled._epilogue. Branch-free, so the tile's stores vectorize: with `activate`
     inlined 64 times the tile was 30,000 instructions long and spilled its sums (Tiny's layer
     0: 2.3 ms instead of 1.5)."""
     if act == LINEAR:
@@ -131,16 +132,17 @@ _tile1 = _make_tile(1)          # a row's last conv_w % 4 pixels (never in pairs
 
 
 @njit(**_JIT)
-def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split):
+def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split, store):
     """One [convolutional] (groups=1) by register tiles, fused with bias, activation and an
     optional following [maxpool] (compiled._epilogue, as conv_forward).
 
     xp: (n, h + 2 pad, w + 2 pad, c) the input inside a border of pad zeros; panels:
     (blocks, size, size*c, 16) the weights with batch norm folded, 16 filters per block (the
-    last zero-padded), bias: (blocks*16,) zero-padded too; conv = (size, stride, pad); pool = (size, stride, offset), size 0 for
-    none; out: (n, rows, cols, filters), pooled when there is a pool; split = (band, chunk):
-    a task computes `band` output rows of `chunk` blocks of filters; acc: (threads, ≥ conv
-    rows of a band x conv_w x chunk*16) per-thread scratch.
+    last zero-padded); bias: (blocks*16,), zero-padded too; conv = (size, stride, pad); pool =
+    (size, stride, offset), size 0 for none; out: (n, rows, cols, filters), pooled when there is a pool; split = (band, chunk):
+    a task computes `band` output rows of `chunk` blocks of filters; store: plan.direct_store's
+    choice; acc: per-thread scratch (threads, ...): raw sums of a band's conv rows x conv_w x
+    chunk*16 (RAW), a row of pair maxima conv_w*8 (PAIR_FIRST), unused (FINISH).
     """
     n_img, hp, wp, c = xp.shape
     blocks, size, run, _ = panels.shape
@@ -158,12 +160,8 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split):
     pf = panels.reshape(-1)
     of = out.reshape(-1)
     full = conv_w - conv_w % 4
-    # a 2x2/2 pool over whole 4-pixel tiles and row pairs is done by the tiles themselves
-    pairs = pool_size == 2 and pool_stride == 2 and pool_offset == 0 and full == conv_w and conv_h % 2 == 0
-    mode = FINISH if pool_size == 0 else (PAIR_FIRST if pairs else RAW)
+    mode = store                    # RAW, FINISH or PAIR_FIRST (then PAIR_SECOND on odd rows)
     slope = _slope(act)
-    if slope < 0:
-        mode = RAW
     for t in prange(threads):
         at = acc[t]
         for task in range(t, tasks, threads):

@@ -136,7 +136,7 @@ def conv_forward(x, wmat, bias, act, conv, group, pool, out, cols, acc, band):
     _finish(y, bias, act, pool, out, f0)
 
 
-def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split):
+def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split, store):
     """direct.direct_conv: a conv over an input already inside its zero border, with the
     weights in panels of 16 filters."""
     blocks, size, run, width = panels.shape

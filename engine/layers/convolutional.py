@@ -236,7 +236,7 @@ class DirectStep:
     (rows, blocks of filters) split as plan.direct_split decides."""
 
     def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape):
-        from ..plan import direct_split
+        from ..plan import STORE_POOLED_PAIRS, STORE_RAW, direct_split, direct_store
 
         self.layer = layer
         h, w, c = in_shape
@@ -246,12 +246,20 @@ class DirectStep:
         self.bias[:layer.filters] = packed.bias
         self.pool = pool or NO_POOL
         final_shape = pooled_shape if pool else out_shape
+        conv_h, conv_w = out_shape[:2]
+        self.store = direct_store(layer.activation, pool, conv_h, conv_w)
+        pool_stride = max(self.pool.stride, 1)
+        raw_row = conv_w * 16 * 4 * pool_stride if self.store == STORE_RAW else 0
         self.split = direct_split(final_shape[0], self.panels.nbytes, h * w * c * 4, self.panels.shape[0],
-                                  batch, threads)
+                                  batch, threads, raw_row)
         band, chunk = self.split
-        conv_rows = min((band - 1) * max(self.pool.stride, 1) + max(self.pool.size, 1), out_shape[0]) \
-            if pool else band
-        self.acc = memory.empty((threads, conv_rows * out_shape[1] * chunk * 16), np.float32)
+        # scratch: raw sums of a band's conv rows, or one row of pair maxima, or none
+        if self.store == STORE_RAW:
+            conv_rows = min((band - 1) * pool_stride + max(self.pool.size, 1), conv_h) if pool else band
+            scratch = conv_rows * conv_w * chunk * 16
+        else:
+            scratch = conv_w * 8 if self.store == STORE_POOLED_PAIRS else 1
+        self.acc = memory.empty((threads, scratch), np.float32)
         # the input inside its border of zeros (the border is written once, here)
         self.padded = memory.empty((batch, h + 2 * p, w + 2 * p, c), np.float32) if p else None
         if p and self.padded.flags.writeable:
@@ -270,7 +278,7 @@ class DirectStep:
             rows = xp.reshape(n, h + 2 * p, -1)
             rows[:, p:p + h, p * c:(p + w) * c] = x.reshape(n, h, w * c)
         kernels.direct_conv(xp, self.panels, self.bias, self.layer.activation, self.layer.conv, self.pool,
-                            out, self.acc, self.split)
+                            out, self.acc, self.split, self.store)
         return out
 
 
