@@ -8,8 +8,9 @@ The choices, each made here and nowhere else:
   ([route], [shortcut]: Layer.reads) or the caller asked for that output (features);
 - which step runs a conv (conv_step_type), by the named thresholds below, each with the
   measurement behind it;
-- how steps split their work: the row bands of im2col + GEMM (row_band), the tiles per
-  Winograd block (winograd_block);
+- how steps split their work: rows and filters per direct convolution task (direct_split)
+  and how its tiles store their sums (direct_store), the row bands of im2col + GEMM
+  (row_band), the tiles per Winograd block (winograd_block);
 - which plans are kept: buffers and the split depend on the input size, the last layer, the
   outputs kept and the kernel threads, so that is a plan's key (PlanCache). A plan built for
   one thread would run at half speed on two, and the other way round.
