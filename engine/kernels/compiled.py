@@ -144,7 +144,6 @@ def conv_forward(x, wmat, bias, act, conv, group, pool, out, cols, acc, band):
     n_img, h, w, c = x.shape
     k, fg = wmat.shape
     size, stride, pad = conv
-    pool_size, pool_stride, pool_offset = pool
     cg = k // (size * size)
     conv_h = (h + 2 * pad - size) // stride + 1
     conv_w = (w + 2 * pad - size) // stride + 1
@@ -162,11 +161,7 @@ def conv_forward(x, wmat, bias, act, conv, group, pool, out, cols, acc, band):
             n = task // bands
             b0 = (task % bands) * band
             b1 = min(b0 + band, final_h)
-            if pool_size > 0:
-                r0 = max(b0 * pool_stride + pool_offset, 0)
-                r1 = min((b1 - 1) * pool_stride + pool_offset + pool_size, conv_h)
-            else:
-                r0, r1 = b0, b1
+            r0, r1 = conv_rows(b0, b1, pool, conv_h)
             rows = (r1 - r0) * conv_w
             a2 = at[:rows * fg].reshape(rows, fg)
             if direct_gemm:
@@ -177,6 +172,17 @@ def conv_forward(x, wmat, bias, act, conv, group, pool, out, cols, acc, band):
                 np.dot(ct[:rows * k].reshape(rows, k), wmat, a2)
             _epilogue(at, fg, fg, n, (r0, r1, b0, b1), (conv_h, conv_w), bias, act, pool, of,
                       (final_h, out_w, filters, group[1]))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def conv_rows(b0, b1, pool, conv_h):
+    """The conv rows r0..r1 that output rows b0..b1 need: the same rows, or with a fused max
+    pool (size, stride, offset), the rows its windows cover (clipped to the map)."""
+    pool_size, pool_stride, pool_offset = pool
+    if pool_size == 0:
+        return b0, b1
+    return (max(b0 * pool_stride + pool_offset, 0),
+            min((b1 - 1) * pool_stride + pool_offset + pool_size, conv_h))
 
 
 @njit(cache=True, nogil=True)
