@@ -106,3 +106,15 @@ def test_mode_switch_rebinds_every_kernel(compiled_cache):
         kernels.use("portable")
     with pytest.raises(ValueError, match="unknown kernel mode"):
         kernels.use("fast")
+
+
+def test_the_stamps_follow_every_compiled_module():
+    """A compiled kernel's stamp goes stale when its module changes (an upgrade): every module
+    that COMPILED_IN names is among the sources the stamps' fingerprint reads. direct.py was
+    missing: after a change to it alone, the stamps said direct_conv was in the cache and the
+    app compiled it in the middle of classifying."""
+    from engine import kernels
+    from engine.kernels import cache
+
+    modules = {f"{module}.py" for module in kernels.COMPILED_IN.values()}
+    assert modules == {source.name for source in cache.KERNEL_SOURCES}
