@@ -52,7 +52,7 @@ def _slope(act):
     return np.float32(-1)
 
 
-def _tile_source(pixels: int, rows: int = 0) -> str:
+def _tile_source(pixels: int) -> str:
     """The source of a tile function for `pixels` pixels x TILE_FILTERS filters:
 
         tile(xf, x0, pixel_step, row_step, size, run, wf, w0,
@@ -60,35 +60,22 @@ def _tile_source(pixels: int, rows: int = 0) -> str:
 
     sums, for ky < size and q < run, xf[x0 + ky*row_step + r*pixel_step + q] *
     wf[w0 + (ky*run + q)*16 + f] for pixel r and filter f, then stores them as `mode` says
-    (bias: the tile's 16 filters' biases, zero-padded; fcount of the filters are real). With
-    rows > 0 the function is for kernels of that many rows only, all in one loop over q."""
+    (bias: the tile's 16 filters' biases, zero-padded; fcount of the filters are real)."""
     f_range, r_range = range(TILE_FILTERS), range(pixels)
     lines = ["def tile(xf, x0, pixel_step, row_step, size, run, wf, w0,",
              "         at, a0, at_row, out, o0, o_row, bias, fcount, slope, mode):"]
     lines += [f"    s{r}_{f} = np.float32(0)" for r in r_range for f in f_range]
     lines += [f"    p{r} = np.uint64({r} * pixel_step)" for r in r_range]
-    if rows:
-        # the kernel's `rows` rows (size must be rows) in one loop, not a loop per row
-        lines += [f"    xk{k} = np.uint64(x0 + {k} * row_step)" for k in range(rows)]
-        lines += [f"    wk{k} = np.uint64(w0 + {k} * run * {TILE_FILTERS})" for k in range(rows)]
-        lines += ["    for q in range(run):", "        uq = np.uint64(q)"]
-        for k in range(rows):
-            lines.append(f"        wq = wk{k} + uq * np.uint64({TILE_FILTERS})")
-            lines += [f"        weight{f} = wf[wq + np.uint64({f})]" for f in f_range]
-            for r in r_range:
-                lines.append(f"        value{r} = xf[xk{k} + p{r} + uq]")
-                lines += [f"        s{r}_{f} += value{r} * weight{f}" for f in f_range]
-    else:
-        lines += ["    for ky in range(size):",
-                  "        xk = np.uint64(x0 + ky * row_step)",
-                  f"        wk = np.uint64(w0 + ky * run * {TILE_FILTERS})",
-                  "        for q in range(run):",
-                  "            uq = np.uint64(q)",
-                  f"            wq = wk + uq * np.uint64({TILE_FILTERS})"]
-        lines += [f"            weight{f} = wf[wq + np.uint64({f})]" for f in f_range]
-        for r in r_range:
-            lines.append(f"            value{r} = xf[xk + p{r} + uq]")
-            lines += [f"            s{r}_{f} += value{r} * weight{f}" for f in f_range]
+    lines += ["    for ky in range(size):",
+              "        xk = np.uint64(x0 + ky * row_step)",
+              f"        wk = np.uint64(w0 + ky * run * {TILE_FILTERS})",
+              "        for q in range(run):",
+              "            uq = np.uint64(q)",
+              f"            wq = wk + uq * np.uint64({TILE_FILTERS})"]
+    lines += [f"            weight{f} = wf[wq + np.uint64({f})]" for f in f_range]
+    for r in r_range:
+        lines.append(f"            value{r} = xf[xk + p{r} + uq]")
+        lines += [f"            s{r}_{f} += value{r} * weight{f}" for f in f_range]
     # unsigned indices for the stores too: Numba checks signed ones for wrap-around, and
     # then the stores do not vectorize
     lines += [f"    ab{r} = np.uint64(a0 + {r} * at_row)" for r in r_range]
@@ -133,19 +120,14 @@ def _tile_source(pixels: int, rows: int = 0) -> str:
     return "\n".join(lines)
 
 
-def _make_tile(pixels: int, rows: int = 0):
+def _make_tile(pixels: int):
     namespace = {"np": np, "__name__": __name__}     # so a cached kernel's environment names this module
-    exec(compile(_tile_source(pixels, rows), f"<direct conv tile {pixels}x{TILE_FILTERS}>", "exec"), namespace)
+    exec(compile(_tile_source(pixels), f"<direct conv tile {pixels}x{TILE_FILTERS}>", "exec"), namespace)
     # fastmath "contract" only: a*b+c may become one FMA (rounded once); nothing is reordered
     return njit(nogil=True, fastmath={"contract"})(namespace["tile"])
 
 
 _tile = _make_tile(TILE_PIXELS)
-# 3x3 convs over few channels: the three kernel rows in one loop. A/B in one process, Tiny's
-# layers: RGB (a run of 9 floats per row) 0.83x the time, 16 channels 0.96-0.99x, 32 and 64
-# channels 1.00-1.03x, so only up to ROWS_IN_ONE_LOOP_MAX_CHANNELS
-_tile_3_rows = _make_tile(TILE_PIXELS, 3)
-ROWS_IN_ONE_LOOP_MAX_CHANNELS = 16
 _tile1 = _make_tile(1)          # a row's last conv_w % 4 pixels (never in pairs)
 
 
@@ -178,7 +160,6 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split, store):
     of = out.reshape(-1)
     full = conv_w - conv_w % 4
     mode = store                    # RAW, FINISH or PAIR_FIRST (then PAIR_SECOND on odd rows)
-    rows_in_one_loop = size == 3 and c <= ROWS_IN_ONE_LOOP_MAX_CHANNELS
     slope = _slope(act)
     for t in prange(threads):
         at = acc[t]
@@ -214,12 +195,8 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split, store):
                     for ox in range(0, full, 4):
                         a0 = a_row + ox * at_pixel if mode != PAIR_FIRST else ox // 2 * 16
                         o0 = o_row + ox * o_pixel if mode == FINISH else o_row + ox // 2 * o_pixel
-                        if rows_in_one_loop:
-                            _tile_3_rows(xf, x_row + ox * stride * c, stride * c, wp * c, size, run, pf, w0,
-                                         at, a0, at_pixel, of, o0, o_pixel, bj, fcount, slope, row_mode)
-                        else:
-                            _tile(xf, x_row + ox * stride * c, stride * c, wp * c, size, run, pf, w0,
-                                  at, a0, at_pixel, of, o0, o_pixel, bj, fcount, slope, row_mode)
+                        _tile(xf, x_row + ox * stride * c, stride * c, wp * c, size, run, pf, w0,
+                              at, a0, at_pixel, of, o0, o_pixel, bj, fcount, slope, row_mode)
                     if conv_w - full >= 2 and full > 0:          # (never with pairs: full == conv_w)
                         # the last 2-3 pixels by a whole tile moved back over pixels already done
                         # (stored again, the same values): 3 one-pixel tiles each stream the
