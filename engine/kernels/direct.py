@@ -4,17 +4,20 @@ A conv's output is a GEMM (pixels x filters) whose left-hand matrix is never bui
 of output pixels, the values pixel r needs at kernel row ky are one contiguous run of the
 padded input, size*channels long, starting stride*channels floats after pixel r-1's. So a
 tile of 4 neighbouring pixels x 16 filters reads its inputs straight from the input and its
-weights from a panel (size, size*channels, 16) packed once at load, and keeps its 64 sums in
-registers (8 AVX2 vectors) from the first product to the last.
+weights from a panel (size, size*channels, 16) packed when a plan first needs it, and keeps
+its 64 sums in registers (8 AVX2 vectors) from the first product to the last.
 
 The tile is written out as 64 scalar sums (generated below: Numba has no vector type), which
 LLVM's SLP vectorizer turns into vector FMAs. Numba leaves that vectorizer off by default (it
 miscompiled some code in 2023, numba PR 8852); compiled.py turns it on for all of this
-project's kernels, and tests/test_kernels.py checks every one against tests/reference.py. Measured on this project's machine (2-core Zen 3, 2026-11-30): the tile
-ran at 3.5 GFLOP/s per core without the SLP vectorizer and 88 with it (OpenBLAS's sgemm: 88);
-indices are unsigned so that Numba adds no negative-index check to each load (with signed
-ones the whole kernel ran at 52-66 GFLOP/s on two threads, 100-120 with unsigned). Tiles of
-6x16, 5x16, 4x24 and 3x32 spilled or were not vectorized (3-12 GFLOP/s): keep 4x16.
+project's kernels, and tests/test_kernels.py checks every one against tests/reference.py.
+
+Measured on this project's machine (2-core Zen 3, 2026-11-30): the tile ran at 3.5 GFLOP/s per
+core without the SLP vectorizer and 88 with it (OpenBLAS's sgemm: 88); indices are unsigned so
+that Numba adds no negative-index check to each load (with signed ones the whole kernel ran at
+52-66 GFLOP/s on two threads, 100-120 with unsigned). Tiles of 6x16, 5x16, 4x24 and 3x32
+spilled or were not vectorized (3-12 GFLOP/s): keep 4x16. The tile stays a function of its
+own: inlined into direct_conv it lost its FMAs, and with them restored it spilled (1.4x slower).
 """
 from __future__ import annotations
 
@@ -32,17 +35,17 @@ _JIT = dict(cache=True, nogil=True, parallel=True)
 # What a tile does with its sums (the tile's last argument; plan.direct_store chooses):
 RAW = STORE_RAW                 # at[a0 + r*at_row + f] = sum: compiled._epilogue finishes them
 FINISH = STORE_FINISHED         # out[o0 + r*o_row + f] = act(sum + bias), f < fcount (act: _slope)
-PAIR_FIRST = STORE_POOLED_PAIRS  # at[a0 + k*at_row + f] = max of pixels 2k, 2k+1: a 2x2/2 pool's upper row
-PAIR_SECOND = 3                 # out[o0 + k*o_row + f] = act(max(at[...], pixels 2k, 2k+1) + bias): its lower row
+PAIR_FIRST = STORE_POOLED_PAIRS  # at[a0 + k*at_row + f] = max of pixels 2k, 2k+1 (a 2x2/2 pool's upper row)
+PAIR_SECOND = 3                 # out[...] = act(max(at[...], pixels 2k, 2k+1) + bias) (its lower row)
 
 
 @njit(cache=True, nogil=True)
 def _slope(act):
     """The activations a tile applies itself, as max(x, slope*x): linear (slope 1), leaky (0.1,
     darknet's) and relu (0: x*0 is darknet's -0.0 for negative x). -1 for the others, which
-    plan.direct_store sends through compiled._epilogue. Branch-free, so the tile's stores vectorize: with `activate`
-    inlined 64 times the tile was 30,000 instructions long and spilled its sums (Tiny's layer
-    0: 2.3 ms instead of 1.5)."""
+    plan.direct_store sends through compiled._epilogue. Branch-free, so the tile's stores
+    vectorize: with `activate` inlined 64 times the tile was 30,000 instructions long and
+    spilled its sums (Tiny's layer 0: 2.3 ms instead of 1.5)."""
     if act == LINEAR:
         return np.float32(1)
     if act == LEAKY:
@@ -100,7 +103,8 @@ def _tile_source(pixels: int) -> str:
             lines += finish("            ", f"out[ob{r} + np.uint64({f})]", f"s{r}_{f} + bias{f}")
     pairs = range(pixels // 2)
     lines += [f"    elif mode == {PAIR_FIRST}:", "        pass"]
-    lines += [f"        at[ab{k} + np.uint64({f})] = max(s{2 * k}_{f}, s{2 * k + 1}_{f})" for k in pairs for f in f_range]
+    lines += [f"        at[ab{k} + np.uint64({f})] = max(s{2 * k}_{f}, s{2 * k + 1}_{f})"
+              for k in pairs for f in f_range]
 
     def pooled(k, f):
         return f"max(upper{k}_{f}, s{2 * k}_{f}, s{2 * k + 1}_{f}) + bias{f}"
@@ -139,10 +143,11 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split, store):
     xp: (n, h + 2 pad, w + 2 pad, c) the input inside a border of pad zeros; panels:
     (blocks, size, size*c, 16) the weights with batch norm folded, 16 filters per block (the
     last zero-padded); bias: (blocks*16,), zero-padded too; conv = (size, stride, pad); pool =
-    (size, stride, offset), size 0 for none; out: (n, rows, cols, filters), pooled when there is a pool; split = (band, chunk):
-    a task computes `band` output rows of `chunk` blocks of filters; store: plan.direct_store's
-    choice; acc: per-thread scratch (threads, ...): raw sums of a band's conv rows x conv_w x
-    chunk*16 (RAW), a row of pair maxima conv_w*8 (PAIR_FIRST), unused (FINISH).
+    (size, stride, offset), size 0 for none; out: (n, rows, cols, filters), pooled when there
+    is a pool; split = (band, chunk): a task computes `band` output rows of `chunk` blocks of
+    filters; store: plan.direct_store's choice; acc: per-thread scratch (threads, ...): raw
+    sums of a band's conv rows x conv_w x chunk*16 (RAW), a row of pair maxima conv_w*8
+    (PAIR_FIRST), unused (FINISH).
     """
     n_img, hp, wp, c = xp.shape
     blocks, size, run, _ = panels.shape
