@@ -231,9 +231,10 @@ class WinogradByFiltersStep:
 
 
 class DirectStep:
-    """The same conv by direct convolution (kernels/direct.py): the input copied once into a
-    zero border, the weights packed at plan time into panels of 16 filters, and tasks of
-    (rows, blocks of filters) split as plan.direct_split decides."""
+    """The same conv by direct convolution (kernels/direct.py): the input copied into a zero
+    border, the weights in panels of 16 filters (made by the first plan that needs them and
+    shared by the network's plans), tasks of (rows, blocks of filters) as plan.direct_split
+    decides, and the tiles' stores as plan.direct_store does."""
 
     def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape):
         from ..plan import STORE_POOLED_PAIRS, STORE_RAW, direct_split, direct_store
