@@ -30,11 +30,11 @@ from .spec import NetworkSpec
 # Direct convolution by register tiles (DirectStep) runs every conv of one group, except where
 # Winograd F(4x4, 3x3) does fewer multiplications enough to win: with many input channels.
 # A/B on this project's machine (2026-11-30, ms per layer, Winograd vs direct), blocks of tiles:
-# 56x56, 16 -> 128 channels (Tiny) 1.33 vs 1.09; 56x56, 64 -> 128 (Darknet19) 4.4 vs 5.5;
-# 28x28, 128 -> 256 (Darknet19) 3.6 vs 5.0 ...
+# 56x56, 16 -> 128 channels (Tiny) 1.33 vs 1.09; 64x64, 64 -> 128 (Darknet19) 4.4 vs 5.5;
+# 32x32, 128 -> 256 (Darknet19) 3.6 vs 5.0 ...
 WINOGRAD_BY_TILES_MIN_CHANNELS = 64
-# ... by chunks of filters: 14x14, 64 -> 512 (Tiny) 1.33 vs 1.24; 256 -> 512 (Darknet19) 4.85 vs
-# 4.82; 512 -> 1024 (Extraction) 12.3 vs 15.7
+# ... by chunks of filters: 14x14, 64 -> 512 (Tiny) 1.33 vs 1.24; 16x16, 256 -> 512 (Darknet19) 4.85 vs
+# 4.82; 14x14, 512 -> 1024 (Extraction) 12.3 vs 15.7
 WINOGRAD_BY_FILTERS_MIN_CHANNELS = 256
 # Winograd's transforms cost per channel; below this many input channels plain GEMM wins
 WINOGRAD_MIN_CHANNELS = 8
