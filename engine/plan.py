@@ -36,8 +36,6 @@ WINOGRAD_BY_TILES_MIN_CHANNELS = 64
 # ... by chunks of filters: 14x14, 64 -> 512 (Tiny) 1.33 vs 1.24; 16x16, 256 -> 512 (Darknet19) 4.85 vs
 # 4.82; 14x14, 512 -> 1024 (Extraction) 12.3 vs 15.7
 WINOGRAD_BY_FILTERS_MIN_CHANNELS = 256
-# Winograd's transforms cost per channel; below this many input channels plain GEMM wins
-WINOGRAD_MIN_CHANNELS = 8
 # With few 4x4 tiles its 36 GEMMs are tiny and its filters 4x larger than im2col's: measured
 # 2-7 GFLOP/s at 4 tiles (8x8 maps) vs ~55 at 49+; below this many tiles im2col wins
 WINOGRAD_MIN_TILES = 32
@@ -60,15 +58,13 @@ BAND_BYTES = 384 << 10
 MAX_PLANS = 4            # plans kept per network (e.g. webcam + a dropped photo, at two thread counts)
 
 
-def conv_step_type(layer, in_shape, out_shape, batch: int, threads: int, pool: Pool | None, has_winograd: bool):
+def conv_step_type(layer, in_shape, out_shape, batch: int, pool: Pool | None):
     """The step class that runs `layer` (a Convolutional) on `batch` inputs of in_shape."""
     from .layers.convolutional import ConvStep, DirectStep, WinogradByFiltersStep, WinogradStep
 
-
     tiles_y, tiles_x = winograd_transforms.tiles(out_shape[0], out_shape[1])
     tiles = batch * tiles_y * tiles_x
-    winograd = (has_winograd and in_shape[2] >= WINOGRAD_MIN_CHANNELS
-                and (pool is None or pool == WINOGRAD_POOL))
+    winograd = layer.winograd_ok and (pool is None or pool == WINOGRAD_POOL)
     if winograd:
         if (BY_FILTERS_MIN_TILES <= tiles <= BY_FILTERS_MAX_TILES and layer.filters >= BY_FILTERS_MIN_FILTERS
                 and in_shape[2] >= WINOGRAD_BY_FILTERS_MIN_CHANNELS):

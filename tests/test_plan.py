@@ -67,11 +67,11 @@ def test_tiny_darknets_conv_steps():
     spec = engine.parse_network(CFG_DIR / "tiny.cfg")
     net = engine.Network(spec, random_params(spec))
     shapes = spec.input_shapes()
-    kinds = {i: plan.conv_step_type(layer, shapes[i], spec.shapes[i], 1, 2, None, layer.winograd_ok).__name__
+    kinds = {i: plan.conv_step_type(layer, shapes[i], spec.shapes[i], 1, None).__name__
              for i, layer in enumerate(spec.layers) if layer.kind == "convolutional"}
     assert set(kinds.values()) == {"DirectStep"}            # 3-64 input channels: direct throughout
-    assert plan.conv_step_type(spec.layers[2], shapes[2], spec.shapes[2], 1, 2, engine.layers.base.Pool(3, 2, 0),
-                               True).__name__ == "DirectStep"
+    assert plan.conv_step_type(spec.layers[2], shapes[2], spec.shapes[2], 1,
+                               engine.layers.base.Pool(3, 2, 0)).__name__ == "DirectStep"
 
 
 def test_winograd_takes_the_layers_of_many_channels():
@@ -79,7 +79,7 @@ def test_winograd_takes_the_layers_of_many_channels():
     32x32 maps, by chunks of filters from 256 on 16x16; direct for the rest (8x8 maps, 1x1s)."""
     spec = engine.parse_network(CFG_DIR / "darknet19.cfg")
     shapes = spec.input_shapes()
-    kinds = {i: plan.conv_step_type(layer, shapes[i], spec.shapes[i], 1, 2, None, layer.winograd_ok).__name__
+    kinds = {i: plan.conv_step_type(layer, shapes[i], spec.shapes[i], 1, None).__name__
              for i, layer in enumerate(spec.layers) if layer.kind == "convolutional"}
     by_kind = {}
     for i, kind in kinds.items():

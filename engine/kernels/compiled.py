@@ -3,9 +3,10 @@
 Layout: activations are NHWC float32, C-contiguous, so a pixel's channels are adjacent and
 a convolution is a GEMM (rows = output pixels, columns = filters): np.dot inside the kernels,
 which Numba hands to SciPy's BLAS (single-threaded: the parallelism is Numba's). Around the
-GEMMs: im2col, the fused epilogue (bias, activation, max pool), pooling and shortcuts.
-Winograd's kernels are in winograd.py. All run with nogil so the GUI thread keeps running,
-and cache=True so the JIT cost is paid once per install.
+GEMMs: im2col, the fused epilogue (bias, activation, max pool), pooling and shortcuts. The
+convs here are those of several groups: direct convolution, which runs the others, is in
+direct.py, and Winograd's kernels are in winograd.py. All run with nogil so the GUI thread
+keeps running, and cache=True so the JIT cost is paid once per install.
 """
 from __future__ import annotations
 

@@ -144,7 +144,7 @@ class Convolutional(Layer):
         in its epilogue, whose output is pooled_shape."""
         from ..plan import conv_step_type
 
-        step = conv_step_type(self, in_shape, out_shape, batch, threads, pool, self.winograd_ok)
+        step = conv_step_type(self, in_shape, out_shape, batch, pool)
         return step(self, in_shape, out_shape, batch, packed, threads, pool, pooled_shape)
 
 
