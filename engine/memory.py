@@ -32,14 +32,26 @@ class MemoryBudgetError(EngineError):
     """A plan (or an input) that would need more memory than the budget allows."""
 
 
+# Buffers start on a cache line. numpy's own start 16 bytes in: then a kernel's 16-float (64-byte)
+# stores and loads each straddle two lines, and where two threads write neighbouring blocks of
+# filters they share a line at every pixel. Measured (2026-11-30, Tiny, same process, in turn):
+# batch 1 6.87 vs 7.33-7.44 ms, batch 16 159-161 vs 145-147 images/s.
+ALIGNMENT = 64
+
+
 def empty(shape, dtype=np.float32) -> np.ndarray:
-    """np.empty, or in a dry run (see counting) a zero-byte read-only stand-in of that shape,
-    its bytes added to the count."""
+    """np.empty starting on a cache line (ALIGNMENT), or in a dry run (see counting) a zero-byte
+    read-only stand-in of that shape, its bytes added to the count."""
+    shape = tuple(shape) if np.iterable(shape) else (shape,)
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     count = _counting.get()
-    if count is None:
-        return np.empty(shape, dtype)
-    count[0] += int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-    return np.broadcast_to(np.zeros((), dtype), shape)
+    if count is not None:
+        count[0] += nbytes
+        return np.broadcast_to(np.zeros((), dtype), shape)
+    raw = np.empty(nbytes + ALIGNMENT, np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
 
 
 @contextlib.contextmanager

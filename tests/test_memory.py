@@ -180,3 +180,20 @@ def test_the_refusal_is_a_memory_budget_error_and_an_engine_error(huge_cfg, rand
     with pytest.raises(MemoryBudgetError):
         net.check_memory(1, 60000, 60000)
     assert issubclass(MemoryBudgetError, engine.EngineError)
+
+
+def test_buffers_start_on_a_cache_line(random_weights):
+    """memory.empty's arrays start on a 64-byte line whatever numpy hands out (a kernel's 16-float
+    stores then touch one line, and two threads' blocks of filters never share one), and are the
+    shape and type asked; a direct step's per-thread scratch rows start on a line of their own."""
+    for shape, dtype in [((3,), np.float32), ((5, 7), np.float32), (11, np.uint8), ((2, 3, 4), np.float64)]:
+        for _ in range(8):
+            a = memory.empty(shape, dtype)
+            assert a.ctypes.data % memory.ALIGNMENT == 0 and a.dtype == dtype and a.flags.c_contiguous
+            assert a.shape == (shape if isinstance(shape, tuple) else (shape,)) and a.flags.writeable
+    net = engine.Network.load(CFG_DIR / "tiny.cfg", random_weights("tiny"))
+    direct = [step for step in net.plan(1, 64, 64) if type(step).__name__ == "DirectStep"]
+    assert len(direct) == 15                                 # the 1000-class conv runs after its avgpool
+    for step in direct:
+        arrays = [step.out, step.panels] + list(step.acc) + ([step.padded] if step.padded is not None else [])
+        assert all(a.ctypes.data % memory.ALIGNMENT == 0 for a in arrays)

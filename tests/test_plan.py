@@ -111,3 +111,53 @@ def test_plans_are_kept_per_thread_count(compiled_kernels, random_weights):
     finally:
         set_threads(before)
     np.testing.assert_allclose(on_one, on_two, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, size, batch", [("tiny", 96, 16), ("darknet19", 256, 2)])
+def test_a_plan_for_a_batch_runs_fewer_images_split_as_their_own_plan_would(compiled_kernels, random_weights,
+                                                                              name, size, batch):
+    """A plan for `batch` images also runs fewer (PlanCache keeps one plan per shape), and each
+    step splits its work for the images it is given: one image after a batch runs on every
+    thread, as a plan of its own would run it (a batch's split gave it whole images per task: one
+    thread). The kind of step is the batch's (more tiles can make a conv Winograd's); where it is
+    the same, so is the split. Darknet19 at 256x256 runs both kinds of Winograd."""
+    if max_threads() < 2:
+        pytest.skip("needs 2 kernel threads")
+    weights = random_weights(name)
+    batched, single = engine.Network.load(CFG_DIR / f"{name}.cfg", weights), engine.Network.load(CFG_DIR / f"{name}.cfg", weights)
+    images = np.random.default_rng(5).random((batch, size, size, 3), dtype=np.float32)
+    everyone = batched.predict(images)
+    alone = batched.predict(images[:1])
+    assert batched.plans_held == 1                          # the batch's plan ran the single image
+    expected = single.predict(images[:1])
+    np.testing.assert_allclose(alone[0], expected[0], atol=1e-6)
+    np.testing.assert_allclose(everyone[0], expected[0], atol=1e-6)
+    kinds = set()
+    for step, its_own in zip(batched.plan(batch, size, size), single.plan(1, size, size)):
+        kinds.add(type(step).__name__)
+        if type(step) is not type(its_own):
+            continue                # the step kind is chosen for the batch (Winograd: by its tiles)
+        if hasattr(step, "splits"):
+            assert step.splits[1] == its_own.splits[1]
+            assert step.splits[1][0] <= step.splits[batch][0]   # the scratch, sized for the batch, holds it
+        if hasattr(step, "blocks"):
+            assert step.blocks[1] == its_own.blocks[1] <= step.blocks[batch]
+    assert kinds >= ({"DirectStep", "WinogradStep", "WinogradByFiltersStep"} if name == "darknet19"
+                     else {"DirectStep"})
+
+
+@pytest.mark.parametrize("threads_, blocks, weight_bytes", [(1, 2, 10), (2, 8, 10 ** 6), (2, 32, 10), (4, 5, 10 ** 7)])
+def test_no_smaller_batch_takes_a_taller_band_or_a_bigger_block(threads_, blocks, weight_bytes):
+    """A step's scratch is sized for its plan's batch and reused for fewer images: that holds
+    because fewer images never split into taller bands (direct, im2col) or bigger blocks of
+    Winograd tiles."""
+    for final_h in (1, 3, 7, 14, 28, 56, 112, 300):
+        for raw_row in (0, 7168, 200000):
+            for batch in (2, 3, 16, 64):
+                whole = plan.direct_split(final_h, weight_bytes, 40000, blocks, batch, threads_, raw_row)
+                for n in range(1, batch):
+                    part = plan.direct_split(final_h, weight_bytes, 40000, blocks, n, threads_, raw_row)
+                    assert part[0] <= whole[0] and part[1] == whole[1]
+                    assert plan.row_band(final_h, 56, 200, 2, n, threads_) <= plan.row_band(final_h, 56, 200, 2,
+                                                                                            batch, threads_)
+                    assert plan.winograd_block(n * final_h, threads_) <= plan.winograd_block(batch * final_h, threads_)

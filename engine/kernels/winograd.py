@@ -110,8 +110,8 @@ def winograd_conv(x, u, tiles, conv, bias, act, pool, block, v, m, out):
         tmp_in = np.empty((36, 1, c), np.float32)
         tmp_out = np.empty((24, 1, filters), np.float32)
         y = np.empty((16, filters), np.float32)
-        vt = v[t].reshape(36, block, c)
-        mt = m[t].reshape(36, block, filters)
+        vt = v[t][:36 * block * c].reshape(36, block, c)      # (a smaller batch's block: a part)
+        mt = m[t][:36 * block * filters].reshape(36, block, filters)
         vf, mf = v[t], m[t]
         for blk in range(t, blocks, threads):
             t0 = blk * block

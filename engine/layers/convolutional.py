@@ -9,6 +9,7 @@ into the same pass (which step runs a conv is engine/plan.py's choice):
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -163,8 +164,10 @@ class ConvStep:
         final_shape = pooled_shape if pool else out_shape
         self.out = memory.empty((batch,) + final_shape, np.float32)
         stride = max(self.pool.stride, 1)
-        self.band = row_band(final_shape[0], conv_w, k + fg, stride, batch, threads)
-        conv_rows = (self.band - 1) * stride + max(self.pool.size, 1)
+        # per batch size, as DirectStep's split (no smaller batch has a taller band)
+        self.band_for = functools.partial(row_band, final_shape[0], conv_w, k + fg, stride, threads=threads)
+        self.bands = {batch: self.band_for(batch)}
+        conv_rows = (self.bands[batch] - 1) * stride + max(self.pool.size, 1)
         self.cols = memory.empty((threads, conv_rows * conv_w * k), np.float32)
         self.acc = memory.empty((threads, conv_rows * conv_w * fg), np.float32)
         self.cg = in_shape[2] // layer.groups
@@ -174,9 +177,12 @@ class ConvStep:
         n = x.shape[0]
         out = self.out[:n]
         fg = self.mats[0].shape[1]
+        band = self.bands.get(n)
+        if band is None:
+            band = self.bands[n] = self.band_for(n)
         for g, mat in enumerate(self.mats):
             kernels.conv_forward(x, mat, self.bias[g * fg:(g + 1) * fg], layer.activation, layer.conv,
-                                 (g * self.cg, g * fg), self.pool, out, self.cols, self.acc, self.band)
+                                 (g * self.cg, g * fg), self.pool, out, self.cols, self.acc, band)
         return out
 
 
@@ -191,16 +197,22 @@ class WinogradStep:
         self.bias, self.u = packed.bias, winograd_filters(packed, 3, in_shape[2])
         self.conv = out_shape[:2]
         self.tiles = winograd.tiles(*self.conv)
-        self.block = winograd_block(batch * self.tiles[0] * self.tiles[1], threads)
-        self.v = memory.empty((threads, 36 * self.block * self.u.shape[1]), np.float32)
-        self.m = memory.empty((threads, 36 * self.block * out_shape[2]), np.float32)
+        # per batch size, as DirectStep's split (no smaller batch has a bigger block)
+        self.block_for = lambda n: winograd_block(n * self.tiles[0] * self.tiles[1], threads)
+        self.blocks = {batch: self.block_for(batch)}
+        self.v = memory.empty((threads, 36 * self.blocks[batch] * self.u.shape[1]), np.float32)
+        self.m = memory.empty((threads, 36 * self.blocks[batch] * out_shape[2]), np.float32)
         self.pool = pool is not None
         self.out = memory.empty((batch,) + (pooled_shape if pool else out_shape), np.float32)
 
     def __call__(self, x, outputs):
-        out = self.out[:x.shape[0]]
+        n = x.shape[0]
+        out = self.out[:n]
+        block = self.blocks.get(n)
+        if block is None:
+            block = self.blocks[n] = self.block_for(n)
         kernels.winograd_conv(x, self.u, self.tiles, self.conv, self.bias, self.layer.activation, self.pool,
-                              self.block, self.v, self.m, out)
+                              block, self.v, self.m, out)
         return out
 
 
@@ -251,15 +263,20 @@ class DirectStep:
         self.store = direct_store(layer.activation, pool, conv_h, conv_w)
         pool_stride = max(self.pool.stride, 1)
         raw_row = conv_w * 16 * 4 * pool_stride if self.store == STORE_RAW else 0
-        self.split = direct_split(final_shape[0], self.panels.nbytes, h * w * c * 4, self.panels.shape[0],
-                                  batch, threads, raw_row)
-        band, chunk = self.split
+        # a plan for `batch` inputs also runs fewer (PlanCache), and those need a split of their
+        # own: batch 16's ran a single image on one thread (Tiny: 13-14 ms instead of 7-8). No
+        # smaller batch has a taller band than the plan's, so the scratch below suffices.
+        self.split_for = functools.partial(direct_split, final_shape[0], self.panels.nbytes, h * w * c * 4,
+                                           self.panels.shape[0], threads=threads, raw_row_bytes=raw_row)
+        self.splits = {batch: self.split_for(batch)}
+        band, chunk = self.splits[batch]
         # scratch: raw sums of a band's conv rows, or one row of pair maxima, or none
         if self.store == STORE_RAW:
             conv_rows = min((band - 1) * pool_stride + max(self.pool.size, 1), conv_h) if pool else band
             scratch = conv_rows * conv_w * chunk * 16
         else:
             scratch = conv_w * 8 if self.store == STORE_POOLED_PAIRS else 1
+        scratch += -scratch % 16            # each thread's scratch on a cache line of its own
         self.acc = memory.empty((threads, scratch), np.float32)
         # the input inside its border of zeros (the border is written once, here)
         self.padded = memory.empty((batch, h + 2 * p, w + 2 * p, c), np.float32) if p else None
@@ -278,8 +295,11 @@ class DirectStep:
             _, h, w, c = x.shape
             rows = xp.reshape(n, h + 2 * p, -1)
             rows[:, p:p + h, p * c:(p + w) * c] = x.reshape(n, h, w * c)
+        split = self.splits.get(n)
+        if split is None:
+            split = self.splits[n] = self.split_for(n)
         kernels.direct_conv(xp, self.panels, self.bias, self.layer.activation, self.layer.conv, self.pool,
-                            out, self.acc, self.split, self.store)
+                            out, self.acc, split, self.store)
         return out
 
 
