@@ -152,12 +152,15 @@ def test_conv_matches_reference(check, cfg, batch):
     check(cfg, batch)
 
 
-CONV_STRATEGIES = [  # (cfg, batch, the plan's steps); direct: tiles of 4 pixels x 16 filters
+# (cfg, batch, the plan's steps); direct: tiles of 4 pixels x 16 filters, running on from one
+# row into the next unless a pool pairs them; a band's last 1-3 pixels by a tile moved back
+CONV_STRATEGIES = [
     pytest.param(net(20, 20, 3) + conv(16), 2, {0: DIRECT}, id="direct-rgb"),
-    pytest.param(net(9, 13, 5) + conv(20), 1, {0: DIRECT}, id="direct-13-wide-20-filters"),     # 4+4+4+1
-    pytest.param(net(7, 7, 16) + conv(40), 3, {0: DIRECT}, id="direct-7-wide-moved-back-tile"),  # 4 + 3
-    pytest.param(net(6, 6, 16) + conv(16, 1), 1, {0: DIRECT}, id="direct-1x1-6-wide"),          # 4 + 2
+    pytest.param(net(9, 13, 5) + conv(20), 1, {0: DIRECT}, id="direct-13-wide-20-filters"),
+    pytest.param(net(7, 7, 16) + conv(40), 3, {0: DIRECT}, id="direct-7-wide-moved-back-tile"),
+    pytest.param(net(6, 6, 16) + conv(16, 1), 1, {0: DIRECT}, id="direct-1x1-6-wide"),
     pytest.param(net(3, 2, 8) + conv(16), 2, {0: DIRECT}, id="direct-narrower-than-a-tile"),
+    pytest.param(net(1, 3, 8) + conv(16), 2, {0: DIRECT}, id="direct-fewer-pixels-than-a-tile"),
     pytest.param(net(4, 4, 128) + conv(72), 1, {0: DIRECT}, id="direct-filters-split-weights-heavy"),
     pytest.param(net(16, 16, 3) + conv(32) + maxpool(2, 2), 1, {0: DIRECT, 1: JOINED}, id="direct-2x2-pool-in-tiles"),
     pytest.param(net(15, 14, 3) + conv(24) + maxpool(2, 2), 2, {0: DIRECT, 1: JOINED},
