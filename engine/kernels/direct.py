@@ -204,8 +204,8 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split, store):
                         for ox in range(0, conv_w, 4):
                             x0 = x_row + ox * step
                             _tile(xf, x0, x0 + step, x0 + 2 * step, x0 + 3 * step, wp * c, size, run, pf, w0,
-                                  at, ox // 2 * 16, 16, of, o_row + ox // 2 * filters, filters, bj, fcount, slope,
-                                  row_mode)
+                                  at, ox // 2 * 16, np.int64(16), of, o_row + ox // 2 * filters, filters, bj, fcount,
+                                  slope, row_mode)   # a literal 16 would compile a second tile (+10 s)
                     continue
                 # RAW or FINISH: the band's pixels in order, 4 to a tile, a tile running on from
                 # the end of one row into the next. Tiles within rows did rows 14 wide in 4 tiles,
