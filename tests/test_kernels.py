@@ -168,6 +168,10 @@ CONV_STRATEGIES = [
     pytest.param(net(24, 24, 8) + conv(16) + maxpool(3, 2), 1, {0: DIRECT, 1: JOINED}, id="direct-3x3-pool"),
     pytest.param(net(15, 20, 6) + conv(12, stride=2) + maxpool(2, 2), 2, {0: DIRECT, 1: JOINED},
                  id="direct-stride2-2x2-pool"),
+    # a conv writing the next one's input inside its border (plan.border_handovers): after pooled
+    # pairs (0 -> 2) and finished sums (3 -> 4 -> 5); not where a route reads the output (5 -> 6)
+    pytest.param(net(16, 16, 3) + conv(16) + maxpool(2, 2) + conv(32) + conv(16, 1) + conv(24) + conv(8)
+                 + conv(16) + route(-2), 2, {0: DIRECT, 2: DIRECT, 4: DIRECT, 6: DIRECT}, id="direct-handovers"),
     pytest.param(net(11, 10, 8) + conv(12, groups=2), 2, {0: IM2COL}, id="im2col-2-groups"),
     pytest.param(net(27, 19, 64) + conv(16), 1, {0: WINOGRAD}, id="winograd-35-part-tiles"),
     pytest.param(net(21, 19, 64) + conv(24) + maxpool(2, 2), 2, {0: WINOGRAD, 1: JOINED},

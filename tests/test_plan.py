@@ -161,3 +161,30 @@ def test_no_smaller_batch_takes_a_taller_band_or_a_bigger_block(threads_, blocks
                     assert plan.row_band(final_h, 56, 200, 2, n, threads_) <= plan.row_band(final_h, 56, 200, 2,
                                                                                             batch, threads_)
                     assert plan.winograd_block(n * final_h, threads_) <= plan.winograd_block(batch * final_h, threads_)
+
+
+def test_a_conv_writes_the_next_convs_input_inside_its_border(monkeypatch, random_weights):
+    """Tiny at 224: convs 0, 4, 6, 9 and 11 write their outputs inside the zero border of the
+    next conv's input (0 through its pool); the 14x14 ones do not (their tiles run on across
+    row ends, which a border would break), nor does a conv whose output is kept as a feature.
+    The answers are those of the same network with every input copied into its border."""
+    net = engine.Network.load(CFG_DIR / "tiny.cfg", random_weights("tiny"))
+    spec = net.spec
+    last = len(spec.layers) - 1
+    fused, pooled_first = plan.joins(spec)
+    handovers = plan.border_handovers(spec, 1, spec.shapes, spec.input_shapes(), last, frozenset({last}),
+                                      fused, pooled_first)
+    assert handovers == {0: 1, 4: 1, 6: 1, 9: 1, 11: 1}
+    steps = net.plan(1, 224, 224)
+    for producer, consumer in ((0, 2), (4, 5), (6, 7), (9, 10), (11, 12)):
+        assert steps[consumer].padded is steps[producer].out
+        assert steps[producer].out.shape[1:3] == tuple(d + 2 for d in steps[producer].inside.shape[1:3])
+    assert steps[15].padded is not steps[14].out and steps[14].border == 0
+    image = np.random.default_rng(6).random((1, 224, 224, 3), dtype=np.float32)
+    probs, features = net.predict(image), net.features(image, 4)     # 4 kept: written without a border
+    assert features.shape == (1, 56, 56, 16) and net.plan(1, 224, 224, stop=4, keep=frozenset({4}))[4].border == 0
+    monkeypatch.setattr(plan, "border_handovers", lambda *args: {})
+    copied = engine.Network.load(CFG_DIR / "tiny.cfg", random_weights("tiny"))
+    assert all(getattr(step, "border", 0) == 0 for step in copied.plan(1, 224, 224))
+    np.testing.assert_array_equal(probs, copied.predict(image))
+    np.testing.assert_array_equal(features, copied.features(image, 4))

@@ -145,7 +145,7 @@ def _pixel(i, conv_w, x_band, stride, wp, c):
 
 
 @njit(**_JIT)
-def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split, store):
+def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, store):
     """One [convolutional] (groups=1) by register tiles, fused with bias, activation and an
     optional following [maxpool] (compiled._epilogue, as conv_forward).
 
@@ -153,7 +153,9 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split, store):
     (blocks, size, size*c, 16) the weights with batch norm folded, 16 filters per block (the
     last zero-padded); bias: (blocks*16,), zero-padded too; conv = (size, stride, pad); pool =
     (size, stride, offset), size 0 for none; out: (n, rows, cols, filters), pooled when there
-    is a pool; split = (band, chunk): a task computes `band` output rows of `chunk` blocks of
+    is a pool, inside a border of `border` zeros that the kernel leaves alone (the next conv's
+    padding: plan.border_handovers; only where tiles store finished sums, which never run on
+    from one row into the next there); split = (band, chunk): a task computes `band` output rows of `chunk` blocks of
     filters; store: plan.direct_store's choice; acc: per-thread scratch (threads, ...): raw
     sums of a band's conv rows x conv_w x chunk*16 (RAW), a row of pair maxima conv_w*8
     (PAIR_FIRST), unused (FINISH).
@@ -163,7 +165,8 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split, store):
     stride = conv[1]
     conv_h = (hp - size) // stride + 1
     conv_w = (wp - size) // stride + 1
-    final_h, out_w, filters = out.shape[1], out.shape[2], out.shape[3]
+    out_h, out_row, filters = out.shape[1], out.shape[2], out.shape[3]     # with the border
+    final_h, out_w = out_h - 2 * border, out_row - 2 * border
     band, chunk = split
     bands = (final_h + band - 1) // band
     chunks = (blocks + chunk - 1) // chunk
@@ -200,7 +203,7 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split, store):
                     for oy in range(r0, r1):
                         x_row = (n * hp + oy * stride) * wp * c
                         row_mode = PAIR_FIRST if oy % 2 == 0 else PAIR_SECOND
-                        o_row = ((n * final_h + oy // 2) * out_w) * filters + f0
+                        o_row = ((n * out_h + oy // 2 + border) * out_row + border) * filters + f0
                         for ox in range(0, conv_w, 4):
                             x0 = x_row + ox * step
                             _tile(xf, x0, x0 + step, x0 + 2 * step, x0 + 3 * step, wp * c, size, run, pf, w0,
@@ -210,17 +213,17 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split, store):
                 # RAW or FINISH: the band's pixels in order, 4 to a tile, a tile running on from
                 # the end of one row into the next. Tiles within rows did rows 14 wide in 4 tiles,
                 # 16 pixels' work: Tiny's 14x14 layers took 0.88-0.93x as long this way (the
-                # others 1.00-1.02x, in one process). The sums' place is linear in the pixel's
-                # number; its input's is not (the border), so each pixel's is worked out
+                # others 1.00-1.02x, in one process). Each pixel's input offset is worked out (the
+                # input's border breaks the run); a tile stores its 4 pixels' sums in a run, which
+                # holds across a row's end only where the output has no border (plan.py sees to it)
                 pixels = (r1 - r0) * conv_w
-                if mode == RAW:
-                    a_base, at_pixel, o_base = (j - j0) * 16, width, 0
-                else:
-                    a_base, at_pixel, o_base = 0, 16, ((n * final_h + r0) * out_w) * filters + f0
+                a_base, at_pixel = ((j - j0) * 16, width) if mode == RAW else (0, 16)
                 x_band = (n * hp + r0 * stride) * wp * c
+                o_band = ((n * out_h + r0 + border) * out_row + border) * filters + f0    # (FINISH)
                 oy, ox = 0, 0                   # pixel i's row (in the band) and column
                 for i in range(0, pixels - 3, 4):
                     x0 = x_band + (oy * stride * wp + ox * stride) * c
+                    o0 = o_band + (oy * out_row + ox) * filters
                     if ox + 4 <= conv_w:        # the tile within the row: no division
                         x1, x2, x3 = x0 + step, x0 + 2 * step, x0 + 3 * step
                     else:
@@ -231,7 +234,7 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split, store):
                     if ox >= conv_w:
                         oy, ox = divmod(i + 4, conv_w)
                     _tile(xf, x0, x1, x2, x3, wp * c, size, run, pf, w0, at, a_base + i * at_pixel, at_pixel, of,
-                          o_base + i * filters, filters, bj, fcount, slope, mode)
+                          o0, filters, bj, fcount, slope, mode)
                 rest = pixels % 4
                 if rest and pixels >= 4:
                     # the last 1-3 pixels by a whole tile moved back over pixels already done
@@ -240,12 +243,12 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split, store):
                     i = pixels - 4
                     _tile(xf, _pixel(i, conv_w, x_band, stride, wp, c), _pixel(i + 1, conv_w, x_band, stride, wp, c),
                           _pixel(i + 2, conv_w, x_band, stride, wp, c), _pixel(i + 3, conv_w, x_band, stride, wp, c),
-                          wp * c, size, run, pf, w0, at, a_base + i * at_pixel, at_pixel, of, o_base + i * filters,
+                          wp * c, size, run, pf, w0, at, a_base + i * at_pixel, at_pixel, of, o_band + i * filters,
                           filters, bj, fcount, slope, mode)
                 elif rest:
                     for i in range(pixels):
                         _tile1(xf, _pixel(i, conv_w, x_band, stride, wp, c), wp * c, size, run, pf, w0,
-                               at, a_base + i * at_pixel, at_pixel, of, o_base + i * filters, filters, bj,
+                               at, a_base + i * at_pixel, at_pixel, of, o_band + i * filters, filters, bj,
                                fcount, slope, mode)
             if mode == RAW:
                 f0 = j0 * 16

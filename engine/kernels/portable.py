@@ -136,13 +136,14 @@ def conv_forward(x, wmat, bias, act, conv, group, pool, out, cols, acc, band):
     _finish(y, bias, act, pool, out, f0)
 
 
-def direct_conv(xp, panels, bias, act, conv, pool, out, acc, split, store):
+def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, store):
     """direct.direct_conv: a conv over an input already inside its zero border, with the
-    weights in panels of 16 filters."""
+    weights in panels of 16 filters, into the part of out inside a border of `border`."""
     blocks, size, run, width = panels.shape
     wmat = panels.transpose(1, 2, 0, 3).reshape(size * run, blocks * width)[:, :out.shape[3]]
     y = _convolve(xp, np.ascontiguousarray(wmat), size, conv[1], 0, 0, xp.shape[3])
-    _finish(y, bias[:out.shape[3]], act, pool, out, 0)
+    inside = out[:, border:out.shape[1] - border, border:out.shape[2] - border] if border else out
+    _finish(y, bias[:out.shape[3]], act, pool, inside, 0)
 
 
 def _winograd(x, u, tiles_y, tiles_x, conv_h, conv_w):

@@ -140,13 +140,14 @@ class Convolutional(Layer):
         return (self.size, self.stride, self.padding)
 
     def make_step(self, in_shape, out_shape, batch, packed, threads, pool: Pool | None = None,
-                  pooled_shape: Shape | None = None):
+                  pooled_shape: Shape | None = None, **handover):
         """The step engine/plan.py chooses for this conv at this shape; pool: a [maxpool] to do
-        in its epilogue, whose output is pooled_shape."""
+        in its epilogue, whose output is pooled_shape; handover: DirectStep's border and padded,
+        where plan.border_handovers has chosen them."""
         from ..plan import conv_step_type
 
         step = conv_step_type(self, in_shape, out_shape, batch, pool)
-        return step(self, in_shape, out_shape, batch, packed, threads, pool, pooled_shape)
+        return step(self, in_shape, out_shape, batch, packed, threads, pool, pooled_shape, **handover)
 
 
 class ConvStep:
@@ -246,9 +247,14 @@ class DirectStep:
     """The same conv by direct convolution (kernels/direct.py): the input copied into a zero
     border, the weights in panels of 16 filters (made by the first plan that needs them and
     shared by the network's plans), tasks of (rows, blocks of filters) as plan.direct_split
-    decides, and the tiles' stores as plan.direct_store does."""
+    decides, and the tiles' stores as plan.direct_store does.
 
-    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape):
+    Where plan.border_handovers says so, the step before writes this step's input straight
+    into its border (padded: that step's output buffer), and there is nothing to copy; and
+    this step writes its own output inside a border of `border` zeros for the step after."""
+
+    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape,
+                 border: int = 0, padded: np.ndarray | None = None):
         from ..plan import STORE_POOLED_PAIRS, STORE_RAW, direct_split, direct_store
 
         self.layer = layer
@@ -279,28 +285,46 @@ class DirectStep:
         scratch += -scratch % 16            # each thread's scratch on a cache line of its own
         self.acc = memory.empty((threads, scratch), np.float32)
         # the input inside its border of zeros (the border is written once, here)
-        self.padded = memory.empty((batch, h + 2 * p, w + 2 * p, c), np.float32) if p else None
-        if p and self.padded.flags.writeable:
-            self.padded[...] = 0
-        self.out = memory.empty((batch,) + final_shape, np.float32)
+        self.padded = padded
+        if p and padded is None:
+            self.padded = _zeros((batch, h + 2 * p, w + 2 * p, c))
+        self.border = border
+        if border:
+            rows, cols, channels = final_shape
+            self.out = _zeros((batch, rows + 2 * border, cols + 2 * border, channels))
+            self.inside = self.out[:, border:border + rows, border:border + cols]
+        else:
+            self.out = self.inside = memory.empty((batch,) + final_shape, np.float32)
 
     def __call__(self, x, outputs):
         n = x.shape[0]
-        out = self.out[:n]
         p = self.layer.padding
         xp = x
         if p:
             xp = self.padded[:n]
+            if x.ctypes.data == xp[:, p:, p:].ctypes.data and x.strides == xp.strides:
+                return self._run(xp, n)         # written inside the border by the step before
             # as rows of w*c floats: numpy copies runs, not 3-float pixels (0.3 ms -> 0.05 on Tiny's input)
             _, h, w, c = x.shape
             rows = xp.reshape(n, h + 2 * p, -1)
             rows[:, p:p + h, p * c:(p + w) * c] = x.reshape(n, h, w * c)
+        return self._run(xp, n)
+
+    def _run(self, xp, n):
         split = self.splits.get(n)
         if split is None:
             split = self.splits[n] = self.split_for(n)
         kernels.direct_conv(xp, self.panels, self.bias, self.layer.activation, self.layer.conv, self.pool,
-                            out, self.acc, split, self.store)
-        return out
+                            self.out[:n], self.border, self.acc, split, self.store)
+        return self.inside[:n]
+
+
+def _zeros(shape) -> np.ndarray:
+    """memory.empty, zeroed (unless a dry run's stand-in)."""
+    a = memory.empty(shape, np.float32)
+    if a.flags.writeable:
+        a[...] = 0
+    return a
 
 
 def filter_panels(packed: ConvWeights, size: int, channels: int) -> np.ndarray:
