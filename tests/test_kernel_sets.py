@@ -110,11 +110,24 @@ def test_mode_switch_rebinds_every_kernel(compiled_cache):
 
 def test_the_stamps_follow_every_compiled_module():
     """A compiled kernel's stamp goes stale when its module changes (an upgrade): every module
-    that COMPILED_IN names is among the sources the stamps' fingerprint reads. direct.py was
-    missing: after a change to it alone, the stamps said direct_conv was in the cache and the
-    app compiled it in the middle of classifying."""
+    that COMPILED_IN names, and every module of the package they import (vectors.py's
+    operations are compiled into the tile), is among the sources the stamps' fingerprint reads.
+    direct.py was missing: after a change to it alone, the stamps said direct_conv was in the
+    cache and the app compiled it in the middle of classifying."""
+    import ast
+
     from engine import kernels
     from engine.kernels import cache
 
-    modules = {f"{module}.py" for module in kernels.COMPILED_IN.values()}
-    assert modules == {source.name for source in cache.KERNEL_SOURCES}
+    def imported(module: str) -> set[str]:
+        tree = ast.parse((cache.KERNELS_DIR / f"{module}.py").read_text())
+        return {node.module for node in ast.walk(tree)
+                if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module}
+
+    modules, todo = set(), set(kernels.COMPILED_IN.values())
+    while todo:
+        module = todo.pop()
+        modules.add(module)
+        todo |= imported(module) - modules
+    assert "vectors" in modules
+    assert {f"{module}.py" for module in modules} == {source.name for source in cache.KERNEL_SOURCES}

@@ -38,7 +38,8 @@ LIVE_LOCK = "live.lock"
 KERNELS_DIR = Path(__file__).resolve().parent
 # What Numba compiles: a change to any of them makes the stamps stale (the modules of
 # kernels.COMPILED_IN; tests/test_kernel_sets.py checks the two lists agree)
-KERNEL_SOURCES = (KERNELS_DIR / "compiled.py", KERNELS_DIR / "direct.py", KERNELS_DIR / "winograd.py")
+KERNEL_SOURCES = (KERNELS_DIR / "compiled.py", KERNELS_DIR / "direct.py", KERNELS_DIR / "vectors.py",
+                  KERNELS_DIR / "winograd.py")
 
 
 @lru_cache(maxsize=1)

@@ -7,17 +7,19 @@ input (each pixel's run at an offset of its own, so a tile may run on from one r
 next) and its weights from a panel (size, size*channels, 16) packed when a plan first needs
 it, and keeps its 64 sums in registers (8 AVX2 vectors) from the first product to the last.
 
-The tile is written out as 64 scalar sums (generated below: Numba has no vector type), which
-LLVM's SLP vectorizer turns into vector FMAs. Numba leaves that vectorizer off by default (it
-miscompiled some code in 2023, numba PR 8852); compiled.py turns it on for all of this
-project's kernels, and tests/test_kernels.py checks every one against tests/reference.py.
+The tile's sums are eight-float vectors (vectors.py: Numba has no vector type of its own, so
+the few operations the tile needs are written as LLVM instructions): per step, two vector loads
+of weights, a broadcast of each pixel's input value and eight FMAs. Until 2026-11-30 the tile
+was 64 scalar sums that LLVM's SLP vectorizer turned back into vectors (3.5 GFLOP/s per core
+without it, ~85 with it); with explicit vectors Tiny's layers took 0.93-0.97x as long (all of
+them 0.953x, in one process) and direct_conv compiles in ~10 s of CPU instead of ~15.
 
-Measured on this project's machine (2-core Zen 3, 2026-11-30): the tile ran at 3.5 GFLOP/s per
-core without the SLP vectorizer and 88 with it (OpenBLAS's sgemm: 88); indices are unsigned so
-that Numba adds no negative-index check to each load (with signed ones the whole kernel ran at
-52-66 GFLOP/s on two threads, 100-120 with unsigned). Tiles of 6x16, 5x16, 4x24 and 3x32
-spilled or were not vectorized (3-12 GFLOP/s): keep 4x16. The tile stays a function of its
-own: inlined into direct_conv it lost its FMAs, and with them restored it spilled (1.4x slower).
+Measured on this project's machine (2-core Zen 3, 2026-11-30): indices are unsigned so that
+Numba adds no negative-index check to each load (with signed ones the whole kernel ran at 52-66
+GFLOP/s on two threads, 100-120 with unsigned). With the scalar sums, tiles of 6x16, 5x16,
+4x24 and 3x32 spilled or were not vectorized (3-12 GFLOP/s); with vectors, 6x16 measured about
+the same as 4x16 alone (one thread, 16-64 channels). The tile stays a function of its own:
+inlined into direct_conv (the scalar one) lost its FMAs and spilled (1.4x slower).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from numba import njit, prange
 
 from ..plan import STORE_FINISHED, STORE_POOLED_PAIRS, STORE_RAW
 from .compiled import LEAKY, LINEAR, RELU, _epilogue, conv_rows
+from .vectors import vadd, vfill, vfma, vget, vload, vmax, vmul, vsplat, vstore, vzero
 
 TILE_PIXELS = 4             # output pixels per register tile (along a row)
 TILE_FILTERS = 16           # filters per tile: two AVX2 vectors per pixel
@@ -43,9 +46,9 @@ PAIR_SECOND = 3                 # out[...] = act(max(at[...], pixels 2k, 2k+1) +
 def _slope(act):
     """The activations a tile applies itself, as max(x, slope*x): linear (slope 1), leaky (0.1,
     darknet's) and relu (0: x*0 is darknet's -0.0 for negative x). -1 for the others, which
-    plan.direct_store sends through compiled._epilogue. Branch-free, so the tile's stores
-    vectorize: with `activate` inlined 64 times the tile was 30,000 instructions long and
-    spilled its sums (Tiny's layer 0: 2.3 ms instead of 1.5)."""
+    plan.direct_store sends through compiled._epilogue. One multiply and one max per vector:
+    with `activate` inlined 64 times the (scalar) tile was 30,000 instructions long and spilled
+    its sums (Tiny's layer 0: 2.3 ms instead of 1.5)."""
     if act == LINEAR:
         return np.float32(1)
     if act == LEAKY:
@@ -62,75 +65,72 @@ def _tile_source(pixels: int) -> str:
              at, a0, at_row, out, o0, o_row, bias, fcount, slope, mode)
 
     sums, for ky < size and q < run, xf[x_r + ky*row_step + q] * wf[w0 + (ky*run + q)*16 + f]
-    for pixel r and filter f, then stores them as `mode` says (bias: the tile's 16 filters'
-    biases, zero-padded; fcount of the filters are real). Each pixel's input has an offset of its
-    own, so the 4 pixels may run on from one row into the next."""
-    f_range, r_range = range(TILE_FILTERS), range(pixels)
+    for pixel r and filter f, in two 8-float vectors per pixel (lo{r}: filters 0-7, hi{r}: 8-15),
+    then stores them as `mode` says (bias: the tile's 16 filters' biases, zero-padded; fcount of
+    the filters are real). Each pixel's input has an offset of its own, so the 4 pixels may run
+    on from one row into the next."""
+    r_range, pairs = range(pixels), range(pixels // 2)
     offsets = "".join(f"x{r}, " for r in r_range)
     lines = [f"def tile(xf, {offsets}row_step, size, run, wf, w0,",
              "         at, a0, at_row, out, o0, o_row, bias, fcount, slope, mode):"]
-    lines += [f"    s{r}_{f} = np.float32(0)" for r in r_range for f in f_range]
-    lines += [f"    p{r} = np.uint64(x{r})" for r in r_range]
+    lines += [f"    lo{r} = vzero()\n    hi{r} = vzero()\n    p{r} = np.uint64(x{r})" for r in r_range]
     lines += ["    for ky in range(size):",
               "        xk = np.uint64(ky * row_step)",
               f"        wk = np.uint64(w0 + ky * run * {TILE_FILTERS})",
               "        for q in range(run):",
               "            uq = np.uint64(q)",
-              f"            wq = wk + uq * np.uint64({TILE_FILTERS})"]
-    lines += [f"            weight{f} = wf[wq + np.uint64({f})]" for f in f_range]
+              f"            wq = wk + uq * np.uint64({TILE_FILTERS})",
+              "            wlo = vload(wf, wq)",
+              "            whi = vload(wf, wq + np.uint64(8))"]
     for r in r_range:
-        lines.append(f"            value{r} = xf[xk + p{r} + uq]")
-        lines += [f"            s{r}_{f} += value{r} * weight{f}" for f in f_range]
-    # unsigned indices for the stores too: Numba checks signed ones for wrap-around, and
-    # then the stores do not vectorize
-    lines += [f"    ab{r} = np.uint64(a0 + {r} * at_row)" for r in r_range]
-    lines += [f"    ob{r} = np.uint64(o0 + {r} * o_row)" for r in r_range]
-    # every load before the first store: out and at might alias bias as far as LLVM knows, so
-    # loads between the stores would keep them one float at a time (measured: all 64 scalar)
-    lines += [f"    bias{f} = bias[{f}]" for f in f_range]
+        lines += [f"            value = vsplat(xf, xk + p{r} + uq)",
+                  f"            lo{r} = vfma(value, wlo, lo{r})",
+                  f"            hi{r} = vfma(value, whi, hi{r})"]
+    lines += [f"    ab{r} = np.uint64(a0 + {r} * at_row)\n    ob{r} = np.uint64(o0 + {r} * o_row)" for r in r_range]
+    lines += ["    blo = vload(bias, 0)", "    bhi = vload(bias, 8)", "    slopes = vfill(slope)"]
+
+    def finish(indent, where, lo, hi):
+        """+ bias, the activation as max(x, slope*x), and the store (whole, or fcount lanes)."""
+        return [f"{indent}flo = vadd({lo}, blo)", f"{indent}fhi = vadd({hi}, bhi)",
+                f"{indent}_store16(out, {where}, vmax(flo, vmul(flo, slopes)), vmax(fhi, vmul(fhi, slopes)), fcount)"]
+
     lines.append(f"    if mode == {RAW}:")
-    lines += [f"        at[ab{r} + np.uint64({f})] = s{r}_{f}" for r in r_range for f in f_range]
-    # whole blocks store without a test per filter, so that the stores vectorize too
-    def finish(indent, target, value):
-        return [f"{indent}v = {value}", f"{indent}{target} = max(v, v * slope)"]
-
-    lines.append(f"    elif mode == {FINISH} and fcount == {TILE_FILTERS}:")
-    for r in r_range:
-        for f in f_range:
-            lines += finish("        ", f"out[ob{r} + np.uint64({f})]", f"s{r}_{f} + bias{f}")
+    lines += [f"        vstore(at, ab{r}, lo{r})\n        vstore(at, ab{r} + np.uint64(8), hi{r})" for r in r_range]
     lines.append(f"    elif mode == {FINISH}:")
-    for f in f_range:
-        lines.append(f"        if {f} < fcount:")
-        for r in r_range:
-            lines += finish("            ", f"out[ob{r} + np.uint64({f})]", f"s{r}_{f} + bias{f}")
-    pairs = range(pixels // 2)
+    for r in r_range:
+        lines += finish("        ", f"ob{r}", f"lo{r}", f"hi{r}")
     lines += [f"    elif mode == {PAIR_FIRST}:", "        pass"]
-    lines += [f"        at[ab{k} + np.uint64({f})] = max(s{2 * k}_{f}, s{2 * k + 1}_{f})"
-              for k in pairs for f in f_range]
-
-    def pooled(k, f):
-        return f"max(upper{k}_{f}, s{2 * k}_{f}, s{2 * k + 1}_{f}) + bias{f}"
-
+    lines += [f"        vstore(at, ab{k}, vmax(lo{2 * k}, lo{2 * k + 1}))\n"
+              f"        vstore(at, ab{k} + np.uint64(8), vmax(hi{2 * k}, hi{2 * k + 1}))" for k in pairs]
     lines += ["    else:", "        pass"]
-    lines += [f"        upper{k}_{f} = at[ab{k} + np.uint64({f})]" for k in pairs for f in f_range]
-    lines += [f"    if mode == {PAIR_SECOND} and fcount == {TILE_FILTERS}:", "        pass"]
+    # every load of the upper row before the first store (at and out might alias, as far as LLVM knows)
+    lines += [f"        ulo{k} = vload(at, ab{k})\n        uhi{k} = vload(at, ab{k} + np.uint64(8))" for k in pairs]
     for k in pairs:
-        for f in f_range:
-            lines += finish("        ", f"out[ob{k} + np.uint64({f})]", pooled(k, f))
-    lines += [f"    elif mode == {PAIR_SECOND}:", "        pass"]
-    for f in f_range if pairs else ():
-        lines.append(f"        if {f} < fcount:")
-        for k in pairs:
-            lines += finish("            ", f"out[ob{k} + np.uint64({f})]", pooled(k, f))
+        lines += finish("        ", f"ob{k}", f"vmax(vmax(ulo{k}, lo{2 * k}), lo{2 * k + 1})",
+                        f"vmax(vmax(uhi{k}, hi{2 * k}), hi{2 * k + 1})")
     lines.append("    return")
     return "\n".join(lines)
 
 
+@njit(nogil=True, inline="always")
+def _store16(out, where, lo, hi, fcount):
+    """out[where:where+16] = lo, hi, or only its first fcount floats (a partial block)."""
+    if fcount == TILE_FILTERS:
+        vstore(out, where, lo)
+        vstore(out, where + np.uint64(8), hi)
+        return
+    for f in range(min(fcount, 8)):
+        out[where + np.uint64(f)] = vget(lo, f)
+    for f in range(8, fcount):
+        out[where + np.uint64(f)] = vget(hi, f - 8)
+
+
 def _make_tile(pixels: int):
-    namespace = {"np": np, "__name__": __name__}     # so a cached kernel's environment names this module
+    namespace = {"np": np, "__name__": __name__, "_store16": _store16,     # __name__: so a cached kernel's
+                 "vzero": vzero, "vload": vload, "vsplat": vsplat, "vfill": vfill,  # environment names this module
+                 "vfma": vfma, "vadd": vadd, "vmul": vmul, "vmax": vmax, "vstore": vstore}
     exec(compile(_tile_source(pixels), f"<direct conv tile {pixels}x{TILE_FILTERS}>", "exec"), namespace)
-    # fastmath "contract" only: a*b+c may become one FMA (rounded once); nothing is reordered
-    return njit(nogil=True, fastmath={"contract"})(namespace["tile"])
+    return njit(nogil=True)(namespace["tile"])
 
 
 _tile = _make_tile(TILE_PIXELS)
