@@ -18,8 +18,9 @@ Measured on this project's machine (2-core Zen 3, 2026-11-30): indices are unsig
 Numba adds no negative-index check to each load (with signed ones the whole kernel ran at 52-66
 GFLOP/s on two threads, 100-120 with unsigned). With the scalar sums, tiles of 6x16, 5x16,
 4x24 and 3x32 spilled or were not vectorized (3-12 GFLOP/s); with vectors, 6x16 measured about
-the same as 4x16 alone (one thread, 16-64 channels). The tile stays a function of its own:
-inlined into direct_conv (the scalar one) lost its FMAs and spilled (1.4x slower).
+the same as 4x16 alone (one thread, 16-64 channels). The scalar tile had to stay a function
+of its own (inlined, it lost its FMAs and spilled: 1.4x slower); the vector one is written into
+direct_conv's two main loops (see _tile_inlined).
 """
 from __future__ import annotations
 
@@ -130,11 +131,16 @@ def _make_tile(pixels: int):
                  "vzero": vzero, "vload": vload, "vsplat": vsplat, "vfill": vfill,  # environment names this module
                  "vfma": vfma, "vadd": vadd, "vmul": vmul, "vmax": vmax, "vstore": vstore}
     exec(compile(_tile_source(pixels), f"<direct conv tile {pixels}x{TILE_FILTERS}>", "exec"), namespace)
-    return njit(nogil=True)(namespace["tile"])
+    return njit(nogil=True)(namespace["tile"]), njit(nogil=True, inline="always")(namespace["tile"])
 
 
-_tile = _make_tile(TILE_PIXELS)
-_tile1 = _make_tile(1)          # a band of fewer than 4 pixels, one by one
+# The tile as a call, and written into the caller: direct_conv's two loops over whole tiles take
+# the second. A call passes 52 arguments (an array is 7), most on the stack, and the tile's
+# set-up cannot be hoisted out of the loop: written in, Tiny's layers took 0.60x (RGB) to 0.97x
+# as long, 0.87x in all (Darknet Reference 0.90x), one process, 2026-11-30. It costs compile
+# time: direct_conv 24.6 s of CPU instead of 8.6 (every call site written in: 31.8 s)
+_tile, _tile_inlined = _make_tile(TILE_PIXELS)
+_tile1 = _make_tile(1)[0]          # a band of fewer than 4 pixels, one by one
 
 
 @njit(cache=True, nogil=True)
@@ -206,7 +212,7 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
                         o_row = ((n * out_h + oy // 2 + border) * out_row + border) * filters + f0
                         for ox in range(0, conv_w, 4):
                             x0 = x_row + ox * step
-                            _tile(xf, x0, x0 + step, x0 + 2 * step, x0 + 3 * step, wp * c, size, run, pf, w0,
+                            _tile_inlined(xf, x0, x0 + step, x0 + 2 * step, x0 + 3 * step, wp * c, size, run, pf, w0,
                                   at, ox // 2 * 16, np.int64(16), of, o_row + ox // 2 * filters, filters, bj, fcount,
                                   slope, row_mode)   # a literal 16 would compile a second tile (+10 s)
                     continue
@@ -233,7 +239,7 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
                     ox += 4
                     if ox >= conv_w:
                         oy, ox = divmod(i + 4, conv_w)
-                    _tile(xf, x0, x1, x2, x3, wp * c, size, run, pf, w0, at, a_base + i * at_pixel, at_pixel, of,
+                    _tile_inlined(xf, x0, x1, x2, x3, wp * c, size, run, pf, w0, at, a_base + i * at_pixel, at_pixel, of,
                           o0, filters, bj, fcount, slope, mode)
                 rest = pixels % 4
                 if rest and pixels >= 4:
