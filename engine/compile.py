@@ -28,16 +28,16 @@ import time
 # on first; Winograd serves layers of 64+ channels, im2col convs of several groups), with the CPU seconds each took to compile on this project's machine (2-core Zen 3,
 # Numba 0.68, 2026-11-30): for sharing them between workers and for the progress figures.
 KERNEL_SECONDS = {
-    "direct_conv": 18.1,
-    "global_avgpool": 0.3,
-    "softmax": 0.3,
-    "resize_bilinear": 0.5,
-    "maxpool": 0.7,
-    "bias_activate": 0.3,
+    "direct_conv": 30.5,
+    "global_avgpool": 0.8,
+    "softmax": 0.4,
+    "resize_bilinear": 0.6,
+    "maxpool": 0.5,
+    "bias_activate": 0.4,
     "shortcut_add": 1.3,
-    "winograd_conv": 19.8,
-    "winograd_conv_by_filters": 12.9,
-    "conv_forward": 9.6,
+    "winograd_conv": 15.8,
+    "winograd_conv_by_filters": 11.5,
+    "conv_forward": 7.5,
 }
 POLL = 0.2                  # seconds between looks at the workers and at live.lock
 METER_SECONDS = 1.0         # the window over which the machine's load is measured
