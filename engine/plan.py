@@ -28,20 +28,21 @@ from .spec import NetworkSpec
 
 # --- which step runs a conv -------------------------------------------------------------
 # Direct convolution by register tiles (DirectStep) runs every conv of one group, except where
-# Winograd F(4x4, 3x3) does fewer multiplications enough to win: with many input channels.
-# A/B on this project's machine (2026-11-30, ms per layer, Winograd vs direct), blocks of tiles:
-# 56x56, 16 -> 128 channels (Tiny) 1.33 vs 1.09; 64x64, 64 -> 128 (Darknet19) 4.4 vs 5.5;
-# 32x32, 128 -> 256 (Darknet19) 3.6 vs 5.0 ...
+# Winograd F(4x4, 3x3) does fewer multiplications enough to win: many input channels on large
+# maps. A/B on this project's machine (2026-11-30, the vector tile written into direct_conv; ms
+# per layer at batch 1, Winograd vs direct), by blocks of tiles: 64x64, 64 -> 128 channels
+# (Darknet19, 256 tiles) 2.9 vs 3.3; 56x56, 64 -> 64 (ResNet 18, 196 tiles) 1.68 vs 1.59;
+# 32x32, 128 -> 256 (Darknet19, 64 tiles) 3.17 vs 3.27; 32x32, 64 -> 128 (Darknet Reference,
+# 64 tiles) 1.11 vs 0.92; 28x28, 128 -> 256 (Extraction, 49 tiles) 3.76 vs 3.16 ...
 WINOGRAD_BY_TILES_MIN_CHANNELS = 64
-# ... by chunks of filters: 14x14, 64 -> 512 (Tiny) 1.33 vs 1.24; 16x16, 256 -> 512 (Darknet19) 4.85 vs
-# 4.82; 14x14, 512 -> 1024 (Extraction) 12.3 vs 15.7
+WINOGRAD_MIN_TILES = 128
+# ... by chunks of filters (all tiles at once; blocks of tiles would make its GEMMs tiny):
+# 28x28, 256 -> 512 (Extraction, 49 tiles) 7.8 vs 11.9 (direct streams the 0.8 MB input through
+# the cache once per block of filters); 16x16, 256 -> 512 (Darknet19, 16 tiles) 3.5 vs 3.4;
+# 14x14, 256 -> 512 (Extraction) 4.3 vs 3.3, 512 -> 1024 15.4 vs 13.3; 256 -> 256 (ResNet 18)
+# 2.4 vs 1.6. (With the tile called, not written in: 14x14, 512 -> 1024 12.3 vs 15.7.)
 WINOGRAD_BY_FILTERS_MIN_CHANNELS = 256
-# With few 4x4 tiles its 36 GEMMs are tiny and its filters 4x larger than im2col's: measured
-# 2-7 GFLOP/s at 4 tiles (8x8 maps) vs ~55 at 49+; below this many tiles im2col wins
-WINOGRAD_MIN_TILES = 32
-# From 16 to 64 tiles (14x14 to 28x28 maps at batch 1) blocks of tiles would make its GEMMs
-# tiny (13 x 32 @ 32 x 256: 20 GFLOP/s); all tiles against chunks of filters run at ~47 ...
-BY_FILTERS_MIN_TILES = 16
+BY_FILTERS_MIN_TILES = 32
 BY_FILTERS_MAX_TILES = 64
 # ... when there are filters enough for a chunk of 32 per thread on 2 cores
 BY_FILTERS_MIN_FILTERS = 64

@@ -173,13 +173,14 @@ CONV_STRATEGIES = [
     pytest.param(net(16, 16, 3) + conv(16) + maxpool(2, 2) + conv(32) + conv(16, 1) + conv(24) + conv(8)
                  + conv(16) + route(-2), 2, {0: DIRECT, 2: DIRECT, 4: DIRECT, 6: DIRECT}, id="direct-handovers"),
     pytest.param(net(11, 10, 8) + conv(12, groups=2), 2, {0: IM2COL}, id="im2col-2-groups"),
-    pytest.param(net(27, 19, 64) + conv(16), 1, {0: WINOGRAD}, id="winograd-35-part-tiles"),
-    pytest.param(net(21, 19, 64) + conv(24) + maxpool(2, 2), 2, {0: WINOGRAD, 1: JOINED},
+    pytest.param(net(47, 45, 64) + conv(16), 1, {0: WINOGRAD}, id="winograd-144-part-tiles"),
+    pytest.param(net(45, 43, 64) + conv(24) + maxpool(2, 2), 2, {0: WINOGRAD, 1: JOINED},
                  id="winograd-odd-map-2x2-pool"),
-    pytest.param(net(36, 40, 64) + conv(64), 1, {0: WINOGRAD}, id="winograd-90-tiles-64-filters"),
-    pytest.param(net(16, 16, 64) + conv(72), 5, {0: WINOGRAD}, id="winograd-batch5"),
+    pytest.param(net(52, 40, 64) + conv(64), 1, {0: WINOGRAD}, id="winograd-130-tiles-64-filters"),
+    pytest.param(net(16, 16, 64) + conv(72), 8, {0: WINOGRAD}, id="winograd-batch8"),
+    pytest.param(net(36, 40, 64) + conv(16), 1, {0: DIRECT}, id="direct-not-winograd-under-128-tiles"),
     pytest.param(net(16, 16, 64) + conv(72), 1, {0: DIRECT}, id="direct-not-winograd-by-filters-under-256-channels"),
-    pytest.param(net(16, 16, 256) + conv(72), 1, {0: WINOGRAD_BY_FILTERS}, id="winograd-by-filters-16-tiles"),
+    pytest.param(net(28, 28, 256) + conv(72), 1, {0: WINOGRAD_BY_FILTERS}, id="winograd-by-filters-49-tiles"),
     pytest.param(net(15, 13, 256) + conv(64) + maxpool(2, 2), 3, {0: WINOGRAD_BY_FILTERS, 1: JOINED},
                  id="winograd-by-filters-odd-map-2x2-pool"),
 ]
@@ -254,7 +255,7 @@ def activation_sites(name):
         ("conv-2x2-pool", net(12, 14, 3) + conv(16, act=name) + maxpool(2, 2), 2, pool),
         ("conv-2x2-pool-in-tiles", net(12, 16, 3) + conv(20, act=name) + maxpool(2, 2), 1, pool),
         ("conv-3x3-pool", net(13, 12, 3) + conv(10, act=name) + maxpool(3, 2), 1, pool),
-        ("winograd-2x2-pool", net(16, 20, 64) + conv(16, act=name) + maxpool(2, 2), 2, {0: WINOGRAD} | pool),
+        ("winograd-2x2-pool", net(32, 40, 64) + conv(16, act=name) + maxpool(2, 2), 2, {0: WINOGRAD} | pool),
         ("connected", net(3, 4, 5) + connected(24, bn=1, act=name), 2, {}),
         ("shortcut", net(6, 5, 4) + conv(6) + conv(6, act="linear") + shortcut(-2, act=name), 2, {}),
     ]

@@ -75,18 +75,26 @@ def test_tiny_darknets_conv_steps():
 
 
 def test_winograd_takes_the_layers_of_many_channels():
-    """Darknet19 at its 256x256: Winograd by blocks of tiles from 64 input channels on 64x64 and
-    32x32 maps, by chunks of filters from 256 on 16x16; direct for the rest (8x8 maps, 1x1s)."""
+    """Darknet19 at its 256x256: at batch 1, Winograd by blocks of tiles for the 64-channel convs
+    of the 64x64 maps (256 tiles) and direct for the rest (32x32 maps have 64 tiles, too few);
+    at batch 2, the 32x32 maps' convs too (128 tiles), and the 16x16 maps' 256-channel convs by
+    chunks of filters (32 tiles); direct for the 8x8 maps, under 64 channels and the 1x1s."""
     spec = engine.parse_network(CFG_DIR / "darknet19.cfg")
     shapes = spec.input_shapes()
-    kinds = {i: plan.conv_step_type(layer, shapes[i], spec.shapes[i], 1, None).__name__
-             for i, layer in enumerate(spec.layers) if layer.kind == "convolutional"}
-    by_kind = {}
-    for i, kind in kinds.items():
-        by_kind.setdefault(kind, []).append((spec.layers[i].size, shapes[i][0], shapes[i][2]))
-    assert {c for size, h, c in by_kind["WinogradStep"]} == {64, 128}
-    assert {(h, c) for size, h, c in by_kind["WinogradByFiltersStep"]} == {(16, 256)}
-    assert all(size == 1 or c < 64 or h == 8 for size, h, c in by_kind["DirectStep"])
+
+    def by_kind(batch):
+        kinds = {}
+        for i, layer in enumerate(spec.layers):
+            if layer.kind == "convolutional":
+                kind = plan.conv_step_type(layer, shapes[i], spec.shapes[i], batch, None).__name__
+                kinds.setdefault(kind, set()).add((layer.size, shapes[i][0], shapes[i][2]))
+        return kinds
+
+    one, two = by_kind(1), by_kind(2)
+    assert one["WinogradStep"] == {(3, 64, 64)} and "WinogradByFiltersStep" not in one
+    assert {(h, c) for size, h, c in two["WinogradStep"]} == {(64, 64), (32, 128)}
+    assert {(h, c) for size, h, c in two["WinogradByFiltersStep"]} == {(16, 256)}
+    assert all(size == 1 or c < 64 or h == 8 for size, h, c in two["DirectStep"])
 
 
 def test_plans_are_kept_per_thread_count(compiled_kernels, random_weights):
