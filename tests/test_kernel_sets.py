@@ -131,3 +131,21 @@ def test_the_stamps_follow_every_compiled_module():
         todo |= imported(module) - modules
     assert "vectors" in modules
     assert {f"{module}.py" for module in modules} == {source.name for source in cache.KERNEL_SOURCES}
+
+
+def test_the_compile_specimens_call_every_kernel(monkeypatch):
+    """engine.compile compiles each kernel by running the specimen networks through it, and a
+    kernel they never call is never compiled: a fresh install would wait for it for ever. The
+    specimens must keep reaching every step kind as the plan's thresholds move (raising
+    Winograd's to 128 tiles left it uncalled until the specimen grew to 64x64)."""
+    from engine import compile as engine_compile
+
+    kernels.use("portable")
+    called = set()
+    for name in kernels.NAMES:
+        def counted(*args, _name=name, _kernel=getattr(kernels, name)):
+            called.add(_name)
+            return _kernel(*args)
+        monkeypatch.setattr(kernels, name, counted)
+    engine_compile.run_specimens()
+    assert called == set(kernels.NAMES) == set(engine_compile.KERNEL_SECONDS)
