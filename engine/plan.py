@@ -90,7 +90,7 @@ def row_band(final_h: int, conv_w: int, floats_per_pixel: int, pool_stride: int,
 STORE_RAW = 0               # as they are, into per-thread scratch; compiled._epilogue finishes them
 STORE_FINISHED = 1          # + bias and activation, straight into the output
 STORE_POOLED_PAIRS = 2      # the same after a 2x2/2 max pool over two rows of tiles
-# The activations a tile applies itself (as max(x, slope*x), branch-free so the stores vectorize)
+# The activations a tile applies itself (as max(x, slope*x): one multiply and one max per vector)
 TILE_ACTIVATIONS = frozenset(ACTIVATIONS[name] for name in ("linear", "leaky", "relu"))
 
 
@@ -139,7 +139,7 @@ def border_handovers(spec: NetworkSpec, batch: int, shapes, in_shapes, last: int
     it kept (a [route] or a feature must not see the border), including a pool joined to it."""
     from .layers.convolutional import DirectStep
 
-    read = {source for layer in spec.layers for source in layer.reads()}
+    read = read_elsewhere(spec)
     handovers = {}
     for i, layer in enumerate(spec.layers[:last + 1]):
         after = i + 2 if i in fused else i + 1          # the layer that reads conv i's step's output
@@ -167,11 +167,17 @@ def winograd_block(tiles: int, threads: int) -> int:
     return max(WINOGRAD_MIN_BLOCK_TILES, min(WINOGRAD_BLOCK_TILES, -(-tiles // (2 * threads))))
 
 
+def read_elsewhere(spec: NetworkSpec) -> set[int]:
+    """The layers whose outputs another layer reads besides the one after them (Layer.reads:
+    [route], [shortcut])."""
+    return {source for layer in spec.layers for source in layer.reads()}
+
+
 def joins(spec: NetworkSpec) -> tuple[set[int], set[int]]:
     """(layers whose step also does the [maxpool] after them, layers whose following [avgpool]
     runs first): as the layers declare, where no other layer reads the output in between."""
     layers = spec.layers
-    read = {source for layer in layers for source in layer.reads()}
+    read = read_elsewhere(spec)
     fused = {i for i in range(len(layers) - 1) if i not in read and layers[i + 1].fuses_into(layers[i])}
     pooled_first = {i for i in range(len(layers) - 1) if i not in read and layers[i + 1].commutes_with(layers[i])}
     return fused, pooled_first

@@ -145,11 +145,11 @@ def test_a_plan_for_a_batch_runs_fewer_images_split_as_their_own_plan_would(comp
         kinds.add(type(step).__name__)
         if type(step) is not type(its_own):
             continue                # the step kind is chosen for the batch (Winograd: by its tiles)
-        if hasattr(step, "splits"):
-            assert step.splits[1] == its_own.splits[1]
-            assert step.splits[1][0] <= step.splits[batch][0]   # the scratch, sized for the batch, holds it
-        if hasattr(step, "blocks"):
-            assert step.blocks[1] == its_own.blocks[1] <= step.blocks[batch]
+        if hasattr(step, "split_for"):
+            assert step.split_for(1) == its_own.split_for(1)
+            assert step.split_for(1)[0] <= step.split_for(batch)[0]   # the scratch, sized for the batch, holds it
+        if hasattr(step, "block_for"):
+            assert step.block_for(1) == its_own.block_for(1) <= step.block_for(batch)
     assert kinds >= ({"DirectStep", "WinogradStep", "WinogradByFiltersStep"} if name == "darknet19"
                      else {"DirectStep"})
 

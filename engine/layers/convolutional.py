@@ -166,9 +166,9 @@ class ConvStep:
         self.out = memory.empty((batch,) + final_shape, np.float32)
         stride = max(self.pool.stride, 1)
         # per batch size, as DirectStep's split (no smaller batch has a taller band)
-        self.band_for = functools.partial(row_band, final_shape[0], conv_w, k + fg, stride, threads=threads)
-        self.bands = {batch: self.band_for(batch)}
-        conv_rows = (self.bands[batch] - 1) * stride + max(self.pool.size, 1)
+        self.band_for = per_batch(functools.partial(row_band, final_shape[0], conv_w, k + fg, stride,
+                                                    threads=threads))
+        conv_rows = (self.band_for(batch) - 1) * stride + max(self.pool.size, 1)
         self.cols = memory.empty((threads, conv_rows * conv_w * k), np.float32)
         self.acc = memory.empty((threads, conv_rows * conv_w * fg), np.float32)
         self.cg = in_shape[2] // layer.groups
@@ -178,9 +178,7 @@ class ConvStep:
         n = x.shape[0]
         out = self.out[:n]
         fg = self.mats[0].shape[1]
-        band = self.bands.get(n)
-        if band is None:
-            band = self.bands[n] = self.band_for(n)
+        band = self.band_for(n)
         for g, mat in enumerate(self.mats):
             kernels.conv_forward(x, mat, self.bias[g * fg:(g + 1) * fg], layer.activation, layer.conv,
                                  (g * self.cg, g * fg), self.pool, out, self.cols, self.acc, band)
@@ -199,21 +197,18 @@ class WinogradStep:
         self.conv = out_shape[:2]
         self.tiles = winograd.tiles(*self.conv)
         # per batch size, as DirectStep's split (no smaller batch has a bigger block)
-        self.block_for = lambda n: winograd_block(n * self.tiles[0] * self.tiles[1], threads)
-        self.blocks = {batch: self.block_for(batch)}
-        self.v = memory.empty((threads, 36 * self.blocks[batch] * self.u.shape[1]), np.float32)
-        self.m = memory.empty((threads, 36 * self.blocks[batch] * out_shape[2]), np.float32)
+        per_image = self.tiles[0] * self.tiles[1]
+        self.block_for = per_batch(lambda n: winograd_block(n * per_image, threads))
+        self.v = memory.empty((threads, 36 * self.block_for(batch) * self.u.shape[1]), np.float32)
+        self.m = memory.empty((threads, 36 * self.block_for(batch) * out_shape[2]), np.float32)
         self.pool = pool is not None
         self.out = memory.empty((batch,) + (pooled_shape if pool else out_shape), np.float32)
 
     def __call__(self, x, outputs):
         n = x.shape[0]
         out = self.out[:n]
-        block = self.blocks.get(n)
-        if block is None:
-            block = self.blocks[n] = self.block_for(n)
         kernels.winograd_conv(x, self.u, self.tiles, self.conv, self.bias, self.layer.activation, self.pool,
-                              block, self.v, self.m, out)
+                              self.block_for(n), self.v, self.m, out)
         return out
 
 
@@ -272,10 +267,10 @@ class DirectStep:
         # a plan for `batch` inputs also runs fewer (PlanCache), and those need a split of their
         # own: batch 16's ran a single image on one thread (Tiny: 13-14 ms instead of 7-8). No
         # smaller batch has a taller band than the plan's, so the scratch below suffices.
-        self.split_for = functools.partial(direct_split, final_shape[0], self.panels.nbytes, h * w * c * 4,
-                                           self.panels.shape[0], threads=threads, raw_row_bytes=raw_row)
-        self.splits = {batch: self.split_for(batch)}
-        band, chunk = self.splits[batch]
+        self.split_for = per_batch(functools.partial(direct_split, final_shape[0], self.panels.nbytes,
+                                                     h * w * c * 4, self.panels.shape[0], threads=threads,
+                                                     raw_row_bytes=raw_row))
+        band, chunk = self.split_for(batch)
         # scratch: raw sums of a band's conv rows, or one row of pair maxima, or none
         if self.store == STORE_RAW:
             conv_rows = min((band - 1) * pool_stride + max(self.pool.size, 1), conv_h) if pool else band
@@ -311,12 +306,15 @@ class DirectStep:
         return self._run(xp, n)
 
     def _run(self, xp, n):
-        split = self.splits.get(n)
-        if split is None:
-            split = self.splits[n] = self.split_for(n)
         kernels.direct_conv(xp, self.panels, self.bias, self.layer.activation, self.layer.conv, self.pool,
-                            self.out[:n], self.border, self.acc, split, self.store)
+                            self.out[:n], self.border, self.acc, self.split_for(n), self.store)
         return self.inside[:n]
+
+
+def per_batch(choose):
+    """choose(n), remembered for each number of images n: how a step splits its work, which a
+    plan for a batch works out again for fewer images (PlanCache runs them on it)."""
+    return functools.lru_cache(maxsize=None)(choose)
 
 
 def _zeros(shape) -> np.ndarray:
