@@ -25,7 +25,8 @@ import sys
 import time
 
 # The kernels in the order a worker compiles them (what Tiny Darknet and Darknet Reference run
-# on first; Winograd serves layers of 64+ channels, im2col convs of several groups), with the CPU seconds each took to compile on this project's machine (2-core Zen 3,
+# on first; Winograd serves layers of many channels on large maps, im2col convs of several
+# groups), with the CPU seconds each took to compile on this project's machine (2-core Zen 3,
 # Numba 0.68, 2026-11-30): for sharing them between workers and for the progress figures.
 KERNEL_SECONDS = {
     "direct_conv": 30.5,
@@ -46,10 +47,11 @@ METER_SECONDS = 1.0         # the window over which the machine's load is measur
 # kernels on a webcam use well over one.
 IDLE_BELOW = 0.5
 
-# Specimen networks: together they reach every kernel (a worker checks that they did). Their
-# sizes choose the conv strategies (engine/plan.py), at batch 2 and 1: direct convolution for
-# most (the RGB layer, a fused 2x2 pool), 64 channels on 16x16 (Winograd by blocks of tiles at
-# batch 2), 256 channels on 16x16 (Winograd by chunks of filters), two groups (im2col).
+# Specimen networks: together they reach every kernel (a worker checks that they did; so does
+# tests/test_kernel_sets.py). Their sizes choose the conv strategies (engine/plan.py), at batch
+# 1 and 2: direct convolution for most (the RGB layer, a fused 2x2 pool), 64 and 256 channels on
+# 32x32 at batch 2 (Winograd by blocks of 128 tiles), 256 channels on 32x32 at batch 1 (Winograd
+# by chunks of filters, 64 tiles), two groups (im2col).
 SPECIMENS = {
     "specimen-conv.cfg": """
 [net]

@@ -31,7 +31,7 @@ from ..plan import STORE_FINISHED, STORE_POOLED_PAIRS, STORE_RAW
 from .compiled import LEAKY, LINEAR, RELU, _epilogue, conv_rows
 from .vectors import vadd, vfill, vfma, vget, vload, vmax, vmul, vsplat, vstore, vzero
 
-TILE_PIXELS = 4             # output pixels per register tile (along a row)
+TILE_PIXELS = 4             # output pixels per register tile (in order, across row ends)
 TILE_FILTERS = 16           # filters per tile: two AVX2 vectors per pixel
 _JIT = dict(cache=True, nogil=True, parallel=True)
 
@@ -126,12 +126,12 @@ def _store16(out, where, lo, hi, fcount):
         out[where + np.uint64(f)] = vget(hi, f - 8)
 
 
-def _make_tile(pixels: int):
+def _make_tile(pixels: int, inline: bool = False):
     namespace = {"np": np, "__name__": __name__, "_store16": _store16,     # __name__: so a cached kernel's
                  "vzero": vzero, "vload": vload, "vsplat": vsplat, "vfill": vfill,  # environment names this module
                  "vfma": vfma, "vadd": vadd, "vmul": vmul, "vmax": vmax, "vstore": vstore}
     exec(compile(_tile_source(pixels), f"<direct conv tile {pixels}x{TILE_FILTERS}>", "exec"), namespace)
-    return njit(nogil=True)(namespace["tile"]), njit(nogil=True, inline="always")(namespace["tile"])
+    return njit(nogil=True, inline="always" if inline else "never")(namespace["tile"])
 
 
 # The tile as a call, and written into the caller: direct_conv's two loops over whole tiles take
@@ -139,8 +139,8 @@ def _make_tile(pixels: int):
 # set-up cannot be hoisted out of the loop: written in, Tiny's layers took 0.60x (RGB) to 0.97x
 # as long, 0.87x in all (Darknet Reference 0.90x), one process, 2026-11-30. It costs compile
 # time: direct_conv 24.6 s of CPU instead of 8.6 (every call site written in: 31.8 s)
-_tile, _tile_inlined = _make_tile(TILE_PIXELS)
-_tile1 = _make_tile(1)[0]          # a band of fewer than 4 pixels, one by one
+_tile, _tile_inlined = _make_tile(TILE_PIXELS), _make_tile(TILE_PIXELS, inline=True)
+_tile1 = _make_tile(1)          # a band of fewer than 4 pixels, one by one
 
 
 @njit(cache=True, nogil=True)
@@ -161,8 +161,8 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
     (size, stride, offset), size 0 for none; out: (n, rows, cols, filters), pooled when there
     is a pool, inside a border of `border` zeros that the kernel leaves alone (the next conv's
     padding: plan.border_handovers; only where tiles store finished sums, which never run on
-    from one row into the next there); split = (band, chunk): a task computes `band` output rows of `chunk` blocks of
-    filters; store: plan.direct_store's choice; acc: per-thread scratch (threads, ...): raw
+    from one row into the next there); split = (band, chunk): a task computes `band` output
+    rows of `chunk` blocks of filters; store: plan.direct_store's choice; acc: per-thread scratch (threads, ...): raw
     sums of a band's conv rows x conv_w x chunk*16 (RAW), a row of pair maxima conv_w*8
     (PAIR_FIRST), unused (FINISH).
     """
@@ -212,9 +212,10 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
                         o_row = ((n * out_h + oy // 2 + border) * out_row + border) * filters + f0
                         for ox in range(0, conv_w, 4):
                             x0 = x_row + ox * step
-                            _tile_inlined(xf, x0, x0 + step, x0 + 2 * step, x0 + 3 * step, wp * c, size, run, pf, w0,
-                                  at, ox // 2 * 16, np.int64(16), of, o_row + ox // 2 * filters, filters, bj, fcount,
-                                  slope, row_mode)   # a literal 16 would compile a second tile (+10 s)
+                            _tile_inlined(xf, x0, x0 + step, x0 + 2 * step, x0 + 3 * step, wp * c, size, run,
+                                          pf, w0, at, ox // 2 * 16, np.int64(16), of, o_row + ox // 2 * filters,
+                                          filters, bj, fcount, slope, row_mode)
+                            # (np.int64(16): a literal 16 would compile a second tile, +10 s)
                     continue
                 # RAW or FINISH: the band's pixels in order, 4 to a tile, a tile running on from
                 # the end of one row into the next. Tiles within rows did rows 14 wide in 4 tiles,
@@ -239,8 +240,8 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
                     ox += 4
                     if ox >= conv_w:
                         oy, ox = divmod(i + 4, conv_w)
-                    _tile_inlined(xf, x0, x1, x2, x3, wp * c, size, run, pf, w0, at, a_base + i * at_pixel, at_pixel, of,
-                          o0, filters, bj, fcount, slope, mode)
+                    _tile_inlined(xf, x0, x1, x2, x3, wp * c, size, run, pf, w0, at, a_base + i * at_pixel,
+                                  at_pixel, of, o0, filters, bj, fcount, slope, mode)
                 rest = pixels % 4
                 if rest and pixels >= 4:
                     # the last 1-3 pixels by a whole tile moved back over pixels already done
