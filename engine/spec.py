@@ -15,8 +15,12 @@ NET_TRAINING_OPTIONS = (
     "learning_rate", "policy", "power", "max_batches", "max_crop", "min_crop", "burn_in", "steps",
     "scales", "step", "gamma", "rate", "time_steps", "notruth", "random", "adam", "b1", "b2", "eps",
     "center", "flip", "jitter", "crop_width", "crop_height", "inputs", "max_chart_loss", "mosaic",
-    "cutmix", "mixup", "blur", "letter_box", "label_smooth_eps", "max_ratio", "min_ratio",
+    "cutmix", "mixup", "blur", "letter_box", "label_smooth_eps", "max_ratio", "min_ratio", "B1", "B2",
+    "clip",
 )
+# options darknet reads in every layer section that only matter when training (engine/training)
+LAYER_TRAINING_OPTIONS = ("learning_rate", "stopbackward", "dontsave", "dontload", "dontloadscales",
+                          "numload", "onlyforward", "truth", "smooth")
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ def parse_network(path: str | Path, text: str | None = None) -> NetworkSpec:
             raise section.error(f"unknown or unsupported section (supported: {known})")
         where = f"{section.path}:{section.line}"
         layer = layer_type.parse(section, index, where, current)
+        section.ignore(*LAYER_TRAINING_OPTIONS)
         section.check_all_used()
         try:
             current = layer.output_shape(current, shapes)

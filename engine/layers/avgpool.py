@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import kernels, memory
-from .base import Layer, Shape
+from .base import Layer, Shape, TrainStep
 
 
 @dataclass(frozen=True)
@@ -37,3 +37,23 @@ class Avgpool(Layer):
             kernels.global_avgpool(x, out[:n])
             return out[:n]
         return avgpool
+
+    def train_step(self, in_shape, out_shape, batch, params, k) -> "AvgpoolTrainStep":
+        return AvgpoolTrainStep(in_shape, batch)
+
+
+class AvgpoolTrainStep(TrainStep):
+    """The global average pool; backward spreads each channel's delta evenly over its cells."""
+
+    def __init__(self, in_shape, batch):
+        self.cells = in_shape[0] * in_shape[1]
+        self.out = memory.empty((batch, 1, 1, in_shape[2]), np.float32)
+
+    def forward(self, x, outputs, train):
+        out = self.out[:x.shape[0]]
+        out[...] = x.mean(axis=(1, 2), keepdims=True, dtype=np.float64)
+        return out
+
+    def backward(self, delta, x, outputs, deltas, dx):
+        if dx is not None:
+            dx += delta * np.float32(1 / self.cells)

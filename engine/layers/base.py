@@ -85,6 +85,38 @@ class Layer:
         is the kernel threads it will run with (it sizes per-thread scratch by it)."""
         raise NotImplementedError
 
+    # --- training -----------------------------------------------------------------------
+    def train_step(self, in_shape: Shape, out_shape: Shape, batch: int, params: dict, k) -> "TrainStep":
+        """The training step for `batch` images (see TrainStep): params are this layer's darknet
+        arrays, which it learns in place; k is the training kernel set (engine.kernels.training)."""
+        raise NotImplementedError
+
+
+class TrainStep:
+    """One layer's part of a training pass, its buffers allocated once (through engine.memory).
+
+    forward(x, outputs, train) -> the layer's output; in training mode it keeps what backward
+    needs (batch statistics, the max pool's winners). backward(delta, x, outputs, deltas, dx)
+    takes this layer's delta (darknet's: minus the gradient of the loss), which it may change in
+    place, and adds the input's delta into dx (None for the first layer, whose input has none)
+    and into deltas[j] for each earlier layer j it read.
+
+    learned: {name: array} the darknet arrays the update rule changes (views of the network's
+    parameters); updates: {name: array} darknet's *_updates for them, which backward adds to.
+    workspace_floats: the scratch it wants from the trainer's shared workspace (`workspace`).
+    """
+    learned: dict = {}
+    updates: dict = {}
+    workspace_floats = 0
+    workspace: np.ndarray | None = None
+    cost = None                # layers that score the truth: the last call's summed cost
+
+    def forward(self, x: np.ndarray, outputs: list, train: bool) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, delta: np.ndarray, x: np.ndarray, outputs: list, deltas: list, dx) -> None:
+        raise NotImplementedError
+
 
 def passthrough(x: np.ndarray, outputs: list) -> np.ndarray:
     return x

@@ -8,8 +8,8 @@ import numpy as np
 
 from .. import kernels, memory
 from ..activations import activation_code
-from .base import Layer, Shape
-from .batchnorm import BN_PARAMS, fold_batchnorm
+from .base import Layer, Shape, TrainStep
+from .batchnorm import BN_PARAMS, NormalizeStep, fold_batchnorm, learned_arrays
 
 
 @dataclass(frozen=True)
@@ -70,3 +70,40 @@ class Connected(Layer):
             kernels.bias_activate(acc, bias, self.activation)
             return out[:n]
         return connected
+
+    def train_step(self, in_shape, out_shape, batch, params, k) -> "ConnectedTrainStep":
+        return ConnectedTrainStep(self, in_shape, batch, params, k)
+
+
+class ConnectedTrainStep(TrainStep):
+    """darknet's connected layer in training: the input flattened channel-major as darknet
+    holds it, out = x·W^T, batch norm over the batch (or the bias), then the weight delta
+    delta^T·x and the input's delta·W."""
+
+    def __init__(self, layer: Connected, in_shape, batch, params, k):
+        self.layer, self.k = layer, k
+        self.weights = params["weights"].reshape(layer.outputs, layer.inputs)
+        self.learned, self.updates = learned_arrays(params)
+        self.flat = memory.empty((batch, layer.inputs), np.float32)      # (n, c*h*w), darknet's order
+        self.out = memory.empty((batch, 1, 1, layer.outputs), np.float32)
+        self.normalize = NormalizeStep(batch, layer.outputs, params, self.updates, layer.batch_normalize)
+
+    def forward(self, x, outputs, train):
+        n = x.shape[0]
+        flat = self.flat[:n]
+        flat[...] = x.transpose(0, 3, 1, 2).reshape(n, -1)
+        z = self.out[:n].reshape(n, -1)
+        np.matmul(flat, self.weights.T, out=z)
+        self.normalize.forward(self.k, z, train)
+        self.k.activate(z, self.layer.activation)
+        return self.out[:n]
+
+    def backward(self, delta, x, outputs, deltas, dx):
+        n, k = x.shape[0], self.k
+        d = delta.reshape(n, -1)
+        k.activation_gradient(self.out[:n].reshape(n, -1), self.layer.activation, d)
+        self.normalize.backward(k, d)
+        self.updates["weights"].reshape(self.weights.shape)[...] += d.T @ self.flat[:n]
+        if dx is not None:
+            _, h, w, c = dx.shape
+            dx += (d @ self.weights).reshape(n, c, h, w).transpose(0, 2, 3, 1)

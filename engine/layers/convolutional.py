@@ -18,8 +18,8 @@ import numpy as np
 from .. import kernels, memory
 from ..activations import LINEAR, activation_code
 from ..kernels import winograd_transforms as winograd
-from .base import NO_POOL, Layer, Pool, Shape
-from .batchnorm import BN_PARAMS, fold_batchnorm
+from .base import NO_POOL, Layer, Pool, Shape, TrainStep
+from .batchnorm import BN_PARAMS, NormalizeStep, fold_batchnorm, learned_arrays
 
 
 class ConvWeights(NamedTuple):
@@ -148,6 +148,78 @@ class Convolutional(Layer):
 
         step = conv_step_type(self, in_shape, out_shape, batch, pool)
         return step(self, in_shape, out_shape, batch, packed, threads, pool, pooled_shape, **handover)
+
+    def train_step(self, in_shape, out_shape, batch, params, k) -> "ConvTrainStep":
+        return ConvTrainStep(self, in_shape, out_shape, batch, params, k)
+
+
+class ConvTrainStep(TrainStep):
+    """darknet's forward/backward_convolutional_layer in training: im2col + GEMM per group (the
+    windows written into the shared workspace, again in backward rather than kept), batch norm
+    with the batch's statistics, the weight delta cols^T·delta and the input's delta by
+    delta·W^T and col2im, added to what other readers of the input have added."""
+
+    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, params, k):
+        self.layer, self.k = layer, k
+        self.in_shape, self.out_shape = in_shape, out_shape
+        size, groups = layer.size, layer.groups
+        self.cg, self.fg = in_shape[2] // groups, layer.filters // groups
+        self.pointwise = size == 1 and layer.stride == 1 and layer.padding == 0
+        rows = batch * out_shape[0] * out_shape[1]
+        if not self.pointwise or groups > 1:
+            self.workspace_floats = rows * size * size * self.cg
+        self.weights = params["weights"].reshape(layer.filters, self.cg, size, size)
+        self.learned, self.updates = learned_arrays(params)
+        self.out = memory.empty((batch,) + out_shape, np.float32)
+        self.normalize = NormalizeStep(rows, layer.filters, params, self.updates, layer.batch_normalize)
+        self.mats: list = []
+
+    def _cols(self, x, g):
+        """The windows of group g's channels, (rows, size*size*cg): a view of x for a one-group
+        pointwise conv, else written into the workspace."""
+        layer, n = self.layer, x.shape[0]
+        if self.pointwise and layer.groups == 1:
+            return x.reshape(-1, self.cg)
+        rows = n * self.out_shape[0] * self.out_shape[1]
+        cols = self.workspace[:rows * layer.size * layer.size * self.cg].reshape(rows, -1)
+        return self.k.im2col(x, layer.size, layer.stride, layer.padding, g * self.cg, self.cg, cols)
+
+    def forward(self, x, outputs, train):
+        layer, k, n = self.layer, self.k, x.shape[0]
+        fg = self.fg
+        out = self.out[:n]
+        z = out.reshape(-1, layer.filters)
+        size = layer.size
+        self.mats = [np.ascontiguousarray(self.weights[g * fg:(g + 1) * fg].transpose(2, 3, 1, 0)
+                                          .reshape(size * size * self.cg, fg)) for g in range(layer.groups)]
+        for g, mat in enumerate(self.mats):
+            if layer.groups == 1:
+                np.matmul(self._cols(x, g), mat, out=z)
+            else:
+                z[:, g * fg:(g + 1) * fg] = self._cols(x, g) @ mat
+        self.normalize.forward(k, z, train)
+        k.activate(z, layer.activation)
+        return out
+
+    def backward(self, delta, x, outputs, deltas, dx):
+        layer, k, n = self.layer, self.k, x.shape[0]
+        fg, size = self.fg, layer.size
+        d = delta.reshape(-1, layer.filters)
+        k.activation_gradient(self.out[:n].reshape(-1, layer.filters), layer.activation, d)
+        self.normalize.backward(k, d)
+        weight_updates = self.updates["weights"].reshape(layer.filters, self.cg, size, size)
+        for g, mat in enumerate(self.mats):
+            dg = d if layer.groups == 1 else np.ascontiguousarray(d[:, g * fg:(g + 1) * fg])
+            cols = self._cols(x, g)
+            grad = cols.T @ dg                                          # (size*size*cg, fg)
+            weight_updates[g * fg:(g + 1) * fg] += grad.reshape(size, size, self.cg, fg).transpose(3, 2, 0, 1)
+            if dx is None:
+                continue
+            if self.pointwise:
+                dx[..., g * self.cg:(g + 1) * self.cg] += (dg @ mat.T).reshape(dx.shape[:3] + (self.cg,))
+            else:
+                dcols = np.matmul(dg, mat.T, out=cols)                 # the windows are done with
+                k.col2im_add(dcols, size, layer.stride, layer.padding, g * self.cg, self.cg, dx)
 
 
 class ConvStep:

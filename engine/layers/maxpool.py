@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import kernels, memory
 from ..activations import is_monotonic
-from .base import Layer, Pool, Shape
+from .base import Layer, Pool, Shape, TrainStep
 
 
 @dataclass(frozen=True)
@@ -69,3 +69,25 @@ class Maxpool(Layer):
             kernels.maxpool(x, self.window, out[:n])
             return out[:n]
         return maxpool
+
+    def train_step(self, in_shape, out_shape, batch, params, k) -> "MaxpoolTrainStep":
+        return MaxpoolTrainStep(self, out_shape, batch, k)
+
+
+class MaxpoolTrainStep(TrainStep):
+    """darknet's max pool in training: each window's winner remembered (its flat index into
+    the input), and backward adds the window's delta to that cell."""
+
+    def __init__(self, layer: Maxpool, out_shape, batch, k):
+        self.layer, self.k = layer, k
+        self.out = memory.empty((batch,) + out_shape, np.float32)
+        self.argmax = memory.empty((batch,) + out_shape, np.int64)
+
+    def forward(self, x, outputs, train):
+        n, layer = x.shape[0], self.layer
+        self.k.maxpool_forward(x, layer.size, layer.stride, layer.offset, self.out[:n], self.argmax[:n])
+        return self.out[:n]
+
+    def backward(self, delta, x, outputs, deltas, dx):
+        if dx is not None:
+            self.k.maxpool_backward(delta, self.argmax[:x.shape[0]], self.layer.size, self.layer.stride, dx)

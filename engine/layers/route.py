@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import memory
-from .base import Layer, Shape, relative_index
+from .base import Layer, Shape, TrainStep, relative_index
 
 
 @dataclass(frozen=True)
@@ -51,3 +51,31 @@ class Route(Layer):
                 start += part.shape[3]
             return out[:n]
         return route
+
+    def train_step(self, in_shape, out_shape, batch, params, k) -> "RouteTrainStep":
+        return RouteTrainStep(self, out_shape, batch)
+
+
+class RouteTrainStep(TrainStep):
+    """The concatenation, and backward hands each source its channels of the delta."""
+
+    def __init__(self, layer: Route, out_shape, batch):
+        self.sources = layer.sources
+        self.out = memory.empty((batch,) + out_shape, np.float32)
+
+    def forward(self, x, outputs, train):
+        n = x.shape[0]
+        start = 0
+        for source in self.sources:
+            part = outputs[source]
+            self.out[:n, :, :, start:start + part.shape[3]] = part
+            start += part.shape[3]
+        return self.out[:n]
+
+    def backward(self, delta, x, outputs, deltas, dx):
+        n, start = x.shape[0], 0
+        for source in self.sources:
+            channels = outputs[source].shape[3]
+            if deltas[source] is not None:
+                deltas[source][:n] += delta[..., start:start + channels]
+            start += channels

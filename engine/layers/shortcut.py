@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import kernels, memory
 from ..activations import activation_code
-from .base import Layer, Shape, relative_index
+from .base import Layer, Shape, TrainStep, relative_index
 
 
 @dataclass(frozen=True)
@@ -56,3 +56,49 @@ class Shortcut(Layer):
                                  self.activation, out[:n])
             return out[:n]
         return shortcut
+
+    def train_step(self, in_shape, out_shape, batch, params, k) -> "ShortcutTrainStep":
+        return ShortcutTrainStep(self, out_shape, batch, k)
+
+
+def shortcut_regions(src_shape: Shape, out_shape: Shape) -> tuple:
+    """The index pairs darknet's shortcut_cpu adds: (slices of the output, slices of the
+    source), the larger map sampled with a stride, over the channels both have."""
+    h1, w1, c1 = src_shape
+    h2, w2, c2 = out_shape
+    stride, sample = max(w1 // w2, 1), max(w2 // w1, 1)
+    mh, mw, mc = min(h1, h2), min(w1, w2), min(c1, c2)
+    return ((slice(None), slice(0, mh * sample, sample), slice(0, mw * sample, sample), slice(0, mc)),
+            (slice(None), slice(0, mh * stride, stride), slice(0, mw * stride, stride), slice(0, mc)))
+
+
+class ShortcutTrainStep(TrainStep):
+    """darknet's shortcut in training: out = act(alpha*x + beta*source) where the two meet (x
+    elsewhere); backward sends alpha*delta (delta where only x reached) to x and beta*delta to
+    the source, at the cells it came from. darknet's backward scales all of x's delta by alpha,
+    which differs only where alpha != 1 and the shapes differ."""
+
+    def __init__(self, layer: Shortcut, out_shape, batch, k):
+        self.layer, self.k = layer, k
+        self.out = memory.empty((batch,) + out_shape, np.float32)
+
+    def forward(self, x, outputs, train):
+        layer, n = self.layer, x.shape[0]
+        out = self.out[:n]
+        np.copyto(out, x)
+        at_out, at_src = shortcut_regions(outputs[layer.source].shape[1:], x.shape[1:])
+        alpha, beta = np.float32(layer.alpha), np.float32(layer.beta)
+        out[at_out] = alpha * out[at_out] + beta * outputs[layer.source][at_src]
+        self.k.activate(out, layer.activation)
+        return out
+
+    def backward(self, delta, x, outputs, deltas, dx):
+        layer, n = self.layer, x.shape[0]
+        self.k.activation_gradient(self.out[:n], layer.activation, delta)
+        at_out, at_src = shortcut_regions(outputs[layer.source].shape[1:], x.shape[1:])
+        if dx is not None:
+            dx += delta
+            if layer.alpha != 1:
+                dx[at_out] += np.float32(layer.alpha - 1) * delta[at_out]
+        if deltas[layer.source] is not None:
+            deltas[layer.source][:n][at_src] += np.float32(layer.beta) * delta[at_out]
