@@ -10,7 +10,7 @@ def build_parser() -> argparse.ArgumentParser:
     from engine.version import version
 
     from . import (bench_cmd, classify_cmd, compile_cmd, export_cmd, info_cmd, models_cmd, summary_cmd, teach_cmd,
-                   valid_cmd)
+                   train_cmd, valid_cmd)
 
     parser = argparse.ArgumentParser(
         prog="tdn", description="Classify images with darknet's ImageNet models (Tiny Darknet and friends).")
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_cmd.add_parser(sub)
     valid_cmd.add_parser(sub)
     teach_cmd.add_parser(sub)
+    train_cmd.add_parser(sub)
     export_cmd.add_parser(sub)
     models_cmd.add_download_parser(sub)
     models_cmd.add_models_parser(sub)

@@ -207,3 +207,4 @@ def training_kernels(compiled: bool):
         return sys.modules[__name__]
     from . import backprop_compiled
     return backprop_compiled
+

@@ -34,7 +34,9 @@ def output_layer(spec: NetworkSpec) -> int:
 
 class Trainer:
     def __init__(self, spec: NetworkSpec, params: Params, settings: TrainSettings, *, seen: int = 0,
-                 compiled: bool = True, seed: int = 0):
+                 compiled: bool = True, seed: int = 0, extra_bytes: int = 0):
+        """extra_bytes: what the caller holds beside the network (the loader's batches), added to
+        the memory check."""
         self.spec, self.params, self.settings = spec, params, settings
         self.seen = seen                  # images trained on, as darknet counts them
         self.calls = 0                    # forward/backward calls since the start
@@ -48,7 +50,7 @@ class Trainer:
         with memory.counting() as count:
             self._build(dry_run=True)
         self.memory_bytes = count[0] + 4 * self._workspace_floats
-        memory.check(self.memory_bytes, f"training {spec.name} ({self.batch} images a call)")
+        memory.check(self.memory_bytes + extra_bytes, f"training {spec.name} ({self.batch} images a call)")
         self._build(dry_run=False)
 
     # --- building ------------------------------------------------------------------------
