@@ -16,7 +16,7 @@ NET_TRAINING_OPTIONS = (
     "scales", "step", "gamma", "rate", "time_steps", "notruth", "random", "adam", "b1", "b2", "eps",
     "center", "flip", "jitter", "crop_width", "crop_height", "inputs", "max_chart_loss", "mosaic",
     "cutmix", "mixup", "blur", "letter_box", "label_smooth_eps", "max_ratio", "min_ratio", "B1", "B2",
-    "clip",
+    "clip", "scale",
 )
 # options darknet reads in every layer section that only matter when training (engine/training)
 LAYER_TRAINING_OPTIONS = ("learning_rate", "stopbackward", "dontsave", "dontload", "dontloadscales",

@@ -51,7 +51,11 @@ def expected_weights_bytes(cfg: str | Path | NetworkSpec, version: tuple[int, in
     return header.size + 4 * count_params(spec)
 
 
-def read_weights(path: str | Path, spec: NetworkSpec) -> tuple[WeightsHeader, Params]:
+def read_weights(path: str | Path, spec: NetworkSpec, prefix: bool = False) -> tuple[WeightsHeader, Params]:
+    """The header and every layer's arrays. prefix=True reads a base as darknet's load_weights
+    does when fine-tuning: the file may stop after any whole layer (`tdn partial` writes such
+    files), and the params list then holds only the layers up to the first one with weights
+    that the file does not cover."""
     path = str(path)
     try:
         data = Path(path).read_bytes()
@@ -73,8 +77,11 @@ def read_weights(path: str | Path, spec: NetworkSpec) -> tuple[WeightsHeader, Pa
     offset = header.size
     params: Params = []
     for layer, in_shape in zip(spec.layers, spec.input_shapes()):
+        layout = layer.param_layout(in_shape)
+        if prefix and offset == len(data) and layout:
+            break
         arrays = {}
-        for name, count in layer.param_layout(in_shape):
+        for name, count in layout:
             end = offset + 4 * count
             if end > len(data):
                 raise WeightsError(

@@ -2,7 +2,7 @@
 
 A producer thread fills a bounded queue (DEPTH batches ahead, so the engine never waits on a
 decoder while memory stays bounded); a small pool of decoder threads does the photos of a batch
-(Pillow's decoder and OpenCV's warps let go of the GIL). Each image's random choices come from a
+(OpenCV's decoder, warps and colour conversions let go of the GIL). Each image's random choices come from a
 generator seeded by (seed, its batch's place in the run), so a run is the same whatever the
 threads do.
 An unreadable image is skipped and counted, and the next one takes its place.

@@ -95,16 +95,21 @@ def paths_for(out_dir: str | Path, stem: str) -> dict[str, Path]:
     return {ext: out / f"{stem}.{ext}" for ext in ("weights", "cfg", "names", "backup", "csv", "png")}
 
 
-def _start(options: RunOptions, spec) -> tuple[list, int]:
+def _start(options: RunOptions, spec) -> tuple[list, int, int]:
+    """(params, seen, layers read from --weights): a base that covers only the first layers (a
+    `tdn partial` file) gives those, and the rest start as a new network's would."""
+    params = initial_params(spec, options.seed)
     if options.weights is None:
-        return initial_params(spec, options.seed), 0
-    header, params = read_weights(options.weights, spec)
-    return params, 0 if options.clear else header.seen
+        return params, 0, 0
+    header, read = read_weights(options.weights, spec, prefix=True)
+    params[:len(read)] = read
+    return params, 0 if options.clear else header.seen, len(read)
 
 
 def prepare(options: RunOptions):
     """Everything checked before any work: the cfg and its settings, the data, the weights and
-    the memory the run needs. Returns (spec, settings, data, valid, params, seen)."""
+    the memory the run needs. Returns (spec, settings, data, valid, params, seen, layers read from
+    --weights)."""
     spec = parse_network(options.cfg)
     settings = read_settings(spec)
     data = read_dataset(options.data)
@@ -114,8 +119,8 @@ def prepare(options: RunOptions):
         raise TrainingError(f"{options.data}: {len(data.names)} classes, but {spec.layers[last].describe()} "
                             f"gives {classes} outputs: the cfg's last layers must have one output per class")
     valid = read_dataset(options.valid, "valid", data.names) if options.valid else None
-    params, seen = _start(options, spec)
-    return spec, settings, data, valid, params, seen
+    params, seen, based = _start(options, spec)
+    return spec, settings, data, valid, params, seen, based
 
 
 def validate(spec, params, valid: Dataset, crop_size: int | None) -> tuple[float, float]:
@@ -154,7 +159,10 @@ def train(options: RunOptions, on_update=None, on_message=None) -> RunResult:
     """Run darknet's training loop; on_update(RunProgress) after every update, on_message(str)
     for checkpoints and validations. Raises Interrupted on Ctrl+C (after a checkpoint) and
     TrainingError when the loss stops being finite (keeping the last good checkpoint)."""
-    spec, settings, data, valid, params, seen = prepare(options)
+    spec, settings, data, valid, params, seen, based = prepare(options)
+    if on_message and 0 < based < len(spec.layers):
+        on_message(f"{options.weights}: the first {based} of {len(spec.layers)} layers; the others start from "
+                   "random weights")
     batch = settings.batch
     loader_bytes = Loader.bytes_needed(batch, spec.width, spec.height)
     trainer = Trainer(spec, params, settings, seen=seen, compiled=options.compiled, seed=options.seed,
@@ -274,12 +282,13 @@ def _write_curve(out: dict, rows: list[str], title: str) -> None:
 
 def partial(cfg: str, weights: str, out: str, layers: int) -> int:
     """darknet's `partial`: the first `layers` layers' weights of cfg + weights, as a weights file
-    for the same cfg cut after them (a pretrained base); seen is kept. Returns the floats written."""
+    for the same cfg cut after them (a pretrained base), with seen 0 as darknet writes it (a
+    network trained from it starts its schedule at the beginning). Returns the floats written."""
     spec = parse_network(cfg)
     if not 1 <= layers <= len(spec.layers):
         raise TrainingError(f"{cfg}: give a layer count from 1 to {len(spec.layers)} (got {layers})")
-    header, params = read_weights(weights, spec)
+    _, params = read_weights(weights, spec)
     cut = spec.__class__(spec.path, spec.width, spec.height, spec.channels, spec.layers[:layers], spec.shapes[:layers])
-    write_weights(out, cut, params[:layers], header.seen)
+    write_weights(out, cut, params[:layers], 0)
     return sum(a.size for p in params[:layers] for a in p.values())
 

@@ -145,12 +145,15 @@ class Trainer:
         """One of darknet's train_network_datum calls on batch/subdivisions images: forward and
         backward, then the update when this call ends a batch. Returns the summed cost."""
         self.seen += x.shape[0]
-        self.forward(x, self.truth(labels))
-        cost = self.cost()
-        self.backward(x)
-        self.calls += 1
-        if (self.seen // self.batch) % self.settings.subdivisions == 0:
-            self.update()
+        # a diverging network overflows on its way to an infinite loss: the run reports that
+        # loss in one line, without numpy's warnings before it
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            self.forward(x, self.truth(labels))
+            cost = self.cost()
+            self.backward(x)
+            self.calls += 1
+            if (self.seen // self.batch) % self.settings.subdivisions == 0:
+                self.update()
         return cost
 
     def train_update(self, x: np.ndarray, labels: np.ndarray) -> float:
