@@ -203,8 +203,8 @@ def train(options: RunOptions, on_update=None, on_message=None) -> RunResult:
         for done in range(1, total + 1):
             if stop.is_set():
                 raise KeyboardInterrupt
+            tick = time.perf_counter()        # a batch's time includes any wait for the loader
             x, labels = loader.next()
-            tick = time.perf_counter()
             loss = trainer.train_update(x, labels)
             times.append(time.perf_counter() - tick)
             if not math.isfinite(loss):

@@ -83,8 +83,10 @@ class Trainer:
         except EngineError as exc:
             raise TrainingError(str(exc)) from None
         self._workspace_floats = max((step.workspace_floats for step in self.steps), default=0)
-        learns = np.cumsum([bool(step.learned) for step in self.steps])
-        # a layer's delta is needed where something at or before it learns
+        stop = self.settings.stop_backward
+        learns = np.cumsum([bool(step.learned) and i > stop for i, step in enumerate(self.steps)])
+        # a layer's delta is needed where something at or before it learns by backward (none at
+        # or before a stopbackward layer, which the backward pass never reaches)
         self.deltas = [memory.empty((batch,) + shape, np.float32) if learns[i] else None
                        for i, shape in enumerate(spec.shapes)]
         self.moments = [{name: (memory.empty(a.shape, np.float32), memory.empty(a.shape, np.float32))
