@@ -22,10 +22,11 @@ def add_parser(sub) -> None:
                    "image count; --clear starts it again), e.g. a base made by `tdn partial`")
     p.add_argument("--clear", action="store_true", help="start the schedule at 0 (darknet's -clear)")
     p.add_argument("--out", default=".", metavar="DIR", help="where the weights and the rest go (default: here)")
-    p.add_argument("--valid", metavar="FOLDER|FILE.data", help="report top-1/top-5 on these images at the end "
-                   "(and every --valid-every updates)")
-    p.add_argument("--valid-every", type=int, default=0, metavar="N",
-                   help="updates between validations (default: at the end only)")
+    p.add_argument("--valid", metavar="FOLDER|FILE.data", help="report top-1/top-5 on these images as it goes "
+                   "and at the end")
+    p.add_argument("--valid-every", type=int, metavar="N",
+                   help="updates between validations (default: every quarter of a run of 100 updates or more, "
+                        "and at the end; 0: at the end only)")
     p.add_argument("--batches", type=int, metavar="N",
                    help="stop after N updates (the learning rate still follows the cfg's max_batches)")
     p.add_argument("--in-order", action="store_true",

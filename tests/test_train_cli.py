@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -308,3 +309,14 @@ def test_divergence_keeps_the_last_good_checkpoint(capsys, photos, tmp_path, mon
     assert header.seen == 100 * 12
     assert all(np.isfinite(a).all() for p in params for a in p.values())
     assert not (out / "jump.weights").exists()
+
+
+def test_validation_as_it_goes(capsys, photos, cfg):
+    code, _, err = run(capsys, "train", cfg, "--data", photos / "train", "--valid", photos / "valid",
+                       "--valid-every", "15", "--out", photos / "run")
+    assert code == 0, err
+    reported = re.findall(r"update (\d+): top-1 ([\d.]+)%, top-5 100.0% on 12 images", err)
+    assert [int(u) for u, _ in reported] == [15, 30]
+    code, out, err = run(capsys, "train", cfg, "--data", photos / "train", "--valid", photos / "valid",
+                         "--valid-every", "15", "--out", photos / "run", "--json")
+    assert [v["update"] for v in json.loads(out)["validations"]] == [15, 30, 40]

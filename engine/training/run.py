@@ -48,7 +48,8 @@ class RunOptions:
     weights: str | None = None      # start from these (else darknet's random start)
     clear: bool = False             # restart the schedule: seen = 0, as darknet's -clear
     valid: str | None = None        # a class folder or .data to report top-1/top-5 on
-    valid_every: int = 0            # updates between validations (0: at the end only)
+    valid_every: int | None = None  # updates between validations (None: a quarter of a run of 100 or more
+                                    # updates, else the end only; 0: the end only)
     batches: int | None = None      # stop after this many updates (the schedule is unchanged)
     in_order: bool = False
     augment: bool = True
@@ -86,7 +87,8 @@ class RunResult:
                "images_per_second": round(self.images_per_second, 1), "final_loss": self.final_loss,
                "weights": self.weights, "skipped_images": len(self.skipped)}
         if self.top1 is not None:
-            out.update(top1=self.top1, top5=self.top5)
+            out.update(top1=self.top1, top5=self.top5,
+                       validations=[{"update": u, "top1": t1, "top5": t5} for u, t1, t5 in self.validations])
         return out
 
 
@@ -174,6 +176,7 @@ def train(options: RunOptions, on_update=None, on_message=None) -> RunResult:
     write_atomic(out["names"], ("\n".join(data.names) + "\n").encode())
 
     total = _updates_to_make(options, settings, trainer)
+    every = options.valid_every if options.valid_every is not None else (total // 4 if total >= 100 else 0)
     aug = settings.augment if options.augment else None
     crop_size = (aug.min_size + aug.max_size) // 2 if aug and not aug.center else None
     loader = Loader(data, spec.width, spec.height, batch, aug, options.in_order, options.seed)
@@ -223,7 +226,7 @@ def train(options: RunOptions, on_update=None, on_message=None) -> RunResult:
                                       (total - done) * batch / speed if speed else 0.0))
             if trainer.batches_done % CHECKPOINT_EVERY == 0:
                 checkpoint()
-            if valid is not None and options.valid_every and done % options.valid_every == 0 and done < total:
+            if valid is not None and every and done % every == 0 and done < total:
                 top1, top5 = validate(spec, params, valid, crop_size)
                 result.validations.append((trainer.batches_done, top1, top5))
                 if on_message:
