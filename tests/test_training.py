@@ -206,3 +206,26 @@ def test_bad_training_settings_name_the_line(options, message):
     with pytest.raises(EngineError) as info:
         read_settings(parse_network("odd.cfg", text), text)
     assert message in str(info.value)
+
+
+def test_training_kernels_know_whether_they_are_cached(tmp_path):
+    """`tdn train` says it is compiling when Numba's cache lacks the training kernels."""
+    import os
+    import subprocess
+    import sys
+
+    from engine.kernels import backprop_compiled
+    from support import ROOT
+
+    trainer = trainer_for("batch=2\n", "[convolutional]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\n"
+                          "activation=leaky\n\n[maxpool]\nsize=2\nstride=2\n\n" + LINEAR_HEAD)
+    trainer.k = backprop_compiled
+    for step in trainer.steps:
+        if hasattr(step, "k"):
+            step.k = backprop_compiled
+    trainer.train_update(*batch_of(2))
+    assert backprop_compiled.in_cache()
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    fresh = subprocess.run([sys.executable, "-c", "from engine.kernels import backprop_compiled as b; "
+                            "print(b.in_cache())"], capture_output=True, text=True, env=env)
+    assert fresh.stdout.strip() == "False", fresh.stderr

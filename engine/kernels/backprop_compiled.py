@@ -261,3 +261,17 @@ def _maxpool_backward(delta, argmax, dx):
 def maxpool_backward(delta, argmax, size, stride, dx):
     _maxpool_backward(np.ascontiguousarray(delta), argmax, dx)
 
+
+
+def in_cache() -> bool:
+    """Whether Numba's on-disk cache already holds these kernels (an index for each), so that
+    the first training step loads them rather than compiles them. False when unsure."""
+    import os
+
+    dispatchers = [v for v in globals().values() if hasattr(v, "_cache") and getattr(v, "py_func", None)
+                   and v.py_func.__module__ == __name__ and v.targetoptions.get("inline") != "always"]
+    for dispatcher in dispatchers:
+        index = getattr(getattr(dispatcher._cache, "_cache_file", None), "_index_path", None)
+        if not index or not os.path.exists(index):
+            return False
+    return bool(dispatchers)

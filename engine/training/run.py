@@ -176,6 +176,11 @@ def train(options: RunOptions, on_update=None, on_message=None) -> RunResult:
     write_atomic(out["names"], ("\n".join(data.names) + "\n").encode())
 
     total = _updates_to_make(options, settings, trainer)
+    if options.compiled and on_message:
+        from ..kernels import backprop_compiled
+
+        if not backprop_compiled.in_cache():
+            on_message("compiling the training kernels (the first run only, about 15 s)")
     every = options.valid_every if options.valid_every is not None else (total // 4 if total >= 100 else 0)
     aug = settings.augment if options.augment else None
     crop_size = (aug.min_size + aug.max_size) // 2 if aug and not aug.center else None
