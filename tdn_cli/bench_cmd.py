@@ -1,4 +1,5 @@
-"""`tdn bench MODEL|CFG [WEIGHTS]`: latency, throughput and which layer costs what."""
+"""`tdn bench MODEL|CFG [WEIGHTS]`: latency, throughput and which layer costs what, against this
+machine's FMA peak; `tdn bench --peak`: that peak alone."""
 from __future__ import annotations
 
 import time
@@ -12,12 +13,15 @@ def add_parser(subparsers):
     p = subparsers.add_parser("bench", help="time a network: latency, throughput, per-layer",
                               description="Time a network on random input. Without weights a .cfg is "
                                           "timed with random weights (same work as real ones).")
-    add_model_arguments(p, inputs=None)
+    add_model_arguments(p, inputs=None, optional=True)
     p.add_argument("weights_path", nargs="?", metavar="WEIGHTS", help="weights file for a .cfg")
     p.add_argument("--runs", type=int, default=30, help="timed runs per figure (default 30)")
     p.add_argument("--batch", type=int, default=16, help="batch size for the throughput figure (default 16)")
     p.add_argument("--size", metavar="WxH", help="input size (default: the cfg's)")
     p.add_argument("--no-layers", action="store_true", help="skip the per-layer time table")
+    p.add_argument("--peak", action="store_true",
+                   help="measure this machine's float32 FMA throughput (per core and on all threads, for each "
+                        "vector width the CPU has): the ceiling the GFLOP/s figures are shares of")
     add_tta_argument(p)
     p.add_argument("--kernels", choices=("compiled", "portable"), default="compiled",
                    help="which kernels to time: the compiled ones (compiled first if this install has "
@@ -60,6 +64,20 @@ def run(args) -> int:
 
     if args.runs < 1 or args.batch < 1:
         raise engine.EngineError("--runs and --batch must be at least 1")
+    if args.model is None and not args.peak:
+        raise engine.EngineError("give a MODEL or a .cfg to time, or --peak for the machine's FMA throughput")
+    peak = None
+    if args.peak or not args.no_layers or args.model:
+        from engine.kernels import peak as fma
+
+        peaks = fma.measure(engine.threads())
+        peak = fma.best(peaks)
+        if args.peak:
+            print(peak_table(peaks))
+        if args.model is None:
+            return 0
+        if args.peak:
+            print()
     if args.kernels == "compiled" and compile_kernels(quiet=True) != 0:
         raise engine.EngineError("the compiled kernels did not compile; `tdn bench --kernels portable` "
                                  "times the portable ones")
@@ -89,11 +107,17 @@ def run(args) -> int:
           "and loading the kernels)")
     print(f"latency, batch 1: median {lat:.2f} ms, p90 {lat90:.2f} ms ({1e3 / lat:.1f} images/s)")
     print(f"throughput, batch {args.batch}: {args.batch * 1e3 / bat:.1f} images/s ({bat:.1f} ms per batch)")
+    if peak is not None:
+        from engine.summary import summarize
+
+        rate = summarize(net.spec).bflops / lat * 1e3
+        print(f"a whole pass, batch 1: {rate:.0f} GFLOP/s, {rate / peak.all_threads:.0%} of this machine's FMA peak "
+              f"({peak.all_threads:.0f} GFLOP/s: {peak.lanes}-float vectors on {peak.threads} threads)")
     if args.tta:
         print(tta_cost(net, args.tta, (h, w), args.runs))
     if not args.no_layers:
         print()
-        print(layer_table(net, one, args.runs))
+        print(layer_table(net, one, args.runs, peak))
     return 0
 
 
@@ -119,7 +143,16 @@ def tta_cost(net, tta: str, size: tuple[int, int], runs: int) -> str:
             f"one view ({one:.2f} ms; a {w * 4}x{h * 3} photo, preprocessing included)")
 
 
-def layer_table(net, x, runs: int) -> str:
+def peak_table(peaks) -> str:
+    lines = ["FMA throughput (float32, fused multiply-add = 2 FLOPs), GFLOP/s:",
+             f"{'vectors':<20}{'one core':>10}{'all ' + str(peaks[0].threads) + ' threads':>16}"]
+    for p in peaks:
+        name = {8: "8 floats (256-bit)", 16: "16 floats (512-bit)"}.get(p.lanes, f"{p.lanes} floats")
+        lines.append(f"{name:<20}{p.per_core:>10.0f}{p.all_threads:>16.0f}")
+    return "\n".join(lines)
+
+
+def layer_table(net, x, runs: int, peak=None) -> str:
     from engine.summary import summarize
 
     times = np.zeros((runs, len(net.spec.layers)))
@@ -128,13 +161,24 @@ def layer_table(net, x, runs: int) -> str:
     per_layer = np.median(times, axis=0) * 1e3
     total = per_layer.sum()
     summary = summarize(net.spec)
-    lines = [f"{'layer':>5} {'type':<10}{'filters':>8}  {'size':<12}{'output':>18}{'BFLOPs':>8}{'ms':>8}{'%':>6}"]
+    ceiling = peak.all_threads if peak is not None else None
+    lines = [f"{'layer':>5} {'type':<10}{'filters':>8}  {'size':<12}{'output':>18}{'BFLOPs':>8}{'ms':>8}{'%':>6}"
+             + (f"{'GFLOP/s':>9}{'of peak':>8}" if ceiling else "")]
+
+    def speed(bflops: float, ms: float) -> str:
+        if not ceiling or not bflops or ms <= 0:
+            return ""
+        rate = bflops / ms * 1e3
+        if rate > ceiling:          # a layer that does less than its BFLOPs (see the note below)
+            return f"{'':>9}{'fused':>8}"
+        return f"{rate:9.0f}{rate / ceiling:8.0%}"
+
     for row, ms in zip(summary.rows, per_layer):
         h, w, c = row.output
         flops = f"{row.bflops:8.3f}" if row.bflops else " " * 8
         lines.append(f"{row.index:>5} {row.kind:<10}{row.filters:>8}  {row.size:<12}{w:>6} x{h:>4} x{c:>5}"
-                     f"{flops}{ms:8.3f}{100 * ms / total:6.1f}")
-    lines.append(f"{'':>5} {'total':<40}{summary.bflops:16.3f}{total:8.3f}")
+                     f"{flops}{ms:8.3f}{100 * ms / total:6.1f}{speed(row.bflops, ms)}")
+    lines.append(f"{'':>5} {'total':<40}{summary.bflops:16.3f}{total:8.3f}{'':6}{speed(summary.bflops, total)}")
     lines.append("(a pool done in the conv's step shows ~0 ms and the conv's time includes it: a [maxpool]\n"
                  " fused into the conv before it, or an [avgpool] run before a linear 1x1 conv, which then\n"
                  " costs a fraction of its BFLOPs)")

@@ -5,9 +5,10 @@ import sys
 from pathlib import Path
 
 
-def add_model_arguments(p, inputs: str | None) -> None:
-    """MODEL|CFG, then (inputs "IMAGE" or "FOLDER") [WEIGHTS] and the inputs, --weights, --names."""
-    p.add_argument("model", metavar="MODEL|CFG",
+def add_model_arguments(p, inputs: str | None, optional: bool = False) -> None:
+    """MODEL|CFG (optional: may be left out), then (inputs "IMAGE" or "FOLDER") [WEIGHTS] and the
+    inputs, --weights, --names."""
+    p.add_argument("model", metavar="MODEL|CFG", nargs="?" if optional else None,
                    help="a model name (tiny, darknet, ...; see `tdn models`) or a darknet .cfg file")
     if inputs == "IMAGE":
         p.add_argument("paths", nargs="+", metavar="[WEIGHTS] IMAGE",

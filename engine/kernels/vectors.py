@@ -1,15 +1,19 @@
-"""Eight-float AVX vectors for Numba kernels: a type (`vec8`) and the few operations direct.py's
-register tile needs, each one LLVM instruction.
+"""Float vectors for Numba kernels: a type per width and the few operations direct.py's register
+tile (and the FMA peak probe, peak.py) need, each one LLVM instruction.
 
-Numba has no vector type: the tile used to be written as 64 scalar sums that LLVM's SLP
-vectorizer had to find vectors in again. Written with these, the tile needs no vectorizer:
-measured on this project's machine (2026-11-30, one thread, the 4x16 tile alone on a 16x24
-map): 92-96 GFLOP/s at 32 and 64 input channels against 80-85 for the scalar sums, and it
-compiles in ~1 s instead of ~10.
+Numba has no vector type: a tile written as scalar sums leaves LLVM's SLP vectorizer to find the
+vectors again. Written with these, the tile needs no vectorizer: measured on this project's
+machine (one thread, the 4x16 tile alone on a 16x24 map): 92-96 GFLOP/s at 32 and 64 input
+channels against 80-85 for the scalar sums, and it compiles in about 1 s instead of about 10.
 
-Indices are element offsets into a float32 array, unchecked (as the kernels' unsigned
-indices are). Under NUMBA_DISABLE_JIT the same operations run as plain numpy, so the kernels'
-Python source can still be tested line by line.
+`ops(lanes)` gives the operations for 8 floats (AVX2) or 16 (AVX-512); the module's own names are
+the 8-float ones. A function holding 16-float vectors is marked "min-legal-vector-width"="512":
+LLVM splits 512-bit vectors into 256-bit halves on CPUs whose tuning prefers 256-bit operations
+(Intel's Skylake-X to Ice Lake tunings) unless the function asks for them whole.
+
+Indices are element offsets into a float32 array, unchecked (as the kernels' unsigned indices
+are). Under NUMBA_DISABLE_JIT the same operations run as plain numpy, so the kernels' Python
+source can still be tested line by line.
 """
 from __future__ import annotations
 
@@ -17,19 +21,22 @@ import numpy as np
 from numba.core import config
 
 LANES = 8
+WIDTHS = (8, 16)                 # the vector widths there are operations for
+WIDE_ATTRIBUTE = '"min-legal-vector-width"="512"'
 
-if config.DISABLE_JIT:
+
+def _numpy_ops(lanes: int) -> dict:
     def vzero():
-        return np.zeros(LANES, np.float32)
+        return np.zeros(lanes, np.float32)
 
     def vload(arr, i):
-        return arr[int(i):int(i) + LANES].copy()
+        return arr[int(i):int(i) + lanes].copy()
 
     def vsplat(arr, i):
-        return np.full(LANES, arr[int(i)], np.float32)
+        return np.full(lanes, arr[int(i)], np.float32)
 
     def vfill(value):
-        return np.full(LANES, value, np.float32)
+        return np.full(lanes, value, np.float32)
 
     def vfma(a, b, c):
         # a*b+c rounded once, as the compiled FMA: exact in float64, then one rounding
@@ -48,81 +55,90 @@ if config.DISABLE_JIT:
         return v[lane]
 
     def vstore(arr, i, v):
-        arr[int(i):int(i) + LANES] = v
-else:
+        arr[int(i):int(i) + lanes] = v
+
+    return dict(vzero=vzero, vload=vload, vsplat=vsplat, vfill=vfill, vfma=vfma, vadd=vadd, vmul=vmul,
+                vmax=vmax, vget=vget, vstore=vstore)
+
+
+def _compiled_ops(lanes: int) -> dict:
     from llvmlite import ir
     from numba import types
     from numba.core import cgutils
     from numba.core.extending import intrinsic, models, register_model
 
-    class Vec8(types.Type):
+    class Vec(types.Type):
         def __init__(self):
-            super().__init__(name="vec8")
+            super().__init__(name=f"vec{lanes}")
 
-    vec8 = Vec8()
-    _V8 = ir.VectorType(ir.FloatType(), LANES)
+    vec = Vec()
+    vector = ir.VectorType(ir.FloatType(), lanes)
 
-    @register_model(Vec8)
-    class _Vec8Model(models.PrimitiveModel):
+    @register_model(Vec)
+    class _VecModel(models.PrimitiveModel):
         def __init__(self, dmm, fe_type):
-            super().__init__(dmm, fe_type, _V8)
+            super().__init__(dmm, fe_type, vector)
 
-    def _address(context, builder, array_type, array, index):
+    def address(context, builder, array_type, array, index):
+        if lanes > 8:
+            # the function holding these vectors keeps them whole (see the module's docstring)
+            set.add(builder.function.attributes, WIDE_ATTRIBUTE)
         data = context.make_array(array_type)(context, builder, array).data
         return builder.gep(data, [index], inbounds=True)
 
-    def _splat(builder, scalar):
-        one = builder.insert_element(ir.Constant(_V8, ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0))
-        return builder.shuffle_vector(one, ir.Constant(_V8, ir.Undefined),
-                                      ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
+    def splat(builder, scalar):
+        one = builder.insert_element(ir.Constant(vector, ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(one, ir.Constant(vector, ir.Undefined),
+                                      ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
 
     @intrinsic
     def vzero(typingctx):
         def codegen(context, builder, sig, args):
-            return ir.Constant(_V8, [0.0] * LANES)
-        return vec8(), codegen
+            return ir.Constant(vector, [0.0] * lanes)
+        return vec(), codegen
 
     @intrinsic
     def vload(typingctx, arr, i):
-        """arr[i:i+8] (unaligned)."""
+        """arr[i:i+lanes] (unaligned)."""
         def codegen(context, builder, sig, args):
-            address = _address(context, builder, sig.args[0], args[0], args[1])
-            return builder.load(builder.bitcast(address, _V8.as_pointer()), align=4)
-        return vec8(arr, i), codegen
+            at = address(context, builder, sig.args[0], args[0], args[1])
+            return builder.load(builder.bitcast(at, vector.as_pointer()), align=4)
+        return vec(arr, i), codegen
 
     @intrinsic
     def vsplat(typingctx, arr, i):
-        """arr[i] in all 8 lanes (one vbroadcastss from memory)."""
+        """arr[i] in every lane (one broadcast from memory)."""
         def codegen(context, builder, sig, args):
-            return _splat(builder, builder.load(_address(context, builder, sig.args[0], args[0], args[1]), align=4))
-        return vec8(arr, i), codegen
+            return splat(builder, builder.load(address(context, builder, sig.args[0], args[0], args[1]), align=4))
+        return vec(arr, i), codegen
 
     @intrinsic
     def vfill(typingctx, value):
-        """A float32 in all 8 lanes."""
+        """A float32 in every lane."""
         def codegen(context, builder, sig, args):
-            return _splat(builder, args[0])
-        return vec8(types.float32), codegen
+            return splat(builder, args[0])
+        return vec(types.float32), codegen
 
     @intrinsic
     def vfma(typingctx, a, b, c):
         """a*b + c, rounded once."""
         def codegen(context, builder, sig, args):
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_V8, [_V8] * 3), "llvm.fma.v8f32")
+            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
+                                                 f"llvm.fma.v{lanes}f32")
             return builder.call(fma, args)
-        return vec8(vec8, vec8, vec8), codegen
+        return vec(vec, vec, vec), codegen
 
     @intrinsic
     def vadd(typingctx, a, b):
         def codegen(context, builder, sig, args):
             return builder.fadd(*args)
-        return vec8(vec8, vec8), codegen
+        return vec(vec, vec), codegen
 
     @intrinsic
     def vmul(typingctx, a, b):
         def codegen(context, builder, sig, args):
             return builder.fmul(*args)
-        return vec8(vec8, vec8), codegen
+        return vec(vec, vec), codegen
 
     @intrinsic
     def vmax(typingctx, a, b):
@@ -130,20 +146,40 @@ else:
         def codegen(context, builder, sig, args):
             a, b = args
             return builder.select(builder.fcmp_ordered(">", b, a), b, a)
-        return vec8(vec8, vec8), codegen
+        return vec(vec, vec), codegen
 
     @intrinsic
     def vget(typingctx, v, lane):
         """Lane `lane` of v, as a float32."""
         def codegen(context, builder, sig, args):
             return builder.extract_element(args[0], args[1])
-        return types.float32(vec8, lane), codegen
+        return types.float32(vec, lane), codegen
 
     @intrinsic
     def vstore(typingctx, arr, i, v):
-        """arr[i:i+8] = v (unaligned)."""
+        """arr[i:i+lanes] = v (unaligned)."""
         def codegen(context, builder, sig, args):
-            address = _address(context, builder, sig.args[0], args[0], args[1])
-            builder.store(args[2], builder.bitcast(address, _V8.as_pointer()), align=4)
+            at = address(context, builder, sig.args[0], args[0], args[1])
+            builder.store(args[2], builder.bitcast(at, vector.as_pointer()), align=4)
             return context.get_dummy_value()
-        return types.none(arr, i, vec8), codegen
+        return types.none(arr, i, vec), codegen
+
+    return dict(vzero=vzero, vload=vload, vsplat=vsplat, vfill=vfill, vfma=vfma, vadd=vadd, vmul=vmul,
+                vmax=vmax, vget=vget, vstore=vstore)
+
+
+_made: dict[int, dict] = {}
+
+
+def ops(lanes: int) -> dict:
+    """{name: operation} for vectors of `lanes` floats (one of WIDTHS), made once."""
+    if lanes not in WIDTHS:
+        raise ValueError(f"no vector operations for {lanes} lanes (there are {WIDTHS})")
+    if lanes not in _made:
+        _made[lanes] = _numpy_ops(lanes) if config.DISABLE_JIT else _compiled_ops(lanes)
+    return _made[lanes]
+
+
+vzero, vload, vsplat, vfill, vfma, vadd, vmul, vmax, vget, vstore = (
+    ops(LANES)[name] for name in ("vzero", "vload", "vsplat", "vfill", "vfma", "vadd", "vmul", "vmax", "vget",
+                                  "vstore"))
