@@ -40,6 +40,9 @@ def add_parser(subparsers):
     p.add_argument("--augment", choices=AUGMENT_CHOICES, default="flip",
                    help="extra training examples per image: flip (mirror), crops (4 corners), all, or "
                         "none (default: flip)")
+    p.add_argument("--predictions", metavar="FILE.csv",
+                   help="write each image's cross-validated prediction (path, class, predicted class, their "
+                        "probabilities): the mistakes to look at")
     p.add_argument("--verbose", action="store_true",
                    help="every head and l2 cross-validated, not only the one chosen")
     p.set_defaults(func=run, min_trusted=MIN_TRUSTED)
@@ -59,6 +62,8 @@ def run(args) -> int:
         raise EngineError(f"--l2 must be 0 or more (got {args.l2:g})")
     layers = _layers(args.layer)
     out = teach.check_output(args.out, args.name)
+    if args.predictions:
+        _check_writable(args.predictions)
     dataset = teach.scan_dataset(args.folder)
     cfg, weights = registry.resolve(args.base, args.weights)
     backbone = teach.Backbone.load(cfg, weights, layers)
@@ -95,6 +100,11 @@ def run(args) -> int:
         print(f"warning: class '{name}' has only {n} image{'s' if n != 1 else ''}: too few to trust its "
               f"figures; {args.min_trusted} or more would be better")
     print(f"the model written is trained on all {result.images} images")
+    if args.predictions and result.cv is None:
+        print(f"{args.predictions} not written: too few images to cross-validate")
+    elif args.predictions:
+        wrong = _write_predictions(args.predictions, result)
+        print(f"wrote {args.predictions}: {result.images} cross-validated predictions, {wrong} of them wrong")
 
     start = time.perf_counter()
     paths = teach.export(result.model, out, args.name)
@@ -138,17 +148,57 @@ def _trials(result) -> str:
 
 
 def _table(classes, evaluation) -> str:
-    """Per-class accuracy and the confusion matrix: rows are true classes, columns predicted ones."""
+    """Per class: images, recall (its images predicted right), precision (the images predicted as
+    it that are), then the confusion matrix: rows are true classes, columns predicted ones."""
     width = max(5, max(len(name) for name in classes))
     cell = max(5, len(str(int(evaluation.confusion.max()))) + 2)
-    lines = [f"{'#':>3}  {'class':<{width}}  accuracy  predicted as:",
-             f"{'':>3}  {'':<{width}}  {'':>8}" + "".join(f"{k:>{cell}}" for k in range(len(classes)))]
+
+    def share(value) -> str:
+        return "-" if math.isnan(value) else f"{100 * value:.1f}%"
+
+    lines = [f"{'#':>3}  {'class':<{width}}  {'images':>6}  {'recall':>7}  {'precision':>9}  predicted as:",
+             f"{'':>3}  {'':<{width}}  {'':>6}  {'':>7}  {'':>9}  " + "".join(f"{k:>{cell}}" for k in range(len(classes)))]
     for k, name in enumerate(classes):
-        acc = evaluation.per_class[k]
-        acc_text = "-" if math.isnan(acc) else f"{100 * acc:.1f}%"
-        lines.append(f"{k:>3}  {name:<{width}}  {acc_text:>8}"
+        lines.append(f"{k:>3}  {name:<{width}}  {int(evaluation.counts[k]):>6}  {share(evaluation.recall[k]):>7}  "
+                     f"{share(evaluation.precision[k]):>9}  "
                      + "".join(f"{int(v):>{cell}}" for v in evaluation.confusion[k]))
     return "\n".join(lines)
+
+
+PREDICTION_COLUMNS = ("path", "class", "predicted", "probability", "class_probability", "correct")
+
+
+def _check_writable(path: str) -> None:
+    """--predictions' folder exists and the name is not a folder: said before any work."""
+    from pathlib import Path
+
+    from engine.errors import EngineError
+
+    target = Path(path)
+    if target.is_dir():
+        raise EngineError(f"--predictions {path}: is a folder; give a file name (e.g. predictions.csv)")
+    if not target.parent.is_dir():
+        raise EngineError(f"--predictions {path}: the folder {target.parent} does not exist")
+
+
+def _write_predictions(path: str, result) -> int:
+    """The CSV of result.judged(), written whole or not at all; returns how many are wrong."""
+    import csv
+    import io
+
+    from engine.files import write_atomic
+
+    text = io.StringIO()
+    rows = csv.writer(text, lineterminator="\n")
+    rows.writerow(PREDICTION_COLUMNS)
+    wrong = 0
+    for judged in result.judged():
+        wrong += not judged.right
+        rows.writerow([str(judged.path), result.classes[judged.true], result.classes[judged.predicted],
+                       f"{judged.probabilities[judged.predicted]:.4f}", f"{judged.probabilities[judged.true]:.4f}",
+                       int(judged.right)])
+    write_atomic(path, text.getvalue().encode())
+    return wrong
 
 
 def _progress_bar(stage: str):

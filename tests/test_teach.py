@@ -5,6 +5,7 @@ pooling, and every bad input."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -285,6 +286,26 @@ def test_head_on_pooled_features_equals_the_full_exported_network(taught):
     np.testing.assert_allclose(in_memory.net.predict(image), net.predict(image), atol=1e-7)
 
 
+def test_judged_images_make_the_confusion_precision_and_recall(taught):
+    """Each image's out-of-fold prediction, counted here, gives the cross-validation's figures."""
+    _, feats, result, _ = taught
+    judged = result.judged()
+    assert [j.path for j in judged] == list(feats.paths)
+    k = len(result.classes)
+    confusion = np.zeros((k, k), int)
+    for j in judged:
+        confusion[j.true, j.predicted] += 1
+        assert j.true == feats.image_labels[feats.paths.index(j.path)]
+        assert j.probabilities.sum() == pytest.approx(1, abs=1e-5) and j.predicted == j.probabilities.argmax()
+    np.testing.assert_array_equal(confusion, result.cv.confusion)
+    for c in range(k):
+        predicted_as = confusion[:, c].sum()
+        if predicted_as:
+            assert result.cv.precision[c] == pytest.approx(confusion[c, c] / predicted_as)
+        assert result.cv.recall[c] == pytest.approx(confusion[c, c] / confusion[c].sum())
+        assert result.cv.counts[c] == confusion[c].sum()
+
+
 def test_a_taught_head_has_a_heatmap_whose_mean_is_its_score(taught, dataset_dir):
     """The exported head ends in a 1x1 conv then [avgpool]: each class's map over the photo
     averages to the class's score (the pool's output), whichever layers the head reads."""
@@ -339,6 +360,41 @@ def test_tdn_teach_prints_a_summary_not_its_iterations(capsys, monkeypatch, data
     assert [line.split(":")[0] for line in lines[:3]] == ["base", "classes", "features"]
     assert lines[-1].startswith("try: tdn classify ") and err == ""
     assert "cross-validation (accuracy % / log-loss):" not in text      # the trials table: --verbose
+
+
+def test_tdn_teach_prints_precision_recall_and_writes_the_predictions(capsys, monkeypatch, dataset_dir, cache_root,
+                                                                       features, tiny_weights, tmp_path):
+    """The per-class table (images, recall, precision) and the confusion matrix agree with the
+    CSV of cross-validated predictions, counted independently here."""
+    import csv
+
+    monkeypatch.setenv("TDN_CACHE_DIR", str(cache_root))
+    csv_path = tmp_path / "predictions.csv"
+    code, text, err = run(capsys, "teach", dataset_dir, "--out", tmp_path / "m", "--weights", tiny_weights,
+                          "--augment", "none", "--layer", "18", "--l2", "0.1", "--predictions", csv_path)
+    assert code == 0, err
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == len(PHOTOS) * PER_CLASS
+    assert {Path(r["path"]).parent.name for r in rows} == set(PHOTOS)
+    assert all(r["class"] == Path(r["path"]).parent.name for r in rows)
+    wrong = sum(r["correct"] == "0" for r in rows)
+    assert f"{len(rows)} cross-validated predictions, {wrong} of them wrong" in text
+    for r in rows:
+        assert (r["class"] == r["predicted"]) == (r["correct"] == "1")
+        assert float(r["probability"]) >= float(r["class_probability"]) - 1e-4
+    table = {line.split()[1]: line.split() for line in text.splitlines()
+             if len(line.split()) > 5 and line.split()[1] in PHOTOS and line.split()[0].isdigit()}
+    for k, name in enumerate(PHOTOS):
+        mine = [r for r in rows if r["class"] == name]
+        as_it = [r for r in rows if r["predicted"] == name]
+        _, _, images, recall, precision, *confusion = table[name]
+        assert int(images) == len(mine)
+        assert float(recall.rstrip("%")) == pytest.approx(100 * sum(r["correct"] == "1" for r in mine) / len(mine),
+                                                          abs=0.05)
+        if as_it:
+            assert float(precision.rstrip("%")) == pytest.approx(
+                100 * sum(r["class"] == name for r in as_it) / len(as_it), abs=0.05)
+        assert [int(v) for v in confusion] == [sum(r["predicted"] == other for r in mine) for other in PHOTOS]
 
 
 def test_a_forced_route_head_from_the_command_line(capsys, monkeypatch, dataset_dir, cache_root, tiny_weights,

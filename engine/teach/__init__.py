@@ -21,7 +21,8 @@ API for the GUI's Teach view (no Qt here; run it on the worker thread that owns 
     features = extract_features(backbone, dataset, augment=("flip",), cache=cache,
                                 progress=lambda done, total: ..., cancel=event)
     result = train_head(features, folds=5, l2=None, seed=0, progress=lambda done, total: ...)
-    result.cv, result.how                    # Evaluation (.accuracy, .per_class, .confusion), a sentence
+    result.cv, result.how                    # Evaluation (.accuracy, .precision, .recall, .confusion), a sentence
+    result.judged()                          # each image's out-of-fold prediction (Judged)
     result.head, result.l2, result.trials    # what was chosen, and every head × l2 tried
     result.few                               # classes with too few images to trust their figures
     model = result.model                     # TaughtModel, fitted on every image
@@ -47,7 +48,7 @@ from .features import (AUGMENTATIONS, BATCH, CROP, FeatureCache, Features, augme
                        extract_features, user_feature_cache)
 from .heads import FEATURE_KINDS, Head, candidate_heads, check_head, check_layer, default_layer
 from .model import TaughtModel
-from .training import (DEFAULT_FOLDS, L2_GRID, MIN_TRUSTED, Evaluation, TeachResult, Trial, assign_folds,
+from .training import (DEFAULT_FOLDS, L2_GRID, MIN_TRUSTED, Evaluation, Judged, TeachResult, Trial, assign_folds,
                        evaluate, teach, train_head)
 
 __all__ = [
@@ -57,7 +58,7 @@ __all__ = [
     "check_layer",
     "AUGMENTATIONS", "BATCH", "CROP", "FeatureCache", "Features", "augment_image", "extract_features",
     "user_feature_cache",
-    "DEFAULT_FOLDS", "L2_GRID", "MIN_TRUSTED", "Evaluation", "TeachResult", "Trial", "assign_folds",
+    "DEFAULT_FOLDS", "L2_GRID", "MIN_TRUSTED", "Evaluation", "Judged", "TeachResult", "Trial", "assign_folds",
     "evaluate", "teach", "train_head",
     "TaughtModel",
     "ExportPaths", "check_output", "export",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -53,10 +54,41 @@ class Evaluation:
 
     @property
     def per_class(self) -> np.ndarray:
-        """(k,) accuracy of each class's examples; NaN for a class without any."""
+        """(k,) accuracy of each class's examples (its recall); NaN for a class without any."""
         totals = self.confusion.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(totals > 0, np.diag(self.confusion) / totals, np.nan)
+
+    @property
+    def recall(self) -> np.ndarray:
+        """(k,) of each class's images, the share predicted as that class; NaN without images."""
+        return self.per_class
+
+    @property
+    def precision(self) -> np.ndarray:
+        """(k,) of the images predicted as each class, the share that are of it; NaN when no
+        image was predicted as it."""
+        predicted = self.confusion.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(predicted > 0, np.diag(self.confusion) / predicted, np.nan)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """(k,) images of each class."""
+        return self.confusion.sum(axis=1)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One image as cross-validation judged it: by a head that never saw it."""
+    path: Path
+    true: int                   # class index
+    predicted: int
+    probabilities: np.ndarray   # (k,) over the classes
+
+    @property
+    def right(self) -> bool:
+        return self.true == self.predicted
 
 
 def evaluate(probs: np.ndarray, labels: np.ndarray, classes: int) -> Evaluation:
@@ -88,6 +120,16 @@ class TeachResult:
     few: tuple[str, ...]        # classes with fewer than MIN_TRUSTED images
     features: Features
     seconds: float              # cross-validation and training
+    cv_probabilities: np.ndarray | None = None   # (images, k) the chosen head's out-of-fold ones
+
+    def judged(self) -> list[Judged]:
+        """Every image as cross-validation judged it, in the features' order (empty without
+        cross-validation)."""
+        if self.cv_probabilities is None:
+            return []
+        labels = self.features.image_labels
+        return [Judged(Path(path), int(labels[i]), int(np.argmax(self.cv_probabilities[i])), self.cv_probabilities[i])
+                for i, path in enumerate(self.features.paths)]
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -161,7 +203,8 @@ def train_head(features: Features, folds: int = DEFAULT_FOLDS, l2: float | None 
                        evaluate(out_of_fold[(head, chosen_l2)], labels, k) if n_folds else None,
                        n_folds, tuple(trials), evaluate(model.probabilities(features.vectors), row_labels, k),
                        images, tuple(name for name, n in zip(features.classes, counts) if n < MIN_TRUSTED),
-                       features, time.perf_counter() - start)
+                       features, time.perf_counter() - start,
+                       out_of_fold[(head, chosen_l2)] if n_folds else None)
 
 
 def _choose(heads, trials: list[Trial], fallback_l2: float) -> tuple[Head, float]:
