@@ -162,6 +162,26 @@ class Project:
             if f in item.files:
                 item.files.remove(f)
 
+    def move_files(self, source: str, target: str, files) -> list[Path]:
+        """Move files from class `source`'s folder into class `target`'s (renamed -2, -3... where
+        the name is taken there). Returns where each went; one that cannot move stops the rest
+        with a ProjectError, the ones moved before it staying moved."""
+        origin, destination = self.get(source), self.get(target)
+        moved = []
+        for f in map(Path, files):
+            if f not in origin.files:
+                raise ProjectError(f"{f.name} is not in class '{source}' any more")
+            new = unique_path(self.class_folder(target), f.name)
+            try:
+                os.replace(f, new)
+            except OSError as exc:
+                raise ProjectError(f"Cannot move {f} to {self.class_folder(target)}: {exc.strerror or exc}") from None
+            origin.files.remove(f)
+            destination.files.append(new)
+            moved.append(new)
+        destination.files.sort()
+        return moved
+
     def file_added(self, name: str, path: Path) -> None:
         """Record a file written into a class folder (by the Teach view's writer thread)."""
         item = self.get(name)

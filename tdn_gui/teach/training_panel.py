@@ -70,6 +70,9 @@ class TrainingPanel(QWidget):
         self.result_label.setWordWrap(True)
         self.result_label.setTextFormat(Qt.TextFormat.RichText)
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.mistakes_button = QPushButton("Mistakes…")
+        self.mistakes_button.setToolTip("The cross-validated predictions: a confusion matrix, each class's "
+                                        "recall and precision, and the photos to move or remove")
         self.base_radio = QRadioButton()
         self.taught_radio = QRadioButton("Taught classes (train first)")
         self.base_radio.setChecked(True)
@@ -89,6 +92,7 @@ class TrainingPanel(QWidget):
         layout.addWidget(self.status)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.result_label)
+        layout.addWidget(self.mistakes_button)
         layout.addWidget(heading("Live classification"))
         layout.addWidget(self.taught_radio)
         layout.addWidget(self.base_radio)
@@ -255,3 +259,4 @@ class TrainingPanel(QWidget):
         self.cancel_button.setEnabled(self.is_teaching())
         self.taught_radio.setEnabled(self.taught is not None)
         self.export_button.setEnabled(self.taught is not None and not busy)
+        self.mistakes_button.setEnabled(self.result is not None and self.result.cv is not None)

@@ -28,6 +28,8 @@ from .class_images import ClassImages
 from .class_list import ClassList
 from .file_threads import ProjectWriter, ThumbnailLoader
 from .live_panel import LivePanel
+from .mistakes import MistakesWindow
+from .project_folder import ProjectError
 from .result_text import per_class_accuracy
 from .training_panel import TrainingPanel
 from .widgets import ClassTree, ThumbnailStrip, heading, local_paths, plural
@@ -50,6 +52,7 @@ class TeachView(QWidget):
         self._settings = settings
         self._model_ready = False
         self._train_when_written = False
+        self.mistakes: MistakesWindow | None = None
         self.writer = ProjectWriter(self)
         self.thumbnails = ThumbnailLoader(parent=self)
         self.setAcceptDrops(True)
@@ -164,6 +167,8 @@ class TeachView(QWidget):
         self.writer.idle.connect(self._on_writer_idle)     # after ClassImages has summed the drop up
         self.training.train_button.clicked.connect(self.train)
         self.training.trained.connect(self._on_trained)
+        self.training.mistakes_button.clicked.connect(self.open_mistakes)
+        self._worker.job_finished.connect(lambda _done: self._mistakes_settled())
         self._worker.classifier_changed.connect(lambda _info: self.live.reclassify())
 
     # ---- messages --------------------------------------------------------------------------------
@@ -265,6 +270,61 @@ class TeachView(QWidget):
 
     def _on_trained(self, result: TeachResult) -> None:
         self.classes.set_accuracy(per_class_accuracy(result))
+        if self.mistakes is not None:
+            self.mistakes.show_result(result)
+
+    # ---- the mistakes window ---------------------------------------------------------------------
+    def open_mistakes(self) -> MistakesWindow | None:
+        """Show the last training's cross-validated predictions (the window is made once)."""
+        result = self.training.result
+        if result is None or result.cv is None:
+            self.show_message("Train first (with at least two photos a class): the mistakes are the "
+                              "cross-validation's.", "error")
+            return None
+        if self.mistakes is None:
+            self.mistakes = MistakesWindow(self)
+            self.mistakes.move_requested.connect(self.move_photos)
+            self.mistakes.remove_requested.connect(self.remove_photos)
+        self.mistakes.show_result(result)
+        self.mistakes.show()
+        self.mistakes.raise_()
+        return self.mistakes
+
+    def move_photos(self, paths, source: str, target: str) -> bool:
+        """Move photos to another class (from the mistakes window) and train again."""
+        if self._blocked("move photos") or self.classes.project is None:
+            return False
+        try:
+            self.classes.project.move_files(source, target, [Path(p) for p in paths])
+        except ProjectError as exc:
+            self.show_message(str(exc), "error")
+        self._after_mistakes_edit(f"Moved {plural(len(paths), 'photo')} from '{source}' to '{target}'")
+        return True
+
+    def remove_photos(self, paths, name: str) -> bool:
+        """Delete photos from the project (from the mistakes window) and train again."""
+        if self._blocked("remove photos") or self.classes.project is None:
+            return False
+        try:
+            self.classes.project.remove_files(name, [Path(p) for p in paths])
+        except ProjectError as exc:
+            self.show_message(str(exc), "error")
+        self._after_mistakes_edit(f"Removed {plural(len(paths), 'photo')} from '{name}'")
+        return True
+
+    def _after_mistakes_edit(self, done: str) -> None:
+        self.images.forget_thumbnails()
+        self.classes.refresh()
+        if self.train():
+            self.show_message(f"{done}; training again…")
+            if self.mistakes is not None:
+                self.mistakes.set_busy(f"{done}; training again…")
+        else:
+            self._mistakes_settled()
+
+    def _mistakes_settled(self) -> None:
+        if self.mistakes is not None and not self.training.is_busy():
+            self.mistakes.set_busy("")
 
     # ---- the model -------------------------------------------------------------------------------
     def set_model_ready(self, ready: bool) -> None:
@@ -287,3 +347,5 @@ class TeachView(QWidget):
         self.live.shutdown()
         self.writer.shutdown()
         self.thumbnails.shutdown()
+        if self.mistakes is not None:
+            self.mistakes.thumbnails.shutdown()

@@ -7,10 +7,12 @@ import threading
 from pathlib import Path
 
 import engine
+import numpy as np
 import pytest
 from engine import teach
 from PIL import Image
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
 
 from gui_helpers import drop_files, pattern
 from tdn_gui.settings import ModelChoice, Settings
@@ -375,3 +377,76 @@ def test_closing_the_window_while_training(qtbot, teach_window, photos, gated_ex
     assert gated_extraction.wait(WAIT / 1000)
     window.close()          # cancels the job; the fixture checks every thread has finished
     assert not window.worker.is_running()
+
+
+def test_mistakes_window_moves_a_photo_and_the_next_training_counts_it_there(qtbot, teach_window, photos,
+                                                                            monkeypatch):
+    """Mistakes…: the matrix is the cross-validation's, a clicked cell lists its photos with the
+    class predicted; a photo moved from there lands in the other class's folder, the view trains
+    again on its own, and the new result counts the photo in its new class. Removing deletes."""
+    window, view = teach_window, teach_window.teach_view
+    make_classes(qtbot, view, photos)
+    result = train(qtbot, window)
+    assert view.training.mistakes_button.isEnabled()
+    qtbot.mouseClick(view.training.mistakes_button, Qt.MouseButton.LeftButton)
+    mistakes = view.mistakes
+    assert mistakes is not None and mistakes.isVisible()
+    k = len(result.classes)
+    assert [[int(mistakes.matrix.item(t, p).text()) for p in range(k)] for t in range(k)] == \
+        result.cv.confusion.tolist()
+    for c in range(k):
+        assert mistakes.figures.item(c, 0).text() == str(int(result.cv.counts[c]))
+        assert mistakes.figures.item(c, 1).text() == f"{100 * result.cv.recall[c]:.0f}%"
+
+    # click the cell of dark photos predicted as dark (or as light, whichever holds photos)
+    dark = result.classes.index("dark")
+    predicted = int(np.argmax(result.cv.confusion[dark]))
+    rect = mistakes.matrix.visualItemRect(mistakes.matrix.item(dark, predicted))
+    qtbot.mouseClick(mistakes.matrix.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert mistakes.cell == (dark, predicted)
+    listed = mistakes.listed_paths()
+    assert len(listed) == result.cv.confusion[dark, predicted] and all(Path(p).parent.name == "dark" for p in listed)
+    expected_text = [f"{result.classes[j.predicted]} {100 * j.probabilities[j.predicted]:.0f}%"
+                     for j in result.judged() if str(j.path) in listed]
+    assert sorted(mistakes.photos.item(i).text() for i in range(mistakes.photos.count())) == sorted(expected_text)
+
+    # move the first listed photo to "light": the file moves, training runs again by itself
+    moving = Path(listed[0])
+    mistakes.photos.item(0).setSelected(True)
+    mistakes.target.setCurrentText("light")
+    with qtbot.waitSignal(view.training.trained, timeout=WAIT) as retrained:
+        qtbot.mouseClick(mistakes.move_button, Qt.MouseButton.LeftButton)
+    new = retrained.args[0]
+    folder = view.classes.project.folder
+    assert not moving.exists() and (folder / "light" / moving.name).exists()
+    assert view.classes.counts() == {"dark": 4, "light": 6}
+    moved_at = new.features.paths.index(folder / "light" / moving.name)
+    assert new.classes[new.features.image_labels[moved_at]] == "light"
+    assert int(new.cv.counts[new.classes.index("light")]) == 6
+    qtbot.waitUntil(lambda: mistakes.status.text() == "", timeout=WAIT)
+    assert [[int(mistakes.matrix.item(t, p).text()) for p in range(k)] for t in range(k)] == \
+        new.cv.confusion.tolist()
+
+    # remove one photo of the listed cell: deleted from the project, trained again
+    mistakes.select_cell(dark, int(np.argmax(new.cv.confusion[dark])))
+    doomed = Path(mistakes.listed_paths()[0])
+    mistakes.photos.item(0).setSelected(True)
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    with qtbot.waitSignal(view.training.trained, timeout=WAIT):
+        qtbot.mouseClick(mistakes.remove_button, Qt.MouseButton.LeftButton)
+    assert not doomed.exists() and view.classes.counts() == {"dark": 3, "light": 6}
+
+
+def test_moving_onto_a_taken_name_keeps_both_photos(tmp_path):
+    from tdn_gui.teach.project_folder import Project, ProjectError
+
+    for name in ("a", "b"):
+        write_images(tmp_path / "p" / name, [1])
+    project = Project.open(tmp_path / "p")
+    source = tmp_path / "p" / "a" / "img01.png"
+    moved = project.move_files("a", "b", [source])
+    assert moved == [tmp_path / "p" / "b" / "img01-2.png"] and moved[0].exists() and not source.exists()
+    assert project.get("b").files == sorted([tmp_path / "p" / "b" / "img01.png", moved[0]])
+    assert project.get("a").files == []
+    with pytest.raises(ProjectError, match="is not in class 'a' any more"):
+        project.move_files("a", "b", [source])
