@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from engine import kernels
+from engine import kernels, memory
 from engine.errors import EngineError
 
 __all__ = [
@@ -164,13 +164,19 @@ def resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
         raise ValueError(f"resize target must be at least 1x1, got {w}x{h}")
     if img.ndim != 3 or img.shape[0] < 1 or img.shape[1] < 1:
         raise ValueError(f"expected an (H, W, C) image, got shape {img.shape}")
-    im_h, im_w, _ = img.shape
+    im_h, im_w, channels = img.shape
+    # the output and the column pass's rows go through the memory budget, as a plan's buffers do:
+    # a cfg's width or height can ask for terabytes
+    memory.check((h + im_h) * w * channels * FLOAT_BYTES, f"resizing a {im_w}x{im_h} image to {w}x{h}")
 
     ix0, ix1, dx = _taps(im_w, w)
     iy0, iy1, dy = _taps(im_h, h)
     out = np.empty((h, w, img.shape[2]), np.float32)
     kernels.resize_bilinear(_writable(img), ix0, ix1, dx, iy0, iy1, dy, out)
     return out
+
+
+FLOAT_BYTES = 4
 
 
 def _writable(img: np.ndarray) -> np.ndarray:
@@ -190,6 +196,10 @@ def letterbox(img: np.ndarray, w: int, h: int) -> np.ndarray:
     at least 1 pixel so the image is still seen.
     """
     img = np.asarray(img, dtype=np.float32)
+    w, h = int(w), int(h)
+    if w < 1 or h < 1:
+        raise ValueError(f"letterbox target must be at least 1x1, got {w}x{h}")
+    memory.check(h * w * img.shape[2] * FLOAT_BYTES, f"letterboxing an image into {w}x{h}")
     x0, y0, x1, y1 = letterbox_box(img.shape[1], img.shape[0], w, h)
     boxed = np.full((h, w, img.shape[2]), 0.5, np.float32)
     boxed[y0:y1, x0:x1] = resize(img, x1 - x0, y1 - y0)

@@ -197,3 +197,17 @@ def test_buffers_start_on_a_cache_line(random_weights):
     for step in direct:
         arrays = [step.out, step.panels] + list(step.acc) + ([step.padded] if step.padded is not None else [])
         assert all(a.ctypes.data % memory.ALIGNMENT == 0 for a in arrays)
+
+
+@pytest.mark.parametrize("prepare", ["letterbox", "resize", "resize_min", "fit_input"])
+def test_preprocessing_a_huge_size_is_refused_in_one_line(prepare):
+    """A cfg with height=2147483648 fed through the public preprocessing: the budget's one-line
+    error before anything is allocated, not numpy's MemoryError."""
+    img = np.zeros((12, 16, 3), np.float32)
+    calls = {"letterbox": lambda: engine.letterbox(img, 224, 2147483648),
+             "resize": lambda: engine.resize(img, 224, 2147483648),
+             "resize_min": lambda: engine.resize_min(img, 2147483648),
+             "fit_input": lambda: engine.fit_input(img, "stretch", 224, 2147483648, False)}
+    with pytest.raises(MemoryBudgetError) as info:
+        calls[prepare]()
+    assert "\n" not in str(info.value) and "over the memory budget" in str(info.value)
