@@ -26,8 +26,8 @@ import time
 
 # The kernels in the order a worker compiles them (what Tiny Darknet and Darknet Reference run
 # on first; Winograd serves layers of many channels on large maps, im2col convs of several
-# groups), with the CPU seconds each took to compile on this project's machine (2-core Zen 3,
-# Numba 0.68, 2026-11-30): for sharing them between workers and for the progress figures.
+# groups), with the CPU seconds each takes to compile (bench/bench_compile.py measures them):
+# for sharing them between workers and for the progress figures.
 KERNEL_SECONDS = {
     "direct_conv": 30.5,
     "global_avgpool": 0.8,
@@ -190,7 +190,7 @@ def _die_with_parent_hook():
     the same kernels. SIGKILL, because a worker the coordinator had paused (SIGSTOP) would hold
     any other signal pending, stopped for ever. It runs between fork and exec (the setting
     survives exec): set inside the worker, a worker paused before its Python had started would
-    have none, and outlive a killed coordinator stopped (the CI run of 2026-11-30 met that).
+    have none, and outlive a killed coordinator stopped.
     The coordinator has no threads, which preexec_fn needs. None where prctl does not exist."""
     import ctypes
 

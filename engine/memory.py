@@ -34,9 +34,9 @@ class MemoryBudgetError(EngineError):
 
 # Buffers start on a cache line. numpy's own start 16 bytes in: then a kernel's 16-float (64-byte)
 # stores and loads each straddle two lines, and where two threads write neighbouring blocks of
-# filters they share a line at every pixel. Measured (2026-11-30, Tiny, same process, in turn):
-# batch 1 6.87 vs 7.33-7.44 ms, batch 16 159-161 vs 145-147 images/s.
-ALIGNMENT = 64
+# filters they share a line at every pixel (Tiny runs ~7 % slower so; `tdn bench tiny`).
+CACHE_LINE_BYTES = 64
+ALIGNMENT = CACHE_LINE_BYTES
 
 
 def empty(shape, dtype=np.float32) -> np.ndarray:

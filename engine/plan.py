@@ -29,18 +29,13 @@ from .spec import NetworkSpec
 # --- which step runs a conv -------------------------------------------------------------
 # Direct convolution by register tiles (DirectStep) runs every conv of one group, except where
 # Winograd F(4x4, 3x3) does fewer multiplications enough to win: many input channels on large
-# maps. A/B on this project's machine (2026-11-30, the vector tile written into direct_conv; ms
-# per layer at batch 1, Winograd vs direct), by blocks of tiles: 64x64, 64 -> 128 channels
-# (Darknet19, 256 tiles) 2.9 vs 3.3; 56x56, 64 -> 64 (ResNet 18, 196 tiles) 1.68 vs 1.59;
-# 32x32, 128 -> 256 (Darknet19, 64 tiles) 3.17 vs 3.27; 32x32, 64 -> 128 (Darknet Reference,
-# 64 tiles) 1.11 vs 0.92; 28x28, 128 -> 256 (Extraction, 49 tiles) 3.76 vs 3.16 ...
+# maps. The thresholds keep each shipped model's 3x3 layers on whichever measured faster
+# (`tdn bench MODEL` per layer; the A/B figures are in docs/performance.md, "Winograd or direct").
+# By blocks of tiles:
 WINOGRAD_BY_TILES_MIN_CHANNELS = 64
 WINOGRAD_MIN_TILES = 128
-# ... by chunks of filters (all tiles at once; blocks of tiles would make its GEMMs tiny):
-# 28x28, 256 -> 512 (Extraction, 49 tiles) 7.8 vs 11.9 (direct streams the 0.8 MB input through
-# the cache once per block of filters); 16x16, 256 -> 512 (Darknet19, 16 tiles) 3.5 vs 3.4;
-# 14x14, 256 -> 512 (Extraction) 4.3 vs 3.3, 512 -> 1024 15.4 vs 13.3; 256 -> 256 (ResNet 18)
-# 2.4 vs 1.6. (With the tile called, not written in: 14x14, 512 -> 1024 12.3 vs 15.7.)
+# ... by chunks of filters (all tiles at once; blocks of tiles would make its GEMMs tiny), where
+# direct convolution would stream a large input through the cache once per block of filters:
 WINOGRAD_BY_FILTERS_MIN_CHANNELS = 256
 BY_FILTERS_MIN_TILES = 32
 BY_FILTERS_MAX_TILES = 64

@@ -6,8 +6,7 @@ import sys
 
 # Below this much work (images x BFLOPs at the cfg's size) the portable kernels answer sooner
 # than loading the compiled ones, which costs a process ~0.8-1 s (Numba's start-up, then the
-# kernels) and saves ~15 ms per BFLOP: `tdn classify tiny dog.jpg` took 1.7 s warm on the
-# compiled kernels, 0.8 s on the portable ones (2026-11-30).
+# kernels) and saves ~15 ms per BFLOP (bench/bench_cold_start.py measures both).
 PORTABLE_WORK = 30
 
 from .common import (add_cluster_argument, add_model_arguments, add_tta_argument, cluster_model, fail,

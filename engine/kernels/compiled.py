@@ -18,10 +18,9 @@ from numba import njit, prange
 
 from ..activations import ACTIVATIONS
 
-# LLVM's SLP vectorizer, which Numba leaves off by default, for every kernel of the engine
-# (all import this module first). direct.py's scalar tile needed it; its vector tile does not.
-# Left on: every kernel passes its reference tests with it, and compiling all of them took the
-# same with it off (47.9 vs 47.7 s of CPU, 2026-11-30); their speed with it off is not measured
+# LLVM's SLP vectorizer, which Numba leaves off by default, for every kernel of the engine (all
+# import this module first): every kernel passes its reference tests with it and compiles no
+# slower (bench/bench_compile.py; docs/performance.md); the vector tile does not need it
 numba.config.SLP_VECTORIZE = 1
 
 _JIT = dict(cache=True, nogil=True, parallel=True, fastmath=False)

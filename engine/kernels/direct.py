@@ -9,18 +9,13 @@ it, and keeps its 64 sums in registers (8 AVX2 vectors) from the first product t
 
 The tile's sums are eight-float vectors (vectors.py: Numba has no vector type of its own, so
 the few operations the tile needs are written as LLVM instructions): per step, two vector loads
-of weights, a broadcast of each pixel's input value and eight FMAs. Until 2026-11-30 the tile
-was 64 scalar sums that LLVM's SLP vectorizer turned back into vectors (3.5 GFLOP/s per core
-without it, ~85 with it); with explicit vectors Tiny's layers took 0.93-0.97x as long (all of
-them 0.953x, in one process) and direct_conv compiles in ~10 s of CPU instead of ~15.
-
-Measured on this project's machine (2-core Zen 3, 2026-11-30): indices are unsigned so that
-Numba adds no negative-index check to each load (with signed ones the whole kernel ran at 52-66
-GFLOP/s on two threads, 100-120 with unsigned). With the scalar sums, tiles of 6x16, 5x16,
-4x24 and 3x32 spilled or were not vectorized (3-12 GFLOP/s); with vectors, 6x16 measured about
-the same as 4x16 alone (one thread, 16-64 channels). The scalar tile had to stay a function
-of its own (inlined, it lost its FMAs and spilled: 1.4x slower); the vector one is written into
-direct_conv's two main loops (see _tile_inlined).
+of weights, a broadcast of each pixel's input value and eight FMAs. Explicit vectors keep the
+sums in registers where scalar sums leave it to LLVM's SLP vectorizer, which is slower and
+compiles longer. Indices are unsigned so that Numba adds no negative-index check to each load
+(signed ones halve the kernel's speed). Larger tiles (6x16, 4x24, 3x32) measure no faster than
+4x16. The tile is written into direct_conv's two main loops (see _tile_inlined). The figures
+behind each choice: docs/performance.md ("The direct convolution"), bench/bench_onnxruntime.py
+--per-layer and `tdn bench` measure them.
 """
 from __future__ import annotations
 
@@ -136,9 +131,8 @@ def _make_tile(pixels: int, inline: bool = False):
 
 # The tile as a call, and written into the caller: direct_conv's two loops over whole tiles take
 # the second. A call passes 52 arguments (an array is 7), most on the stack, and the tile's
-# set-up cannot be hoisted out of the loop: written in, Tiny's layers took 0.60x (RGB) to 0.97x
-# as long, 0.87x in all (Darknet Reference 0.90x), one process, 2026-11-30. It costs compile
-# time: direct_conv 24.6 s of CPU instead of 8.6 (every call site written in: 31.8 s)
+# set-up cannot be hoisted out of the loop; written in, the layers run faster for about 16 s
+# more compiling (docs/performance.md; `tdn bench`, bench/bench_compile.py)
 _tile, _tile_inlined = _make_tile(TILE_PIXELS), _make_tile(TILE_PIXELS, inline=True)
 _tile1 = _make_tile(1)          # a band of fewer than 4 pixels, one by one
 

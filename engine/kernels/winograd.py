@@ -146,9 +146,8 @@ def winograd_conv_by_filters(x, u_chunks, tiles, conv, bias, act, pool, v, m, ou
     vt = v[:36 * count * c].reshape(36, count, c)
     d = np.empty((36, c), np.float32)
     tmp_in = np.empty((36, 1, c), np.float32)
-    # The input transform on one thread: 16-64 tiles are little work next to the GEMMs, and
-    # a parallel loop here cost ~2.7 s more to compile; Tiny's and Darknet19's layers of this
-    # kind took the same time either way, within the noise of two A/B runs (2026-11-30)
+    # The input transform on one thread: 16-64 tiles are little work next to the GEMMs, and a
+    # parallel loop here compiles ~2.7 s longer for no measurable gain (`tdn bench darknet19`)
     for tile in range(count):
         _input_tile(x, tile, tiles, d, tmp_in, vt, tile)
     for ci in prange(chunks):

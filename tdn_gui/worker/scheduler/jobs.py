@@ -145,9 +145,9 @@ def run_teach(request: TeachRequest, context: JobContext, report: Report,
                                           progress=lambda done, total: report("features", done, total, None),
                                           cancel=cancel)
     finally:
-        # the backbone's plans for the photos' last shapes (up to MAX_PLANS; +238 MB on Tiny in
-        # the headless soak of 2026-11-30), else kept for as long as the Teach view keeps the
-        # result: the backbone runs again only for a later teach
+        # the backbone's plans for the photos' last shapes (up to MAX_PLANS, hundreds of MB on
+        # Tiny: bench/bench_soak.py), else kept for as long as the Teach view keeps the result:
+        # the backbone runs again only for a later teach
         backbone.forget_plans()
     return teach.train_head(features, request.folds, None, request.seed,
                             progress=lambda done, total: report("training", done, total, None), cancel=cancel)
