@@ -24,22 +24,8 @@ import subprocess
 import sys
 import time
 
-# The kernels in the order a worker compiles them (what Tiny Darknet and Darknet Reference run
-# on first; Winograd serves layers of many channels on large maps, im2col convs of several
-# groups), with the CPU seconds each takes to compile (bench/bench_compile.py measures them):
-# for sharing them between workers and for the progress figures.
-KERNEL_SECONDS = {
-    "direct_conv": 30.5,
-    "global_avgpool": 0.8,
-    "softmax": 0.4,
-    "resize_bilinear": 0.6,
-    "maxpool": 0.5,
-    "bias_activate": 0.4,
-    "shortcut_add": 1.3,
-    "winograd_conv": 15.8,
-    "winograd_conv_by_filters": 11.5,
-    "conv_forward": 7.5,
-}
+from .kernels.compile_costs import KERNEL_SECONDS, progress_done
+
 POLL = 0.2                  # seconds between looks at the workers and at live.lock
 METER_SECONDS = 1.0         # the window over which the machine's load is measured
 # An app that holds live.lock but uses less CPU than this (in cores: an open window with
@@ -246,11 +232,6 @@ def share(names: list[str], workers: int) -> list[list[str]]:
         lists[i].append(name)
         loads[i] += KERNEL_SECONDS[name]
     return lists
-
-
-def progress_done(ready) -> float:
-    """The share of the compile work that the kernels in `ready` stand for, 0..1."""
-    return sum(KERNEL_SECONDS[n] for n in ready if n in KERNEL_SECONDS) / sum(KERNEL_SECONDS.values())
 
 
 def _someone_live() -> bool:

@@ -23,6 +23,7 @@ from . import memory
 from .activations import ACTIVATIONS
 from .errors import ShapeError
 from .kernels import winograd_transforms
+from .kernels.store_modes import STORE_FINISHED, STORE_POOLED_PAIRS, STORE_RAW
 from .layers.base import Pool, Step
 from .spec import NetworkSpec
 
@@ -81,10 +82,6 @@ def row_band(final_h: int, conv_w: int, floats_per_pixel: int, pool_stride: int,
     return max(1, min(band, final_h))
 
 
-# How a direct_conv tile stores its sums (kernels/direct.py):
-STORE_RAW = 0               # as they are, into per-thread scratch; compiled._epilogue finishes them
-STORE_FINISHED = 1          # + bias and activation, straight into the output
-STORE_POOLED_PAIRS = 2      # the same after a 2x2/2 max pool over two rows of tiles
 # The activations a tile applies itself (as max(x, slope*x): one multiply and one max per vector)
 TILE_ACTIVATIONS = frozenset(ACTIVATIONS[name] for name in ("linear", "leaky", "relu"))
 
@@ -162,6 +159,19 @@ def winograd_block(tiles: int, threads: int) -> int:
     return max(WINOGRAD_MIN_BLOCK_TILES, min(WINOGRAD_BLOCK_TILES, -(-tiles // (2 * threads))))
 
 
+class ConvChoices:
+    """The planner's decisions a conv step asks for as it builds itself, handed to it by the
+    plan (the layers sit below the planner and do not import it)."""
+    step_type = staticmethod(conv_step_type)
+    row_band = staticmethod(row_band)
+    winograd_block = staticmethod(winograd_block)
+    direct_split = staticmethod(direct_split)
+    direct_store = staticmethod(direct_store)
+
+
+CONV_CHOICES = ConvChoices()
+
+
 def read_elsewhere(spec: NetworkSpec) -> set[int]:
     """The layers whose outputs another layer reads besides the one after them (Layer.reads:
     [route], [shortcut])."""
@@ -237,7 +247,7 @@ def _steps(spec: NetworkSpec, packed: list, batch: int, size: tuple[int, int], l
     handed = {}         # conv -> the buffer the step before writes its input into, inside the border
     steps: list[Step] = []
     for i, layer in enumerate(spec.layers[:last + 1]):
-        handover = {}
+        handover = {"choices": CONV_CHOICES} if layer.kind == "convolutional" else {}
         if i in handovers:
             handover["border"] = handovers[i]
         if i in handed:
@@ -245,7 +255,7 @@ def _steps(spec: NetworkSpec, packed: list, batch: int, size: tuple[int, int], l
         if i in pooled_first:
             channels = in_shapes[i][2]
             pool = spec.layers[i + 1].make_step(in_shapes[i], (1, 1, channels), batch, None, threads)
-            conv = layer.make_step((1, 1, channels), shapes[i + 1], batch, packed[i], threads)
+            conv = layer.make_step((1, 1, channels), shapes[i + 1], batch, packed[i], threads, choices=CONV_CHOICES)
             steps.append(_pool_then(pool, conv))
         elif i in fused:
             steps.append(layer.make_step(in_shapes[i], shapes[i], batch, packed[i], threads,

@@ -182,7 +182,7 @@ def darknet_batchnorm_backward(delta, z, scales):
 @pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("rows,channels", [(2, 3), (37, 5), (1000, 16)])
 def test_batchnorm_kernels_follow_darknet(rows, channels, kernels):
-    from engine.kernels.backprop import training_kernels
+    from engine.kernels import training_kernels
 
     k = training_kernels(kernels == "compiled")
     rng = np.random.default_rng(rows)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from ..parallel import share_numpy_blas
 from . import cache, portable
+from .compile_costs import progress_done
 
 # Each kernel's compiled version: the module that defines it (imported, with Numba, on first need)
 COMPILED_IN = {
@@ -285,8 +286,6 @@ def status() -> KernelStatus:
     done = len(_state.bound)
     if current != "auto" or done == len(NAMES):
         return KernelStatus(current, done, len(NAMES), False, 1.0 if done == len(NAMES) else 0.0, done)
-    from ..compile import progress_done
-
     progress = progress_done(_state.bound)
     recently_started = (_state.compiler_starts > 0
                         and time.monotonic() - _state.compiler_started_at < COMPILER_GRACE)
@@ -297,3 +296,13 @@ def status() -> KernelStatus:
 def failures() -> dict[str, str]:
     """Kernels whose compiled version would not load from the cache, and why."""
     return dict(_state.failed)
+
+
+def training_kernels(compiled: bool):
+    """The kernel set a training step calls: backprop.py's numpy kernels, or with compiled=True
+    their Numba versions (backprop_compiled.py: compiled on first use, then kept in Numba's cache)."""
+    if compiled:
+        from . import backprop_compiled
+        return backprop_compiled
+    from . import backprop
+    return backprop

@@ -6,7 +6,7 @@ images of an update. Activations are (n, h, w, c); a conv's matrices are (rows, 
 rows = n*h*w, so batch norm's statistics are column sums.
 
 backprop_compiled.py has the same kernels in Numba, with the same arguments and results; the
-layers take whichever set `training_kernels()` hands them (tests check one against the other
+layers take whichever set `engine.kernels.training_kernels()` hands them (tests check one against the other
 and both against finite differences).
 """
 from __future__ import annotations
@@ -197,14 +197,3 @@ def adam_update(values, updates, m, v, rate, decay, batch, b1, b2, eps, t):
     vhat = v / f(1 - b2 ** t)
     values += f(rate) * mhat / (np.sqrt(vhat) + f(eps))
     updates[...] = 0
-
-
-def training_kernels(compiled: bool):
-    """The kernel set a training step calls: this module's numpy kernels, or with compiled=True
-    their Numba versions (backprop_compiled; compiled on first use, then kept in Numba's cache)."""
-    if not compiled:
-        import sys
-        return sys.modules[__name__]
-    from . import backprop_compiled
-    return backprop_compiled
-

@@ -39,7 +39,7 @@ KERNELS_DIR = Path(__file__).resolve().parent
 # What Numba compiles: a change to any of them makes the stamps stale (the modules of
 # kernels.COMPILED_IN; tests/test_kernel_sets.py checks the two lists agree)
 KERNEL_SOURCES = (KERNELS_DIR / "compiled.py", KERNELS_DIR / "direct.py", KERNELS_DIR / "vectors.py",
-                  KERNELS_DIR / "winograd.py")
+                  KERNELS_DIR / "winograd.py", KERNELS_DIR / "store_modes.py")
 
 
 @lru_cache(maxsize=1)

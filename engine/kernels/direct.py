@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ..plan import STORE_FINISHED, STORE_POOLED_PAIRS, STORE_RAW
+from .store_modes import STORE_FINISHED, STORE_POOLED_PAIRS, STORE_POOLED_SECOND, STORE_RAW
 from .compiled import LEAKY, LINEAR, RELU, _epilogue, conv_rows
 from .vectors import vadd, vfill, vfma, vget, vload, vmax, vmul, vsplat, vstore, vzero
 
@@ -31,11 +31,11 @@ TILE_FILTERS = 16           # filters per tile: two AVX2 vectors per pixel
 _JIT = dict(cache=True, nogil=True, parallel=True)
 
 
-# What a tile does with its sums (the tile's last argument; plan.direct_store chooses):
+# What a tile does with its sums (the tile's last argument; store_modes.py, plan.direct_store chooses):
 RAW = STORE_RAW                 # at[a0 + r*at_row + f] = sum: compiled._epilogue finishes them
 FINISH = STORE_FINISHED         # out[o0 + r*o_row + f] = act(sum + bias), f < fcount (act: _slope)
 PAIR_FIRST = STORE_POOLED_PAIRS  # at[a0 + k*at_row + f] = max of pixels 2k, 2k+1 (a 2x2/2 pool's upper row)
-PAIR_SECOND = 3                 # out[...] = act(max(at[...], pixels 2k, 2k+1) + bias) (its lower row)
+PAIR_SECOND = STORE_POOLED_SECOND  # out[...] = act(max(at[...], pixels 2k, 2k+1) + bias) (its lower row)
 
 
 @njit(cache=True, nogil=True)

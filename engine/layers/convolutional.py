@@ -18,6 +18,7 @@ import numpy as np
 from .. import kernels, memory
 from ..activations import LINEAR, activation_code
 from ..kernels import winograd_transforms as winograd
+from ..kernels.store_modes import STORE_POOLED_PAIRS, STORE_RAW
 from .base import NO_POOL, Layer, Pool, Shape, TrainStep
 from .batchnorm import BN_PARAMS, NormalizeStep, fold_batchnorm, learned_arrays
 
@@ -139,15 +140,14 @@ class Convolutional(Layer):
         """(size, stride, pad): the kernels' conv argument group."""
         return (self.size, self.stride, self.padding)
 
-    def make_step(self, in_shape, out_shape, batch, packed, threads, pool: Pool | None = None,
+    def make_step(self, in_shape, out_shape, batch, packed, threads, *, choices, pool: Pool | None = None,
                   pooled_shape: Shape | None = None, **handover):
-        """The step engine/plan.py chooses for this conv at this shape; pool: a [maxpool] to do
-        in its epilogue, whose output is pooled_shape; handover: DirectStep's border and padded,
-        where plan.border_handovers has chosen them."""
-        from ..plan import conv_step_type
-
-        step = conv_step_type(self, in_shape, out_shape, batch, pool)
-        return step(self, in_shape, out_shape, batch, packed, threads, pool, pooled_shape, **handover)
+        """The step the planner chooses for this conv at this shape. choices: the planner's
+        decisions (engine/plan.py's CONV_CHOICES: the layers sit below the planner, which hands
+        them in); pool: a [maxpool] to do in its epilogue, whose output is pooled_shape;
+        handover: DirectStep's border and padded, where the planner has chosen them."""
+        step = choices.step_type(self, in_shape, out_shape, batch, pool)
+        return step(self, in_shape, out_shape, batch, packed, threads, pool, pooled_shape, choices, **handover)
 
     def train_step(self, in_shape, out_shape, batch, params, k) -> "ConvTrainStep":
         return ConvTrainStep(self, in_shape, out_shape, batch, params, k)
@@ -226,9 +226,8 @@ class ConvStep:
     """Forward of one conv for a fixed input shape, batch and thread count, scratch allocated
     once: im2col + GEMM in bands of output rows, one group after the other."""
 
-    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape):
-        from ..plan import row_band
-
+    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape,
+                 choices):
         self.layer = layer
         self.mats, self.bias = packed.mats, packed.bias
         conv_w = out_shape[1]
@@ -238,7 +237,7 @@ class ConvStep:
         self.out = memory.empty((batch,) + final_shape, np.float32)
         stride = max(self.pool.stride, 1)
         # per batch size, as DirectStep's split (no smaller batch has a taller band)
-        self.band_for = per_batch(functools.partial(row_band, final_shape[0], conv_w, k + fg, stride,
+        self.band_for = per_batch(functools.partial(choices.row_band, final_shape[0], conv_w, k + fg, stride,
                                                     threads=threads))
         conv_rows = (self.band_for(batch) - 1) * stride + max(self.pool.size, 1)
         self.cols = memory.empty((threads, conv_rows * conv_w * k), np.float32)
@@ -261,16 +260,15 @@ class WinogradStep:
     """The same conv by Winograd F(4x4, 3x3), in blocks of tiles per thread (input transform,
     36 GEMMs, output transform with bias, activation and an optional 2x2/2 max pool)."""
 
-    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape):
-        from ..plan import winograd_block
-
+    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape,
+                 choices):
         self.layer = layer
         self.bias, self.u = packed.bias, winograd_filters(packed, 3, in_shape[2])
         self.conv = out_shape[:2]
         self.tiles = winograd.tiles(*self.conv)
         # per batch size, as DirectStep's split (no smaller batch has a bigger block)
         per_image = self.tiles[0] * self.tiles[1]
-        self.block_for = per_batch(lambda n: winograd_block(n * per_image, threads))
+        self.block_for = per_batch(lambda n: choices.winograd_block(n * per_image, threads))
         self.v = memory.empty((threads, 36 * self.block_for(batch) * self.u.shape[1]), np.float32)
         self.m = memory.empty((threads, 36 * self.block_for(batch) * out_shape[2]), np.float32)
         self.pool = pool is not None
@@ -288,7 +286,8 @@ class WinogradByFiltersStep:
     """The same conv by Winograd for maps with few tiles: V for all tiles at once, then
     chunks of filters per task (see kernels.winograd.winograd_conv_by_filters)."""
 
-    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape):
+    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape,
+                 choices):
         self.layer = layer
         self.bias = packed.bias
         self.conv = out_shape[:2]
@@ -313,7 +312,7 @@ class WinogradByFiltersStep:
 class DirectStep:
     """The same conv by direct convolution (kernels/direct.py): the input copied into a zero
     border, the weights in panels of 16 filters (made by the first plan that needs them and
-    shared by the network's plans), tasks of (rows, blocks of filters) as plan.direct_split
+    shared by the network's plans), tasks of (rows, blocks of filters) as the planner's direct_split
     decides, and the tiles' stores as plan.direct_store does.
 
     Where plan.border_handovers says so, the step before writes this step's input straight
@@ -321,8 +320,7 @@ class DirectStep:
     this step writes its own output inside a border of `border` zeros for the step after."""
 
     def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape,
-                 border: int = 0, padded: np.ndarray | None = None):
-        from ..plan import STORE_POOLED_PAIRS, STORE_RAW, direct_split, direct_store
+                 choices, border: int = 0, padded: np.ndarray | None = None):
 
         self.layer = layer
         h, w, c = in_shape
@@ -333,13 +331,13 @@ class DirectStep:
         self.pool = pool or NO_POOL
         final_shape = pooled_shape if pool else out_shape
         conv_h, conv_w = out_shape[:2]
-        self.store = direct_store(layer.activation, pool, conv_h, conv_w)
+        self.store = choices.direct_store(layer.activation, pool, conv_h, conv_w)
         pool_stride = max(self.pool.stride, 1)
         raw_row = conv_w * 16 * 4 * pool_stride if self.store == STORE_RAW else 0
         # a plan for `batch` inputs also runs fewer (PlanCache), and those need a split of their
         # own: batch 16's ran a single image on one thread (Tiny: 13-14 ms instead of 7-8). No
         # smaller batch has a taller band than the plan's, so the scratch below suffices.
-        self.split_for = per_batch(functools.partial(direct_split, final_shape[0], self.panels.nbytes,
+        self.split_for = per_batch(functools.partial(choices.direct_split, final_shape[0], self.panels.nbytes,
                                                      h * w * c * 4, self.panels.shape[0], threads=threads,
                                                      raw_row_bytes=raw_row))
         band, chunk = self.split_for(batch)

@@ -13,7 +13,8 @@ import numpy as np
 
 from .. import memory
 from ..errors import EngineError
-from ..kernels.backprop import adam_update, sgd_update, training_kernels
+from ..kernels import training_kernels
+from ..kernels.backprop import adam_update, sgd_update
 from ..layers.base import Layer
 from ..spec import NetworkSpec
 from ..weights import Params
