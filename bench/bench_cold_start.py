@@ -11,8 +11,8 @@ Each run gets a new NUMBA_CACHE_DIR (what a fresh install has) and measures:
 - CLI, warm, compiled: the same with TDN_KERNELS=compiled, which loads the compiled kernels;
 - answers: the cold (portable) and the compiled runs' top-5 and all 1000 probabilities;
 - GUI, cold: the real window (offscreen unless DISPLAY is set) with dog.jpg dropped in, from the
-  window's construction (just before it shows) to the first bars; then the same for the first frame of a webcam (a video file
-  written here stands in for the camera);
+  window's construction (just before it shows) to the first bars; then the same for the first
+  frame of a webcam (a video file written here stands in for the camera);
 - compiled with the GUI live: from the window shown until every compiled kernel is in the
   cache and the window classifies on them (the compiler keeps to one core while the app runs).
 

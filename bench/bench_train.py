@@ -162,7 +162,8 @@ def tiny(batch: int = 32, updates: int = 3) -> None:
     total = statistics.median(totals[1:])
     whole = forward.sum() + backward.sum()
     print(f"## Tiny Darknet, one update at batch {batch}, {spec.width}x{spec.height}: {total:.2f} s, "
-          f"{batch / total:.1f} images/s (median of {updates}); the update rule {statistics.median(update[1:]) * 1e3:.0f} ms")
+          f"{batch / total:.1f} images/s (median of {updates}); "
+          f"the update rule {statistics.median(update[1:]) * 1e3:.0f} ms")
     print(f"{'layer':32s} {'forward':>8s} {'backward':>9s}")
     for i, layer in enumerate(spec.layers):
         print(f"{i:3d} {layer.kind:14s} {str(spec.shapes[i]):14s} {forward[i] / whole:7.1%} {backward[i] / whole:8.1%}")

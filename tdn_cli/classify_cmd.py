@@ -4,13 +4,13 @@ from __future__ import annotations
 import json
 import sys
 
+from .common import (add_cluster_argument, add_model_arguments, add_tta_argument, cluster_model, fail,
+                     kernel_path_note, load_class_names, load_network, split_weights)
+
 # Below this much work (images x BFLOPs at the cfg's size) the portable kernels answer sooner
 # than loading the compiled ones, which costs a process ~0.8-1 s (Numba's start-up, then the
 # kernels) and saves ~15 ms per BFLOP (bench/bench_cold_start.py measures both).
 PORTABLE_WORK = 30
-
-from .common import (add_cluster_argument, add_model_arguments, add_tta_argument, cluster_model, fail,
-                     kernel_path_note, load_class_names, load_network, split_weights)
 
 
 def add_parser(subparsers):

@@ -157,7 +157,8 @@ def _table(classes, evaluation) -> str:
         return "-" if math.isnan(value) else f"{100 * value:.1f}%"
 
     lines = [f"{'#':>3}  {'class':<{width}}  {'images':>6}  {'recall':>7}  {'precision':>9}  predicted as:",
-             f"{'':>3}  {'':<{width}}  {'':>6}  {'':>7}  {'':>9}  " + "".join(f"{k:>{cell}}" for k in range(len(classes)))]
+             f"{'':>3}  {'':<{width}}  {'':>6}  {'':>7}  {'':>9}  "
+             + "".join(f"{k:>{cell}}" for k in range(len(classes)))]
     for k, name in enumerate(classes):
         lines.append(f"{k:>3}  {name:<{width}}  {int(evaluation.counts[k]):>6}  {share(evaluation.recall[k]):>7}  "
                      f"{share(evaluation.precision[k]):>9}  "

@@ -62,7 +62,8 @@ def kernel_set(request):
     kernels.use("portable")
     if jit_disabled():
         return
-    misses = {name: dict(d.stats.cache_misses) for name, d in kernels.compiled_kernels().items() if d.stats.cache_misses}
+    misses = {name: dict(d.stats.cache_misses) for name, d in kernels.compiled_kernels().items()
+              if d.stats.cache_misses}
     assert not misses, f"compiled in the test process, not by engine.compile: {misses}"
 
 

@@ -46,3 +46,10 @@ def test_the_kernels_import_nothing_above_them():
         for imported in graph.find_modules_directly_imported_by(module):
             if imported.startswith("engine"):
                 assert imported.startswith("engine.kernels") or imported in shared, (module, imported)
+
+
+def test_ruff_passes_on_the_whole_tree():
+    """pyflakes' and pycodestyle's rules (pyproject.toml's [tool.ruff]) on every file."""
+    ruff = shutil.which("ruff") or str(ROOT / ".venv" / "bin" / "ruff")
+    result = subprocess.run([ruff, "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

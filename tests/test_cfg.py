@@ -58,7 +58,8 @@ def test_darknet_syntax_spaces_comments_and_aliases(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    (NET + "[convolutional]\nfilters=4\nsize=3\nfliters=2\n", r"net\.cfg:8: \[convolutional\] unknown option 'fliters'"),
+    (NET + "[convolutional]\nfilters=4\nsize=3\nfliters=2\n",
+     r"net\.cfg:8: \[convolutional\] unknown option 'fliters'"),
     (NET + "[convolutional]\nfilters=four\n", r"net\.cfg:6: .*'filters=four' is not an integer"),
     (NET + "[yolo]\n", r"net\.cfg:5: \[yolo\] unknown or unsupported section"),
     (NET + "[convolutional]\nactivation=swish\n", r"net\.cfg:6: .*unknown activation 'swish'"),

@@ -122,7 +122,8 @@ def test_one_compiler_per_cache(tmp_path):
         # Every worker, once it runs its own program: the coordinator pauses a worker only after
         # Popen returned, so after exec; a pause before it, between fork and exec, is not one a
         # coordinator can make.
-        while len(workers := [pid for pid in _children(first.pid) if _is_worker(pid)]) < min(os.cpu_count() or 1, len(KERNEL_SECONDS)):
+        wanted = min(os.cpu_count() or 1, len(KERNEL_SECONDS))
+        while len(workers := [pid for pid in _children(first.pid) if _is_worker(pid)]) < wanted:
             assert time.monotonic() < deadline, "the first compiler did not start a worker per core"
             time.sleep(0.05)
         for pid in workers:

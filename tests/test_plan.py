@@ -65,7 +65,6 @@ def test_tiny_darknets_conv_steps():
     """Which step runs each of Tiny Darknet's convs at 224x224, batch 1, on 2 threads: the
     thresholds in plan.py as they apply to the network the app is built around."""
     spec = engine.parse_network(CFG_DIR / "tiny.cfg")
-    net = engine.Network(spec, random_params(spec))
     shapes = spec.input_shapes()
     kinds = {i: plan.conv_step_type(layer, shapes[i], spec.shapes[i], 1, None).__name__
              for i, layer in enumerate(spec.layers) if layer.kind == "convolutional"}
@@ -132,7 +131,8 @@ def test_a_plan_for_a_batch_runs_fewer_images_split_as_their_own_plan_would(comp
     if max_threads() < 2:
         pytest.skip("needs 2 kernel threads")
     weights = random_weights(name)
-    batched, single = engine.Network.load(CFG_DIR / f"{name}.cfg", weights), engine.Network.load(CFG_DIR / f"{name}.cfg", weights)
+    cfg = CFG_DIR / f"{name}.cfg"
+    batched, single = engine.Network.load(cfg, weights), engine.Network.load(cfg, weights)
     images = np.random.default_rng(5).random((batch, size, size, 3), dtype=np.float32)
     everyone = batched.predict(images)
     alone = batched.predict(images[:1])

@@ -101,7 +101,8 @@ def test_sgd_update_is_darknets_rule():
 
 def test_subdivisions_accumulate_into_one_update():
     """batch=6 in 3 calls of 2 images updates once, exactly as one call of 6 does (no batch norm)."""
-    whole, split = trainer_for("batch=6\nlearning_rate=0.3\n"), trainer_for("batch=6\nsubdivisions=3\nlearning_rate=0.3\n")
+    whole = trainer_for("batch=6\nlearning_rate=0.3\n")
+    split = trainer_for("batch=6\nsubdivisions=3\nlearning_rate=0.3\n")
     x, labels = batch_of(6)
     start = split.params[0]["weights"].copy()
     split.train_call(x[:2], labels[:2])

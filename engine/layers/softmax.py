@@ -69,7 +69,7 @@ class SoftmaxTrainStep(TrainStep):
         self.delta = None           # this layer's delta buffer, set by the trainer
 
     def forward(self, x, outputs, train):
-        n, (h, w, c) = x.shape[0], self.in_shape
+        n, (h, w, _) = x.shape[0], self.in_shape
         groups = self.layer.groups
         flat = np.ascontiguousarray(x.transpose(0, 3, 1, 2) if h * w > 1 else x).reshape(n * groups, -1)
         scaled = flat / np.float32(self.layer.temperature)
