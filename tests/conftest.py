@@ -92,3 +92,12 @@ def tiny_weights():
 @pytest.fixture(scope="session")
 def imagenet_names():
     return shared_path("darknet", "data", "imagenet.shortnames.list")
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_weights, imagenet_names):
+    """(Network, names): Tiny Darknet with its published weights and the ImageNet short names."""
+    import engine
+
+    net = engine.Network.load(CFG_DIR / "tiny.cfg", tiny_weights)
+    return net, engine.load_names(imagenet_names, net.classes)

@@ -34,20 +34,20 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_weights, imagenet_names):
-    net = engine.Network.load(CFG_DIR / "tiny.cfg", tiny_weights)
-    names = engine.load_names(imagenet_names, net.classes)
+def tiny_on_workers(tiny, tiny_weights):
+    """(Network, names, ModelSpec): the shared Tiny and how a worker loads it."""
+    net, names = tiny
     return net, names, ModelSpec(str(CFG_DIR / "tiny.cfg"), str(tiny_weights), tuple(names))
 
 
 @pytest.fixture(scope="module")
-def labeler(tiny):
-    net, names, _ = tiny
+def labeler(tiny_on_workers):
+    net, names, _ = tiny_on_workers
     return Labeler(engine.load_names(shared_path("darknet", "data", "imagenet.labels.list"), net.classes), names)
 
 
-def test_valid_on_two_workers_gives_the_single_process_figures(cluster, tiny, labeler):
-    net, names, model = tiny
+def test_valid_on_two_workers_gives_the_single_process_figures(cluster, tiny_on_workers, labeler):
+    net, names, model = tiny_on_workers
     folder = shared_path("teach-dev")
     here = validate(engine.Classifier(net, names), folder, labeler)
     there = validate_on_cluster(cluster, model, folder, labeler, batch=8)
@@ -58,8 +58,8 @@ def test_valid_on_two_workers_gives_the_single_process_figures(cluster, tiny, la
         assert [i for i, _, _ in a.top] == [i for i, _, _ in b.top]
 
 
-def test_a_worker_killed_mid_run_loses_no_image_and_counts_none_twice(cluster, tiny, labeler):
-    _, _, model = tiny
+def test_a_worker_killed_mid_run_loses_no_image_and_counts_none_twice(cluster, tiny_on_workers, labeler):
+    _, _, model = tiny_on_workers
     folder = shared_path("teach-dev")
     killed = []
 
@@ -78,8 +78,8 @@ def test_a_worker_killed_mid_run_loses_no_image_and_counts_none_twice(cluster, t
     cluster.client.wait_for_workers(2, timeout=WAIT)        # the nanny starts a new one
 
 
-def test_a_file_that_fails_on_a_worker_is_skipped_with_its_reason(cluster, tiny, tmp_path):
-    _, _, model = tiny
+def test_a_file_that_fails_on_a_worker_is_skipped_with_its_reason(cluster, tiny_on_workers, tmp_path):
+    _, _, model = tiny_on_workers
     good = shared_path("darknet", "data", "dog.jpg")
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(good.read_bytes()[:600])

@@ -114,12 +114,6 @@ def _inside(point, box) -> bool:
     return box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3]
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_weights, imagenet_names):
-    net = engine.Network.load(CFG_DIR / "tiny.cfg", tiny_weights)
-    return net, engine.load_names(imagenet_names, net.classes)
-
-
 @pytest.mark.parametrize("resize", ["min", "letterbox"])
 def test_the_peak_lies_on_the_object(tiny, resize):
     """dog.jpg's top class (malamute) on the dog; person.jpg's dog breeds together on the dog (not

@@ -21,12 +21,6 @@ PAGE = [("malamute", 0.167168), ("Eskimo dog", 0.065828), ("dogsled", 0.063020),
         ("standard schnauzer", 0.051153), ("Siberian husky", 0.037506)]
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_weights, imagenet_names):
-    net = engine.Network.load(TINY, tiny_weights)
-    return net, engine.load_names(imagenet_names, net.classes)
-
-
 def test_dog_jpg_gives_the_pages_five_classes_in_order(tiny):
     net, names = tiny
     prediction = engine.Classifier(net, names).classify(engine.load_image(shared_path("darknet", "data", "dog.jpg")))

@@ -21,8 +21,6 @@ def cache(tmp_path, monkeypatch):
 
 def _writer():
     import engine
-    if not hasattr(engine, "write_random_weights"):
-        pytest.skip("engine.write_random_weights is not written yet")
     return engine.write_random_weights
 
 
