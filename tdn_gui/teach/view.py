@@ -296,8 +296,11 @@ class TeachView(QWidget):
             return False
         try:
             self.classes.project.move_files(source, target, [Path(p) for p in paths])
-        except ProjectError as exc:
+        except ProjectError as exc:       # those done before it stay done: the list shows them
+            self.images.forget_thumbnails()
+            self.classes.refresh()
             self.show_message(str(exc), "error")
+            return False
         self._after_mistakes_edit(f"Moved {plural(len(paths), 'photo')} from '{source}' to '{target}'")
         return True
 
@@ -307,8 +310,11 @@ class TeachView(QWidget):
             return False
         try:
             self.classes.project.remove_files(name, [Path(p) for p in paths])
-        except ProjectError as exc:
+        except ProjectError as exc:       # those done before it stay done: the list shows them
+            self.images.forget_thumbnails()
+            self.classes.refresh()
             self.show_message(str(exc), "error")
+            return False
         self._after_mistakes_edit(f"Removed {plural(len(paths), 'photo')} from '{name}'")
         return True
 

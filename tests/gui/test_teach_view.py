@@ -450,3 +450,15 @@ def test_moving_onto_a_taken_name_keeps_both_photos(tmp_path):
     assert project.get("a").files == []
     with pytest.raises(ProjectError, match="is not in class 'a' any more"):
         project.move_files("a", "b", [source])
+
+
+def test_a_photo_that_cannot_move_is_one_message_and_no_training(qtbot, teach_window, photos):
+    window, view = teach_window, teach_window.teach_view
+    make_classes(qtbot, view, photos)
+    train(qtbot, window)
+    gone = view.classes.project.class_folder("dark") / photos["dark"][0].name
+    gone.unlink()                                     # deleted behind the app's back
+    view.classes.project.get("dark").files.remove(gone)
+    assert not view.move_photos([str(gone)], "dark", "light")
+    assert view.message_level() == "error" and "is not in class 'dark' any more" in view.message_text()
+    assert not view.training.is_busy()
