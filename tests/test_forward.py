@@ -8,6 +8,7 @@ import pytest
 
 import engine
 from engine import plan
+import cfg_builder as cfgs
 from support import CFG_DIR, MODEL_CFGS
 from reference import reference_forward
 
@@ -126,46 +127,8 @@ def test_features_of_any_layer_match_the_reference(layer, random_weights):
     np.testing.assert_allclose(net.predict(image), net.predict(image))   # the full plan is unaffected
 
 
-STRATEGY_CFG = """[net]
-width=32
-height=32
-channels=3
-
-[convolutional]
-filters=64
-size=3
-stride=1
-pad=1
-batch_normalize=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-filters=72
-size=3
-stride=1
-pad=1
-batch_normalize=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-filters=40
-size=3
-stride=1
-pad=1
-activation=relu
-
-[avgpool]
-
-[softmax]
-"""
+STRATEGY_CFG = (cfgs.net(32, 32) + cfgs.conv(64) + cfgs.maxpool(2, 2) + cfgs.conv(72) + cfgs.maxpool(2, 2)
+                + cfgs.conv(40, bn=0, act="relu") + cfgs.AVGPOOL + cfgs.softmax())
 
 
 @pytest.mark.parametrize("batch, middle, last", [(1, "DirectStep", "DirectStep"),

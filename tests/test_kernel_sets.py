@@ -9,6 +9,8 @@ import engine
 from engine import kernels
 from engine.activations import ACTIVATIONS
 from engine.kernels import portable
+
+import cfg_builder as cfgs
 from reference import ACT, reference_forward
 
 
@@ -30,50 +32,10 @@ def test_every_activation_matches_the_compiled_one(name, compiled_cache):
         kernels.use("portable")
 
 
-UNFUSED_CFG = """[net]
-width=20
-height=16
-channels=3
-
-[convolutional]
-filters=12
-size=3
-stride=1
-pad=1
-activation=leaky
-
-[route]
-layers=-1
-
-[maxpool]
-size=3
-stride=2
-
-[convolutional]
-filters=12
-size=1
-stride=1
-activation=relu
-
-[shortcut]
-from=-3
-activation=linear
-
-[convolutional]
-filters=24
-size=3
-stride=2
-pad=1
-activation=logistic
-
-[shortcut]
-from=-2
-activation=leaky
-
-[avgpool]
-
-[softmax]
-"""
+UNFUSED_CFG = (cfgs.net(16, 20) + cfgs.conv(12, bn=0) + cfgs.route(-1) + cfgs.maxpool(3, 2)
+               + cfgs.conv(12, 1, bn=0, act="relu") + cfgs.shortcut(-3)
+               + cfgs.conv(24, stride=2, bn=0, act="logistic") + cfgs.shortcut(-2, "leaky")
+               + cfgs.AVGPOOL + cfgs.softmax())
 
 
 @pytest.mark.usefixtures("kernel_set")

@@ -19,6 +19,7 @@ import pytest
 import engine
 from engine.activations import ACTIVATIONS
 from engine.weights import random_params, write_weights
+from cfg_builder import AVGPOOL, COST, DROPOUT, connected, conv, maxpool, net, route, shortcut, softmax
 from reference import reference_forward
 
 pytestmark = pytest.mark.usefixtures("kernel_set")     # every test with both kernel sets
@@ -81,43 +82,6 @@ def check(tmp_path):
             for image, probs in zip(images, network.predict(images)):
                 close(probs, reference_forward(spec, weights, image))
     return run
-
-
-# --------------------------------------------------------------------------- cfg sections
-
-def net(h, w, c=3):
-    return f"[net]\nheight={h}\nwidth={w}\nchannels={c}\n"
-
-
-def conv(filters, size=3, stride=1, padding=None, groups=1, bn=1, act="leaky"):
-    """padding in pixels; by default size // 2 (darknet's pad=1)."""
-    padding = size // 2 if padding is None else padding
-    return (f"\n[convolutional]\nfilters={filters}\nsize={size}\nstride={stride}\npadding={padding}\n"
-            f"groups={groups}\nbatch_normalize={bn}\nactivation={act}\n")
-
-
-def maxpool(size, stride, padding=None):
-    """padding: darknet's default (size - 1) when None."""
-    return f"\n[maxpool]\nsize={size}\nstride={stride}\n" + ("" if padding is None else f"padding={padding}\n")
-
-
-def route(*layers):
-    return f"\n[route]\nlayers={','.join(map(str, layers))}\n"
-
-
-def shortcut(source, act="linear", alpha=1.0, beta=1.0):
-    return f"\n[shortcut]\nfrom={source}\nactivation={act}\nalpha={alpha}\nbeta={beta}\n"
-
-
-def connected(outputs, bn=0, act="leaky"):
-    return f"\n[connected]\noutput={outputs}\nbatch_normalize={bn}\nactivation={act}\n"
-
-
-def softmax(groups=1, temperature=1.0):
-    return f"\n[softmax]\ngroups={groups}\ntemperature={temperature}\n"
-
-
-AVGPOOL, DROPOUT, COST = "\n[avgpool]\n", "\n[dropout]\nprobability=0.3\n", "\n[cost]\n"
 
 
 # --------------------------------------------------------------------------- convolutions

@@ -16,12 +16,15 @@ import engine
 from engine import teach
 from engine.activations import ACTIVATIONS
 from engine.weights import random_params
+import cfg_builder as cfgs
 from support import CFG_DIR, ROOT, SHARED, shared_path
 from tdn_cli.main import main
 
 pytest.importorskip("onnx", reason="needs the onnx extra: pip install -e '.[onnx,bench]'")
 ort = pytest.importorskip("onnxruntime", reason="needs the bench extra (ONNX Runtime): pip install -e '.[bench]'")
 from engine.onnx_export import INPUT, OUTPUT, ExportError, export_onnx  # noqa: E402
+
+
 
 TOLERANCE = 1e-5
 # (cfg, input size (w, h) or None for the cfg's): the smallest sizes each cfg allows, to keep
@@ -32,102 +35,19 @@ NETWORKS = [("tiny", None), ("darknet", (128, 128)), ("darknet19", (96, 96)), ("
 # darknet's max pool where ONNX's defaults differ: a 3x3/2 window that starts one cell before
 # the map (padding 2) and a 2x2/1 that keeps the size (padding 1, the extra cells after it),
 # after a linear conv, so cells outside the map must lose to negative values
-MAXPOOL_CFG = """[net]
-width=15
-height=13
-channels=3
-
-[convolutional]
-filters=4
-size=3
-stride=1
-pad=1
-activation=linear
-
-[maxpool]
-size=3
-stride=2
-
-[maxpool]
-size=2
-stride=1
-"""
+MAXPOOL_CFG = cfgs.net(13, 15) + cfgs.conv(4, bn=0, act="linear") + cfgs.maxpool(3, 2) + cfgs.maxpool(2, 1)
 
 # [shortcut]s of maps of other sizes and channels (the smaller added to every other cell with
 # alpha and beta; fewer channels), a grouped conv, [connected] with batch norm, [dropout], and a
 # [softmax] in groups at a temperature
-ODD_LAYERS_CFG = """[net]
-width=16
-height=16
-channels=3
-
-[convolutional]
-filters=8
-size=3
-stride=1
-pad=1
-batch_normalize=1
-activation=leaky
-
-[convolutional]
-filters=4
-size=3
-stride=2
-pad=1
-activation=linear
-
-[route]
-layers=0
-
-[shortcut]
-from=1
-alpha=0.5
-beta=2
-activation=logistic
-
-[convolutional]
-filters=6
-size=3
-stride=2
-pad=1
-groups=2
-activation=relu
-
-[shortcut]
-from=1
-activation=linear
-
-[connected]
-output=12
-batch_normalize=1
-activation=tanh
-
-[dropout]
-probability=0.5
-
-[softmax]
-groups=3
-temperature=2
-"""
+ODD_LAYERS_CFG = (cfgs.net(16, 16) + cfgs.conv(8) + cfgs.conv(4, stride=2, bn=0, act="linear") + cfgs.route(0)
+                  + cfgs.shortcut(1, "logistic", 0.5, 2) + cfgs.conv(6, stride=2, groups=2, bn=0, act="relu")
+                  + cfgs.shortcut(1) + cfgs.connected(12, bn=1, act="tanh") + cfgs.dropout(0.5)
+                  + cfgs.softmax(3, 2))
 CONNECTED_LINE = ODD_LAYERS_CFG.splitlines().index("[connected]") + 1
 
 # A [softmax] over a map: darknet flattens it channel-major, then softmaxes 4 slices
-SPATIAL_SOFTMAX_CFG = """[net]
-width=8
-height=8
-channels=3
-
-[convolutional]
-filters=3
-size=3
-stride=2
-pad=1
-activation=linear
-
-[softmax]
-groups=4
-temperature=0.5
-"""
+SPATIAL_SOFTMAX_CFG = cfgs.net(8, 8) + cfgs.conv(3, stride=2, bn=0, act="linear") + cfgs.softmax(4, 0.5)
 
 # One conv with the activation under test, batch norm folded, a padded pool, a linear 1x1 conv
 # the engine runs after the average pool

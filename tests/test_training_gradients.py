@@ -15,6 +15,8 @@ from engine.layers.identity import DropoutTrainStep
 from engine.spec import parse_network
 from engine.training import Trainer, read_settings
 from engine.weights import random_params
+
+from cfg_builder import AVGPOOL, connected, conv, cost, dropout, maxpool, net, route, shortcut, softmax
 from reference_training import gradient_factor, loss, output_index
 
 KERNELS = ["compiled", "portable"]
@@ -22,69 +24,44 @@ STEP = 1e-6          # the finite difference's step along a unit direction
 DIRECTIONS = 3
 
 
-def net(width: int, height: int, channels: int, batch: int, *layers: str) -> str:
-    head = f"[net]\nbatch={batch}\nwidth={width}\nheight={height}\nchannels={channels}\n"
-    return "\n".join([head, *layers])
+def case(size: int, channels: int, batch: int, *layers: str) -> str:
+    return net(size, size, channels, batch=batch) + "".join(layers)
 
 
-def conv(filters, size=3, stride=1, pad=1, activation="leaky", **extra) -> str:
-    lines = [f"filters={filters}", f"size={size}", f"stride={stride}", f"pad={pad}", f"activation={activation}"]
-    lines += [f"{k}={v}" for k, v in extra.items()]
-    return "[convolutional]\n" + "\n".join(lines) + "\n"
-
-
-def section(kind: str, **options) -> str:
-    return f"[{kind}]\n" + "".join(f"{k}={v}\n" for k, v in options.items())
-
-
-HEAD = conv(10, size=1, pad=0, activation="linear") + section("avgpool") + section("softmax")
+HEAD = conv(10, 1, bn=0, act="linear") + AVGPOOL + softmax()
 
 CASES = {
-    "conv and maxpool": net(8, 8, 3, 3, conv(8), section("maxpool", size=2, stride=2), HEAD),
-    "grouped and strided convs": net(9, 9, 4, 2, conv(6, activation="logistic"),
-                                     conv(8, stride=2, groups=2, activation="leaky"),
-                                     conv(10, size=1, pad=0, groups=2, activation="linear"),
-                                     section("avgpool"), section("softmax")),
-    "unpadded 5x5 conv, stride 3": net(11, 11, 2, 2, conv(6, size=5, stride=3, pad=0, activation="tanh"), HEAD),
-    "overlapping padded maxpools": net(9, 9, 3, 2, conv(6), section("maxpool", size=3, stride=2),
-                                       section("maxpool", size=2, stride=1),
-                                       section("maxpool", size=3, stride=2, padding=1), HEAD),
-    "connected layers": net(4, 4, 3, 3, conv(4), section("connected", output=12, activation="leaky"),
-                            section("connected", output=10, activation="linear"), section("softmax")),
-    "dropout": net(8, 8, 3, 3, conv(8), section("dropout", probability=0.4), HEAD),
-    "route and shortcut across shapes": net(
-        8, 8, 3, 2, conv(8), conv(6, stride=2),
-        section("shortcut", **{"from": 0, "alpha": 0.5, "beta": 1.5, "activation": "linear"}),
-        section("route", layers=0),
-        section("shortcut", **{"from": 2, "activation": "leaky"}),
-        section("route", layers="4,0"), HEAD),
+    "conv and maxpool": case(8, 3, 3, conv(8, bn=0), maxpool(2, 2), HEAD),
+    "grouped and strided convs": case(9, 4, 2, conv(6, bn=0, act="logistic"), conv(8, stride=2, groups=2, bn=0),
+                                      conv(10, 1, groups=2, bn=0, act="linear"), AVGPOOL, softmax()),
+    "unpadded 5x5 conv, stride 3": case(11, 2, 2, conv(6, 5, stride=3, padding=0, bn=0, act="tanh"), HEAD),
+    "overlapping padded maxpools": case(9, 3, 2, conv(6, bn=0), maxpool(3, 2), maxpool(2, 1), maxpool(3, 2, 1), HEAD),
+    "connected layers": case(4, 3, 3, conv(4, bn=0), connected(12), connected(10, act="linear"), softmax()),
+    "dropout": case(8, 3, 3, conv(8, bn=0), dropout(0.4), HEAD),
+    "route and shortcut across shapes": case(
+        8, 3, 2, conv(8, bn=0), conv(6, stride=2, bn=0), shortcut(0, "linear", 0.5, 1.5), route(0),
+        shortcut(2, "leaky"), route(4, 0), HEAD),
     # pjreddie/darknet issue 1229: the 1x1 conv's input (layer 0) also feeds a shortcut and a
     # route, whose deltas reach layer 0 before the 1x1 conv's backward, which must add to them
-    "shortcut and route beside a 1x1 conv": net(
-        6, 6, 3, 2, conv(8), conv(8, size=1, pad=0),
-        section("shortcut", **{"from": -2, "activation": "linear"}),
-        section("route", layers="-1,-3"), HEAD),
-    "softmax groups and temperature": net(
-        6, 6, 3, 3, conv(8), conv(12, size=1, pad=0, activation="linear"), section("avgpool"),
-        section("softmax", groups=3, temperature=2.5)),
-    "average pool of a 1x1 map": net(6, 6, 3, 2, conv(8, stride=6, pad=0), section("avgpool"),
-                                     section("connected", output=10, activation="linear"), section("softmax")),
+    "shortcut and route beside a 1x1 conv": case(
+        6, 3, 2, conv(8, bn=0), conv(8, 1, bn=0), shortcut(-2), route(-1, -3), HEAD),
+    "softmax groups and temperature": case(6, 3, 3, conv(8, bn=0), conv(12, 1, bn=0, act="linear"), AVGPOOL,
+                                           softmax(3, 2.5)),
+    "average pool of a 1x1 map": case(6, 3, 2, conv(8, stride=6, padding=0, bn=0), AVGPOOL,
+                                      connected(10, act="linear"), softmax()),
 }
 for cost_type in ("sse", "smooth", "l1"):
-    CASES[f"cost {cost_type}"] = net(6, 6, 3, 3, conv(8), conv(10, size=1, pad=0, activation="linear"),
-                                     section("avgpool"), section("cost", type=cost_type, scale=1.5))
+    CASES[f"cost {cost_type}"] = case(6, 3, 3, conv(8, bn=0), conv(10, 1, bn=0, act="linear"), AVGPOOL,
+                                      cost(cost_type, 1.5))
 
 # darknet's backward batch norm is not the exact gradient of its forward (sqrt(var + 1e-5)
 # against sqrt(var) + 1e-6, and 1/count where the forward's variance divides by count - 1): the
-# difference is about 1/count of the variance term, so these cases keep count >= 128 values a
+# difference is about 1/count of the variance term, so these cases keep count >= 500 values a
 # channel and a looser tolerance; test_batchnorm_kernels checks darknet's formulas themselves.
 BATCH_NORM_CASES = {
-    "batch-normalized convs": net(12, 12, 3, 16, conv(8, batch_normalize=1),
-                                  conv(10, stride=2, activation="relu", batch_normalize=1),
-                                  section("avgpool"), section("softmax")),
-    "batch-normalized connected layer": net(3, 3, 2, 512, conv(4),
-                                            section("connected", output=12, activation="relu", batch_normalize=1),
-                                            section("connected", output=10, activation="linear"), section("softmax")),
+    "batch-normalized convs": case(12, 3, 16, conv(8), conv(10, stride=2, act="relu"), AVGPOOL, softmax()),
+    "batch-normalized connected layer": case(3, 2, 512, conv(4, bn=0), connected(12, bn=1, act="relu"),
+                                             connected(10, act="linear"), softmax()),
 }
 
 
@@ -160,7 +137,7 @@ ACTIVATIONS = ["linear", "leaky", "relu", "logistic", "tanh", "elu", "relie", "r
 def test_every_activation_backward(activation, kernels):
     """Inputs spread over +-6 so every piece of the piecewise activations (stair's steps,
     plse's +-4, hardtan's +-1) is met."""
-    text = net(6, 6, 3, 2, conv(8, activation=activation), HEAD)
+    text = case(6, 3, 2, conv(8, bn=0, act=activation), HEAD)
     check_gradients(text, kernels == "compiled", rtol=2e-4, scale=3.0)
 
 
