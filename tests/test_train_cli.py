@@ -217,6 +217,11 @@ def bad_input(tmp_path, kind: str):
     """(arguments, words the one-line error must contain) for a bad input of this kind."""
     cfg = tmp_path / "colours.cfg"
     cfg.write_text(TINY_TRAIN_CFG)
+    if kind == "empty base":
+        write_photos(tmp_path / "data")
+        base = tmp_path / "base.weights"
+        base.write_bytes(np.array([0, 2, 0, 0, 0], "<i4").tobytes())     # a version 0.2 header, nothing else
+        return [cfg, "--data", tmp_path / "data", "--weights", base], [str(base), "holds no layer's weights"]
     if kind == "empty class folder":
         write_photos(tmp_path / "data")
         (tmp_path / "data" / "yellow").mkdir()
@@ -250,8 +255,8 @@ def bad_input(tmp_path, kind: str):
     raise AssertionError(kind)
 
 
-BAD_INPUTS = ["empty class folder", "no label", "two labels", "class count", "untrainable layer", "memory",
-              "diverges"]
+BAD_INPUTS = ["empty base", "empty class folder", "no label", "two labels", "class count", "untrainable layer",
+              "memory", "diverges"]
 
 
 @pytest.mark.parametrize("kind", BAD_INPUTS)

@@ -104,6 +104,8 @@ def _start(options: RunOptions, spec) -> tuple[list, int, int]:
     if options.weights is None:
         return params, 0, 0
     header, read = read_weights(options.weights, spec, prefix=True)
+    if not any(read):
+        raise TrainingError(f"{options.weights}: holds no layer's weights (only a header): nothing to start from")
     params[:len(read)] = read
     return params, 0 if options.clear else header.seen, len(read)
 
