@@ -4,6 +4,7 @@ the peak memory (ru_maxrss) is the decode's; and what the classifier answers on 
 
     python bench/bench_big_photo.py [--runs 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,24 +47,37 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         photo = Path(folder) / "camera.jpg"
         Image.open(SHARED / "darknet" / "data" / "dog.jpg").resize((6000, 4000), Image.Resampling.BICUBIC).save(
-            photo, quality=92)
+            photo, quality=92
+        )
         net = engine.Network.load(ROOT / "cfg" / "tiny.cfg", SHARED / "weights" / "tiny.weights")
         names = engine.load_names(SHARED / "darknet" / "data" / "imagenet.shortnames.list", net.classes)
         classifier = engine.Classifier(net, names)
-        print(f"a 6000x4000 JPEG ({photo.stat().st_size / 1e6:.1f} MB), Tiny Darknet "
-              f"(at_least {classifier.decode_size}); medians of {args.runs} processes")
+        print(
+            f"a 6000x4000 JPEG ({photo.stat().st_size / 1e6:.1f} MB), Tiny Darknet "
+            f"(at_least {classifier.decode_size}); medians of {args.runs} processes"
+        )
         print("peak: the process's resident peak above its start (ru_maxrss), and the arrays' peak (tracemalloc)")
         print(f"{'decode':<12}{'size':>12}{'ms':>9}{'peak MB':>9}{'arrays MB':>11}  top-3")
         for at_least in ("none", str(classifier.decode_size)):
-            runs = [json.loads(subprocess.run([sys.executable, "-c", CHILD, str(ROOT), str(photo), at_least],
-                                              capture_output=True, text=True, check=True).stdout)
-                    for _ in range(args.runs)]
+            runs = [
+                json.loads(
+                    subprocess.run(
+                        [sys.executable, "-c", CHILD, str(ROOT), str(photo), at_least],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    ).stdout
+                )
+                for _ in range(args.runs)
+            ]
             h, w, _ = runs[0]["shape"]
             top = classifier.classify(engine.load_image(photo, None if at_least == "none" else int(at_least))).top(3)
-            print(f"{'whole' if at_least == 'none' else 'reduced':<12}{f'{w}x{h}':>12}"
-                  f"{np.median([r['seconds'] for r in runs]) * 1e3:9.0f}{np.median([r['peak_mb'] for r in runs]):9.0f}"
-                  f"{np.median([r['traced_mb'] for r in runs]):11.1f}  "
-                  + ", ".join(f"{n} {100 * p:.1f}%" for _, n, p in top))
+            print(
+                f"{'whole' if at_least == 'none' else 'reduced':<12}{f'{w}x{h}':>12}"
+                f"{np.median([r['seconds'] for r in runs]) * 1e3:9.0f}{np.median([r['peak_mb'] for r in runs]):9.0f}"
+                f"{np.median([r['traced_mb'] for r in runs]):11.1f}  "
+                + ", ".join(f"{n} {100 * p:.1f}%" for _, n, p in top)
+            )
     return 0
 
 

@@ -7,6 +7,7 @@ the scheduler's own cost per task (empty tasks), from which README's projection 
 
     python bench/bench_cluster.py [--copies 12] [--batches 8,32,128]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,13 +48,17 @@ def main() -> int:
             for k in range(args.copies):
                 (folder / f"{photo.stem}_{k:02}.jpg").symlink_to(photo)
         images = len(list(folder.iterdir()))
-        print(f"{images} labelled images (teach-dev x {args.copies}), Tiny Darknet, real weights; "
-              f"{engine.threads()} cores")
+        print(
+            f"{images} labelled images (teach-dev x {args.copies}), Tiny Darknet, real weights; "
+            f"{engine.threads()} cores"
+        )
 
         net.warm_up()
         here = validate(engine.Classifier(net, names), folder, labeler)
-        print(f"one process ({engine.threads()} kernel threads): {here.images / here.seconds:6.1f} images/s  "
-              f"(top-1 {100 * here.top1:.2f}%, top-5 {100 * here.top5:.2f}%)")
+        print(
+            f"one process ({engine.threads()} kernel threads): {here.images / here.seconds:6.1f} images/s  "
+            f"(top-1 {100 * here.top1:.2f}%, top-5 {100 * here.top5:.2f}%)"
+        )
 
         model = ModelSpec(str(cfg), str(weights), tuple(names))
         start = time.perf_counter()
@@ -61,19 +66,25 @@ def main() -> int:
             started = time.perf_counter() - start
             first = time.perf_counter()
             validate_on_cluster(cluster, model, folder, labeler, limit=2, batch=2)
-            print(f"local:2 start-up: {started:.1f} s for the processes, {time.perf_counter() - first:.1f} s for "
-                  f"the first task (each worker loads the network and its compiled kernels)")
+            print(
+                f"local:2 start-up: {started:.1f} s for the processes, {time.perf_counter() - first:.1f} s for "
+                f"the first task (each worker loads the network and its compiled kernels)"
+            )
             for batch in (int(b) for b in args.batches.split(",")):
                 result = validate_on_cluster(cluster, model, folder, labeler, batch=batch)
                 same = (result.top1, result.top5) == (here.top1, here.top5)
-                print(f"local:2, {batch:4} paths per task: {result.images / result.seconds:6.1f} images/s  "
-                      f"({-(-result.images // batch)} tasks; figures {'the same' if same else 'DIFFERENT'})")
+                print(
+                    f"local:2, {batch:4} paths per task: {result.images / result.seconds:6.1f} images/s  "
+                    f"({-(-result.images // batch)} tasks; figures {'the same' if same else 'DIFFERENT'})"
+                )
             tasks = 2000
             start = time.perf_counter()
             cluster.client.gather(cluster.client.map(_noop, range(tasks), pure=False))
             per_task = (time.perf_counter() - start) / tasks
-            print(f"scheduler: {tasks} empty tasks in {per_task * tasks:.2f} s: {per_task * 1e3:.2f} ms per task, "
-                  f"{1 / per_task:.0f} tasks/s")
+            print(
+                f"scheduler: {tasks} empty tasks in {per_task * tasks:.2f} s: {per_task * 1e3:.2f} ms per task, "
+                f"{1 / per_task:.0f} tasks/s"
+            )
     return 0
 
 

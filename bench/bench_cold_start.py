@@ -20,6 +20,7 @@ Each run gets a new NUMBA_CACHE_DIR (what a fresh install has) and measures:
 
 Prints each run and the medians. Needs ../shared (tiny.weights, dog.jpg).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,13 +38,18 @@ SHARED = ROOT.parent / "shared"
 CFG = ROOT / "cfg" / "tiny.cfg"
 WEIGHTS = SHARED / "weights" / "tiny.weights"
 IMAGE = SHARED / "darknet" / "data" / "dog.jpg"
-COMPILE_TIMEOUT = 900       # seconds: a compile slower than this is a failure to report
+COMPILE_TIMEOUT = 900  # seconds: a compile slower than this is a failure to report
 
 
 def fresh_env(root: Path) -> dict:
     """A fresh install's view: empty Numba cache, own model cache and settings, auto kernels."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(root / "numba"), TDN_CACHE_DIR=str(root / "tdn-cache"),
-               XDG_CONFIG_HOME=str(root / "config"), TDN_KERNELS="auto")
+    env = dict(
+        os.environ,
+        NUMBA_CACHE_DIR=str(root / "numba"),
+        TDN_CACHE_DIR=str(root / "tdn-cache"),
+        XDG_CONFIG_HOME=str(root / "config"),
+        TDN_KERNELS="auto",
+    )
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     return env
 
@@ -56,6 +62,7 @@ def stamps_ready(env: dict) -> int:
 def kernel_count() -> int:
     sys.path.insert(0, str(ROOT))
     from engine.kernels import NAMES
+
     return len(NAMES)
 
 
@@ -64,6 +71,7 @@ def compiler_running(env: dict) -> bool:
     if not locks:
         return False
     import fcntl
+
     with open(locks[0], "rb") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -74,8 +82,18 @@ def compiler_running(env: dict) -> bool:
 
 def classify(env: dict) -> tuple[float, dict]:
     """`tdn classify` with all 1000 probabilities as JSON: (seconds to the answer, the answer)."""
-    command = [sys.executable, "-m", "tdn_cli.main", "classify", str(CFG), str(WEIGHTS), str(IMAGE),
-               "--json", "--top", "1000"]
+    command = [
+        sys.executable,
+        "-m",
+        "tdn_cli.main",
+        "classify",
+        str(CFG),
+        str(WEIGHTS),
+        str(IMAGE),
+        "--json",
+        "--top",
+        "1000",
+    ]
     start = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = process.stdout.readline()
@@ -100,16 +118,20 @@ def cli_run(total: int) -> dict:
         start = time.perf_counter()
         cold, portable = classify(env)
         compiled_after = wait_compiled(env, start, total)
-        while compiler_running(env):          # let the coordinator exit before the warm run
+        while compiler_running(env):  # let the coordinator exit before the warm run
             time.sleep(0.05)
         warm, _ = classify(env)
         warm_compiled, compiled = classify(dict(env, TDN_KERNELS="compiled"))
     p = {d["index"]: d["prob"] for d in portable["top"]}
     c = {d["index"]: d["prob"] for d in compiled["top"]}
-    return {"cli_cold": cold, "compiled_after_cli": compiled_after, "cli_warm": warm,
-            "cli_warm_compiled": warm_compiled,
-            "same_top5": [d["index"] for d in portable["top"][:5]] == [d["index"] for d in compiled["top"][:5]],
-            "max_prob_diff": max(abs(p[i] - c[i]) for i in p)}
+    return {
+        "cli_cold": cold,
+        "compiled_after_cli": compiled_after,
+        "cli_warm": warm,
+        "cli_warm_compiled": warm_compiled,
+        "same_top5": [d["index"] for d in portable["top"][:5]] == [d["index"] for d in compiled["top"][:5]],
+        "max_prob_diff": max(abs(p[i] - c[i]) for i in p),
+    }
 
 
 def gui_run(total: int, source: str) -> dict:
@@ -118,8 +140,13 @@ def gui_run(total: int, source: str) -> dict:
         env = fresh_env(Path(tmp))
         if source == "camera":
             env["BENCH_VIDEO"] = str(Path(tmp) / "clip.avi")
-        done = subprocess.run([sys.executable, __file__, "--gui-driver", source, "--kernels", str(total)],
-                              env=env, capture_output=True, text=True, timeout=COMPILE_TIMEOUT + 120)
+        done = subprocess.run(
+            [sys.executable, __file__, "--gui-driver", source, "--kernels", str(total)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=COMPILE_TIMEOUT + 120,
+        )
         if done.returncode != 0:
             raise SystemExit(f"GUI driver failed: {done.stderr.strip()[-2000:]}")
         return json.loads(done.stdout.strip().splitlines()[-1])
@@ -137,12 +164,13 @@ def gui_driver(source: str, total: int) -> None:
     if source == "camera":
         sys.path.insert(0, str(ROOT / "bench"))
         from bench_gui_fps import write_video
+
         write_video(Path(os.environ["BENCH_VIDEO"]), 30, 4)
         args += ["--camera", os.environ["BENCH_VIDEO"]]
     else:
         args.append(str(IMAGE))
-    shown = time.perf_counter()         # counted from before the window is built: conservative
-    window = build_window(args)         # builds it, shows it, loads the model, adds the image
+    shown = time.perf_counter()  # counted from before the window is built: conservative
+    window = build_window(args)  # builds it, shows it, loads the model, adds the image
 
     def answered() -> bool:
         if source == "camera":
@@ -189,8 +217,11 @@ def main() -> int:
             figures.update(gui_run(total, "camera"))
         figures.pop("label", None)
         runs.append(figures)
-        print(f"run {i + 1}: " + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}"
-                                            for k, v in figures.items()), flush=True)
+        print(
+            f"run {i + 1}: "
+            + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()),
+            flush=True,
+        )
     print(f"\nmedians of {len(runs)} runs ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores):")
     for key in runs[0]:
         values = [r[key] for r in runs]
@@ -198,8 +229,7 @@ def main() -> int:
             print(f"  {key}: {all(values)}")
         else:
             unit = "" if key == "max_prob_diff" else " s"
-            print(f"  {key}: {statistics.median(values):.3g}{unit} "
-                  f"(runs: {', '.join(f'{v:.3g}' for v in values)})")
+            print(f"  {key}: {statistics.median(values):.3g}{unit} (runs: {', '.join(f'{v:.3g}' for v in values)})")
     return 0
 
 

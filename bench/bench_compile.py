@@ -9,6 +9,7 @@
 Each measurement gets a new NUMBA_CACHE_DIR. engine/compile.py's KERNEL_SECONDS should follow
 the per-kernel figures (they order the work and weigh the progress bar).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,9 @@ print(json.dumps(seconds))
 def per_kernel() -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="tdn-compile-") as tmp:
         env = dict(os.environ, NUMBA_CACHE_DIR=tmp, NUMBA_NUM_THREADS="1")
-        done = subprocess.run([sys.executable, "-c", PER_KERNEL], cwd=ROOT, env=env, capture_output=True,
-                              text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", PER_KERNEL], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        )
         return json.loads(done.stdout.splitlines()[-1])
 
 
@@ -49,8 +51,13 @@ def whole(jobs: int) -> float:
     with tempfile.TemporaryDirectory(prefix="tdn-compile-") as tmp:
         env = dict(os.environ, NUMBA_CACHE_DIR=tmp)
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "engine.compile", "--jobs", str(jobs)], cwd=ROOT, env=env,
-                       check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "engine.compile", "--jobs", str(jobs)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         return time.perf_counter() - start
 
 
@@ -59,8 +66,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     kernels = [per_kernel() for _ in range(args.runs)]
-    print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, CPU seconds per kernel "
-          f"(median of {args.runs}), in compile order:")
+    print(
+        f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, CPU seconds per kernel "
+        f"(median of {args.runs}), in compile order:"
+    )
     total = 0.0
     for name in kernels[0]:
         seconds = statistics.median(k[name] for k in kernels)
@@ -70,8 +79,10 @@ def main() -> int:
     cores = os.cpu_count() or 1
     for jobs in sorted({1, cores}):
         walls = [whole(jobs) for _ in range(args.runs)]
-        print(f"python -m engine.compile --jobs {jobs}: {statistics.median(walls):.1f} s wall "
-              f"(runs: {', '.join(f'{w:.1f}' for w in walls)})")
+        print(
+            f"python -m engine.compile --jobs {jobs}: {statistics.median(walls):.1f} s wall "
+            f"(runs: {', '.join(f'{w:.1f}' for w in walls)})"
+        )
     return 0
 
 

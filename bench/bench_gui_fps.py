@@ -12,6 +12,7 @@ printed, with the worst gap between 10 ms GUI timer ticks (event-loop stall).
 --classifier opencv runs the same view with OpenCV's DNN module (its darknet importer, same
 files, same preprocessing) in place of the engine: the peer figure for this machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,7 @@ def write_video(path: Path, fps: float, seconds: float) -> None:
     frames = int(fps * seconds)
     for i in range(frames):
         x = int(160 * (0.5 - 0.5 * np.cos(2 * np.pi * i / frames)))
-        writer.write(np.ascontiguousarray(photo[60:540, x:x + 640]))
+        writer.write(np.ascontiguousarray(photo[60:540, x : x + 640]))
     writer.release()
 
 
@@ -54,7 +55,7 @@ def use_opencv(weights: str) -> None:
             super().__init__(net, names, resize)
             self.cv = cv2.dnn.readNetFromDarknet(str(net.spec.path), weights)
 
-        def classify(self, image, keep_going=None):   # one cv2 call: can only give up before it
+        def classify(self, image, keep_going=None):  # one cv2 call: can only give up before it
             if keep_going is not None and not keep_going():
                 return None
             start = time.perf_counter()
@@ -62,6 +63,7 @@ def use_opencv(weights: str) -> None:
             self.cv.setInput(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
             probs = self.cv.forward().reshape(-1)
             return Prediction(probs, self.names, time.perf_counter() - start, x.shape[:2])
+
     models.engine_classifier = OpenCVClassifier
 
 
@@ -72,9 +74,13 @@ def main() -> None:
     parser.add_argument("--resize", default="letterbox", choices=("min", "letterbox", "stretch"))
     parser.add_argument("--weights", default=str(SHARED / "weights" / "tiny.weights"))
     parser.add_argument("--classifier", choices=("tdn", "opencv"), default="tdn")
-    parser.add_argument("--kernels", choices=("compiled", "portable"), default="compiled",
-                        help="tdn's compiled kernels (compiled first, in their own processes, if this "
-                             "install has not yet) or its portable ones (a fresh install's first minute)")
+    parser.add_argument(
+        "--kernels",
+        choices=("compiled", "portable"),
+        default="compiled",
+        help="tdn's compiled kernels (compiled first, in their own processes, if this "
+        "install has not yet) or its portable ones (a fresh install's first minute)",
+    )
     args = parser.parse_args()
     if args.kernels == "compiled":
         subprocess.run([sys.executable, "-m", "engine.compile"], cwd=ROOT, check=True)
@@ -101,11 +107,21 @@ def main() -> None:
     app = QApplication.instance() or QApplication([])
     if args.classifier == "opencv":
         use_opencv(weights)
-    window = build_window(["--model", str(ROOT / "cfg" / "tiny.cfg"), "--weights", weights,
-                           "--camera", str(video), "--webcam-resize", args.resize])
+    window = build_window(
+        [
+            "--model",
+            str(ROOT / "cfg" / "tiny.cfg"),
+            "--weights",
+            weights,
+            "--camera",
+            str(video),
+            "--webcam-resize",
+            args.resize,
+        ]
+    )
     started = time.perf_counter()
     gaps, last = [], [started]
-    collections = {0: [], 1: [], 2: []}     # Python's garbage collector: it holds the GIL
+    collections = {0: [], 1: [], 2: []}  # Python's garbage collector: it holds the GIL
     gc_started = [0.0]
 
     def on_gc(phase, info):
@@ -113,12 +129,14 @@ def main() -> None:
             gc_started[0] = time.perf_counter()
         else:
             collections[info["generation"]].append(time.perf_counter() - gc_started[0])
+
     gc.callbacks.append(on_gc)
 
     def tick():
         now = time.perf_counter()
         gaps.append((now, now - last[0]))
         last[0] = now
+
     timer = QTimer()
     timer.timeout.connect(tick)
     timer.start(10)
@@ -127,6 +145,7 @@ def main() -> None:
     def sample():
         view = window.webcam_view
         samples.append((view.camera_fps, view.inference_fps, view.latency_ms))
+
     sampler = QTimer()
     sampler.timeout.connect(sample)
     sampler.start(1000)
@@ -135,24 +154,34 @@ def main() -> None:
     window.close()
     QCoreApplication.processEvents()
     box_w, box_h, _ = window.webcam_view.canvas.pixel_box()
-    stalls = [g for t, g in gaps if t > started + args.seconds / 3]   # the samples' window
-    steady = samples[len(samples) // 3:] or samples
+    stalls = [g for t, g in gaps if t > started + args.seconds / 3]  # the samples' window
+    steady = samples[len(samples) // 3 :] or samples
     camera, inference, latency = (float(np.median([s[i] for s in steady])) for i in range(3))
-    print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Tiny Darknet, 640x480 video at "
-          f"{args.fps:g} fps shown in a {box_w}x{box_h} view, resize {args.resize}, {engine.threads()} threads, "
-          f"classifier {args.classifier} ({args.kernels} kernels) on {window.worker.lanes} lane(s)")
-    print(f"camera {camera:.1f} fps, inference {inference:.1f} fps, latency {latency:.1f} ms, "
-          f"worst GUI stall {1e3 * (max(stalls) - 0.010):.0f} ms over {len(stalls)} ticks "
-          f"(steady state; model loading included: {1e3 * (max(g for _, g in gaps[20:]) - 0.010):.0f} ms)")
+    print(
+        f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, Tiny Darknet, 640x480 video at "
+        f"{args.fps:g} fps shown in a {box_w}x{box_h} view, resize {args.resize}, {engine.threads()} threads, "
+        f"classifier {args.classifier} ({args.kernels} kernels) on {window.worker.lanes} lane(s)"
+    )
+    print(
+        f"camera {camera:.1f} fps, inference {inference:.1f} fps, latency {latency:.1f} ms, "
+        f"worst GUI stall {1e3 * (max(stalls) - 0.010):.0f} ms over {len(stalls)} ticks "
+        f"(steady state; model loading included: {1e3 * (max(g for _, g in gaps[20:]) - 0.010):.0f} ms)"
+    )
     view = window.webcam_view
     gc.callbacks.remove(on_gc)
-    print("garbage collections: " + ", ".join(
-        f"generation {g} {len(t)}x, {1e3 * sum(t):.0f} ms in all, worst {1e3 * max(t, default=0):.1f} ms"
-        for g, t in collections.items()))
+    print(
+        "garbage collections: "
+        + ", ".join(
+            f"generation {g} {len(t)}x, {1e3 * sum(t):.0f} ms in all, worst {1e3 * max(t, default=0):.1f} ms"
+            for g, t in collections.items()
+        )
+    )
     worker = window.worker
     counts = worker.counts()
-    print(f"frames shown {view.frames_shown}, classified {counts.processed} (results shown "
-          f"{view.results_shown}: the rest came after a newer frame's), abandoned mid-pass {counts.abandoned}")
+    print(
+        f"frames shown {view.frames_shown}, classified {counts.processed} (results shown "
+        f"{view.results_shown}: the rest came after a newer frame's), abandoned mid-pass {counts.abandoned}"
+    )
 
 
 if __name__ == "__main__":

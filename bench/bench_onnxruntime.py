@@ -22,6 +22,7 @@ Tiny Darknet uses the real weights from ../shared/weights/tiny.weights when pres
 Reference gets seeded random weights written by the engine's writer (same work, same files for
 all three).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,7 +55,7 @@ from engine.summary import summarize  # noqa: E402
 SHARED = ROOT.parent / "shared"
 ORT_THREADS = 2
 ENGINES = ("tdn", "ONNX Runtime", "OpenCV DNN")
-NODE_LAYER = re.compile(r"^layer(\d+)\.")      # engine/onnx_export.py names each node after its layer
+NODE_LAYER = re.compile(r"^layer(\d+)\.")  # engine/onnx_export.py names each node after its layer
 
 
 def ort_session(model: Path, spinning: bool, profile_prefix: str | None = None) -> ort.InferenceSession:
@@ -128,13 +129,13 @@ def ort_layer_ms(contenders: Contenders, runs: int, tmp: Path) -> tuple[np.ndarr
     events = json.loads(Path(session.end_profiling()).read_text())
     passes = sorted((e["ts"], e["ts"] + e["dur"]) for e in events if e.get("name") == "model_run")[-runs:]
     starts = [start for start, _ in passes]
-    per_layer = np.zeros((runs, layers + 1))          # the last column: nodes of no layer
+    per_layer = np.zeros((runs, layers + 1))  # the last column: nodes of no layer
     for event in events:
         if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time"):
             continue
         r = bisect.bisect_right(starts, event["ts"]) - 1
         if r < 0 or event["ts"] > passes[r][1]:
-            continue                                  # a warm-up pass
+            continue  # a warm-up pass
         match = NODE_LAYER.match(event["name"])
         per_layer[r, int(match.group(1)) if match else layers] += event["dur"] / 1e3
     medians = np.median(per_layer, axis=0)
@@ -145,17 +146,22 @@ def layer_table(title: str, contenders: Contenders, runs: int, tmp: Path) -> str
     net = contenders.net
     ours = tdn_layer_ms(net, contenders.x, runs)
     theirs, other = ort_layer_ms(contenders, runs, tmp)
-    lines = [f"{title}: time per layer, median of {runs} passes",
-             f"{'layer':>5} {'type':<10}{'filters':>8}  {'size':<12}{'output':>18}{'tdn ms':>9}{'ORT ms':>9}"]
+    lines = [
+        f"{title}: time per layer, median of {runs} passes",
+        f"{'layer':>5} {'type':<10}{'filters':>8}  {'size':<12}{'output':>18}{'tdn ms':>9}{'ORT ms':>9}",
+    ]
     for row, a, b in zip(summarize(net.spec).rows, ours, theirs):
         h, w, c = row.output
-        lines.append(f"{row.index:>5} {row.kind:<10}{row.filters:>8}  {row.size:<12}{w:>6} x{h:>4} x{c:>5}"
-                     f"{a:9.3f}{b:9.3f}")
+        lines.append(
+            f"{row.index:>5} {row.kind:<10}{row.filters:>8}  {row.size:<12}{w:>6} x{h:>4} x{c:>5}{a:9.3f}{b:9.3f}"
+        )
     lines.append(f"{'':>5} {'ONNX Runtime nodes of no layer (layout reorders, final flatten)':<56}{'':>9}{other:9.3f}")
     lines.append(f"{'':>5} {'total':<56}{ours.sum():9.3f}{theirs.sum() + other:9.3f}")
-    lines.append("(tdn does a [maxpool] in the conv before it, and an [avgpool] before a linear 1x1 conv: the pool\n"
-                 " shows ~0 ms there; ONNX Runtime fuses each conv with its activation and runs pools apart.\n"
-                 " ONNX Runtime's figures are its kernels' times under its profiler, without the run's overhead)")
+    lines.append(
+        "(tdn does a [maxpool] in the conv before it, and an [avgpool] before a linear 1x1 conv: the pool\n"
+        " shows ~0 ms there; ONNX Runtime fuses each conv with its activation and runs pools apart.\n"
+        " ONNX Runtime's figures are its kernels' times under its profiler, without the run's overhead)"
+    )
     return "\n".join(lines)
 
 
@@ -172,10 +178,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--tiny-weights", default=str(SHARED / "weights" / "tiny.weights"))
-    parser.add_argument("--per-layer", action="store_true",
-                        help="also print each network's time per layer in tdn and in ONNX Runtime")
-    parser.add_argument("--ort-spinning", action="store_true",
-                        help="let ONNX Runtime's threads spin between passes (its default)")
+    parser.add_argument(
+        "--per-layer", action="store_true", help="also print each network's time per layer in tdn and in ONNX Runtime"
+    )
+    parser.add_argument(
+        "--ort-spinning", action="store_true", help="let ONNX Runtime's threads spin between passes (its default)"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="tdn-bench-ort-"))
     tiny_cfg, ref_cfg = ROOT / "cfg" / "tiny.cfg", ROOT / "cfg" / "darknet.cfg"
@@ -185,16 +193,20 @@ def main():
         models[cfg] = tmp / f"{cfg.stem}.onnx"
         export_onnx(engine.Network.load(cfg, weights), models[cfg])
 
-    print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"tdn: {engine.threads()} Numba threads; ONNX Runtime {ort.__version__} "
-          f"({ORT_THREADS} intra-op threads, 1 inter-op, ORT_ENABLE_ALL, sequential, "
-          f"spinning {'on' if args.ort_spinning else 'off'}); OpenCV {cv2.__version__} "
-          f"({cv2.getNumThreads()} threads)")
+    print(
+        f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"tdn: {engine.threads()} Numba threads; ONNX Runtime {ort.__version__} "
+        f"({ORT_THREADS} intra-op threads, 1 inter-op, ORT_ENABLE_ALL, sequential, "
+        f"spinning {'on' if args.ort_spinning else 'off'}); OpenCV {cv2.__version__} "
+        f"({cv2.getNumThreads()} threads)"
+    )
     rows, tables = [], []
     rng = np.random.default_rng(0)
-    for label, cfg, weights, batch in [("Tiny Darknet 224x224, batch 1", tiny_cfg, tiny_w, 1),
-                                       ("Darknet Reference 256x256, batch 1", ref_cfg, ref_w, 1),
-                                       ("Tiny Darknet 224x224, batch 16", tiny_cfg, tiny_w, 16)]:
+    for label, cfg, weights, batch in [
+        ("Tiny Darknet 224x224, batch 1", tiny_cfg, tiny_w, 1),
+        ("Darknet Reference 256x256, batch 1", ref_cfg, ref_w, 1),
+        ("Tiny Darknet 224x224, batch 16", tiny_cfg, tiny_w, 16),
+    ]:
         size = (256, 256) if cfg == ref_cfg else (224, 224)
         x = rng.random((batch,) + size + (3,), dtype=np.float32)
         contenders = Contenders(cfg, weights, models[cfg], x, args.ort_spinning)
@@ -202,11 +214,23 @@ def main():
         ms = interleaved_ms(contenders.passes(), args.runs if batch == 1 else max(10, args.runs // 5))
         tdn_ms = ms[0]
         if batch == 1:
-            rows.append((label + " latency", *(f"{m:.2f} ms" for m in ms),
-                         *(f"{tdn_ms / m:.2f}x" for m in ms[1:]), f"{differ:.1e}"))
+            rows.append(
+                (
+                    label + " latency",
+                    *(f"{m:.2f} ms" for m in ms),
+                    *(f"{tdn_ms / m:.2f}x" for m in ms[1:]),
+                    f"{differ:.1e}",
+                )
+            )
         else:
-            rows.append((label + " images/s", *(f"{batch * 1e3 / m:.0f}/s" for m in ms),
-                         *(f"{m / tdn_ms:.2f}x" for m in ms[1:]), f"{differ:.1e}"))
+            rows.append(
+                (
+                    label + " images/s",
+                    *(f"{batch * 1e3 / m:.0f}/s" for m in ms),
+                    *(f"{m / tdn_ms:.2f}x" for m in ms[1:]),
+                    f"{differ:.1e}",
+                )
+            )
         if args.per_layer and batch == 1:
             tables.append(layer_table(label, contenders, args.runs, tmp))
     print(f"numba threading layer: {threading_layer()}")
@@ -214,8 +238,10 @@ def main():
     print("|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
-    print("(latency rows: tdn's time over the other's, below 1 is tdn faster; images/s rows: tdn's rate over "
-          "the other's, above 1 is tdn faster)")
+    print(
+        "(latency rows: tdn's time over the other's, below 1 is tdn faster; images/s rows: tdn's rate over "
+        "the other's, above 1 is tdn faster)"
+    )
     for table in tables:
         print()
         print(table)

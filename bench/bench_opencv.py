@@ -11,6 +11,7 @@ Tiny Darknet uses the real weights from ../shared/weights/tiny.weights when pres
 Reference gets seeded random weights written by the engine's writer (same work, same files
 for both engines).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,6 +61,7 @@ def side_by_side(cfg, weights, batch, runs):
     def theirs():
         cv.setInput(blob)
         cv.forward()
+
     for _ in range(5):
         ours()
         theirs()
@@ -72,24 +74,26 @@ def side_by_side(cfg, weights, batch, runs):
 
 # Runs `tdn` and prints the process's peak RSS (VmHWM) on exit. ru_maxrss would not do: a
 # child forked from this big process counts the parent's pages until it execs.
-_RSS_WRAPPER = ("import atexit, runpy, sys\n"
-                "atexit.register(lambda: sys.stderr.write(next(l for l in open('/proc/self/status')"
-                " if l.startswith('VmHWM'))))\n"
-                "sys.argv = ['tdn'] + sys.argv[1:]\n"
-                "runpy.run_module('tdn_cli.main', run_name='__main__')\n")
+_RSS_WRAPPER = (
+    "import atexit, runpy, sys\n"
+    "atexit.register(lambda: sys.stderr.write(next(l for l in open('/proc/self/status')"
+    " if l.startswith('VmHWM'))))\n"
+    "sys.argv = ['tdn'] + sys.argv[1:]\n"
+    "runpy.run_module('tdn_cli.main', run_name='__main__')\n"
+)
 
 
 def cli_start(cfg, weights, image):
     """Wall time of a whole `tdn classify` process and its peak RSS (JIT cache warm)."""
     cmd = [sys.executable, "-c", _RSS_WRAPPER, "classify", str(cfg), str(weights), str(image)]
-    env = {k: v for k, v in os.environ.items() if k != "TDN_KERNELS"}    # as a user runs it
-    subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, check=True)        # warm the cache
+    env = {k: v for k, v in os.environ.items() if k != "TDN_KERNELS"}  # as a user runs it
+    subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, check=True)  # warm the cache
     walls, peaks = [], []
     for _ in range(5):
         start = time.perf_counter()
         done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
         walls.append(time.perf_counter() - start)
-        peaks.append(int(done.stderr.split()[-2]) / 1024)                  # "VmHWM:  123456 kB"
+        peaks.append(int(done.stderr.split()[-2]) / 1024)  # "VmHWM:  123456 kB"
     return float(np.median(walls)), float(max(peaks))
 
 
@@ -107,19 +111,29 @@ def main():
     ref_w = tmp / "darknet.weights"
     engine.write_random_weights(ref_cfg, ref_w, seed=1)
 
-    print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), "
-          f"tdn: {engine.threads()} Numba threads")
+    print(
+        f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, OpenCV {cv2.__version__} ({cv2.getNumThreads()} threads), "
+        f"tdn: {engine.threads()} Numba threads"
+    )
     rows = []
-    for label, cfg, weights, batch in [("Tiny Darknet 224x224, batch 1", tiny_cfg, tiny_w, 1),
-                                       ("Darknet Reference 256x256, batch 1", ref_cfg, ref_w, 1),
-                                       ("Tiny Darknet 224x224, batch 16", tiny_cfg, tiny_w, 16)]:
+    for label, cfg, weights, batch in [
+        ("Tiny Darknet 224x224, batch 1", tiny_cfg, tiny_w, 1),
+        ("Darknet Reference 256x256, batch 1", ref_cfg, ref_w, 1),
+        ("Tiny Darknet 224x224, batch 16", tiny_cfg, tiny_w, 16),
+    ]:
         ours, theirs = side_by_side(cfg, weights, batch, args.runs if batch == 1 else max(10, args.runs // 5))
         if batch == 1:
             rows.append((label + " latency", f"{ours / theirs:.2f}x", f"{ours:.2f} ms", f"{theirs:.2f} ms"))
         else:
-            rows.append((label + " images/s", f"{theirs / ours:.2f}x", f"{batch * 1e3 / ours:.0f}/s",
-                         f"{batch * 1e3 / theirs:.0f}/s"))
+            rows.append(
+                (
+                    label + " images/s",
+                    f"{theirs / ours:.2f}x",
+                    f"{batch * 1e3 / ours:.0f}/s",
+                    f"{batch * 1e3 / theirs:.0f}/s",
+                )
+            )
     image = SHARED / "darknet" / "data" / "dog.jpg"
     if not image.exists():
         image = tmp / "dog.png"

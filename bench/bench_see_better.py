@@ -7,6 +7,7 @@ weights on ../shared/teach-dev (89 labelled photos, one per ImageNet class).
 
     python bench/bench_see_better.py [--rounds 5]
 """
+
 from __future__ import annotations
 
 import argparse

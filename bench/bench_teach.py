@@ -11,6 +11,7 @@ Uses ../shared/teach-dev (89 real photos, 5 classes, one photo per ImageNet clas
 
     python bench/bench_teach.py [--seeds 5] [--no-time]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,7 +49,7 @@ def accuracy(seeds: int) -> None:
     dataset = teach.scan_dataset(data)
     labels = np.array([label for _, label in dataset.images])
     backbone = teach.Backbone.load(ROOT / "cfg" / "tiny.cfg", SHARED / "weights" / "tiny.weights")
-    cache = teach.FeatureCache()                  # in memory: each photo's features computed once
+    cache = teach.FeatureCache()  # in memory: each photo's features computed once
     scores = []
     for seed in range(seeds):
         train, test = split(labels, seed)
@@ -59,14 +60,20 @@ def accuracy(seeds: int) -> None:
             paths = teach.export(result.model, out, "taught")
             net = engine.Network.load(paths.cfg, paths.weights)
             classifier = engine.Classifier(net, engine.load_names(paths.names, net.classes), "min")
-            right = sum(classifier.classify(engine.load_image(dataset.images[i][0])).top(1)[0][0] == labels[i]
-                        for i in test)
+            right = sum(
+                classifier.classify(engine.load_image(dataset.images[i][0])).top(1)[0][0] == labels[i] for i in test
+            )
         scores.append(right / len(test))
-        print(f"split {seed}: held out {right}/{len(test)} = {100 * scores[-1]:.1f} %; cross-validated on "
-              f"the rest {100 * result.cv.accuracy:.1f} %; head {result.head.label}, l2 {result.l2:g}; "
-              f"training {result.seconds:.2f} s", flush=True)
-    print(f"mean held-out accuracy over {seeds} splits: {100 * np.mean(scores):.1f} % "
-          f"({', '.join(f'{100 * s:.1f}' for s in scores)})")
+        print(
+            f"split {seed}: held out {right}/{len(test)} = {100 * scores[-1]:.1f} %; cross-validated on "
+            f"the rest {100 * result.cv.accuracy:.1f} %; head {result.head.label}, l2 {result.l2:g}; "
+            f"training {result.seconds:.2f} s",
+            flush=True,
+        )
+    print(
+        f"mean held-out accuracy over {seeds} splits: {100 * np.mean(scores):.1f} % "
+        f"({', '.join(f'{100 * s:.1f}' for s in scores)})"
+    )
 
 
 def teach_time() -> None:
@@ -78,13 +85,23 @@ def teach_time() -> None:
         for path in photos:
             (folder / path.parent.name).mkdir(parents=True, exist_ok=True)
             (folder / path.parent.name / path.name).write_bytes(path.read_bytes())
-        for path in photos[:100 - len(photos)]:
+        for path in photos[: 100 - len(photos)]:
             Image.open(path).transpose(Image.FLIP_LEFT_RIGHT).save(
-                folder / path.parent.name / f"mirrored-{path.name}", quality=92)
+                folder / path.parent.name / f"mirrored-{path.name}", quality=92
+            )
         env = dict(os.environ, TDN_CACHE_DIR=str(Path(tmp) / "cache"))
         subprocess.run([sys.executable, "-m", "engine.compile"], cwd=ROOT, check=True)
-        command = [sys.executable, "-m", "tdn_cli.main", "teach", str(folder), "--out", str(Path(tmp) / "out"),
-                   "--weights", str(SHARED / "weights" / "tiny.weights")]
+        command = [
+            sys.executable,
+            "-m",
+            "tdn_cli.main",
+            "teach",
+            str(folder),
+            "--out",
+            str(Path(tmp) / "out"),
+            "--weights",
+            str(SHARED / "weights" / "tiny.weights"),
+        ]
         start = time.perf_counter()
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - start

@@ -17,6 +17,7 @@ a temporary folder (or --cifar DIR, already unpacked) and split: the first 4,500
 
     python bench/bench_train.py [--darknet /path/to/darknet] [--batches 100] [--runs 2] [--full] [--tiny]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 sys.path.insert(0, str(ROOT))
 
-DARKNET_RECORDED = 650.0          # images/s, darknet C on this project's 2-core Zen 5 (shared/cifar10)
-HELD_OUT = 500                    # images a class kept for validation
+DARKNET_RECORDED = 650.0  # images/s, darknet C on this project's 2-core Zen 5 (shared/cifar10)
+HELD_OUT = 500  # images a class kept for validation
 
 
 def unpack(target: Path) -> Path:
@@ -78,8 +79,22 @@ def run_measured(argv: list[str], env=None) -> tuple[str, float, float]:
 def tdn_train(cfg: Path, data: Path, out: Path, extra: list[str]) -> tuple[dict, float, float]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     env.pop("TDN_KERNELS", None)
-    stdout, wall, rss = run_measured([sys.executable, "-m", "tdn_cli.main", "train", str(cfg), "--data", str(data),
-                                      "--out", str(out), "--json", *extra], env)
+    stdout, wall, rss = run_measured(
+        [
+            sys.executable,
+            "-m",
+            "tdn_cli.main",
+            "train",
+            str(cfg),
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--json",
+            *extra,
+        ],
+        env,
+    )
     return json.loads(stdout.strip().splitlines()[-1]), wall, rss
 
 
@@ -92,12 +107,15 @@ def darknet_train(darknet: Path, cfg: Path, data: Path, work: Path, batches: int
     (work / "train.list").write_text("\n".join(images) + "\n")
     (work / "labels.txt").write_text("\n".join(names) + "\n")
     (work / "backup").mkdir(exist_ok=True)
-    (work / "cifar.data").write_text(f"classes={len(names)}\ntrain={work / 'train.list'}\n"
-                                     f"labels={work / 'labels.txt'}\nbackup={work / 'backup'}\ntop=2\n")
+    (work / "cifar.data").write_text(
+        f"classes={len(names)}\ntrain={work / 'train.list'}\n"
+        f"labels={work / 'labels.txt'}\nbackup={work / 'backup'}\ntop=2\n"
+    )
     text = re.sub(r"max_batches\s*=\s*\d+", f"max_batches={batches}", cfg.read_text())
     (work / "net.cfg").write_text(text)
-    stdout, _, rss = run_measured([str(darknet), "classifier", "train", str(work / "cifar.data"),
-                                   str(work / "net.cfg")])
+    stdout, _, rss = run_measured(
+        [str(darknet), "classifier", "train", str(work / "cifar.data"), str(work / "net.cfg")]
+    )
     loaded = [float(x) for x in re.findall(r"Loaded: ([\d.]+) seconds", stdout)]
     trained = [float(x) for x in re.findall(r"rate, ([\d.]+) seconds", stdout)]
     per_batch = [a + b for a, b in zip(loaded, trained)][10:]
@@ -111,8 +129,10 @@ def speed(cfg: Path, fit: Path, work: Path, args) -> None:
     for run in range(args.runs):
         result, wall, rss = tdn_train(cfg, fit, work / f"tdn{run}", ["--batches", str(args.batches)])
         tdn_speeds.append(result["images_per_second"])
-        print(f"tdn     run {run + 1}: {result['images_per_second']:7.0f} images/s, {wall:5.1f} s for the "
-              f"process, peak RSS {rss:.0f} MB, final loss {result['final_loss']:.3f}")
+        print(
+            f"tdn     run {run + 1}: {result['images_per_second']:7.0f} images/s, {wall:5.1f} s for the "
+            f"process, peak RSS {rss:.0f} MB, final loss {result['final_loss']:.3f}"
+        )
         if args.darknet:
             dn, dn_rss = darknet_train(Path(args.darknet), cfg, fit, work / f"darknet{run}", args.batches)
             dn_speeds.append(dn)
@@ -122,15 +142,19 @@ def speed(cfg: Path, fit: Path, work: Path, args) -> None:
         theirs = statistics.median(dn_speeds)
         print(f"tdn / darknet C: {mine / theirs:.2f}x ({mine:.0f} vs {theirs:.0f} images/s, measured in this run)")
     else:
-        print(f"tdn / darknet C: {mine / DARKNET_RECORDED:.2f}x ({mine:.0f} vs darknet's recorded "
-              f"{DARKNET_RECORDED:.0f} images/s; --darknet PATH measures it here)")
+        print(
+            f"tdn / darknet C: {mine / DARKNET_RECORDED:.2f}x ({mine:.0f} vs darknet's recorded "
+            f"{DARKNET_RECORDED:.0f} images/s; --darknet PATH measures it here)"
+        )
 
 
 def full(cfg: Path, fit: Path, held: Path, work: Path) -> None:
     print(f"## the full schedule: {cfg.name} on {fit}, validated on {held}")
     result, wall, rss = tdn_train(cfg, fit, work / "full", ["--valid", str(held)])
-    print(f"{result['batches']} updates in {wall / 60:.1f} min ({wall:.0f} s, the process start to end), "
-          f"{result['images_per_second']:.0f} images/s, peak RSS {rss:.0f} MB")
+    print(
+        f"{result['batches']} updates in {wall / 60:.1f} min ({wall:.0f} s, the process start to end), "
+        f"{result['images_per_second']:.0f} images/s, peak RSS {rss:.0f} MB"
+    )
     print(f"held-out top-1 {result['top1']:.1%}, top-5 {result['top5']:.1%}, final loss {result['final_loss']:.3f}")
 
 
@@ -156,14 +180,16 @@ def tiny(batch: int = 32, updates: int = 3) -> None:
         trainer.update()
         update.append(time.perf_counter() - tick)
         totals.append(time.perf_counter() - start)
-        if run:                                   # the first compiles and warms
+        if run:  # the first compiles and warms
             forward += times_f
             backward += times_b
     total = statistics.median(totals[1:])
     whole = forward.sum() + backward.sum()
-    print(f"## Tiny Darknet, one update at batch {batch}, {spec.width}x{spec.height}: {total:.2f} s, "
-          f"{batch / total:.1f} images/s (median of {updates}); "
-          f"the update rule {statistics.median(update[1:]) * 1e3:.0f} ms")
+    print(
+        f"## Tiny Darknet, one update at batch {batch}, {spec.width}x{spec.height}: {total:.2f} s, "
+        f"{batch / total:.1f} images/s (median of {updates}); "
+        f"the update rule {statistics.median(update[1:]) * 1e3:.0f} ms"
+    )
     print(f"{'layer':32s} {'forward':>8s} {'backward':>9s}")
     for i, layer in enumerate(spec.layers):
         print(f"{i:3d} {layer.kind:14s} {str(spec.shapes[i]):14s} {forward[i] / whole:7.1%} {backward[i] / whole:8.1%}")
@@ -191,8 +217,9 @@ def timed_pass(trainer, x, labels) -> tuple[np.ndarray, np.ndarray]:
             break
         tick = time.perf_counter()
         dx = trainer.deltas[i - 1] if i > 0 else None
-        trainer.steps[i].backward(trainer.deltas[i], x if i == 0 else trainer.outputs[i - 1], trainer.outputs,
-                                  trainer.deltas, dx)
+        trainer.steps[i].backward(
+            trainer.deltas[i], x if i == 0 else trainer.outputs[i - 1], trainer.outputs, trainer.deltas, dx
+        )
         tb[i] = time.perf_counter() - tick
     trainer.seen += len(x)
     return tf, tb
@@ -214,8 +241,11 @@ def main() -> None:
     print(f"# {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores: {cpu_name()}")
     with tempfile.TemporaryDirectory(prefix="tdn-bench-train-") as tmp:
         tmp = Path(tmp)
-        train = (Path(args.cifar) / "train" if (Path(args.cifar) / "train").is_dir() else Path(args.cifar)) \
-            if args.cifar else unpack(tmp)
+        train = (
+            (Path(args.cifar) / "train" if (Path(args.cifar) / "train").is_dir() else Path(args.cifar))
+            if args.cifar
+            else unpack(tmp)
+        )
         fit, held = split(train, tmp / "split")
         if not args.no_speed:
             speed(cfg, fit, tmp, args)

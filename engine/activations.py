@@ -2,11 +2,24 @@
 is an error at the cfg's line). The functions themselves are in kernels/compiled.py (`activate`,
 one scalar Numba function) and kernels/portable.py (`activate_array`).
 """
+
 from __future__ import annotations
 
 ACTIVATIONS = {
-    "linear": 0, "leaky": 1, "relu": 2, "logistic": 3, "tanh": 4, "elu": 5, "relie": 6,
-    "ramp": 7, "hardtan": 8, "lhtan": 9, "loggy": 10, "selu": 11, "plse": 12, "stair": 13,
+    "linear": 0,
+    "leaky": 1,
+    "relu": 2,
+    "logistic": 3,
+    "tanh": 4,
+    "elu": 5,
+    "relie": 6,
+    "ramp": 7,
+    "hardtan": 8,
+    "lhtan": 9,
+    "loggy": 10,
+    "selu": 11,
+    "plse": 12,
+    "stair": 13,
 }
 LINEAR = ACTIVATIONS["linear"]
 

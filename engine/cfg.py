@@ -4,6 +4,7 @@ darknet's own reader strips every space from a line, skips lines starting with '
 and starts a section at '['. We accept the same text, and also a trailing '# comment',
 but unlike darknet we never guess: a malformed value or an option nobody reads is an error.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,9 +24,9 @@ _FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 class Section:
     """One [type] block of a cfg file; get_* calls record which options were read."""
 
-    kind: str                       # "convolutional", "net", ...
+    kind: str  # "convolutional", "net", ...
     path: str
-    line: int                       # line of the [header]
+    line: int  # line of the [header]
     options: dict[str, tuple[str, int]] = field(default_factory=dict)  # key → (value, line)
     used: set[str] = field(default_factory=set)
 
@@ -52,7 +53,7 @@ class Section:
     def _int(self, key: str, raw: str) -> int:
         if not _INT.fullmatch(raw):
             raise self.error(f"option '{key}={raw}' is not an integer", key)
-        if len(raw.lstrip("+-")) > 18:                 # past int64 (and int() refuses 4300 digits)
+        if len(raw.lstrip("+-")) > 18:  # past int64 (and int() refuses 4300 digits)
             shown = raw if len(raw) <= 24 else raw[:24] + "..."
             raise self.error(f"option '{key}={shown}' is out of range", key)
         return int(raw)
@@ -107,10 +108,10 @@ def read_sections(path: str | Path, text: str | None = None) -> list[Section]:
             text = Path(path).read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
             raise CfgError(f"{path}: cannot read cfg: {exc.strerror or exc}") from None
-    text = text.removeprefix("\ufeff")             # a byte-order mark some editors write
+    text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
     sections: list[Section] = []
     for number, raw_line in enumerate(text.splitlines(), start=1):
-        line = "".join(raw_line.split())           # darknet strips all whitespace
+        line = "".join(raw_line.split())  # darknet strips all whitespace
         if not line or line[0] in "#;":
             continue
         if "#" in line:
@@ -127,8 +128,10 @@ def read_sections(path: str | Path, text: str | None = None) -> list[Section]:
             raise CfgError(f"{path}:{number}: malformed option '{raw_line.strip()}' (expected key=value)")
         section = sections[-1]
         if key in section.options:
-            raise CfgError(f"{path}:{number}: option '{key}' given twice in [{section.kind}] "
-                           f"(first at line {section.options[key][1]})")
+            raise CfgError(
+                f"{path}:{number}: option '{key}' given twice in [{section.kind}] "
+                f"(first at line {section.options[key][1]})"
+            )
         section.options[key] = (value, number)
     if not sections:
         raise CfgError(f"{path}: no sections: not a darknet cfg file")

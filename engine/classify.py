@@ -1,5 +1,6 @@
 """Images in, ranked classes out: preprocessing, forward pass and class names together.
 This is what the CLI and the GUI's worker call."""
+
 from __future__ import annotations
 
 import time
@@ -28,7 +29,7 @@ TTA_SCALE = 8 / 7
 
 
 def parse_tta(text: str | None) -> tuple[str, ...]:
-    """"flip", "scales", "flip,scales" (any order), or ""/"none" → the choices, in TTA_CHOICES order."""
+    """ "flip", "scales", "flip,scales" (any order), or ""/"none" → the choices, in TTA_CHOICES order."""
     if text is None or text.strip() in ("", "none"):
         return ()
     parts = {p.strip() for p in text.split(",") if p.strip()}
@@ -63,11 +64,11 @@ def class_name(names: list[str] | None, index: int) -> str:
 
 @dataclass(frozen=True)
 class Prediction:
-    probs: np.ndarray            # (classes,) float32
+    probs: np.ndarray  # (classes,) float32
     names: tuple[str, ...] | None
-    seconds: float               # preprocessing + forward
+    seconds: float  # preprocessing + forward
     input_shape: tuple[int, int]  # (h, w) the network actually saw
-    heatmap: Heatmap | None = None   # every class's map over the image, when asked for
+    heatmap: Heatmap | None = None  # every class's map over the image, when asked for
 
     def top(self, k: int = 5) -> list[tuple[int, str, float]]:
         """(index, name, probability), best first; ties keep the lower index first."""
@@ -77,13 +78,14 @@ class Prediction:
 
 
 class Classifier:
-    def __init__(self, net: Network, names: list[str] | None = None, resize: str = "min",
-                 tta: tuple[str, ...] | str | None = ()):
+    def __init__(
+        self, net: Network, names: list[str] | None = None, resize: str = "min", tta: tuple[str, ...] | str | None = ()
+    ):
         check_resize_mode(resize)
         if names is not None and len(names) < net.classes:
             raise NamesError(f"{len(names)} class names for a network with {net.classes} classes")
         self.net = net
-        self.names = tuple(names[:net.classes]) if names is not None else None
+        self.names = tuple(names[: net.classes]) if names is not None else None
         self.resize = resize
         self._heatmap: HeatmapSource | NoHeatmap | None = None
         self.use_tta(tta)
@@ -95,8 +97,10 @@ class Classifier:
         net = self.net
         if "scales" in choices and not net.any_size:
             fixed = next(layer for layer in net.spec.layers if layer.needs_fixed_size)
-            raise EngineError(f"test-time scales need a network that takes any input size: {fixed.describe()} "
-                              f"fixes it at {net.input_size[0]}x{net.input_size[1]}")
+            raise EngineError(
+                f"test-time scales need a network that takes any input size: {fixed.describe()} "
+                f"fixes it at {net.input_size[0]}x{net.input_size[1]}"
+            )
         w, h = net.input_size
         self.tta = choices
         self.input_size = (round(w * TTA_SCALE), round(h * TTA_SCALE)) if "scales" in choices else (w, h)
@@ -121,7 +125,7 @@ class Classifier:
         mode = resize or self.resize
         multiple = self.net.spec.size_multiple
         fitted = fitted_size(image.shape[1], image.shape[0], mode, w, h, self.net.any_size, multiple)
-        self.net.check_memory(self.views, fitted[1], fitted[0])     # before an input that size exists
+        self.net.check_memory(self.views, fitted[1], fitted[0])  # before an input that size exists
         return fit_input(image, mode, w, h, self.net.any_size, multiple)
 
     def heatmap_source(self) -> HeatmapSource:

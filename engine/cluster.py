@@ -9,6 +9,7 @@ Dask reschedules the batches of a worker that dies on another one, and a batch's
 the client once, so every image is counted once. Results come back as batches finish; `run_batches`
 hands them on in input order.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 from .errors import EngineError
 
 INSTALL = "pip install 'tdn[cluster]'"
-CONNECT_SECONDS = 10          # how long to try an existing scheduler before saying it is unreachable
-BATCH = 32                    # images per task; see README "More than one machine" for the measurement
+CONNECT_SECONDS = 10  # how long to try an existing scheduler before saying it is unreachable
+BATCH = 32  # images per task; see README "More than one machine" for the measurement
 
 
 class ClusterError(EngineError):
@@ -30,6 +31,7 @@ class ClusterError(EngineError):
 @dataclass(frozen=True)
 class ModelSpec:
     """What a worker needs to build the classifier: paths it can read, and the settings."""
+
     cfg: str
     weights: str
     names: tuple[str, ...] | None
@@ -40,13 +42,15 @@ class ModelSpec:
 @dataclass(frozen=True)
 class Answer:
     """One image's answer from a worker: its top classes, or why it failed."""
-    index: int                                   # its place in the input
+
+    index: int  # its place in the input
     top: tuple[tuple[int, str, float], ...] = ()
     seconds: float = 0.0
     error: str | None = None
 
 
 # --- the client -------------------------------------------------------------------------------
+
 
 def require() -> None:
     """ClusterError (one line: how to install it) when Dask's distributed scheduler is missing."""
@@ -76,20 +80,28 @@ class Cluster:
             # scheduler serves its health routes over HTTP even so, on port 8787 unless told: a
             # free port, so that a second tdn (or a dashboard of the user's) meets no warning.
             self._local = distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=logging.CRITICAL,
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.CRITICAL,
                 scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
-                env={"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": "1"})
+                env={"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": "1"},
+            )
             self.client = distributed.Client(self._local)
         elif address.startswith("tcp://"):
             try:
                 self.client = distributed.Client(address, timeout=timeout)
             except (OSError, TimeoutError) as exc:
-                raise ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
-                                   f"({type(exc).__name__})") from None
+                raise ClusterError(
+                    f"cannot reach the Dask scheduler at {address} within {timeout:g} s ({type(exc).__name__})"
+                ) from None
         else:
-            raise ClusterError(f"--cluster {address}: give tcp://HOST:PORT (a running `dask scheduler`) or "
-                               f"local:N (N worker processes on this machine)")
+            raise ClusterError(
+                f"--cluster {address}: give tcp://HOST:PORT (a running `dask scheduler`) or "
+                f"local:N (N worker processes on this machine)"
+            )
 
     @property
     def workers(self) -> int:
@@ -117,15 +129,22 @@ def _worker_count(address: str) -> int:
     return count
 
 
-def run_batches(cluster: Cluster, model: ModelSpec, paths: list[str], top: int, batch: int = BATCH,
-                progress: Callable[[int], None] | None = None) -> Iterator[Answer]:
+def run_batches(
+    cluster: Cluster,
+    model: ModelSpec,
+    paths: list[str],
+    top: int,
+    batch: int = BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[Answer]:
     """Every path's Answer, in input order, each as soon as it and all before it are back.
     progress(images) after each batch; KeyboardInterrupt cancels what is still running."""
     from distributed import as_completed
 
-    futures = [cluster.client.submit(classify_paths, model, start, paths[start:start + batch], top,
-                                     pure=False, retries=1)
-               for start in range(0, len(paths), batch)]
+    futures = [
+        cluster.client.submit(classify_paths, model, start, paths[start : start + batch], top, pure=False, retries=1)
+        for start in range(0, len(paths), batch)
+    ]
     done: dict[int, Answer] = {}
     following = 0
     try:
@@ -146,7 +165,7 @@ def run_batches(cluster: Cluster, model: ModelSpec, paths: list[str], top: int, 
 
 # --- the workers ------------------------------------------------------------------------------
 
-_classifiers: dict[ModelSpec, object] = {}     # per worker process: the network loads once
+_classifiers: dict[ModelSpec, object] = {}  # per worker process: the network loads once
 
 
 def classify_paths(model: ModelSpec, first: int, paths: list[str], top: int) -> list[Answer]:

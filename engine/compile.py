@@ -15,6 +15,7 @@ CLI holds live.lock and keeps the machine busy, only one worker runs and any oth
 (SIGSTOP) until the app is idle or gone. A killed worker or coordinator leaves the kernels it
 finished in the cache; the app, or the next launch, starts a coordinator for the rest.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,8 @@ import time
 
 from .kernels.compile_costs import KERNEL_SECONDS, progress_done
 
-POLL = 0.2                  # seconds between looks at the workers and at live.lock
-METER_SECONDS = 1.0         # the window over which the machine's load is measured
+POLL = 0.2  # seconds between looks at the workers and at live.lock
+METER_SECONDS = 1.0  # the window over which the machine's load is measured
 # An app that holds live.lock but uses less CPU than this (in cores: an open window with
 # nothing to classify) leaves a core idle, which a second worker may use. The portable
 # kernels on a webcam use well over one.
@@ -181,15 +182,16 @@ def _die_with_parent_hook():
     import ctypes
 
     try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl      # looked up here, not in the child
+        prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here, not in the child
     except (OSError, AttributeError):
         return None
     coordinator = os.getpid()
 
     def hook():
-        prctl(1, signal.SIGKILL)                 # PR_SET_PDEATHSIG
-        if os.getppid() != coordinator:          # it died before prctl took hold
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != coordinator:  # it died before prctl took hold
             os._exit(1)
+
     return hook
 
 
@@ -255,15 +257,15 @@ class CpuMeter:
         try:
             with open("/proc/stat") as f:
                 fields = [int(v) for v in f.readline().split()[1:]]
-            busy = sum(fields) - fields[3] - fields[4]           # all but idle and iowait
+            busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
             ours = 0
             for worker in workers:
                 try:
                     with open(f"/proc/{worker.pid}/stat") as f:
                         stat = f.read().rsplit(")", 1)[1].split()
-                    ours += int(stat[11]) + int(stat[12])         # utime + stime
+                    ours += int(stat[11]) + int(stat[12])  # utime + stime
                 except (OSError, IndexError, ValueError):
-                    pass                                         # a worker that just ended
+                    pass  # a worker that just ended
         except (OSError, IndexError, ValueError):
             return
         if self._last is not None:
@@ -276,7 +278,7 @@ class CpuMeter:
 def _start(names) -> subprocess.Popen:
     """A worker process; it inherits this process's priority (low in the background)."""
     command = [sys.executable, "-m", "engine.compile", "--job", ",".join(names)]
-    env = dict(os.environ, NUMBA_NUM_THREADS="1")      # its specimens run on one core
+    env = dict(os.environ, NUMBA_NUM_THREADS="1")  # its specimens run on one core
     return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent_hook())
 
 
@@ -296,13 +298,13 @@ def coordinate(background: bool, jobs: int | None = None, progress=None) -> int:
     lock = cache.try_lock(cache.COMPILE_LOCK)
     while lock is None:
         if background:
-            return 0                         # another process is compiling
-        _report(progress)                    # wait for it, showing its progress
+            return 0  # another process is compiling
+        _report(progress)  # wait for it, showing its progress
         time.sleep(POLL)
         lock = cache.try_lock(cache.COMPILE_LOCK)
     with lock:
         lock.truncate(0)
-        lock.write(f"{os.getpid()}\n".encode())    # who holds it, for people and tests
+        lock.write(f"{os.getpid()}\n".encode())  # who holds it, for people and tests
         lock.flush()
         todo = pending()
         workers = [_start(names) for names in share(todo, jobs or os.cpu_count() or 1)]
@@ -315,15 +317,15 @@ def coordinate(background: bool, jobs: int | None = None, progress=None) -> int:
                 meter.look(running)
                 allowed = len(running)
                 if background and _someone_live() and (meter.others is None or meter.others > IDLE_BELOW):
-                    allowed = 1          # an app is classifying: keep to one core
-                for i, worker in enumerate(running):          # pause all but `allowed` of them
+                    allowed = 1  # an app is classifying: keep to one core
+                for i, worker in enumerate(running):  # pause all but `allowed` of them
                     should_pause = i >= allowed
                     if should_pause != (worker.pid in paused):
                         worker.send_signal(signal.SIGSTOP if should_pause else signal.SIGCONT)
                         (paused.add if should_pause else paused.discard)(worker.pid)
                 time.sleep(POLL)
         finally:
-            for worker in workers:                            # interrupted: leave none behind
+            for worker in workers:  # interrupted: leave none behind
                 if worker.poll() is None:
                     worker.send_signal(signal.SIGCONT)
                     worker.terminate()
@@ -345,8 +347,11 @@ def _report(progress) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.compile", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--background", action="store_true", help="one core while an app runs (the engine "
-                        "starts it so, at a low priority)")
+    parser.add_argument(
+        "--background",
+        action="store_true",
+        help="one core while an app runs (the engine starts it so, at a low priority)",
+    )
     parser.add_argument("--jobs", type=int, help="worker processes (default: one per core)")
     parser.add_argument("--job", metavar="NAMES", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -6,6 +6,7 @@ of the six models), no fsync, reports progress only to tqdm-like objects, raises
 exceptions that would need translating anyway, and pulls in requests. A 40-line chunk loop
 over urllib does every one of those things directly and adds no dependency.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -32,10 +33,17 @@ class DownloadCancelled(DownloadError):
     """The caller's cancel Event was set; nothing was left behind."""
 
 
-def download(url: str, dest: Path, *, expected_size: int | Collection[int] | None = None,
-             sha256: str | None = None, progress: Progress | None = None,
-             cancel: threading.Event | None = None, timeout: float = 30,
-             hint: str | None = None) -> Path:
+def download(
+    url: str,
+    dest: Path,
+    *,
+    expected_size: int | Collection[int] | None = None,
+    sha256: str | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    timeout: float = 30,
+    hint: str | None = None,
+) -> Path:
     """Fetch `url` to `dest` unless a complete copy is already there.
 
     `expected_size` may list several sizes (a weights file has two valid header lengths).
@@ -78,13 +86,13 @@ def _sha256_file(path: Path) -> str:
 def _fetch(url, f, sizes, sha256, progress, cancel, timeout, hint) -> None:
     """Stream url into the open file f, checking size and hash; network failures are
     DownloadErrors, disk failures OSErrors."""
+
     def remote(what: str) -> DownloadError:
         return DownloadError(f"could not download {url}: {what}; {hint}")
 
     _check_cancel(cancel, url)
     try:
-        resp = urllib.request.urlopen(
-            urllib.request.Request(url, headers={"User-Agent": "tdn"}), timeout=timeout)
+        resp = urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": "tdn"}), timeout=timeout)
     except urllib.error.HTTPError as e:
         raise remote(f"HTTP {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
@@ -133,8 +141,9 @@ def _fmt(sizes: Collection[int]) -> str:
     return " or ".join(str(s) for s in sorted(sizes))
 
 
-def download_model(key: str, *, progress: Progress | None = None,
-                   cancel: threading.Event | None = None, base_url: str | None = None) -> Path:
+def download_model(
+    key: str, *, progress: Progress | None = None, cancel: threading.Event | None = None, base_url: str | None = None
+) -> Path:
     """Weights for `key`, then the class names and WordNet ids if missing; returns the weights path.
 
     `progress` reports the weights only (the lists are ~200 KB). `base_url` stands in for both
@@ -151,11 +160,19 @@ def download_model(key: str, *, progress: Progress | None = None,
         sizes = registry.accepted_weights_sizes(key)
     except EngineError as e:  # our own cfg is missing or broken: callers expect DownloadError
         raise DownloadError(f"cannot check {key}.weights: {e}") from None
-    download(url, dest, expected_size=sizes, sha256=info.sha256,
-             progress=progress, cancel=cancel,
-             hint=f"download it elsewhere and copy it to {dest}, or pass --weights PATH")
-    for list_url, list_dest in ((registry.NAMES_URL, registry.names_path()),
-                                (registry.LABELS_URL, registry.labels_path())):
+    download(
+        url,
+        dest,
+        expected_size=sizes,
+        sha256=info.sha256,
+        progress=progress,
+        cancel=cancel,
+        hint=f"download it elsewhere and copy it to {dest}, or pass --weights PATH",
+    )
+    for list_url, list_dest in (
+        (registry.NAMES_URL, registry.names_path()),
+        (registry.LABELS_URL, registry.labels_path()),
+    ):
         if base_url:
             list_url = f"{base_url.rstrip('/')}/{list_url.rsplit('/', 1)[1]}"
         _download_list(list_url, list_dest, cancel)
@@ -169,15 +186,16 @@ def _download_list(url: str, dest: Path, cancel) -> None:
         return
     full = dest.with_name(f"{dest.name}.full-{secrets.token_hex(4)}")
     try:
-        download(url, full, cancel=cancel,
-                 hint=f"download it elsewhere and copy its first {n} lines to {dest}")
+        download(url, full, cancel=cancel, hint=f"download it elsewhere and copy its first {n} lines to {dest}")
         try:
             lines = full.read_bytes().decode("utf-8").splitlines()
         except UnicodeDecodeError:
             raise DownloadError(f"{url} is not a UTF-8 text list") from None
         if len(lines) < n:
-            raise DownloadError(f"{url} has {len(lines)} lines, expected at least {n}: "
-                                f"download it elsewhere and copy its first {n} lines to {dest}")
+            raise DownloadError(
+                f"{url} has {len(lines)} lines, expected at least {n}: "
+                f"download it elsewhere and copy its first {n} lines to {dest}"
+            )
         try:
             files.write_atomic(dest, ("\n".join(lines[:n]) + "\n").encode("utf-8"))
         except OSError as e:
@@ -195,8 +213,7 @@ def tqdm_progress(desc: str) -> Progress:
     def update(done: int, total: int | None) -> None:
         nonlocal bar, last
         if bar is None:
-            bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                       disable=None, leave=True)
+            bar = tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, disable=None, leave=True)
         bar.update(done - last)  # tqdm counts increments; we are told running totals
         last = done
         if total is not None and done >= total:

@@ -8,6 +8,7 @@ folder listings skip them and a leftover is easy to recognise. The file gets the
 gives a new file, 0o666 less the umask (-rw-r--r-- under the usual 022), not mkstemp's private
 0600: exported models and CSVs are meant to be shared.
 """
+
 from __future__ import annotations
 
 import os

@@ -16,6 +16,7 @@ The maps cover the image as the network saw it: letterbox's grey bands are cropp
 (i, j) of a rows x cols map stands for the pixels i/rows..(i+1)/rows down and j/cols..(j+1)/cols
 across the photo.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,8 +36,9 @@ class NoHeatmap(EngineError):
 @dataclass(frozen=True)
 class HeatmapSource:
     """Where a network's maps come from."""
-    layer: int                  # the layer whose kept output is the map, or what the conv maps
-    conv: int | None = None     # pool first: the 1x1 conv to apply to every cell of `layer`'s output
+
+    layer: int  # the layer whose kept output is the map, or what the conv maps
+    conv: int | None = None  # pool first: the 1x1 conv to apply to every cell of `layer`'s output
 
 
 def heatmap_source(spec) -> HeatmapSource:
@@ -51,27 +53,33 @@ def heatmap_source(spec) -> HeatmapSource:
         return HeatmapSource(end - 1)
     if _pointwise(last) and before is not None and before.kind == "avgpool" and end >= 2:
         if last.activation != LINEAR:
-            raise NoHeatmap(f"{last.where}: layer {last.index} [convolutional] after the [avgpool] has "
-                            f"a {last.activation_name} activation, so its map's mean is not the class "
-                            f"score: no heatmap")
+            raise NoHeatmap(
+                f"{last.where}: layer {last.index} [convolutional] after the [avgpool] has "
+                f"a {last.activation_name} activation, so its map's mean is not the class "
+                f"score: no heatmap"
+            )
         return HeatmapSource(end - 2, conv=end)
     if last.kind == "connected":
-        raise NoHeatmap(f"{last.where}: layer {last.index} [connected] is the classifier, and it mixes "
-                        f"every position of the picture into every class: no heatmap (heatmaps need a "
-                        f"1x1 [convolutional] next to an [avgpool])")
-    raise NoHeatmap(f"{spec.path}: the network does not end in a 1x1 [convolutional] next to an "
-                    f"[avgpool] (it ends in layer {last.index} [{last.kind}]): no heatmap")
+        raise NoHeatmap(
+            f"{last.where}: layer {last.index} [connected] is the classifier, and it mixes "
+            f"every position of the picture into every class: no heatmap (heatmaps need a "
+            f"1x1 [convolutional] next to an [avgpool])"
+        )
+    raise NoHeatmap(
+        f"{spec.path}: the network does not end in a 1x1 [convolutional] next to an "
+        f"[avgpool] (it ends in layer {last.index} [{last.kind}]): no heatmap"
+    )
 
 
 def _pointwise(layer) -> bool:
-    return (layer.kind == "convolutional" and layer.size == 1 and layer.stride == 1
-            and layer.groups == 1)
+    return layer.kind == "convolutional" and layer.size == 1 and layer.stride == 1 and layer.groups == 1
 
 
 @dataclass(frozen=True)
 class Heatmap:
     """Every class's map over one image: maps[i, j, k] is class k's score at cell (i, j)."""
-    maps: np.ndarray            # (rows, cols, classes) float32
+
+    maps: np.ndarray  # (rows, cols, classes) float32
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -175,8 +183,9 @@ def overlay(image: np.ndarray, values: np.ndarray, label: str, opacity: float = 
     return np.asarray(picture)
 
 
-def write_heatmap(folder: str | Path, stem: str, image: np.ndarray, values: np.ndarray,
-                  label: str) -> tuple[Path, Path]:
+def write_heatmap(
+    folder: str | Path, stem: str, image: np.ndarray, values: np.ndarray, label: str
+) -> tuple[Path, Path]:
     """FOLDER/STEM.cam.npy (the map, float32) and FOLDER/STEM.cam.png (the overlay): both whole,
     or neither; returns their paths."""
     from PIL import Image

@@ -4,6 +4,7 @@ Images are (H, W, 3) float32 RGB arrays in 0..1, C-contiguous. The arithmetic of
 resizers follows darknet's C step by step in float32, so the network sees the same
 numbers darknet feeds it (bit for bit, given the same decoded pixels).
 """
+
 from __future__ import annotations
 
 import os
@@ -16,9 +17,21 @@ from engine import kernels, memory
 from engine.errors import EngineError
 
 __all__ = [
-    "ImageError", "load_image", "image_from_array", "resize", "letterbox", "resize_min",
-    "fit_input", "fitted_size", "image_box", "letterbox_box", "check_resize_mode", "RESIZE_MODES", "RESIZE_HELP",
-    "MAX_ASPECT", "IMAGE_SUFFIXES",
+    "ImageError",
+    "load_image",
+    "image_from_array",
+    "resize",
+    "letterbox",
+    "resize_min",
+    "fit_input",
+    "fitted_size",
+    "image_box",
+    "letterbox_box",
+    "check_resize_mode",
+    "RESIZE_MODES",
+    "RESIZE_HELP",
+    "MAX_ASPECT",
+    "IMAGE_SUFFIXES",
 ]
 
 # The "min" rule keeps the aspect ratio, so the network's work grows with the long side:
@@ -50,6 +63,7 @@ class ImageError(EngineError):
 
 
 # --------------------------------------------------------------------------- loading
+
 
 def load_image(path, at_least: int | None = None) -> np.ndarray:
     """Read an image file as (H, W, 3) float32 RGB in 0..1, like darknet's stb_image loader.
@@ -88,8 +102,7 @@ def load_image(path, at_least: int | None = None) -> np.ndarray:
     except PermissionError:
         raise ImageError(f"cannot read image {name}: permission denied") from None
     except UnidentifiedImageError:
-        raise ImageError(f"cannot read image {name}: not an image file (or a format Pillow "
-                         "cannot read)") from None
+        raise ImageError(f"cannot read image {name}: not an image file (or a format Pillow cannot read)") from None
     except Image.DecompressionBombError as e:
         raise ImageError(f"cannot read image {name}: too large ({e})") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
@@ -124,6 +137,7 @@ def image_from_array(a) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- resizing
+
 
 @lru_cache(maxsize=64)
 def _taps(n_in: int, n_out: int):
@@ -240,8 +254,7 @@ def check_resize_mode(mode: str) -> str:
     return mode
 
 
-def fit_input(img: np.ndarray, mode: str, net_w: int, net_h: int, free_size: bool,
-              multiple: int = 1) -> np.ndarray:
+def fit_input(img: np.ndarray, mode: str, net_w: int, net_h: int, free_size: bool, multiple: int = 1) -> np.ndarray:
     """Prepare an image for a network of net_w x net_h in one of RESIZE_MODES (see RESIZE_HELP).
 
     free_size: the network accepts any input size (fully convolutional + global pooling);
@@ -260,8 +273,9 @@ def fit_input(img: np.ndarray, mode: str, net_w: int, net_h: int, free_size: boo
     return letterbox(img, net_w, net_h)
 
 
-def fitted_size(im_w: int, im_h: int, mode: str, net_w: int, net_h: int, free_size: bool,
-                multiple: int = 1) -> tuple[int, int]:
+def fitted_size(
+    im_w: int, im_h: int, mode: str, net_w: int, net_h: int, free_size: bool, multiple: int = 1
+) -> tuple[int, int]:
     """(width, height) of what fit_input makes of an im_w x im_h image, without making it."""
     if _fit_rule(im_w, im_h, mode, free_size) != "min":
         return net_w, net_h
@@ -271,8 +285,9 @@ def fitted_size(im_w: int, im_h: int, mode: str, net_w: int, net_h: int, free_si
     return w, h
 
 
-def image_box(im_w: int, im_h: int, mode: str, net_w: int, net_h: int, free_size: bool,
-              input_w: int, input_h: int) -> tuple[int, int, int, int]:
+def image_box(
+    im_w: int, im_h: int, mode: str, net_w: int, net_h: int, free_size: bool, input_w: int, input_h: int
+) -> tuple[int, int, int, int]:
     """Where fit_input put an im_w x im_h image in its input_w x input_h result: (x0, y0, x1, y1);
     all of it but letterbox's grey bands."""
     if _fit_rule(im_w, im_h, mode, free_size) == "letterbox":

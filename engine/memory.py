@@ -9,6 +9,7 @@ the steps' own constructors are the one place their sizes are written down.
 The budget: TDN_MEMORY_BUDGET (bytes, or with K/M/G: "4G", "512M"; `tdn --memory` sets it), else
 DEFAULT_SHARE of the memory the system says is available now.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -51,7 +52,7 @@ def empty(shape, dtype=np.float32) -> np.ndarray:
         return np.broadcast_to(np.zeros((), dtype), shape)
     raw = np.empty(nbytes + ALIGNMENT, np.uint8)
     start = -raw.ctypes.data % ALIGNMENT
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 
 @contextlib.contextmanager
@@ -66,7 +67,7 @@ def counting():
 
 
 def parse_size(text: str) -> int:
-    """"4G", "512M", "1.5g", "300000000" → bytes; ValueError with the one line to show."""
+    """ "4G", "512M", "1.5g", "300000000" → bytes; ValueError with the one line to show."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(?:i?[bB])?\s*", text)
     if not match:
         raise ValueError(f"memory size {text!r}: give bytes, or a number with K, M, G or T (e.g. 4G)")
@@ -108,16 +109,18 @@ def budget() -> tuple[int | None, str]:
     free = available()
     if free is None:
         return None, "no limit: the available memory is unknown here"
-    return int(free * DEFAULT_SHARE), (f"{DEFAULT_SHARE:.0%} of the {format_bytes(free)} available now; "
-                                        f"--memory or {ENV} sets it")
+    return int(free * DEFAULT_SHARE), (
+        f"{DEFAULT_SHARE:.0%} of the {format_bytes(free)} available now; --memory or {ENV} sets it"
+    )
 
 
 def check(needed: int, what: str) -> None:
     """MemoryBudgetError (one line: what, the bytes needed and the budget) when needed is over it."""
     limit, how = budget()
     if limit is not None and needed > limit:
-        raise MemoryBudgetError(f"{what} needs {format_bytes(needed)}, over the memory budget of "
-                                f"{format_bytes(limit)} ({how})")
+        raise MemoryBudgetError(
+            f"{what} needs {format_bytes(needed)}, over the memory budget of {format_bytes(limit)} ({how})"
+        )
 
 
 def give_back() -> None:
@@ -139,5 +142,5 @@ def trim() -> None:
 
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):      # not glibc: nothing to ask
+    except (OSError, AttributeError):  # not glibc: nothing to ask
         pass

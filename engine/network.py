@@ -4,6 +4,7 @@ Three separate things, as in llama2.c: the spec (blueprint), the packed weights 
 folded, layouts for GEMM), and plans (engine/plan.py: every activation buffer for one (n, h, w)
 and thread count, allocated once and reused, so a webcam loop allocates nothing per frame).
 """
+
 from __future__ import annotations
 
 import copy
@@ -25,10 +26,11 @@ class Network:
         self.spec = spec
         self.params = params
         self.header = header
-        self._packed = [layer.pack_weights(p, shape)
-                        for layer, p, shape in zip(spec.layers, params, spec.input_shapes())]
+        self._packed = [
+            layer.pack_weights(p, shape) for layer, p, shape in zip(spec.layers, params, spec.input_shapes())
+        ]
         self._plans = PlanCache()
-        self._fits: set[tuple] = set()        # (batch, h, w, threads) that check_memory passed
+        self._fits: set[tuple] = set()  # (batch, h, w, threads) that check_memory passed
 
     @classmethod
     def load(cls, cfg_path: str | Path, weights_path: str | Path) -> "Network":
@@ -61,8 +63,7 @@ class Network:
     @property
     def bflops(self) -> float:
         spec = self.spec
-        return sum(layer.flops(i, o) for layer, i, o in
-                   zip(spec.layers, spec.input_shapes(), spec.shapes)) / 1e9
+        return sum(layer.flops(i, o) for layer, i, o in zip(spec.layers, spec.input_shapes(), spec.shapes)) / 1e9
 
     def replica(self) -> "Network":
         """The same network with buffers of its own, for a second thread: the packed weights
@@ -81,8 +82,10 @@ class Network:
         single = x.ndim == 3
         x = x[None] if single else x
         if x.ndim != 4 or x.shape[3] != self.spec.channels:
-            raise ShapeError(f"{self.spec.path}: input must be (h, w, {self.spec.channels}) or "
-                             f"(n, h, w, {self.spec.channels}), got {tuple(x.shape)}")
+            raise ShapeError(
+                f"{self.spec.path}: input must be (h, w, {self.spec.channels}) or "
+                f"(n, h, w, {self.spec.channels}), got {tuple(x.shape)}"
+            )
         out = self.forward(x, keep_going=keep_going)
         if out is None:
             return None
@@ -102,8 +105,7 @@ class Network:
         """Layer `layer`'s weights as its forward step uses them (read-only)."""
         return self._packed[layer]
 
-    def forward(self, x: np.ndarray, observer=None, stop: int | None = None,
-                keep_going=None) -> np.ndarray | None:
+    def forward(self, x: np.ndarray, observer=None, stop: int | None = None, keep_going=None) -> np.ndarray | None:
         """Run the layers on an NHWC batch (float32); return the last output (copied).
 
         stop: run layers 0..stop only and return layer stop's output (features for transfer
@@ -119,8 +121,8 @@ class Network:
         pass), or None when keep_going stopped the pass. keep: layers whose own outputs are
         wanted, so never pooled away by fusion."""
         if not (x.dtype == np.float32 and x.flags.c_contiguous and x.flags.writeable):
-            x = np.array(x, dtype=np.float32, order="C")    # the one array type kernels take
-        kernels.refresh()           # compiled kernels that have arrived take over from here
+            x = np.array(x, dtype=np.float32, order="C")  # the one array type kernels take
+        kernels.refresh()  # compiled kernels that have arrived take over from here
         steps = self.plan(x.shape[0], x.shape[1], x.shape[2], stop, keep)
         outputs: list = [None] * len(steps)
         current = x
@@ -144,7 +146,7 @@ class Network:
             h, w = min(h, 64), min(w, 64)
         try:
             self.predict(np.zeros((h, w, self.spec.channels), np.float32))
-        except ShapeError:          # too small for this network: use its own size
+        except ShapeError:  # too small for this network: use its own size
             self.predict(np.zeros((self.spec.height, self.spec.width, self.spec.channels), np.float32))
 
     def features(self, x: np.ndarray, layer: int) -> np.ndarray:
@@ -156,8 +158,9 @@ class Network:
         [(n, h', w', c') float32 copies], in the order asked."""
         for layer in layers:
             if not 0 <= layer < len(self.spec.layers):
-                raise ShapeError(f"{self.spec.path}: no layer {layer} (the network has layers 0-"
-                                 f"{len(self.spec.layers) - 1})")
+                raise ShapeError(
+                    f"{self.spec.path}: no layer {layer} (the network has layers 0-{len(self.spec.layers) - 1})"
+                )
         x = x[None] if x.ndim == 3 else x
         outputs = self._run(x, max(layers), frozenset(layers))
         return [np.array(outputs[layer], copy=True) for layer in layers]
@@ -182,17 +185,15 @@ class Network:
             check_budget(self.spec, self._packed, batch, height, width, last, frozenset({last}), key[3])
             self._fits.add(key)
 
-    def plan(self, batch: int, height: int, width: int, stop: int | None = None,
-             keep: frozenset = frozenset()) -> list:
+    def plan(self, batch: int, height: int, width: int, stop: int | None = None, keep: frozenset = frozenset()) -> list:
         """Forward steps with buffers for up to `batch` images of height × width, for layers
         0..stop (all by default), at the calling thread's kernel threads; the outputs of stop
         and of the layers in `keep` are their own (no following pool done in their step)."""
         last = len(self.spec.layers) - 1 if stop is None else stop
-        return self._plans.get(self.spec, self._packed, batch, height, width, last,
-                               frozenset(keep) | {last}, threads())
+        return self._plans.get(self.spec, self._packed, batch, height, width, last, frozenset(keep) | {last}, threads())
 
     def _flatten_output(self, out: np.ndarray) -> np.ndarray:
         n, h, w, c = out.shape
-        if h * w > 1:                    # darknet's outputs are channel-major
+        if h * w > 1:  # darknet's outputs are channel-major
             out = out.transpose(0, 3, 1, 2)
         return np.ascontiguousarray(out.reshape(n, h * w * c))

@@ -24,6 +24,7 @@ one line: a size a fixed-size network cannot take, and models past the 2 GiB one
 Errors are ExportError (an EngineError: one line). The file is written by engine.files: whole,
 or not at all. Needs the `onnx` package (`pip install 'tdn[onnx]'`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,8 +39,8 @@ from .version import version
 
 INSTALL = "pip install 'tdn[onnx]'"
 OPSET = 17
-IR_VERSION = 8              # ONNX 1.12's, the release that brought opset 17: older runtimes load the file
-MAX_BYTES = 2 << 30         # protobuf cannot serialise a message (one .onnx file) of 2 GiB or more
+IR_VERSION = 8  # ONNX 1.12's, the release that brought opset 17: older runtimes load the file
+MAX_BYTES = 2 << 30  # protobuf cannot serialise a message (one .onnx file) of 2 GiB or more
 INPUT, OUTPUT = "image", "probabilities"
 
 
@@ -62,7 +63,7 @@ def export_onnx(net, path: str | Path, size: tuple[int, int] | None = None) -> N
     onnx = require()
     model = onnx_model(net, size)
     try:
-        onnx.checker.check_model(model, full_check=True)     # types and every shape, inferred
+        onnx.checker.check_model(model, full_check=True)  # types and every shape, inferred
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
         raise ExportError(f"{net.spec.path}: the ONNX graph fails onnx's checker: {one_line(exc)}") from None
     try:
@@ -81,8 +82,10 @@ def onnx_model(net, size: tuple[int, int] | None = None):
     if (width, height) != (spec.width, spec.height):
         for layer in spec.layers:
             if layer.needs_fixed_size:
-                raise ExportError(f"{layer.describe()} fixes the input to {spec.width}x{spec.height}: "
-                                  f"cannot export it at {width}x{height}")
+                raise ExportError(
+                    f"{layer.describe()} fixes the input to {spec.width}x{spec.height}: "
+                    f"cannot export it at {width}x{height}"
+                )
     shapes = spec.shapes_for(height, width)
     g = _Graph(shapes)
     x = INPUT
@@ -94,17 +97,24 @@ def onnx_model(net, size: tuple[int, int] | None = None):
         x = write(g, layer, params, x, in_shape)
         g.outputs.append(x)
     g.prefix = "output"
-    g.node("Flatten", [x], "flatten", output=OUTPUT, axis=1)      # NCHW flattens channel-major, as darknet does
+    g.node("Flatten", [x], "flatten", output=OUTPUT, axis=1)  # NCHW flattens channel-major, as darknet does
     h, w, c = shapes[-1]
     graph = helper.make_graph(
-        g.nodes, spec.name,
+        g.nodes,
+        spec.name,
         [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", spec.channels, height, width])],
         [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", h * w * c])],
-        g.initializers)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="tdn",
-                              producer_version=version(), ir_version=IR_VERSION,
-                              doc_string=f"{Path(spec.path).name} at {width}x{height}, exported by tdn: "
-                                         f"{INPUT} is NCHW float32 RGB in 0..1, {OUTPUT} is (batch, classes)")
+        g.initializers,
+    )
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="tdn",
+        producer_version=version(),
+        ir_version=IR_VERSION,
+        doc_string=f"{Path(spec.path).name} at {width}x{height}, exported by tdn: "
+        f"{INPUT} is NCHW float32 RGB in 0..1, {OUTPUT} is (batch, classes)",
+    )
     return model
 
 
@@ -138,9 +148,11 @@ class _Graph:
         """An initializer of this layer's; ExportError once the model would pass MAX_BYTES."""
         self._bytes += array.nbytes
         if self._bytes >= MAX_BYTES:
-            raise ExportError(f"{self.layer.describe()}: its weights bring the model to "
-                              f"{format_bytes(self._bytes)}, past the {format_bytes(MAX_BYTES)} one .onnx "
-                              f"file can hold")
+            raise ExportError(
+                f"{self.layer.describe()}: its weights bring the model to "
+                f"{format_bytes(self._bytes)}, past the {format_bytes(MAX_BYTES)} one .onnx "
+                f"file can hold"
+            )
         name = self._unique(f"{self.prefix}.{name}")
         self.initializers.append(self._numpy.from_array(np.ascontiguousarray(array), name))
         return name
@@ -167,16 +179,21 @@ class _Graph:
 
 # --- activations: darknet's functions (kernels/portable.py activate_array), as ONNX nodes ------
 
+
 def _piecewise(g: _Graph, x: str, low: float, high: float, below, middle, above) -> str:
     """x < low: below(x); x > high: above(x); else middle(x). Each part is (slope, offset)."""
+
     def line(part, name):
         slope, offset = part
         y = x if slope == 1 else g.node("Mul", [x, g.scalar(slope)], name)
         return y if offset == 0 else g.node("Add", [y, g.scalar(offset)], name)
-    upper = g.node("Where", [g.node("Greater", [x, g.scalar(high)], "above"), line(above, "above_line"),
-                             line(middle, "middle_line")], "upper")
-    return g.node("Where", [g.node("Less", [x, g.scalar(low)], "below"), line(below, "below_line"), upper],
-                  "piecewise")
+
+    upper = g.node(
+        "Where",
+        [g.node("Greater", [x, g.scalar(high)], "above"), line(above, "above_line"), line(middle, "middle_line")],
+        "upper",
+    )
+    return g.node("Where", [g.node("Less", [x, g.scalar(low)], "below"), line(below, "below_line"), upper], "piecewise")
 
 
 def _stair(g: _Graph, x: str) -> str:
@@ -196,12 +213,16 @@ ACTIVATION_WRITERS = {
     "tanh": lambda g, x: g.node("Tanh", [x], "tanh"),
     "elu": lambda g, x: g.node("Elu", [x], "elu", alpha=1.0),
     "relie": lambda g, x: g.node("LeakyRelu", [x], "relie", alpha=0.01),
-    "ramp": lambda g, x: g.node("Add", [g.node("Relu", [x], "ramp_relu"),
-                                        g.node("Mul", [x, g.scalar(0.1)], "ramp_slope")], "ramp"),
+    "ramp": lambda g, x: g.node(
+        "Add", [g.node("Relu", [x], "ramp_relu"), g.node("Mul", [x, g.scalar(0.1)], "ramp_slope")], "ramp"
+    ),
     "hardtan": lambda g, x: g.node("Clip", [x, g.scalar(-1.0), g.scalar(1.0)], "hardtan"),
     "lhtan": lambda g, x: _piecewise(g, x, 0, 1, (0.001, 0), (1, 0), (0.001, 1 - 0.001)),
-    "loggy": lambda g, x: g.node("Sub", [g.node("Mul", [g.node("Sigmoid", [x], "loggy_sigmoid"), g.scalar(2.0)],
-                                                "loggy_double"), g.scalar(1.0)], "loggy"),
+    "loggy": lambda g, x: g.node(
+        "Sub",
+        [g.node("Mul", [g.node("Sigmoid", [x], "loggy_sigmoid"), g.scalar(2.0)], "loggy_double"), g.scalar(1.0)],
+        "loggy",
+    ),
     "selu": lambda g, x: g.node("Selu", [x], "selu", alpha=1.6732, gamma=1.0507),
     "plse": lambda g, x: _piecewise(g, x, -4, 4, (0.01, 0.04), (0.125, 0.5), (0.01, 1 - 0.04)),
     "stair": _stair,
@@ -211,31 +232,41 @@ ACTIVATION_WRITERS = {
 def _activate(g: _Graph, layer, x: str) -> str:
     write = ACTIVATION_WRITERS.get(layer.activation_name)
     if write is None:
-        raise ExportError(f"{layer.describe()}: the exporter has no ONNX form for activation="
-                          f"{layer.activation_name}")
+        raise ExportError(f"{layer.describe()}: the exporter has no ONNX form for activation={layer.activation_name}")
     return write(g, x)
 
 
 # --- layers: each writer takes (graph, layer, its darknet arrays, input name, input (h, w, c)) ----
+
 
 def _convolutional(g: _Graph, layer, params, x: str, in_shape) -> str:
     # darknet stores (filters, channels/groups, ky, kx): ONNX's OIHW
     weights = params["weights"].reshape(layer.filters, in_shape[2] // layer.groups, layer.size, layer.size)
     weights, bias = fold_batchnorm(weights, params, layer.batch_normalize)
     p = layer.padding
-    y = g.node("Conv", [x, g.constant("weights", weights), g.constant("bias", bias)], "conv",
-               kernel_shape=[layer.size, layer.size], strides=[layer.stride, layer.stride], pads=[p, p, p, p],
-               group=layer.groups)
+    y = g.node(
+        "Conv",
+        [x, g.constant("weights", weights), g.constant("bias", bias)],
+        "conv",
+        kernel_shape=[layer.size, layer.size],
+        strides=[layer.stride, layer.stride],
+        pads=[p, p, p, p],
+        group=layer.groups,
+    )
     return _activate(g, layer, y)
 
 
 def _connected(g: _Graph, layer, params, x: str, in_shape) -> str:
     h, w, c = in_shape
-    weights = params["weights"].reshape(layer.outputs, c, h, w)       # darknet's channel-major inputs
+    weights = params["weights"].reshape(layer.outputs, c, h, w)  # darknet's channel-major inputs
     weights, bias = fold_batchnorm(weights, params, layer.batch_normalize)
-    flat = g.node("Flatten", [x], "flatten", axis=1)                  # NCHW: the same order
-    y = g.node("Gemm", [flat, g.constant("weights", weights.reshape(layer.outputs, -1)),
-                        g.constant("bias", bias)], "gemm", transB=1)
+    flat = g.node("Flatten", [x], "flatten", axis=1)  # NCHW: the same order
+    y = g.node(
+        "Gemm",
+        [flat, g.constant("weights", weights.reshape(layer.outputs, -1)), g.constant("bias", bias)],
+        "gemm",
+        transB=1,
+    )
     return g.node("Unsqueeze", [_activate(g, layer, y), g.ints("axes", [2, 3])], "to_map")
 
 
@@ -251,8 +282,9 @@ def _maxpool(g: _Graph, layer, params, x: str, in_shape) -> str:
     if first or bottom or right:
         pads = g.ints("pads", [0, 0, first, first, 0, 0, bottom, right])
         x = g.node("Pad", [x, pads, g.scalar(-np.inf)], "pad", mode="constant")
-    return g.node("MaxPool", [x], "maxpool", kernel_shape=[layer.size, layer.size],
-                  strides=[layer.stride, layer.stride])
+    return g.node(
+        "MaxPool", [x], "maxpool", kernel_shape=[layer.size, layer.size], strides=[layer.stride, layer.stride]
+    )
 
 
 def _avgpool(g: _Graph, layer, params, x: str, in_shape) -> str:
@@ -286,31 +318,48 @@ def _shortcut(g: _Graph, layer, params, x: str, in_shape) -> str:
     mh, mw, mc = min(h1, h2), min(w1, w2), min(c1, c2)
     src = g.outputs[layer.source]
     if stride > 1 or (mh, mw, mc) != (h1, w1, c1):
-        src = g.node("Slice", [src, g.ints("starts", [0, 0, 0]), g.ints("ends", [mc, mh * stride, mw * stride]),
-                               g.ints("axes", [1, 2, 3]), g.ints("steps", [1, stride, stride])], "sample")
-    if sample > 1:              # each cell followed by sample-1 zeros, across and down
+        src = g.node(
+            "Slice",
+            [
+                src,
+                g.ints("starts", [0, 0, 0]),
+                g.ints("ends", [mc, mh * stride, mw * stride]),
+                g.ints("axes", [1, 2, 3]),
+                g.ints("steps", [1, stride, stride]),
+            ],
+            "sample",
+        )
+    if sample > 1:  # each cell followed by sample-1 zeros, across and down
         src = g.node("Unsqueeze", [src, g.ints("axes", [3, 5])], "cells")
         src = g.node("Pad", [src, g.ints("pads", [0] * 9 + [sample - 1, 0, sample - 1])], "spread")
         src = g.node("Reshape", [src, g.ints("shape", [0, mc, mh * sample, mw * sample])], "interleave")
     covered = (mc, mh * sample, mw * sample) == (c2, h2, w2)
     if not covered:
-        src = g.node("Pad", [src, g.ints("pads", [0, 0, 0, 0, 0, c2 - mc, h2 - mh * sample, w2 - mw * sample])],
-                     "place")
+        src = g.node(
+            "Pad", [src, g.ints("pads", [0, 0, 0, 0, 0, c2 - mc, h2 - mh * sample, w2 - mw * sample])], "place"
+        )
     added = src if layer.beta == 1 else g.node("Mul", [src, g.scalar(layer.beta)], "beta")
     scaled = x if layer.alpha == 1 else g.node("Mul", [x, g.scalar(layer.alpha)], "alpha")
     y = g.node("Add", [scaled, added], "add")
-    if not covered and layer.alpha != 1:    # cells darknet leaves alone are not scaled either
+    if not covered and layer.alpha != 1:  # cells darknet leaves alone are not scaled either
         mask = np.zeros((1, c2, h2, w2), bool)
-        mask[:, :mc, :mh * sample:sample, :mw * sample:sample] = True
+        mask[:, :mc, : mh * sample : sample, : mw * sample : sample] = True
         y = g.node("Where", [g.constant("added_cells", mask), y, x], "keep")
     return _activate(g, layer, y)
 
 
 def _passthrough(g: _Graph, layer, params, x: str, in_shape) -> str:
-    return x                    # [dropout], [cost]: nothing at inference
+    return x  # [dropout], [cost]: nothing at inference
 
 
 LAYER_WRITERS = {
-    "convolutional": _convolutional, "connected": _connected, "maxpool": _maxpool, "avgpool": _avgpool,
-    "softmax": _softmax, "route": _route, "shortcut": _shortcut, "dropout": _passthrough, "cost": _passthrough,
+    "convolutional": _convolutional,
+    "connected": _connected,
+    "maxpool": _maxpool,
+    "avgpool": _avgpool,
+    "softmax": _softmax,
+    "route": _route,
+    "shortcut": _shortcut,
+    "dropout": _passthrough,
+    "cost": _passthrough,
 }

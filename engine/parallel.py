@@ -15,6 +15,7 @@ layers; it keeps its threads, except while a compile runs beside it (share_numpy
 
 Numba itself is imported at its first use: the portable kernels never need it.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -23,13 +24,14 @@ import os
 import sys
 
 _blas_limited = False
-_numpy_blas_threads: int | None = None     # numpy's own BLAS threads before we changed them
+_numpy_blas_threads: int | None = None  # numpy's own BLAS threads before we changed them
 
 
 def _numba():
     """Numba, imported at its first use: the portable kernels never need it, and importing it
     is ~0.3-0.5 s of a start-up (measured with -X importtime)."""
     import numba
+
     return numba
 
 
@@ -101,8 +103,7 @@ def limit_kernel_blas() -> None:
     from threadpoolctl import ThreadpoolController
 
     controller = ThreadpoolController()
-    scipy_libs = [lib for lib in controller.lib_controllers
-                  if lib.user_api == "blas" and "numpy" not in lib.filepath]
+    scipy_libs = [lib for lib in controller.lib_controllers if lib.user_api == "blas" and "numpy" not in lib.filepath]
     # If SciPy shares numpy's BLAS (a distribution build), limit that one: correctness of
     # the timing matters more than numpy's own BLAS threads elsewhere in the process.
     for lib in scipy_libs or [lib for lib in controller.lib_controllers if lib.user_api == "blas"]:
@@ -121,8 +122,9 @@ def share_numpy_blas(busy: bool) -> None:
         return
     from threadpoolctl import ThreadpoolController
 
-    numpy_libs = [lib for lib in ThreadpoolController().lib_controllers
-                  if lib.user_api == "blas" and "numpy" in lib.filepath]
+    numpy_libs = [
+        lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas" and "numpy" in lib.filepath
+    ]
     if busy:
         _numpy_blas_threads = max((lib.num_threads for lib in numpy_libs), default=1)
         for lib in numpy_libs:

@@ -1,4 +1,5 @@
 """Where the data shipped with tdn lives, in a source checkout and in an installed package."""
+
 from __future__ import annotations
 
 import importlib.util

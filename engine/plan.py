@@ -15,6 +15,7 @@ The choices, each made here and nowhere else:
   outputs kept and the kernel threads, so that is a plan's key (PlanCache). A plan built for
   one thread would run at half speed on two, and the other way round.
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -52,7 +53,7 @@ WINOGRAD_MIN_BLOCK_TILES = 8
 # Per-thread scratch (im2col rows + GEMM result) aimed at the 512 KB-1 MB L2 of current cores
 BAND_BYTES = 384 << 10
 
-MAX_PLANS = 4            # plans kept per network (e.g. webcam + a dropped photo, at two thread counts)
+MAX_PLANS = 4  # plans kept per network (e.g. webcam + a dropped photo, at two thread counts)
 
 
 def conv_step_type(layer, in_shape, out_shape, batch: int, pool: Pool | None):
@@ -63,16 +64,18 @@ def conv_step_type(layer, in_shape, out_shape, batch: int, pool: Pool | None):
     tiles = batch * tiles_y * tiles_x
     winograd = layer.winograd_ok and (pool is None or pool == WINOGRAD_POOL)
     if winograd:
-        if (BY_FILTERS_MIN_TILES <= tiles <= BY_FILTERS_MAX_TILES and layer.filters >= BY_FILTERS_MIN_FILTERS
-                and in_shape[2] >= WINOGRAD_BY_FILTERS_MIN_CHANNELS):
+        if (
+            BY_FILTERS_MIN_TILES <= tiles <= BY_FILTERS_MAX_TILES
+            and layer.filters >= BY_FILTERS_MIN_FILTERS
+            and in_shape[2] >= WINOGRAD_BY_FILTERS_MIN_CHANNELS
+        ):
             return WinogradByFiltersStep
         if tiles >= WINOGRAD_MIN_TILES and in_shape[2] >= WINOGRAD_BY_TILES_MIN_CHANNELS:
             return WinogradStep
     return DirectStep if layer.groups == 1 else ConvStep
 
 
-def row_band(final_h: int, conv_w: int, floats_per_pixel: int, pool_stride: int, batch: int,
-             threads: int) -> int:
+def row_band(final_h: int, conv_w: int, floats_per_pixel: int, pool_stride: int, batch: int, threads: int) -> int:
     """Output rows per im2col + GEMM task: as many as fit the cache budget, but enough tasks
     for all threads."""
     per_row = conv_w * floats_per_pixel * 4 * pool_stride
@@ -98,8 +101,9 @@ def direct_store(activation: int, pool: Pool | None, conv_h: int, conv_w: int) -
     return STORE_RAW
 
 
-def direct_split(final_h: int, weight_bytes: int, input_bytes: int, blocks: int, batch: int,
-                 threads: int, raw_row_bytes: int = 0) -> tuple[int, int]:
+def direct_split(
+    final_h: int, weight_bytes: int, input_bytes: int, blocks: int, batch: int, threads: int, raw_row_bytes: int = 0
+) -> tuple[int, int]:
     """(output rows, blocks of 16 filters) per direct_conv task. Where the weights outweigh the
     input (late layers: few pixels, many filters) the filters are split, so each weight is
     read once per image and the small input once per chunk; elsewhere a task takes all the
@@ -118,8 +122,16 @@ def direct_split(final_h: int, weight_bytes: int, input_bytes: int, blocks: int,
     return max(1, -(-final_h // bands)), chunk
 
 
-def border_handovers(spec: NetworkSpec, batch: int, shapes, in_shapes, last: int, keep: frozenset,
-                     fused: set[int], pooled_first: set[int]) -> dict[int, int]:
+def border_handovers(
+    spec: NetworkSpec,
+    batch: int,
+    shapes,
+    in_shapes,
+    last: int,
+    keep: frozenset,
+    fused: set[int],
+    pooled_first: set[int],
+) -> dict[int, int]:
     """{conv i: border}: conv i's direct step writes its output inside a border of zeros as
     wide as the next conv's padding, in the buffer that conv reads as its padded input, which
     then copies nothing in. Copying each input into its border took ~0.3 ms of Tiny's 7-8 ms
@@ -133,18 +145,19 @@ def border_handovers(spec: NetworkSpec, batch: int, shapes, in_shapes, last: int
 
     read = read_elsewhere(spec)
     handovers = {}
-    for i, layer in enumerate(spec.layers[:last + 1]):
-        after = i + 2 if i in fused else i + 1          # the layer that reads conv i's step's output
-        if (layer.kind != "convolutional" or i in pooled_first or after > last
-                or {i, after - 1} & (read | keep)):
+    for i, layer in enumerate(spec.layers[: last + 1]):
+        after = i + 2 if i in fused else i + 1  # the layer that reads conv i's step's output
+        if layer.kind != "convolutional" or i in pooled_first or after > last or {i, after - 1} & (read | keep):
             continue
         consumer = spec.layers[after]
         if consumer.kind != "convolutional" or consumer.padding == 0 or after in pooled_first:
             continue
         pool = spec.layers[i + 1].window if i in fused else None
         consumer_pool = spec.layers[after + 1].window if after in fused else None
-        if (conv_step_type(layer, in_shapes[i], shapes[i], batch, pool) is not DirectStep
-                or conv_step_type(consumer, in_shapes[after], shapes[after], batch, consumer_pool) is not DirectStep):
+        if (
+            conv_step_type(layer, in_shapes[i], shapes[i], batch, pool) is not DirectStep
+            or conv_step_type(consumer, in_shapes[after], shapes[after], batch, consumer_pool) is not DirectStep
+        ):
             continue
         conv_h, conv_w = shapes[i][:2]
         store = direct_store(layer.activation, pool, conv_h, conv_w)
@@ -162,6 +175,7 @@ def winograd_block(tiles: int, threads: int) -> int:
 class ConvChoices:
     """The planner's decisions a conv step asks for as it builds itself, handed to it by the
     plan (the layers sit below the planner and do not import it)."""
+
     step_type = staticmethod(conv_step_type)
     row_band = staticmethod(row_band)
     winograd_block = staticmethod(winograd_block)
@@ -188,8 +202,9 @@ def joins(spec: NetworkSpec) -> tuple[set[int], set[int]]:
     return fused, pooled_first
 
 
-def build(spec: NetworkSpec, packed: list, batch: int, height: int, width: int, last: int,
-          keep: frozenset, threads: int) -> list[Step]:
+def build(
+    spec: NetworkSpec, packed: list, batch: int, height: int, width: int, last: int, keep: frozenset, threads: int
+) -> list[Step]:
     """The steps for layers 0..last on up to `batch` inputs of height x width; the outputs of the
     layers in `keep` are their own (nothing joined after them). Their buffers are added up first
     (a dry run of the same constructors, see engine/memory.py): over the memory budget, nothing
@@ -197,14 +212,17 @@ def build(spec: NetworkSpec, packed: list, batch: int, height: int, width: int, 
     if (height, width) != (spec.height, spec.width):
         for layer in spec.layers:
             if layer.needs_fixed_size:
-                raise ShapeError(f"{layer.where}: {layer.describe()} fixes the input to "
-                                 f"{spec.width}x{spec.height}; got {width}x{height}")
+                raise ShapeError(
+                    f"{layer.where}: {layer.describe()} fixes the input to "
+                    f"{spec.width}x{spec.height}; got {width}x{height}"
+                )
     check_budget(spec, packed, batch, height, width, last, keep, threads)
     return _steps(spec, packed, batch, (height, width), last, keep, threads)
 
 
-def check_budget(spec: NetworkSpec, packed: list, batch: int, height: int, width: int, last: int,
-                 keep: frozenset, threads: int) -> None:
+def check_budget(
+    spec: NetworkSpec, packed: list, batch: int, height: int, width: int, last: int, keep: frozenset, threads: int
+) -> None:
     """MemoryBudgetError when build's plan would not fit the memory budget; allocates nothing."""
     shapes = spec.shapes_for(height, width)
     sizes: list[int] = []
@@ -214,9 +232,12 @@ def check_budget(spec: NetworkSpec, packed: list, batch: int, height: int, width
     per_layer = [b - a for a, b in zip([0] + sizes, sizes)]
     heaviest = max(range(len(per_layer)), key=per_layer.__getitem__)
     h, w, c = shapes[heaviest]
-    memory.check(needed, f"{spec.path}: a {width}x{height} input (batch {batch}; the most, "
-                         f"{memory.format_bytes(per_layer[heaviest])}, for {spec.layers[heaviest].describe()} "
-                         f"at {w}x{h}x{c})")
+    memory.check(
+        needed,
+        f"{spec.path}: a {width}x{height} input (batch {batch}; the most, "
+        f"{memory.format_bytes(per_layer[heaviest])}, for {spec.layers[heaviest].describe()} "
+        f"at {w}x{h}x{c})",
+    )
 
 
 def input_bytes(spec: NetworkSpec, batch: int, height: int, width: int) -> int:
@@ -229,24 +250,32 @@ def scratch_bytes(spec: NetworkSpec, batch: int, shapes, last: int) -> int:
     (batch x output pixels x size^2 x channels per group), freed when the step ends."""
     in_shapes = spec.input_shapes(shapes)
     largest = 0
-    for i, layer in enumerate(spec.layers[:last + 1]):
+    for i, layer in enumerate(spec.layers[: last + 1]):
         if layer.kind == "convolutional":
             h, w, _ = shapes[i]
-            largest = max(largest, batch * h * w * layer.size ** 2 * (in_shapes[i][2] // layer.groups) * 4)
+            largest = max(largest, batch * h * w * layer.size**2 * (in_shapes[i][2] // layer.groups) * 4)
     return largest
 
 
-def _steps(spec: NetworkSpec, packed: list, batch: int, size: tuple[int, int], last: int, keep: frozenset,
-           threads: int, after_layer=None) -> list[Step]:
+def _steps(
+    spec: NetworkSpec,
+    packed: list,
+    batch: int,
+    size: tuple[int, int],
+    last: int,
+    keep: frozenset,
+    threads: int,
+    after_layer=None,
+) -> list[Step]:
     shapes = spec.shapes_for(*size)
     in_shapes = spec.input_shapes(shapes, size)
     fused, pooled_first = joins(spec)
     fused -= keep
     pooled_first -= keep
     handovers = border_handovers(spec, batch, shapes, in_shapes, last, keep, fused, pooled_first)
-    handed = {}         # conv -> the buffer the step before writes its input into, inside the border
+    handed = {}  # conv -> the buffer the step before writes its input into, inside the border
     steps: list[Step] = []
-    for i, layer in enumerate(spec.layers[:last + 1]):
+    for i, layer in enumerate(spec.layers[: last + 1]):
         handover = {"choices": CONV_CHOICES} if layer.kind == "convolutional" else {}
         if i in handovers:
             handover["border"] = handovers[i]
@@ -258,8 +287,18 @@ def _steps(spec: NetworkSpec, packed: list, batch: int, size: tuple[int, int], l
             conv = layer.make_step((1, 1, channels), shapes[i + 1], batch, packed[i], threads, choices=CONV_CHOICES)
             steps.append(_pool_then(pool, conv))
         elif i in fused:
-            steps.append(layer.make_step(in_shapes[i], shapes[i], batch, packed[i], threads,
-                                         pool=spec.layers[i + 1].window, pooled_shape=shapes[i + 1], **handover))
+            steps.append(
+                layer.make_step(
+                    in_shapes[i],
+                    shapes[i],
+                    batch,
+                    packed[i],
+                    threads,
+                    pool=spec.layers[i + 1].window,
+                    pooled_shape=shapes[i + 1],
+                    **handover,
+                )
+            )
         elif i - 1 in fused or i - 1 in pooled_first:
             steps.append(_already_done)
         else:
@@ -277,8 +316,17 @@ class PlanCache:
     def __init__(self):
         self._plans: OrderedDict[tuple, tuple[int, list[Step]]] = OrderedDict()
 
-    def get(self, spec: NetworkSpec, packed: list, batch: int, height: int, width: int, last: int,
-            keep: frozenset, threads: int) -> list[Step]:
+    def get(
+        self,
+        spec: NetworkSpec,
+        packed: list,
+        batch: int,
+        height: int,
+        width: int,
+        last: int,
+        keep: frozenset,
+        threads: int,
+    ) -> list[Step]:
         """A plan for at least `batch` inputs, made when there is none."""
         key = (height, width, last, keep, threads)
         cached = self._plans.get(key)
@@ -303,7 +351,8 @@ def _already_done(x, outputs):
 def _pool_then(pool: Step, conv: Step) -> Step:
     """The step for a linear 1x1 conv followed by [avgpool]: the pool first (see
     Avgpool.commutes_with)."""
+
     def step(x, outputs):
         return conv(pool(x, outputs), outputs)
-    return step
 
+    return step

@@ -2,6 +2,7 @@
 
 No network and no Qt here: engine.download fetches the files, this module only names them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -27,10 +28,10 @@ _VERSIONS = ((0, 1), (0, 2))
 class ModelInfo:
     key: str
     title: str
-    cfg_name: str               # a file in the project's cfg folder (engine.paths.cfg_dir())
+    cfg_name: str  # a file in the project's cfg folder (engine.paths.cfg_dir())
     weights_url: str
-    sha256: str | None          # pinned where we have seen the published file
-    top1: float | None          # published ImageNet accuracy (darknet's site), for display only
+    sha256: str | None  # pinned where we have seen the published file
+    top1: float | None  # published ImageNet accuracy (darknet's site), for display only
     top5: float | None
 
 
@@ -38,15 +39,23 @@ def _model(key, title, top1, top5, sha256=None) -> ModelInfo:
     return ModelInfo(key, title, f"{key}.cfg", f"{_PJREDDIE}/{key}.weights", sha256, top1, top5)
 
 
-MODELS: dict[str, ModelInfo] = {m.key: m for m in (
-    _model("tiny", "Tiny Darknet", 58.7, 81.7,
-           sha256="f1c3fe6b9bab9af69ae2a090682df3e5b9d83accba69551315f030ce1b37ea81"),
-    _model("darknet", "Darknet Reference", 61.1, 83.0),
-    _model("darknet19", "Darknet19", 72.9, 91.2),
-    _model("extraction", "Extraction", 72.5, 90.8),
-    _model("alexnet", "AlexNet", 57.0, 80.3),
-    _model("resnet18", "ResNet 18", 70.7, 89.9),
-)}
+MODELS: dict[str, ModelInfo] = {
+    m.key: m
+    for m in (
+        _model(
+            "tiny",
+            "Tiny Darknet",
+            58.7,
+            81.7,
+            sha256="f1c3fe6b9bab9af69ae2a090682df3e5b9d83accba69551315f030ce1b37ea81",
+        ),
+        _model("darknet", "Darknet Reference", 61.1, 83.0),
+        _model("darknet19", "Darknet19", 72.9, 91.2),
+        _model("extraction", "Extraction", 72.5, 90.8),
+        _model("alexnet", "AlexNet", 57.0, 80.3),
+        _model("resnet18", "ResNet 18", 70.7, 89.9),
+    )
+}
 
 
 class RegistryError(EngineError):
@@ -66,6 +75,7 @@ def cache_dir() -> Path:
     if env:
         return Path(env).expanduser()
     import platformdirs  # only needed for the real per-user location
+
     return Path(platformdirs.user_cache_dir("tdn")) / "models"
 
 
@@ -88,6 +98,7 @@ def labels_path() -> Path:
 def expected_weights_bytes(key: str, version: tuple[int, int] = (0, 1)) -> int:
     """Size of a complete weights file for `key` (the published files are version 0.1)."""
     from engine.weights import expected_weights_bytes as from_cfg  # lazy: parses the cfg
+
     return from_cfg(cfg_path(key), version=version)
 
 
@@ -111,9 +122,11 @@ def check_pinned_hash(key: str, path: Path) -> None:
         return
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != pinned:
-        raise RegistryError(f"model '{key}': {path} is not the published {key}.weights (sha256 {digest[:12]}…, "
-                            f"expected {pinned[:12]}…): delete it and run `tdn download {key}`, "
-                            "or pass your own file with --weights PATH")
+        raise RegistryError(
+            f"model '{key}': {path} is not the published {key}.weights (sha256 {digest[:12]}…, "
+            f"expected {pinned[:12]}…): delete it and run `tdn download {key}`, "
+            "or pass your own file with --weights PATH"
+        )
 
 
 def find_labels() -> Path | None:
@@ -137,21 +150,28 @@ def resolve(model_or_cfg: str, weights: str | None = None) -> tuple[Path, Path]:
             return cfg, _existing(weights, "weights")
         w = weights_path(key)
         if not w.is_file():
-            raise RegistryError(f"model '{key}' is not downloaded ({w} does not exist): "
-                                f"run `tdn download {key}`, or pass --weights PATH")
+            raise RegistryError(
+                f"model '{key}' is not downloaded ({w} does not exist): "
+                f"run `tdn download {key}`, or pass --weights PATH"
+            )
         if not is_downloaded(key):
-            raise RegistryError(f"model '{key}': {w} is incomplete ({w.stat().st_size} bytes, "
-                                f"expected {expected_weights_bytes(key)}): run `tdn download {key}`")
+            raise RegistryError(
+                f"model '{key}': {w} is incomplete ({w.stat().st_size} bytes, "
+                f"expected {expected_weights_bytes(key)}): run `tdn download {key}`"
+            )
         check_pinned_hash(key, w)
         return cfg, w
     if model_or_cfg.endswith(".cfg") or os.sep in model_or_cfg or "/" in model_or_cfg:
         cfg = _existing(model_or_cfg, "cfg")
         if weights is None:
-            raise RegistryError(f"{cfg} needs a weights file: pass --weights PATH "
-                                f"(or give a model name: {', '.join(MODELS)})")
+            raise RegistryError(
+                f"{cfg} needs a weights file: pass --weights PATH (or give a model name: {', '.join(MODELS)})"
+            )
         return cfg, _existing(weights, "weights")
-    raise RegistryError(f"unknown model '{model_or_cfg}': give one of {', '.join(MODELS)} "
-                        f"(fetched by `tdn download NAME`) or a .cfg path with --weights PATH")
+    raise RegistryError(
+        f"unknown model '{model_or_cfg}': give one of {', '.join(MODELS)} "
+        f"(fetched by `tdn download NAME`) or a .cfg path with --weights PATH"
+    )
 
 
 def _existing(path: str, what: str) -> Path:

@@ -1,5 +1,6 @@
 """A cfg file → NetworkSpec: the [net] input and one frozen layer object per section, with
 every layer's output shape inferred as we go (darknet's parser does the same)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,16 +12,66 @@ from .layers import LAYER_TYPES, Layer, Shape
 
 # [net] options that only matter when training: accepted and ignored
 NET_TRAINING_OPTIONS = (
-    "batch", "subdivisions", "momentum", "decay", "angle", "saturation", "exposure", "hue", "aspect",
-    "learning_rate", "policy", "power", "max_batches", "max_crop", "min_crop", "burn_in", "steps",
-    "scales", "step", "gamma", "rate", "time_steps", "notruth", "random", "adam", "b1", "b2", "eps",
-    "center", "flip", "jitter", "crop_width", "crop_height", "inputs", "max_chart_loss", "mosaic",
-    "cutmix", "mixup", "blur", "letter_box", "label_smooth_eps", "max_ratio", "min_ratio", "B1", "B2",
-    "clip", "scale",
+    "batch",
+    "subdivisions",
+    "momentum",
+    "decay",
+    "angle",
+    "saturation",
+    "exposure",
+    "hue",
+    "aspect",
+    "learning_rate",
+    "policy",
+    "power",
+    "max_batches",
+    "max_crop",
+    "min_crop",
+    "burn_in",
+    "steps",
+    "scales",
+    "step",
+    "gamma",
+    "rate",
+    "time_steps",
+    "notruth",
+    "random",
+    "adam",
+    "b1",
+    "b2",
+    "eps",
+    "center",
+    "flip",
+    "jitter",
+    "crop_width",
+    "crop_height",
+    "inputs",
+    "max_chart_loss",
+    "mosaic",
+    "cutmix",
+    "mixup",
+    "blur",
+    "letter_box",
+    "label_smooth_eps",
+    "max_ratio",
+    "min_ratio",
+    "B1",
+    "B2",
+    "clip",
+    "scale",
 )
 # options darknet reads in every layer section that only matter when training (engine/training)
-LAYER_TRAINING_OPTIONS = ("learning_rate", "stopbackward", "dontsave", "dontload", "dontloadscales",
-                          "numload", "onlyforward", "truth", "smooth")
+LAYER_TRAINING_OPTIONS = (
+    "learning_rate",
+    "stopbackward",
+    "dontsave",
+    "dontload",
+    "dontloadscales",
+    "numload",
+    "onlyforward",
+    "truth",
+    "smooth",
+)
 
 
 @dataclass(frozen=True)
@@ -30,7 +81,7 @@ class NetworkSpec:
     height: int
     channels: int
     layers: tuple[Layer, ...]
-    shapes: tuple[Shape, ...]       # output shape of each layer at the cfg's input size
+    shapes: tuple[Shape, ...]  # output shape of each layer at the cfg's input size
 
     @property
     def name(self) -> str:

@@ -1,5 +1,6 @@
 """darknet's `classifier valid` for a folder a user has: accuracy against labels taken from
 file and folder names, with images decoded on a thread pool while the engine runs batches."""
+
 from __future__ import annotations
 
 import re
@@ -16,14 +17,14 @@ from .errors import EngineError
 from .image import IMAGE_SUFFIXES
 
 WNID = re.compile(r"n\d{8}")
-BATCH = 16                      # images per forward pass when their input shapes agree
+BATCH = 16  # images per forward pass when their input shapes agree
 
 
 @dataclass(frozen=True)
 class Row:
     path: Path
     label: int
-    top: list[tuple[int, str, float]]       # top-5 (index, name, prob)
+    top: list[tuple[int, str, float]]  # top-5 (index, name, prob)
 
     @property
     def correct1(self) -> bool:
@@ -39,7 +40,7 @@ class Validation:
     rows: list[Row] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     seconds: float = 0.0
-    workers: int | None = None       # the Dask workers that computed it (None: this process)
+    workers: int | None = None  # the Dask workers that computed it (None: this process)
 
     @property
     def images(self) -> int:
@@ -54,8 +55,13 @@ class Validation:
         return sum(r.correct5 for r in self.rows) / self.images if self.rows else 0.0
 
     def summary(self) -> dict:
-        summary = {"images": self.images, "top1": self.top1, "top5": self.top5,
-                   "skipped": len(self.skipped), "seconds": round(self.seconds, 3)}
+        summary = {
+            "images": self.images,
+            "top1": self.top1,
+            "top5": self.top5,
+            "skipped": len(self.skipped),
+            "seconds": round(self.seconds, 3),
+        }
         if self.workers is not None:
             summary["workers"] = self.workers
         return summary
@@ -100,9 +106,15 @@ def find_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
 
 
-def validate(classifier: Classifier, folder: Path, labeler: Labeler, limit: int | None = None,
-             progress: Callable[[Validation, int], None] | None = None,
-             cancel: Callable[[], bool] | None = None, workers: int = 2) -> Validation:
+def validate(
+    classifier: Classifier,
+    folder: Path,
+    labeler: Labeler,
+    limit: int | None = None,
+    progress: Callable[[Validation, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    workers: int = 2,
+) -> Validation:
     """Classify every labelled image under folder. progress(result_so_far, total) after each batch."""
     from .image import load_image
 
@@ -131,9 +143,15 @@ def validate(classifier: Classifier, folder: Path, labeler: Labeler, limit: int 
     return result
 
 
-def validate_on_cluster(cluster, model, folder: Path, labeler: Labeler, limit: int | None = None,
-                        progress: Callable[[Validation, int], None] | None = None,
-                        batch: int | None = None) -> Validation:
+def validate_on_cluster(
+    cluster,
+    model,
+    folder: Path,
+    labeler: Labeler,
+    limit: int | None = None,
+    progress: Callable[[Validation, int], None] | None = None,
+    batch: int | None = None,
+) -> Validation:
     """validate on a Dask cluster (engine/cluster.py): the same rows and figures, computed by its
     workers from the paths; result.workers says how many there were."""
     from .cluster import BATCH, run_batches
@@ -200,7 +218,15 @@ def write_csv(result: Validation, path: Path) -> None:
     writer = csv.writer(buffer)
     writer.writerow(["file", "label", "top5_indices", "top5_names", "top5_probs", "correct1", "correct5"])
     for row in result.rows:
-        writer.writerow([str(row.path), row.label, " ".join(str(i) for i, _, _ in row.top),
-                         "|".join(n for _, n, _ in row.top), " ".join(f"{p:.6f}" for _, _, p in row.top),
-                         int(row.correct1), int(row.correct5)])
+        writer.writerow(
+            [
+                str(row.path),
+                row.label,
+                " ".join(str(i) for i, _, _ in row.top),
+                "|".join(n for _, n, _ in row.top),
+                " ".join(f"{p:.6f}" for _, _, p in row.top),
+                int(row.correct1),
+                int(row.correct5),
+            ]
+        )
     write_atomic(Path(path), buffer.getvalue().encode("utf-8"))

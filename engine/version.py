@@ -5,6 +5,7 @@ the tree's, so its pyproject.toml says which version it is, even when the instal
 written for an older one. Installed from a wheel (scripts/run-app's `pip install .`), there is no
 pyproject.toml beside the package, and the distribution's metadata says.
 """
+
 from __future__ import annotations
 
 import importlib.metadata

@@ -3,6 +3,7 @@
 Header: int32 major, minor, revision, then `seen` (images trained on) as uint64 when
 major*10+minor >= 2 (and both < 1000), else as int32. Every byte must be accounted for.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,8 +15,8 @@ from .errors import WeightsError
 from .files import write_atomic
 from .spec import NetworkSpec, parse_network
 
-Params = list[dict[str, np.ndarray]]      # one {name: float32 array} per layer
-CURRENT_VERSION = (0, 2, 0)               # what darknet writes today (64-bit seen)
+Params = list[dict[str, np.ndarray]]  # one {name: float32 array} per layer
+CURRENT_VERSION = (0, 2, 0)  # what darknet writes today (64-bit seen)
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,7 @@ class WeightsHeader:
 
 
 def count_params(spec: NetworkSpec) -> int:
-    return sum(n for layer, shape in zip(spec.layers, spec.input_shapes())
-               for _, n in layer.param_layout(shape))
+    return sum(n for layer, shape in zip(spec.layers, spec.input_shapes()) for _, n in layer.param_layout(shape))
 
 
 def expected_weights_bytes(cfg: str | Path | NetworkSpec, version: tuple[int, int] = (0, 1)) -> int:
@@ -66,11 +66,12 @@ def read_weights(path: str | Path, spec: NetworkSpec, prefix: bool = False) -> t
     major, minor, revision = (int(v) for v in np.frombuffer(data, "<i4", 3))
     header = WeightsHeader(major, minor, revision, 0)
     if min(major, minor, revision) < 0:
-        raise WeightsError(f"{path}: not a darknet weights file (its header says version "
-                           f"{major}.{minor}.{revision})")
+        raise WeightsError(f"{path}: not a darknet weights file (its header says version {major}.{minor}.{revision})")
     if len(data) < header.size:
-        raise WeightsError(f"{path}: {len(data)} bytes is too short for a darknet weights header "
-                           f"(version {major}.{minor} has {header.size} bytes)")
+        raise WeightsError(
+            f"{path}: {len(data)} bytes is too short for a darknet weights header "
+            f"(version {major}.{minor} has {header.size} bytes)"
+        )
     seen = np.frombuffer(data, "<u8" if header.wide_seen else "<i4", 1, 12)[0]
     header = WeightsHeader(major, minor, revision, int(seen))
     total = header.size + 4 * count_params(spec)
@@ -86,7 +87,8 @@ def read_weights(path: str | Path, spec: NetworkSpec, prefix: bool = False) -> t
             if end > len(data):
                 raise WeightsError(
                     f"{path}: ends inside {layer.describe()} ({name}): the cfg {spec.path} needs "
-                    f"{total} bytes, the file has {len(data)}")
+                    f"{total} bytes, the file has {len(data)}"
+                )
             arrays[name] = np.frombuffer(data, "<f4", count, offset).astype(np.float32)
             offset = end
         if header.transposed and "weights" in arrays and layer.kind == "connected":
@@ -94,17 +96,19 @@ def read_weights(path: str | Path, spec: NetworkSpec, prefix: bool = False) -> t
             arrays["weights"] = np.ascontiguousarray(w.T).reshape(-1)
         params.append(arrays)
     if offset != len(data):
-        raise WeightsError(f"{path}: {len(data) - offset} bytes left over after the last layer: the cfg "
-                           f"{spec.path} needs {total} bytes, the file has {len(data)} (wrong cfg?)")
+        raise WeightsError(
+            f"{path}: {len(data) - offset} bytes left over after the last layer: the cfg "
+            f"{spec.path} needs {total} bytes, the file has {len(data)} (wrong cfg?)"
+        )
     return header, params
 
 
-def weights_bytes(spec: NetworkSpec, params: Params, seen: int = 0,
-                  version: tuple[int, int, int] = CURRENT_VERSION) -> bytes:
+def weights_bytes(
+    spec: NetworkSpec, params: Params, seen: int = 0, version: tuple[int, int, int] = CURRENT_VERSION
+) -> bytes:
     """A .weights file's bytes: darknet's header, then every layer's arrays in darknet's order."""
     header = WeightsHeader(*version, seen)
-    chunks = [np.array(version, "<i4").tobytes(),
-              np.array([seen], "<u8" if header.wide_seen else "<i4").tobytes()]
+    chunks = [np.array(version, "<i4").tobytes(), np.array([seen], "<u8" if header.wide_seen else "<i4").tobytes()]
     for layer, in_shape, arrays in zip(spec.layers, spec.input_shapes(), params):
         for name, count in layer.param_layout(in_shape):
             array = np.asarray(arrays[name], "<f4").reshape(-1)
@@ -114,8 +118,9 @@ def weights_bytes(spec: NetworkSpec, params: Params, seen: int = 0,
     return b"".join(chunks)
 
 
-def write_weights(path: str | Path, spec: NetworkSpec, params: Params, seen: int = 0,
-                  version: tuple[int, int, int] = CURRENT_VERSION) -> None:
+def write_weights(
+    path: str | Path, spec: NetworkSpec, params: Params, seen: int = 0, version: tuple[int, int, int] = CURRENT_VERSION
+) -> None:
     """Write darknet's format whole (engine.files), or not at all."""
     write_atomic(Path(path), weights_bytes(spec, params, seen, version))
 
@@ -136,7 +141,7 @@ def random_params(spec: NetworkSpec, seed: int = 0) -> Params:
                 values = rng.uniform(0.5, 1.5, count)
             elif name == "rolling_variance":
                 values = rng.uniform(0.5, 2.0, count)
-            else:                                   # biases, rolling_mean
+            else:  # biases, rolling_mean
                 values = rng.normal(0.0, 0.1, count)
             arrays[name] = values.astype(np.float32)
         params.append(arrays)

@@ -1,11 +1,21 @@
 """`tdn classify MODEL|CFG [WEIGHTS] IMAGE...`: darknet's classifier output, per image."""
+
 from __future__ import annotations
 
 import json
 import sys
 
-from .common import (add_cluster_argument, add_model_arguments, add_tta_argument, cluster_model, fail,
-                     kernel_path_note, load_class_names, load_network, split_weights)
+from .common import (
+    add_cluster_argument,
+    add_model_arguments,
+    add_tta_argument,
+    cluster_model,
+    fail,
+    kernel_path_note,
+    load_class_names,
+    load_network,
+    split_weights,
+)
 
 # Below this much work (images x BFLOPs at the cfg's size) the portable kernels answer sooner
 # than loading the compiled ones, which costs a process ~0.8-1 s (Numba's start-up, then the
@@ -16,18 +26,23 @@ PORTABLE_WORK = 30
 def add_parser(subparsers):
     from engine.image import RESIZE_HELP, RESIZE_MODES
 
-    p = subparsers.add_parser("classify", help="print the top classes of images",
-                              description="Classify images and print darknet's top-k output.")
+    p = subparsers.add_parser(
+        "classify",
+        help="print the top classes of images",
+        description="Classify images and print darknet's top-k output.",
+    )
     add_model_arguments(p, inputs="IMAGE")
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes to print (default 5)")
     p.add_argument("--resize", choices=RESIZE_MODES, default="min", help=RESIZE_HELP + " (default: min)")
     p.add_argument("--json", action="store_true", help="one JSON object per image instead of text")
     add_tta_argument(p)
-    p.add_argument("--cam", metavar="DIR",
-                   help="write a heatmap per image: DIR/<name>.cam.npy (the map, float32, rows x columns "
-                        "over the image) and DIR/<name>.cam.png (the photo under it, with the class name)")
-    p.add_argument("--cam-class", metavar="NAME|INDEX",
-                   help="the class to map (default: each image's top-1)")
+    p.add_argument(
+        "--cam",
+        metavar="DIR",
+        help="write a heatmap per image: DIR/<name>.cam.npy (the map, float32, rows x columns "
+        "over the image) and DIR/<name>.cam.png (the photo under it, with the class name)",
+    )
+    p.add_argument("--cam-class", metavar="NAME|INDEX", help="the class to map (default: each image's top-1)")
     add_cluster_argument(p)
     p.set_defaults(func=run)
     return p
@@ -47,7 +62,7 @@ def run(args) -> int:
     if args.cluster:
         from engine.cluster import require
 
-        require()                   # before any work: without Dask, the one line on how to get it
+        require()  # before any work: without Dask, the one line on how to get it
     if args.cluster and args.cam:
         raise engine.EngineError("--cam writes its files here: run it without --cluster")
     net = load_network(args.model, weights)
@@ -57,7 +72,7 @@ def run(args) -> int:
     if args.cluster:
         return _run_on_cluster(args, cluster_model(args, weights, classifier), images)
     cams = _Heatmaps(classifier, args.cam, args.cam_class) if args.cam else None
-    net.warm_up()           # "Predicted in" times the network, as darknet's does, not JIT loading
+    net.warm_up()  # "Predicted in" times the network, as darknet's does, not JIT loading
     note = kernel_path_note()
     failures = 0
     for path in images:
@@ -78,8 +93,11 @@ def run(args) -> int:
 def _print(args, path: str, seconds: float, top, written=None) -> None:
     """One image's answer, as darknet prints it or (--json) as one JSON object."""
     if args.json:
-        record = {"image": path, "seconds": round(seconds, 6),
-                  "top": [{"index": i, "name": n, "prob": p} for i, n, p in top]}
+        record = {
+            "image": path,
+            "seconds": round(seconds, 6),
+            "top": [{"index": i, "name": n, "prob": p} for i, n, p in top],
+        }
         if written:
             record["cam"] = {"class": written[0], "npy": str(written[1]), "png": str(written[2])}
         print(json.dumps(record))
@@ -117,7 +135,7 @@ class _Heatmaps:
         import engine
         from pathlib import Path
 
-        classifier.heatmap_source()          # NoHeatmap: the one line, before any work
+        classifier.heatmap_source()  # NoHeatmap: the one line, before any work
         self.names = classifier.names
         self.index = None if cam_class is None else class_index(cam_class, classifier.names, classifier.net.classes)
         self.folder = Path(folder)
@@ -161,8 +179,10 @@ def class_index(text: str, names, classes: int) -> int:
         return index
     found = [i for i, name in enumerate(names or ()) if name.lower() == text.strip().lower()]
     if not found:
-        raise engine.EngineError(f"--cam-class {text!r}: no class of that name"
-                                 + ("" if names else " (this network has no class names: give an index)"))
+        raise engine.EngineError(
+            f"--cam-class {text!r}: no class of that name"
+            + ("" if names else " (this network has no class names: give an index)")
+        )
     if len(found) > 1:
         raise engine.EngineError(f"--cam-class {text!r} is classes {', '.join(map(str, found))}: give the index")
     return found[0]

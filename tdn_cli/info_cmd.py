@@ -4,6 +4,7 @@ Versions come from the installed packages' metadata, so nothing heavy is importe
 never Qt: the CLI does not import it). Numba is imported, to ask which threading layer its pool
 gets; the kernel cache is read, never changed: no compile starts, no kernel is loaded.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -25,8 +26,7 @@ PACKAGES = (
     ("llvmlite", ("llvmlite",)),
     ("SciPy", ("scipy",)),
     ("PySide6", ("PySide6", "PySide6-Essentials")),
-    ("OpenCV", ("opencv-python-headless", "opencv-python", "opencv-contrib-python-headless",
-                "opencv-contrib-python")),
+    ("OpenCV", ("opencv-python-headless", "opencv-python", "opencv-contrib-python-headless", "opencv-contrib-python")),
     ("Pillow", ("pillow",)),
     ("TBB", ("tbb",)),
 )
@@ -40,10 +40,12 @@ SIMD_FLAGS = {
 
 def add_parser(subparsers):
     p = subparsers.add_parser(
-        "info", help="versions, threads, kernel cache, models and CPU: paste it into a bug report",
+        "info",
+        help="versions, threads, kernel cache, models and CPU: paste it into a bug report",
         description="Print tdn's version and its libraries', Numba's threads, where the compiled "
-                    "kernels are cached and whether they are compiled, the downloaded models, and "
-                    "the CPU's vector instructions. Compiles, loads and downloads nothing.")
+        "kernels are cached and whether they are compiled, the downloaded models, and "
+        "the CPU's vector instructions. Compiles, loads and downloads nothing.",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
     p.set_defaults(func=run)
     return p
@@ -91,6 +93,7 @@ def threads() -> dict:
     # without a kernel is Numba's internal call (importing engine has already preloaded TBB)
     try:
         from numba.np.ufunc import parallel
+
         parallel._launch_threads()
         layer = numba.threading_layer()
     except Exception as exc:  # noqa: BLE001 - a report says what went wrong rather than failing
@@ -117,8 +120,7 @@ def models() -> dict:
     names = registry.find_names()
     return {
         "cache": str(registry.cache_dir()),
-        "downloaded": {key: str(registry.weights_path(key)) for key in registry.MODELS
-                       if registry.is_downloaded(key)},
+        "downloaded": {key: str(registry.weights_path(key)) for key in registry.MODELS if registry.is_downloaded(key)},
         "not_downloaded": [key for key in registry.MODELS if not registry.is_downloaded(key)],
         "names": str(names) if names else None,
     }
@@ -128,7 +130,7 @@ def cpu() -> dict:
     name, known, flags = platform.machine(), (), set()
     try:
         with open("/proc/cpuinfo") as f:
-            first = f.read().split("\n\n", 1)[0]      # every core lists the same
+            first = f.read().split("\n\n", 1)[0]  # every core lists the same
     except OSError:
         first = ""
     for line in first.splitlines():
@@ -140,18 +142,24 @@ def cpu() -> dict:
             known, flags = SIMD_FLAGS[key], set(value.split())
     try:
         import llvmlite.binding
+
         llvm = llvmlite.binding.get_host_cpu_name()
     except Exception:  # noqa: BLE001 - not installed, or an llvmlite without it
         llvm = None
-    return {"model": name, "llvm_cpu": llvm, "simd": [f for f in known if f in flags],
-            "simd_absent": [f for f in known if f not in flags]}
+    return {
+        "model": name,
+        "llvm_cpu": llvm,
+        "simd": [f for f in known if f in flags],
+        "simd_absent": [f for f in known if f not in flags],
+    }
 
 
 def format_text(report: dict) -> str:
     k, m, c, t = report["kernels"], report["models"], report["cpu"], report["threads"]
     packages = [f"  {label:<9} {found}" for label, found in report["packages"].items()]
-    threads_line = (f"{t['count']} (Numba's {t['layer']} layer)" if t["count"] is not None
-                    else "? (Numba is not installed)")
+    threads_line = (
+        f"{t['count']} (Numba's {t['layer']} layer)" if t["count"] is not None else "? (Numba is not installed)"
+    )
     if k["compiled"] == k["total"]:
         state = "all compiled"
     elif k["compiled"] == 0:
@@ -165,19 +173,21 @@ def format_text(report: dict) -> str:
     if c["simd_absent"]:
         simd += f" (not: {' '.join(c['simd_absent'])})"
     llvm = f" (LLVM: {c['llvm_cpu']})" if c["llvm_cpu"] else ""
-    return "\n".join([
-        f"tdn       {report['tdn']}",
-        f"Python    {report['python']}",
-        f"platform  {report['platform']}",
-        *packages,
-        f"threads   {threads_line}",
-        f"kernels   {state}",
-        f"  mode    TDN_KERNELS={k['mode']}",
-        f"  cache   {k['cache']}",
-        f"models    in {m['cache']}",
-        f"  downloaded      {downloaded or 'none'}",
-        f"  not downloaded  {', '.join(m['not_downloaded']) or 'none'}",
-        f"  class names     {m['names'] or 'not downloaded'}",
-        f"CPU       {c['model']}{llvm}",
-        f"  SIMD    {simd}",
-    ])
+    return "\n".join(
+        [
+            f"tdn       {report['tdn']}",
+            f"Python    {report['python']}",
+            f"platform  {report['platform']}",
+            *packages,
+            f"threads   {threads_line}",
+            f"kernels   {state}",
+            f"  mode    TDN_KERNELS={k['mode']}",
+            f"  cache   {k['cache']}",
+            f"models    in {m['cache']}",
+            f"  downloaded      {downloaded or 'none'}",
+            f"  not downloaded  {', '.join(m['not_downloaded']) or 'none'}",
+            f"  class names     {m['names'] or 'not downloaded'}",
+            f"CPU       {c['model']}{llvm}",
+            f"  SIMD    {simd}",
+        ]
+    )

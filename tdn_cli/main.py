@@ -1,4 +1,5 @@
 """Entry point of `tdn`. Subcommands live in their own modules; each registers a parser."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,14 +10,28 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     from engine.version import version
 
-    from . import (bench_cmd, classify_cmd, compile_cmd, export_cmd, info_cmd, models_cmd, summary_cmd, teach_cmd,
-                   train_cmd, valid_cmd)
+    from . import (
+        bench_cmd,
+        classify_cmd,
+        compile_cmd,
+        export_cmd,
+        info_cmd,
+        models_cmd,
+        summary_cmd,
+        teach_cmd,
+        train_cmd,
+        valid_cmd,
+    )
 
     parser = argparse.ArgumentParser(
-        prog="tdn", description="Classify images with darknet's ImageNet models (Tiny Darknet and friends).")
-    parser.add_argument("--memory", metavar="SIZE",
-                        help="the most memory a network's buffers may take, e.g. 4G or 512M (default: half of "
-                             "what is available; or set TDN_MEMORY_BUDGET)")
+        prog="tdn", description="Classify images with darknet's ImageNet models (Tiny Darknet and friends)."
+    )
+    parser.add_argument(
+        "--memory",
+        metavar="SIZE",
+        help="the most memory a network's buffers may take, e.g. 4G or 512M (default: half of "
+        "what is available; or set TDN_MEMORY_BUDGET)",
+    )
     parser.add_argument("--version", action="version", version=f"tdn {version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     classify_cmd.add_parser(sub)
@@ -55,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tdn: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:          # `tdn classify ... | head`
+    except BrokenPipeError:  # `tdn classify ... | head`
         return 0
 
 

@@ -1,4 +1,5 @@
 """`tdn download MODEL...` and `tdn models`: fetch pretrained weights and show what is here."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,9 +12,11 @@ from .common import fail
 
 def add_download_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "download", help="download pretrained weights and ImageNet class names",
+        "download",
+        help="download pretrained weights and ImageNet class names",
         description=f"Download pretrained weights into {registry.cache_dir()} "
-                    f"(models: {', '.join(registry.MODELS)}, or all).")
+        f"(models: {', '.join(registry.MODELS)}, or all).",
+    )
     p.add_argument("models", nargs="+", metavar="MODEL", help="a model name, or 'all'")
     # A mirror or a test server standing in for pjreddie.com and the darknet data folder.
     p.add_argument("--base-url", default=None, help=argparse.SUPPRESS)
@@ -60,13 +63,14 @@ def run_models(args) -> int:
         except EngineError:  # our cfg missing or broken: say so instead of failing the listing
             expected = "?"
         size = f"{w.stat().st_size / 1e6:.1f}" if w.is_file() else "-"
-        rows.append((key, info.title, "yes" if registry.is_downloaded(key) else "no",
-                     size, expected, str(w)))
+        rows.append((key, info.title, "yes" if registry.is_downloaded(key) else "no", size, expected, str(w)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(c.ljust(wd) for c, wd in zip(r, widths)) + "  " + r[-1])
     cache = registry.cache_dir()
     print(f"\ncache: {cache}")
-    print(f"no network? download NAME.weights from https://pjreddie.com/media/files/ elsewhere and "
-          f"copy it to {cache}, or pass --weights PATH")
+    print(
+        f"no network? download NAME.weights from https://pjreddie.com/media/files/ elsewhere and "
+        f"copy it to {cache}, or pass --weights PATH"
+    )
     return 0

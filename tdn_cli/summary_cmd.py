@@ -1,13 +1,16 @@
 """`tdn summary MODEL|CFG`: darknet's layer table with BFLOPs, parameters and file size."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("summary", help="print the layer table of a cfg",
-                              description="Print a network's layers, BFLOPs, parameters and "
-                                          "weights-file size (no weights needed).")
+    p = subparsers.add_parser(
+        "summary",
+        help="print the layer table of a cfg",
+        description="Print a network's layers, BFLOPs, parameters and weights-file size (no weights needed).",
+    )
     p.add_argument("model", metavar="MODEL|CFG", help="a model name or a darknet .cfg file")
     p.add_argument("--size", metavar="WxH", help="input size to compute shapes for (default: the cfg's)")
     p.set_defaults(func=run)

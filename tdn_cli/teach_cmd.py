@@ -1,5 +1,6 @@
 """`tdn teach FOLDER --out DIR`: teach a new head on a frozen network from one subfolder per class,
 and export NAME.cfg / NAME.weights / NAME.names that `tdn classify` (and darknet, OpenCV) load."""
+
 from __future__ import annotations
 
 import math
@@ -8,43 +9,69 @@ import time
 
 import numpy as np
 
-AUGMENT_CHOICES = {"none": (), "flip": ("flip",), "crops": ("crop-tl", "crop-tr", "crop-bl", "crop-br"),
-                   "all": ("flip", "crop-tl", "crop-tr", "crop-bl", "crop-br")}
+AUGMENT_CHOICES = {
+    "none": (),
+    "flip": ("flip",),
+    "crops": ("crop-tl", "crop-tr", "crop-bl", "crop-br"),
+    "all": ("flip", "crop-tl", "crop-tr", "crop-bl", "crop-br"),
+}
 
 
 def add_parser(subparsers):
     from engine.teach import DEFAULT_FOLDS, L2_GRID, MIN_TRUSTED
 
     p = subparsers.add_parser(
-        "teach", help="teach your own classes on top of a frozen network",
+        "teach",
+        help="teach your own classes on top of a frozen network",
         description="Train a new classifier head on a frozen network's features, from FOLDER's class "
-                    "subfolders (the folder name is the class name), and write DIR/NAME.cfg, "
-                    "DIR/NAME.weights and DIR/NAME.names. Cross-validation picks the features and the "
-                    "regularisation and measures the accuracy; the model written is trained on every "
-                    "image.")
+        "subfolders (the folder name is the class name), and write DIR/NAME.cfg, "
+        "DIR/NAME.weights and DIR/NAME.names. Cross-validation picks the features and the "
+        "regularisation and measures the accuracy; the model written is trained on every "
+        "image.",
+    )
     p.add_argument("folder", metavar="FOLDER", help="one subfolder of images per class")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write the model to")
     p.add_argument("--name", default="taught", metavar="NAME", help="model file name (default: taught)")
-    p.add_argument("--base", default="tiny", metavar="MODEL|CFG",
-                   help="network to build on: a model name or a .cfg with --weights (default: tiny)")
+    p.add_argument(
+        "--base",
+        default="tiny",
+        metavar="MODEL|CFG",
+        help="network to build on: a model name or a .cfg with --weights (default: tiny)",
+    )
     p.add_argument("--weights", metavar="FILE", help="weights of --base (default: the downloaded ones)")
-    p.add_argument("--layer", metavar="N[,M...]",
-                   help="the layer the head reads, or layers of one size for a [route] (17,19); default: "
-                        "chosen by cross-validation among the network's candidates (tiny: 17,19 / 18 / 19)")
-    p.add_argument("--l2", type=float, metavar="X",
-                   help=f"L2 regularisation (default: chosen by cross-validation among "
-                        f"{', '.join(f'{v:g}' for v in L2_GRID)})")
-    p.add_argument("--folds", type=int, default=DEFAULT_FOLDS, metavar="K",
-                   help=f"cross-validation folds (default {DEFAULT_FOLDS})")
+    p.add_argument(
+        "--layer",
+        metavar="N[,M...]",
+        help="the layer the head reads, or layers of one size for a [route] (17,19); default: "
+        "chosen by cross-validation among the network's candidates (tiny: 17,19 / 18 / 19)",
+    )
+    p.add_argument(
+        "--l2",
+        type=float,
+        metavar="X",
+        help=f"L2 regularisation (default: chosen by cross-validation among {', '.join(f'{v:g}' for v in L2_GRID)})",
+    )
+    p.add_argument(
+        "--folds",
+        type=int,
+        default=DEFAULT_FOLDS,
+        metavar="K",
+        help=f"cross-validation folds (default {DEFAULT_FOLDS})",
+    )
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the folds (default 0)")
-    p.add_argument("--augment", choices=AUGMENT_CHOICES, default="flip",
-                   help="extra training examples per image: flip (mirror), crops (4 corners), all, or "
-                        "none (default: flip)")
-    p.add_argument("--predictions", metavar="FILE.csv",
-                   help="write each image's cross-validated prediction (path, class, predicted class, their "
-                        "probabilities): the mistakes to look at")
-    p.add_argument("--verbose", action="store_true",
-                   help="every head and l2 cross-validated, not only the one chosen")
+    p.add_argument(
+        "--augment",
+        choices=AUGMENT_CHOICES,
+        default="flip",
+        help="extra training examples per image: flip (mirror), crops (4 corners), all, or none (default: flip)",
+    )
+    p.add_argument(
+        "--predictions",
+        metavar="FILE.csv",
+        help="write each image's cross-validated prediction (path, class, predicted class, their "
+        "probabilities): the mistakes to look at",
+    )
+    p.add_argument("--verbose", action="store_true", help="every head and l2 cross-validated, not only the one chosen")
     p.set_defaults(func=run, min_trusted=MIN_TRUSTED)
     return p
 
@@ -80,25 +107,33 @@ def run(args) -> int:
         print(note, file=sys.stderr)
     for _, reason in features.skipped:
         print(f"skipped {reason}")
-    print(f"features: {len(features.paths)} images x {len(features.variants)} "
-          f"({', '.join(features.variants)}) in {features.seconds:.2f} s ({features.computed} computed, "
-          f"{features.cached} cached), {len(features.skipped)} skipped")
+    print(
+        f"features: {len(features.paths)} images x {len(features.variants)} "
+        f"({', '.join(features.variants)}) in {features.seconds:.2f} s ({features.computed} computed, "
+        f"{features.cached} cached), {len(features.skipped)} skipped"
+    )
 
     bar = _progress_bar("cross-validation")
     result = teach.train_head(features, args.folds, args.l2, args.seed, progress=bar)
     bar.close()
     if args.verbose and result.trials:
         print(_trials(result))
-    print(f"head: {result.head.describe(backbone.spec)}, l2 {result.l2:g}"
-          + (" (chosen by cross-validation)" if len(result.trials) > 1 else ""))
+    print(
+        f"head: {result.head.describe(backbone.spec)}, l2 {result.l2:g}"
+        + (" (chosen by cross-validation)" if len(result.trials) > 1 else "")
+    )
     evaluation, what = (result.cv, "cross-validated") if result.cv is not None else (result.train, "training")
-    print(f"{what} accuracy: {100 * evaluation.accuracy:.1f}% ({int(evaluation.confusion.trace())}/"
-          f"{evaluation.count}), measured {result.how}")
+    print(
+        f"{what} accuracy: {100 * evaluation.accuracy:.1f}% ({int(evaluation.confusion.trace())}/"
+        f"{evaluation.count}), measured {result.how}"
+    )
     print(_table(result.classes, evaluation))
     for name in result.few:
         n = int(np.sum(features.image_labels == result.classes.index(name)))
-        print(f"warning: class '{name}' has only {n} image{'s' if n != 1 else ''}: too few to trust its "
-              f"figures; {args.min_trusted} or more would be better")
+        print(
+            f"warning: class '{name}' has only {n} image{'s' if n != 1 else ''}: too few to trust its "
+            f"figures; {args.min_trusted} or more would be better"
+        )
     print(f"the model written is trained on all {result.images} images")
     if args.predictions and result.cv is None:
         print(f"{args.predictions} not written: too few images to cross-validate")
@@ -112,8 +147,10 @@ def run(args) -> int:
     print("wrote:")
     for path in (paths.cfg, paths.weights, paths.names):
         print(f"  {path}")
-    print(f"time: feature extraction {features.seconds:.2f} s, cross-validation and training "
-          f"{result.seconds:.2f} s, export {export_seconds:.2f} s")
+    print(
+        f"time: feature extraction {features.seconds:.2f} s, cross-validation and training "
+        f"{result.seconds:.2f} s, export {export_seconds:.2f} s"
+    )
     print(f"try: tdn classify {paths.cfg} {paths.weights} IMAGE --names {paths.names}")
     return 0
 
@@ -134,8 +171,10 @@ def _layers(text: str | None):
 def _trials(result) -> str:
     """Every head × l2 cross-validated: accuracy and log-loss, the chosen one marked."""
     values = sorted({t.l2 for t in result.trials})
-    lines = ["cross-validation (accuracy % / log-loss):",
-             f"  {'head':<8}" + "".join(f"{'l2 ' + format(v, 'g'):>17}" for v in values)]
+    lines = [
+        "cross-validation (accuracy % / log-loss):",
+        f"  {'head':<8}" + "".join(f"{'l2 ' + format(v, 'g'):>17}" for v in values),
+    ]
     for head in dict.fromkeys(t.head for t in result.trials):
         cells = []
         for v in values:
@@ -156,13 +195,15 @@ def _table(classes, evaluation) -> str:
     def share(value) -> str:
         return "-" if math.isnan(value) else f"{100 * value:.1f}%"
 
-    lines = [f"{'#':>3}  {'class':<{width}}  {'images':>6}  {'recall':>7}  {'precision':>9}  predicted as:",
-             f"{'':>3}  {'':<{width}}  {'':>6}  {'':>7}  {'':>9}  "
-             + "".join(f"{k:>{cell}}" for k in range(len(classes)))]
+    lines = [
+        f"{'#':>3}  {'class':<{width}}  {'images':>6}  {'recall':>7}  {'precision':>9}  predicted as:",
+        f"{'':>3}  {'':<{width}}  {'':>6}  {'':>7}  {'':>9}  " + "".join(f"{k:>{cell}}" for k in range(len(classes))),
+    ]
     for k, name in enumerate(classes):
-        lines.append(f"{k:>3}  {name:<{width}}  {int(evaluation.counts[k]):>6}  {share(evaluation.recall[k]):>7}  "
-                     f"{share(evaluation.precision[k]):>9}  "
-                     + "".join(f"{int(v):>{cell}}" for v in evaluation.confusion[k]))
+        lines.append(
+            f"{k:>3}  {name:<{width}}  {int(evaluation.counts[k]):>6}  {share(evaluation.recall[k]):>7}  "
+            f"{share(evaluation.precision[k]):>9}  " + "".join(f"{int(v):>{cell}}" for v in evaluation.confusion[k])
+        )
     return "\n".join(lines)
 
 
@@ -195,9 +236,16 @@ def _write_predictions(path: str, result) -> int:
     wrong = 0
     for judged in result.judged():
         wrong += not judged.right
-        rows.writerow([str(judged.path), result.classes[judged.true], result.classes[judged.predicted],
-                       f"{judged.probabilities[judged.predicted]:.4f}", f"{judged.probabilities[judged.true]:.4f}",
-                       int(judged.right)])
+        rows.writerow(
+            [
+                str(judged.path),
+                result.classes[judged.true],
+                result.classes[judged.predicted],
+                f"{judged.probabilities[judged.predicted]:.4f}",
+                f"{judged.probabilities[judged.true]:.4f}",
+                int(judged.right),
+            ]
+        )
     write_atomic(path, text.getvalue().encode())
     return wrong
 
@@ -211,12 +259,19 @@ def _progress_bar(stage: str):
     def update(done, total):
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, unit="img" if stage == "features" else "fold", desc=stage,
-                       file=sys.stderr, disable=None, leave=False)
+            bar = tqdm(
+                total=total,
+                unit="img" if stage == "features" else "fold",
+                desc=stage,
+                file=sys.stderr,
+                disable=None,
+                leave=False,
+            )
         bar.update(done - bar.n)
 
     def close():
         if bar is not None:
             bar.close()
+
     update.close = close
     return update

@@ -1,26 +1,38 @@
 """`tdn valid MODEL|CFG [WEIGHTS] FOLDER`: top-1/top-5 accuracy on a labelled folder."""
+
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
 
-from .common import (add_cluster_argument, add_model_arguments, add_tta_argument, cluster_model, kernel_path_note,
-                     load_class_names, load_network, split_weights)
+from .common import (
+    add_cluster_argument,
+    add_model_arguments,
+    add_tta_argument,
+    cluster_model,
+    kernel_path_note,
+    load_class_names,
+    load_network,
+    split_weights,
+)
 
 
 def add_parser(subparsers):
     from engine.image import RESIZE_HELP, RESIZE_MODES
 
     p = subparsers.add_parser(
-        "valid", help="measure top-1/top-5 accuracy on a labelled folder",
+        "valid",
+        help="measure top-1/top-5 accuracy on a labelled folder",
         usage="tdn valid [options] MODEL|CFG [WEIGHTS] FOLDER",
         description="Classify every image under FOLDER and compare with its label: a WordNet id "
-                    "(n01440764) starting the file name or naming its folder, or a folder named after "
-                    "a class. Unreadable and unlabelled files are counted and listed, never fatal.")
+        "(n01440764) starting the file name or naming its folder, or a folder named after "
+        "a class. Unreadable and unlabelled files are counted and listed, never fatal.",
+    )
     add_model_arguments(p, inputs="FOLDER")
-    p.add_argument("--labels", metavar="FILE",
-                   help="WordNet ids, one per class, in weight order (default: the downloaded list)")
+    p.add_argument(
+        "--labels", metavar="FILE", help="WordNet ids, one per class, in weight order (default: the downloaded list)"
+    )
     p.add_argument("--resize", choices=RESIZE_MODES, default="min", help=RESIZE_HELP + " (default: min)")
     p.add_argument("--csv", metavar="FILE", help="write one row per image")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -44,7 +56,7 @@ def run(args) -> int:
     if args.cluster:
         from engine.cluster import require
 
-        require()                   # before any work: without Dask, the one line on how to get it
+        require()  # before any work: without Dask, the one line on how to get it
     folder = Path(rest[0])
     net = load_network(args.model, weights)
     names = load_class_names(net, args.names)
@@ -58,10 +70,16 @@ def run(args) -> int:
 
         note = None
         with Cluster(args.cluster) as cluster:
-            result = validate_on_cluster(cluster, cluster_model(args, weights, classifier), folder,
-                                         Labeler(wnids, names), limit=args.limit, progress=bar)
+            result = validate_on_cluster(
+                cluster,
+                cluster_model(args, weights, classifier),
+                folder,
+                Labeler(wnids, names),
+                limit=args.limit,
+                progress=bar,
+            )
     else:
-        net.warm_up()           # loads the compiled kernels there are, so the note below is true
+        net.warm_up()  # loads the compiled kernels there are, so the note below is true
         note = kernel_path_note()
         result = validate(classifier, folder, Labeler(wnids, names), limit=args.limit, progress=bar)
     bar.close()
@@ -75,8 +93,10 @@ def run(args) -> int:
         print(json.dumps(summary))
     else:
         rate = result.images / result.seconds if result.seconds else 0.0
-        print(f"images: {result.images}, top-1: {100 * result.top1:.2f}%, top-5: {100 * result.top5:.2f}%, "
-              f"skipped: {len(result.skipped)}, seconds: {result.seconds:.2f} ({rate:.1f} images/s)")
+        print(
+            f"images: {result.images}, top-1: {100 * result.top1:.2f}%, top-5: {100 * result.top5:.2f}%, "
+            f"skipped: {len(result.skipped)}, seconds: {result.seconds:.2f} ({rate:.1f} images/s)"
+        )
     if note:
         print(note, file=sys.stderr)
     return 0
@@ -98,5 +118,6 @@ def _progress_bar():
     def close():
         if bar is not None:
             bar.close()
+
     update.close = close
     return update

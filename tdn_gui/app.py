@@ -4,6 +4,7 @@ Exit status: 0 when the window is closed (or File ▸ Quit); 128 + N when signal
 (Ctrl+C in the terminal is SIGINT: 130; SIGTERM 143, SIGHUP 129), the shell's convention, after
 the same shutdown as closing the window: camera released, threads joined, settings saved.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,30 +25,48 @@ from .worker.engine_api import MODELS, RESIZE_HELP, RESIZE_MODES, cfg_path, vers
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="tdn-gui", description="Classify images and camera frames "
-                                "with Tiny Darknet (or another darknet classifier).")
+    p = argparse.ArgumentParser(
+        prog="tdn-gui",
+        description="Classify images and camera frames with Tiny Darknet (or another darknet classifier).",
+    )
     p.add_argument("images", nargs="*", help="image files or folders to open")
-    p.add_argument("--camera", metavar="N|FILE",
-                   help="start the webcam view on camera index N, or on a video file (played in a loop)")
-    p.add_argument("--model", metavar="KEY|CFG",
-                   help=f"a model key ({', '.join(MODELS)}) or a darknet .cfg file (needs --weights)")
+    p.add_argument(
+        "--camera",
+        metavar="N|FILE",
+        help="start the webcam view on camera index N, or on a video file (played in a loop)",
+    )
+    p.add_argument(
+        "--model", metavar="KEY|CFG", help=f"a model key ({', '.join(MODELS)}) or a darknet .cfg file (needs --weights)"
+    )
     p.add_argument("--weights", metavar="FILE", help="the .weights file for --model")
     p.add_argument("--names", metavar="FILE", help="class names, one per line (default: the downloaded list)")
-    p.add_argument("--resize", choices=RESIZE_MODES,
-                   help="how images are fitted to the network (default: the Resize menu's last choice, "
-                        "min at first). " + RESIZE_HELP)
-    p.add_argument("--webcam-resize", choices=RESIZE_MODES,
-                   help="the same for camera frames (default: the menu's last choice, letterbox at first, "
-                        "as in darknet's webcam demo: one input size for every frame keeps live video fast)")
+    p.add_argument(
+        "--resize",
+        choices=RESIZE_MODES,
+        help="how images are fitted to the network (default: the Resize menu's last choice, "
+        "min at first). " + RESIZE_HELP,
+    )
+    p.add_argument(
+        "--webcam-resize",
+        choices=RESIZE_MODES,
+        help="the same for camera frames (default: the menu's last choice, letterbox at first, "
+        "as in darknet's webcam demo: one input size for every frame keeps live video fast)",
+    )
     p.add_argument("--version", action="version", version=f"tdn-gui {version()}")
     desktop = p.add_mutually_exclusive_group()
-    desktop.add_argument("--install-launcher", action="store_true",
-                         help="add tdn to the desktop's applications menu (a .desktop entry and icons under "
-                              "$XDG_DATA_HOME or ~/.local/share), print what was written, and exit")
-    desktop.add_argument("--uninstall-launcher", action="store_true",
-                         help="remove what --install-launcher wrote, and exit")
-    p.epilog = ("Ctrl+C in the terminal (SIGINT), SIGTERM and SIGHUP quit as closing the window does; "
-                "the exit status is then 128 + the signal's number (130 for Ctrl+C).")
+    desktop.add_argument(
+        "--install-launcher",
+        action="store_true",
+        help="add tdn to the desktop's applications menu (a .desktop entry and icons under "
+        "$XDG_DATA_HOME or ~/.local/share), print what was written, and exit",
+    )
+    desktop.add_argument(
+        "--uninstall-launcher", action="store_true", help="remove what --install-launcher wrote, and exit"
+    )
+    p.epilog = (
+        "Ctrl+C in the terminal (SIGINT), SIGTERM and SIGHUP quit as closing the window does; "
+        "the exit status is then 128 + the signal's number (130 for Ctrl+C)."
+    )
     return p
 
 
@@ -59,12 +78,13 @@ def model_choice(args: argparse.Namespace, settings: Settings, parser: argparse.
         remembered = settings.model()
         return ModelChoice(remembered.key, remembered.cfg, remembered.weights, args.names or remembered.names)
     if args.model in MODELS:
-        if args.weights:   # a registry cfg with weights from elsewhere
+        if args.weights:  # a registry cfg with weights from elsewhere
             return ModelChoice(cfg=str(cfg_path(args.model)), weights=args.weights, names=args.names)
         return ModelChoice(key=args.model, names=args.names)
     if not args.weights:
-        parser.error(f"--model {args.model}: a cfg file needs --weights FILE "
-                     f"(or give a model key: {', '.join(MODELS)})")
+        parser.error(
+            f"--model {args.model}: a cfg file needs --weights FILE (or give a model key: {', '.join(MODELS)})"
+        )
     return ModelChoice(cfg=args.model, weights=args.weights, names=args.names)
 
 
@@ -74,8 +94,8 @@ def build_window(argv=None) -> MainWindow:
     args = parser.parse_args(argv)
     QApplication.setOrganizationName(ORGANISATION)
     QApplication.setApplicationName(APPLICATION)
-    QApplication.setDesktopFileName(launcher.APP_ID)   # Wayland matches the window to tdn.desktop by it
-    QApplication.setWindowIcon(app_icon())             # the window's and its dialogs'
+    QApplication.setDesktopFileName(launcher.APP_ID)  # Wayland matches the window to tdn.desktop by it
+    QApplication.setWindowIcon(app_icon())  # the window's and its dialogs'
     settings = Settings()
     window = MainWindow(settings, resize=args.resize, webcam_resize=args.webcam_resize)
     window.show()
@@ -93,7 +113,7 @@ def build_window(argv=None) -> MainWindow:
     return window
 
 
-QUIT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")   # those this platform lacks are skipped
+QUIT_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")  # those this platform lacks are skipped
 
 
 class QuitOnSignals:
@@ -113,7 +133,7 @@ class QuitOnSignals:
         self._window, self._app = window, app
         self._reader, self._writer = socket.socketpair()
         self._reader.setblocking(False)
-        self._writer.setblocking(False)   # set_wakeup_fd requires it: a signal handler never blocks
+        self._writer.setblocking(False)  # set_wakeup_fd requires it: a signal handler never blocks
         self._previous_fd = signal.set_wakeup_fd(self._writer.fileno())
         self._notifier = QSocketNotifier(self._reader.fileno(), QSocketNotifier.Type.Read)
         self._notifier.activated.connect(self._on_wakeup)
@@ -121,7 +141,7 @@ class QuitOnSignals:
         for name in QUIT_SIGNALS:
             signum = getattr(signal, name, None)
             if signum is None or signal.getsignal(signum) is signal.SIG_IGN:
-                continue   # ignored by whoever started us (nohup, a background job): leave it so
+                continue  # ignored by whoever started us (nohup, a background job): leave it so
             self._previous[signum] = signal.signal(signum, self._on_signal)
 
     def _on_signal(self, signum: int, _frame) -> None:
@@ -139,8 +159,8 @@ class QuitOnSignals:
         if not ours or self.code is not None:
             return
         self.code = 128 + ours[0]
-        self._window.close()   # closeEvent: MainWindow.shutdown
-        self._app.quit()       # even if something kept the window open
+        self._window.close()  # closeEvent: MainWindow.shutdown
+        self._app.quit()  # even if something kept the window open
 
     def uninstall(self) -> None:
         """Put back the handlers and the wakeup fd found at install time."""
@@ -154,7 +174,7 @@ class QuitOnSignals:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)    # --help and usage errors first: they need no display
+    args = build_parser().parse_args(argv)  # --help and usage errors first: they need no display
     if args.install_launcher or args.uninstall_launcher:
         return launcher.run(install_it=args.install_launcher)
     app = QApplication.instance() or QApplication(sys.argv[:1])

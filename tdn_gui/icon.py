@@ -1,4 +1,5 @@
 """tdn's icon: resources/tdn.svg, drawn at the sizes desktops use (the window, the launcher)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +10,7 @@ from PySide6.QtSvg import QSvgRenderer
 
 from .worker.engine_api import resources_dir
 
-ICON_SIZES = (16, 24, 32, 48, 64, 128, 256)   # hicolor's usual sizes, title bar to task switcher
+ICON_SIZES = (16, 24, 32, 48, 64, 128, 256)  # hicolor's usual sizes, title bar to task switcher
 
 
 def svg_path() -> Path:

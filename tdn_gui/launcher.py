@@ -11,6 +11,7 @@ Uninstall removes those files (the entry only if it carries our mark, so someone
 tdn.desktop is left alone), then the folders they leave empty, up to the data folder itself.
 Neither opens a window nor needs a display.
 """
+
 from __future__ import annotations
 
 import importlib.metadata
@@ -24,7 +25,7 @@ from PySide6.QtCore import QBuffer, QIODevice
 from .icon import ICON_SIZES, render, svg_path
 from .worker.engine_api import replacing, version
 
-APP_ID = "tdn"          # the entry's file name, and the icon's name; app.py gives Qt the same
+APP_ID = "tdn"  # the entry's file name, and the icon's name; app.py gives Qt the same
 MARK = "X-Tdn-Launcher"  # a key of ours in the entry: what uninstall checks before removing it
 ENTRY = """[Desktop Entry]
 Type=Application
@@ -89,7 +90,7 @@ def exec_value(argv: list[str]) -> str:
         arg = arg.replace("%", "%%")
         if _RESERVED.search(arg):
             arg = '"' + re.sub(r'(["`$\\])', r"\\\1", arg) + '"'
-        quoted.append(arg.replace("\\", "\\\\"))    # the value's own escape, applied before quoting
+        quoted.append(arg.replace("\\", "\\\\"))  # the value's own escape, applied before quoting
     return " ".join(quoted + ["%F"])
 
 
@@ -104,11 +105,13 @@ def png_bytes(size: int) -> bytes:
 def install(home: Path | None = None) -> list[Path]:
     """Write the entry and the icons; return what was written."""
     home = home or data_home()
-    files: dict[Path, bytes] = {path: png_bytes(size) if size else svg_path().read_bytes()
-                                for size, path in icon_paths(home).items()}
+    files: dict[Path, bytes] = {
+        path: png_bytes(size) if size else svg_path().read_bytes() for size, path in icon_paths(home).items()
+    }
     # the entry last: a menu never shows it before its icon is there
-    files[entry_path(home)] = ENTRY.format(exec=exec_value(command()), app_id=APP_ID, mark=MARK,
-                                           version=version()).encode()
+    files[entry_path(home)] = ENTRY.format(
+        exec=exec_value(command()), app_id=APP_ID, mark=MARK, version=version()
+    ).encode()
     for path, data in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         with replacing(path) as f:
@@ -139,7 +142,7 @@ def uninstall(home: Path | None = None) -> tuple[list[Path], list[Path]]:
 def _remove_empty_folders(folder: Path, home: Path) -> None:
     while folder != home and home in folder.parents:
         try:
-            folder.rmdir()          # only when empty
+            folder.rmdir()  # only when empty
         except OSError:
             return
         folder = folder.parent
@@ -154,8 +157,10 @@ def run(install_it: bool) -> int:
             print(f"tdn-gui: installed the launcher; it runs {' '.join(command())}")
             for path in written:
                 print(f"  wrote {path}")
-            print("tdn is in the applications menu (some desktops show it after logging in again); "
-                  "`tdn-gui --uninstall-launcher` removes it.")
+            print(
+                "tdn is in the applications menu (some desktops show it after logging in again); "
+                "`tdn-gui --uninstall-launcher` removes it."
+            )
             return 0
         removed, foreign = uninstall(home)
     except OSError as exc:
@@ -165,6 +170,9 @@ def run(install_it: bool) -> int:
         print(f"  removed {path}")
     for path in foreign:
         print(f"  left {path}: not written by tdn-gui")
-    print(f"tdn-gui: removed the launcher ({len(removed)} files)" if removed
-          else f"tdn-gui: no launcher of tdn's under {home}")
+    print(
+        f"tdn-gui: removed the launcher ({len(removed)} files)"
+        if removed
+        else f"tdn-gui: no launcher of tdn's under {home}"
+    )
     return 0

@@ -6,13 +6,14 @@ here therefore returns a QImage that owns its pixels (``.copy()``), and numpy ar
 QImage (unlike QPixmap) may be built on any thread, so decoders and the capture thread use these;
 so is painting on a QImage, which is how thumbnails are made.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
 from PySide6.QtGui import QImage, QPainter
 
-THUMB_SIDE = 96      # pixels: the image strips' thumbnails are squares of this side
+THUMB_SIDE = 96  # pixels: the image strips' thumbnails are squares of this side
 
 
 def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
@@ -47,17 +48,19 @@ def scaled_to_fit(image: QImage, max_side: int) -> QImage:
     """A smaller copy whose longest side is at most max_side (aspect kept); the image if it fits."""
     if max(image.width(), image.height()) <= max_side:
         return image
-    return image.scaled(max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio,
-                        Qt.TransformationMode.SmoothTransformation)
+    return image.scaled(
+        max_side, max_side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+    )
 
 
 def square_thumbnail(image: QImage) -> QImage:
     """The image fitted into a transparent THUMB_SIDE square, so that strip labels line up."""
-    small = image.scaled(THUMB_SIDE, THUMB_SIDE, Qt.AspectRatioMode.KeepAspectRatio,
-                         Qt.TransformationMode.SmoothTransformation)
+    small = image.scaled(
+        THUMB_SIDE, THUMB_SIDE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+    )
     thumb = QImage(THUMB_SIDE, THUMB_SIDE, QImage.Format.Format_ARGB32_Premultiplied)
     thumb.fill(Qt.GlobalColor.transparent)
-    painter = QPainter(thumb)   # painting on a QImage is allowed off the GUI thread
+    painter = QPainter(thumb)  # painting on a QImage is allowed off the GUI thread
     painter.drawImage((THUMB_SIDE - small.width()) // 2, (THUMB_SIDE - small.height()) // 2, small)
     painter.end()
     return thumb

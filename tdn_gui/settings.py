@@ -3,6 +3,7 @@
 The store is always an INI file in the user scope, so tests can redirect it with
 QSettings.setPath(IniFormat, UserScope, tmp) and never touch the user's settings.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,13 +14,14 @@ ORGANISATION = "tdn"
 APPLICATION = "tdn-gui"
 DEFAULT_MODEL_KEY = "tiny"
 DEFAULT_RESIZE = "min"
-DEFAULT_WEBCAM_RESIZE = "letterbox"    # darknet's webcam demo: one input size for every frame
-DEFAULT_SMOOTHING = "light"            # the webcam bars' (views/smoothing.py levels)
+DEFAULT_WEBCAM_RESIZE = "letterbox"  # darknet's webcam demo: one input size for every frame
+DEFAULT_SMOOTHING = "light"  # the webcam bars' (views/smoothing.py levels)
 
 
 @dataclass(frozen=True)
 class ModelChoice:
     """A registry model (key) or a cfg + weights pair chosen by hand."""
+
     key: str | None = None
     cfg: str | None = None
     weights: str | None = None
@@ -28,8 +30,7 @@ class ModelChoice:
 
 class Settings:
     def __init__(self):
-        self._store = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope,
-                                ORGANISATION, APPLICATION)
+        self._store = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANISATION, APPLICATION)
 
     def file_name(self) -> str:
         return self._store.fileName()

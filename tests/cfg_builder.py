@@ -3,6 +3,7 @@
 Each function returns one section (with a blank line before it), so a test's network reads as
 the list of its layers. Options a function has no argument for go in **options, written as given.
 """
+
 from __future__ import annotations
 
 
@@ -18,8 +19,10 @@ def net(h, w, c=3, **options):
 def conv(filters, size=3, stride=1, padding=None, groups=1, bn=1, act="leaky", **options):
     """padding in pixels; by default size // 2 (darknet's pad=1)."""
     padding = size // 2 if padding is None else padding
-    return (f"\n[convolutional]\nfilters={filters}\nsize={size}\nstride={stride}\npadding={padding}\n"
-            f"groups={groups}\nbatch_normalize={bn}\nactivation={act}\n" + _options(options))
+    return (
+        f"\n[convolutional]\nfilters={filters}\nsize={size}\nstride={stride}\npadding={padding}\n"
+        f"groups={groups}\nbatch_normalize={bn}\nactivation={act}\n" + _options(options)
+    )
 
 
 def maxpool(size, stride, padding=None):

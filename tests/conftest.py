@@ -1,4 +1,5 @@
 """Shared fixtures: seeded random weights per cfg, the real tiny.weights and ImageNet names."""
+
 from __future__ import annotations
 
 import os
@@ -24,6 +25,7 @@ from support import CFG_DIR, shared_path  # noqa: E402
 def jit_disabled() -> bool:
     """NUMBA_DISABLE_JIT=1: the compiled kernels are their plain Python; nothing is compiled or cached."""
     from numba import config
+
     return bool(config.DISABLE_JIT)
 
 
@@ -62,8 +64,9 @@ def kernel_set(request):
     kernels.use("portable")
     if jit_disabled():
         return
-    misses = {name: dict(d.stats.cache_misses) for name, d in kernels.compiled_kernels().items()
-              if d.stats.cache_misses}
+    misses = {
+        name: dict(d.stats.cache_misses) for name, d in kernels.compiled_kernels().items() if d.stats.cache_misses
+    }
     assert not misses, f"compiled in the test process, not by engine.compile: {misses}"
 
 
@@ -81,6 +84,7 @@ def random_weights(tmp_path_factory):
             write_random_weights(CFG_DIR / f"{name}.cfg", path, seed=seed)
             made[key] = path
         return made[key]
+
     return make
 
 

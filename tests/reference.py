@@ -4,12 +4,12 @@ It shares only the cfg parser with the engine (layer hyperparameters and referen
 reads the .weights bytes itself, keeps darknet's (c, h, w) layout and batch norm unfolded,
 and does every layer the straightforward way. Also darknet's image resize (reference_resize).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from engine.layers import (Avgpool, Connected, Convolutional, Cost, Dropout, Maxpool, Route, Shortcut,
-                           Softmax)
+from engine.layers import Avgpool, Connected, Convolutional, Cost, Dropout, Maxpool, Route, Shortcut, Softmax
 
 
 def _linear_inside(x, low, high, slope, outside):
@@ -37,10 +37,10 @@ ACT = {
     "relie": lambda x: np.where(x > 0, x, 0.01 * x),
     "ramp": lambda x: np.maximum(x, 0) + 0.1 * x,
     "hardtan": lambda x: np.clip(x, -1, 1),
-    "lhtan": lambda x: _linear_inside(x, 0, 1, 1, 0.001),                 # x on [0, 1]
-    "loggy": lambda x: np.tanh(x / 2),                                     # = 2 logistic(x) - 1
+    "lhtan": lambda x: _linear_inside(x, 0, 1, 1, 0.001),  # x on [0, 1]
+    "loggy": lambda x: np.tanh(x / 2),  # = 2 logistic(x) - 1
     "selu": lambda x: 1.0507 * np.where(x >= 0, x, 1.6732 * np.expm1(np.minimum(x, 0))),
-    "plse": lambda x: _linear_inside(x, -4, 4, 0.125, 0.01) + 0.5,         # 0.125 x + 0.5 on [-4, 4]
+    "plse": lambda x: _linear_inside(x, -4, 4, 0.125, 0.01) + 0.5,  # 0.125 x + 0.5 on [-4, 4]
     "stair": _stair,
 }
 
@@ -63,11 +63,11 @@ def reference_forward(spec, weights_path, image, partial=False, stop=None):
     partial: spec holds only the first layers, so the weights file is not used up.
     stop: the output of layer `stop` instead (the weights file is then not used up either)."""
     cursor = WeightsCursor(weights_path)
-    x = np.asarray(image, np.float64).transpose(2, 0, 1)        # (c, h, w)
+    x = np.asarray(image, np.float64).transpose(2, 0, 1)  # (c, h, w)
     outputs = []
     last = len(spec.layers) - 1 if stop is None else stop
     partial = partial or last < len(spec.layers) - 1
-    for layer in spec.layers[:last + 1]:
+    for layer in spec.layers[: last + 1]:
         if isinstance(layer, Convolutional):
             x = conv(layer, x, cursor)
         elif isinstance(layer, Connected):
@@ -103,7 +103,7 @@ def conv(layer, x, cursor):
     bn = batchnorm(cursor, n) if layer.batch_normalize else (lambda y: y)
     weights = cursor.take(n * (c // g) * k * k).reshape(n, c // g, k, k)
     padded = np.zeros((c, h + 2 * p, w + 2 * p))
-    padded[:, p:p + h, p:p + w] = x
+    padded[:, p : p + h, p : p + w] = x
     out_h, out_w = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     out = np.zeros((n, out_h, out_w))
     for gi in range(g):
@@ -111,7 +111,7 @@ def conv(layer, x, cursor):
         cs = slice(gi * c // g, (gi + 1) * c // g)
         for ky in range(k):
             for kx in range(k):
-                patch = padded[cs, ky:ky + s * out_h:s, kx:kx + s * out_w:s]   # (c/g, out_h, out_w)
+                patch = padded[cs, ky : ky + s * out_h : s, kx : kx + s * out_w : s]  # (c/g, out_h, out_w)
                 out[fs] += np.tensordot(weights[fs, :, ky, kx], patch, axes=(1, 0))
     out = bn(out) + biases[:, None, None]
     return ACT[layer.activation_name](out)
@@ -136,7 +136,7 @@ def maxpool(layer, x):
     for oy in range(out_h):
         for ox in range(out_w):
             y0, x0 = oy * s + start, ox * s + start
-            window = x[:, max(y0, 0):max(y0 + k, 0), max(x0, 0):max(x0 + k, 0)]
+            window = x[:, max(y0, 0) : max(y0 + k, 0), max(x0, 0) : max(x0 + k, 0)]
             if window.size:
                 out[:, oy, ox] = window.max(axis=(1, 2))
     return out

@@ -11,12 +11,12 @@ loss() is darknet's cost summed over the batch. What the engine's `*_updates` ar
 one backward is minus its gradient, times a factor that depends on how the network scores
 (gradient_factor).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from engine.layers import (Avgpool, Connected, Convolutional, Cost, Dropout, Maxpool, Route, Shortcut,
-                           Softmax)
+from engine.layers import Avgpool, Connected, Convolutional, Cost, Dropout, Maxpool, Route, Shortcut, Softmax
 from reference import ACT, maxpool, shortcut
 
 
@@ -39,7 +39,7 @@ def conv(layer, x, p):
     f, k, s, pad, g = layer.filters, layer.size, layer.stride, layer.padding, layer.groups
     weights = p["weights"].reshape(f, c // g, k, k)
     padded = np.zeros((n, c, h + 2 * pad, w + 2 * pad))
-    padded[:, :, pad:pad + h, pad:pad + w] = x
+    padded[:, :, pad : pad + h, pad : pad + w] = x
     out_h, out_w = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
     z = np.zeros((n, f, out_h, out_w))
     for gi in range(g):
@@ -47,7 +47,7 @@ def conv(layer, x, p):
         cs = slice(gi * c // g, (gi + 1) * c // g)
         for ky in range(k):
             for kx in range(k):
-                patch = padded[:, cs, ky:ky + s * out_h:s, kx:kx + s * out_w:s]      # (n, c/g, oh, ow)
+                patch = padded[:, cs, ky : ky + s * out_h : s, kx : kx + s * out_w : s]  # (n, c/g, oh, ow)
                 z[:, fs] += np.einsum("fc,nchw->nfhw", weights[fs, :, ky, kx], patch)
     if layer.batch_normalize:
         z = _normalize(z, p, (0, 2, 3))

@@ -1,4 +1,5 @@
 """Paths shared by the tests: the project, its cfg files and ../shared (skip when absent)."""
+
 from __future__ import annotations
 
 from pathlib import Path

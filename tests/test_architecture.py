@@ -1,4 +1,5 @@
 """The layering rules in pyproject.toml, checked by import-linter on the real import graph."""
+
 from __future__ import annotations
 
 import shutil
@@ -30,8 +31,11 @@ def test_the_engine_has_no_import_circles():
     circles = []
     for module in sorted(graph.modules):
         for imported in graph.find_modules_directly_imported_by(module):
-            if imported != module and imported.startswith("engine") and \
-                    graph.chain_exists(importer=imported, imported=module):
+            if (
+                imported != module
+                and imported.startswith("engine")
+                and graph.chain_exists(importer=imported, imported=module)
+            ):
                 circles.append((module, imported))
     assert not circles, circles[:5]
 
@@ -49,7 +53,9 @@ def test_the_kernels_import_nothing_above_them():
 
 
 def test_ruff_passes_on_the_whole_tree():
-    """pyflakes' and pycodestyle's rules (pyproject.toml's [tool.ruff]) on every file."""
+    """pyflakes' and pycodestyle's rules and the formatter's layout (pyproject.toml's
+    [tool.ruff]) on every file."""
     ruff = shutil.which("ruff") or str(ROOT / ".venv" / "bin" / "ruff")
-    result = subprocess.run([ruff, "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    for command in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
+        result = subprocess.run([ruff, *command], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr

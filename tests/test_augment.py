@@ -1,4 +1,5 @@
 """darknet's training augmentation and the loader, against numpy slicing and colorsys."""
+
 from __future__ import annotations
 
 import colorsys
@@ -30,7 +31,7 @@ def test_crop_at_scale_one_is_a_window_of_the_photo(photo, fx, fy, window):
     """Shorter side kept at 20, a 16x16 crop: the random offset picks a window, -1..1 of the room."""
     crop = augment_image(photo, Augment(20, 20), draws(fx=fx, fy=fy), 0, 16, 16)
     y, x = window
-    np.testing.assert_array_equal(crop, photo[y:y + 16, x:x + 16])
+    np.testing.assert_array_equal(crop, photo[y : y + 16, x : x + 16])
 
 
 def test_flip_mirrors_the_crop(photo):
@@ -39,10 +40,10 @@ def test_flip_mirrors_the_crop(photo):
 
 
 def test_scale_halves_the_photo_and_rotation_leaves_black_corners(photo):
-    big = np.kron(photo, np.ones((2, 2, 1), np.uint8))           # 40x40, each pixel twice
+    big = np.kron(photo, np.ones((2, 2, 1), np.uint8))  # 40x40, each pixel twice
     crop = augment_image(big, Augment(20, 20), draws(), 0, 20, 20)
     inner = crop[2:-2, 2:-2].astype(int) - photo[2:-2, 2:-2]
-    assert np.abs(inner).mean() < 40             # the same picture at half the size (bilinear blur aside)
+    assert np.abs(inner).mean() < 40  # the same picture at half the size (bilinear blur aside)
     turned = augment_image(photo, Augment(20, 20, angle=45), draws(rad=math.pi / 4), 0, 20, 20)
     assert (turned[0, 0] == 0).all() and (turned[-1, -1] == 0).all() and turned[10, 10].any()
 
@@ -51,8 +52,9 @@ def test_validation_crop_is_the_middle(photo):
     np.testing.assert_array_equal(scale_and_crop(photo, 20, 16, 16), photo[2:18, 2:18])
 
 
-@pytest.mark.parametrize("hue,saturation,exposure", [(0, 1, 1.5), (0, 0.4, 1), (0, 1.7, 0.8), (60, 1, 1),
-                                                     (-100, 1.2, 1.1)])
+@pytest.mark.parametrize(
+    "hue,saturation,exposure", [(0, 1, 1.5), (0, 0.4, 1), (0, 1.7, 0.8), (60, 1, 1), (-100, 1.2, 1.1)]
+)
 def test_colour_jitter_follows_hsv(hue, saturation, exposure):
     rng = np.random.default_rng(1)
     batch = rng.uniform(0, 1, (2, 4, 5, 3)).astype(np.float32)
@@ -93,7 +95,7 @@ def test_loader_in_order_without_augmentation(tmp_path):
         x2, labels2 = loader.next()
     finally:
         loader.close()
-    order = ["a0", "a1", "a2", "b0", "b1", "b2", "a0", "a1"]        # a/3.png skipped, its place taken
+    order = ["a0", "a1", "a2", "b0", "b1", "b2", "a0", "a1"]  # a/3.png skipped, its place taken
     np.testing.assert_array_equal(np.concatenate([labels1, labels2]), [0, 0, 0, 1, 1, 1, 0, 0])
     for got, name in zip(np.concatenate([x1, x2]), order):
         np.testing.assert_allclose(got, pixels[name] / 255, atol=1e-6)

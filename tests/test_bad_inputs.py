@@ -6,6 +6,7 @@ at fault, through the engine and through `tdn`; nothing ends in a traceback.
 - a small valid cfg with one option set out of range, per layer type, and broken cfg structure;
 - images saved by Pillow in every mode it can write, and broken image files.
 """
+
 from __future__ import annotations
 
 import io
@@ -54,7 +55,7 @@ def small_png(tmp_path_factory) -> Path:
 
 # =========================================================================== weights
 
-HEADER = 20             # engine.write_random_weights writes darknet's current header, version 0.2
+HEADER = 20  # engine.write_random_weights writes darknet's current header, version 0.2
 
 
 def header_lines(cfg: Path) -> list[int]:
@@ -111,8 +112,11 @@ def truncations(name: str):
             last = (before.index, before.kind, before_line, before_arrays[-1][0])
             cases.append(pytest.param(name, start - 1, last, id=f"{tag}-one-byte-short-of-it"))
     layer, line, arrays = extents[-1][:3]
-    cases.append(pytest.param(name, total - 1, (layer.index, layer.kind, line, arrays[-1][0]),
-                              id=f"{name}-one-byte-short-of-the-end"))
+    cases.append(
+        pytest.param(
+            name, total - 1, (layer.index, layer.kind, line, arrays[-1][0]), id=f"{name}-one-byte-short-of-the-end"
+        )
+    )
     return cases
 
 
@@ -128,6 +132,7 @@ def full_weights(random_weights):
         if name not in cache:
             cache[name] = random_weights(name, seed=1).read_bytes()
         return cache[name]
+
     return get
 
 
@@ -136,15 +141,16 @@ def expected_truncation_message(path: Path, name: str, size: int, total: int, wh
     if where is None:
         return f"{path}: {size} bytes is too short for a darknet weights header (version 0.2 has 20 bytes)"
     index, kind, line, array = where
-    return (f"{path}: ends inside layer {index} [{kind}] ({cfg}:{line}) ({array}): the cfg {cfg} needs "
-            f"{total} bytes, the file has {size}")
+    return (
+        f"{path}: ends inside layer {index} [{kind}] ({cfg}:{line}) ({array}): the cfg {cfg} needs "
+        f"{total} bytes, the file has {size}"
+    )
 
 
 @pytest.mark.parametrize("name, cut, where", TRUNCATIONS)
-def test_truncated_weights_name_the_layer_they_ran_out_in(tmp_path, capsys, full_weights, small_png,
-                                                         name, cut, where):
+def test_truncated_weights_name_the_layer_they_ran_out_in(tmp_path, capsys, full_weights, small_png, name, cut, where):
     data = full_weights(name)
-    assert len(data) == layer_extents(name)[1]          # the layout above is the file's
+    assert len(data) == layer_extents(name)[1]  # the layout above is the file's
     path = tmp_path / f"cut-{cut}.weights"
     path.write_bytes(data[:cut])
     cfg = CFG_DIR / f"{name}.cfg"
@@ -162,10 +168,12 @@ def test_truncated_weights_name_the_layer_they_ran_out_in(tmp_path, capsys, full
 def test_too_long_weights_say_how_much_is_left_over(tmp_path, capsys, full_weights, small_png, extra):
     data = full_weights("darknet")
     path = tmp_path / "long.weights"
-    path.write_bytes(data + data[HEADER:HEADER + extra])
+    path.write_bytes(data + data[HEADER : HEADER + extra])
     cfg = CFG_DIR / "darknet.cfg"
-    message = (f"{path}: {extra} bytes left over after the last layer: the cfg {cfg} needs {len(data)} "
-               f"bytes, the file has {len(data) + extra} (wrong cfg?)")
+    message = (
+        f"{path}: {extra} bytes left over after the last layer: the cfg {cfg} needs {len(data)} "
+        f"bytes, the file has {len(data) + extra} (wrong cfg?)"
+    )
     with pytest.raises(engine.WeightsError) as caught:
         engine.Network.load(cfg, path)
     assert single_line(caught.value) == message
@@ -178,24 +186,47 @@ def header(major: int, minor: int, revision: int = 0) -> bytes:
 
 BAD_HEADERS = [
     # version 0.2 keeps `seen` in 8 bytes: 16 to 19 bytes hold no whole header
-    pytest.param(lambda body: header(0, 2) + b"\0" * 4, r"16 bytes is too short for a darknet weights header "
-                 r"\(version 0\.2 has 20 bytes\)$", id="v0.2-header-of-16-bytes"),
-    pytest.param(lambda body: header(0, 2) + b"\0" * 7, r"19 bytes is too short for a darknet weights header",
-                 id="v0.2-header-of-19-bytes"),
+    pytest.param(
+        lambda body: header(0, 2) + b"\0" * 4,
+        r"16 bytes is too short for a darknet weights header "
+        r"\(version 0\.2 has 20 bytes\)$",
+        id="v0.2-header-of-16-bytes",
+    ),
+    pytest.param(
+        lambda body: header(0, 2) + b"\0" * 7,
+        r"19 bytes is too short for a darknet weights header",
+        id="v0.2-header-of-19-bytes",
+    ),
     pytest.param(lambda body: b"", r"0 bytes is too short for a darknet weights header", id="empty-file"),
-    pytest.param(lambda body: header(-1, 2) + b"\0" * 8 + body, r"not a darknet weights file \(its header says "
-                 r"version -1\.2\.0\)$", id="negative-version"),
-    pytest.param(lambda body: header(0, 2, -7) + b"\0" * 8 + body, r"not a darknet weights file",
-                 id="negative-revision"),
+    pytest.param(
+        lambda body: header(-1, 2) + b"\0" * 8 + body,
+        r"not a darknet weights file \(its header says "
+        r"version -1\.2\.0\)$",
+        id="negative-version",
+    ),
+    pytest.param(
+        lambda body: header(0, 2, -7) + b"\0" * 8 + body, r"not a darknet weights file", id="negative-revision"
+    ),
     # a 0.1 header keeps `seen` in 4 bytes: the body then starts 4 bytes early
-    pytest.param(lambda body: header(0, 1) + b"\0" * 8 + body, r"4 bytes left over after the last layer: "
-                 r"the cfg \S+darknet\.cfg needs {v01} bytes, the file has {v01_plus_4}", id="v0.1-header-v0.2-body"),
-    pytest.param(lambda body: header(0, 2) + b"\0" * 4 + body, r"ends inside layer 14 \[convolutional\] "
-                 r"\(\S+darknet\.cfg:\d+\) \(weights\)", id="v0.2-header-v0.1-body"),
-    pytest.param(lambda body: b"<html><body>404 Not Found</body></html>\n" * 4,
-                 # "<htm" as a version is over 1000: a 16-byte header, then 144 bytes of layer 0
-                 r"ends inside layer 0 \[convolutional\] \(\S+darknet\.cfg:\d+\) \(rolling_mean\): .* the file "
-                 r"has 160$", id="html-page"),
+    pytest.param(
+        lambda body: header(0, 1) + b"\0" * 8 + body,
+        r"4 bytes left over after the last layer: "
+        r"the cfg \S+darknet\.cfg needs {v01} bytes, the file has {v01_plus_4}",
+        id="v0.1-header-v0.2-body",
+    ),
+    pytest.param(
+        lambda body: header(0, 2) + b"\0" * 4 + body,
+        r"ends inside layer 14 \[convolutional\] "
+        r"\(\S+darknet\.cfg:\d+\) \(weights\)",
+        id="v0.2-header-v0.1-body",
+    ),
+    pytest.param(
+        lambda body: b"<html><body>404 Not Found</body></html>\n" * 4,
+        # "<htm" as a version is over 1000: a 16-byte header, then 144 bytes of layer 0
+        r"ends inside layer 0 \[convolutional\] \(\S+darknet\.cfg:\d+\) \(rolling_mean\): .* the file "
+        r"has 160$",
+        id="html-page",
+    ),
 ]
 
 
@@ -208,7 +239,7 @@ def test_bad_headers_are_one_line(tmp_path, capsys, full_weights, small_png, mak
     with pytest.raises(engine.WeightsError) as caught:
         engine.Network.load(cfg, path)
     message = single_line(caught.value)
-    pattern = pattern.format(v01=16 + len(body), v01_plus_4=16 + len(body) + 4)    # a 0.1 header: 16 bytes
+    pattern = pattern.format(v01=16 + len(body), v01_plus_4=16 + len(body) + 4)  # a 0.1 header: 16 bytes
     assert message.startswith(f"{path}: ") and re.search(pattern, message), message
     assert_one_error_line(*run_cli(capsys, "classify", cfg, path, small_png), message)
 
@@ -246,7 +277,9 @@ def test_a_bad_image_leaves_no_heatmap_behind(tmp_path, capsys):
 # SMALL_CFG and one section of every other type the engine reads; it parses (a test checks), so
 # each variant below fails for its one edit alone. Layers: 0 conv, 1 maxpool, 2 conv, 3 avgpool,
 # 4 softmax, 5 dropout, 6 connected, 7 route, 8 shortcut, 9 softmax.
-BASE = SMALL_CFG + """
+BASE = (
+    SMALL_CFG
+    + """
 [dropout]
 probability=0.5
 
@@ -263,6 +296,7 @@ activation=linear
 
 [softmax]
 """
+)
 
 
 def section_span(kind: str) -> tuple[int, int]:
@@ -324,7 +358,7 @@ BAD_CFGS = [
     option("convolutional", "filters", "-8", r"filters=-8 must be at least 1"),
     option("convolutional", "filters", "eight", NOT_INT.format("filters=eight")),
     option("convolutional", "filters", "1_6", NOT_INT.format("filters=1_6")),
-    option("convolutional", "filters", "\u0668", NOT_INT.format("filters=\u0668")),     # an Arabic-Indic 8
+    option("convolutional", "filters", "\u0668", NOT_INT.format("filters=\u0668")),  # an Arabic-Indic 8
     option("convolutional", "filters", "9" * 40, r"option 'filters=9{24}\.\.\.' is out of range"),
     option("convolutional", "size", "0", r"size=0 must be at least 1"),
     option("convolutional", "size", "-3", r"size=-3 must be at least 1"),
@@ -334,13 +368,25 @@ BAD_CFGS = [
     option("convolutional", "pad", "2", r"option 'pad=2' must be 0 or 1"),
     option("convolutional", "pad", "-1", r"option 'pad=-1' must be 0 or 1"),
     option("convolutional", "pad", "yes", NOT_INT.format("pad=yes")),
-    raw("convolutional-padding=-1", "convolutional", "pad=1\n", "padding=-1\n", "padding=-1",
-        r"padding=-1 must not be negative"),
+    raw(
+        "convolutional-padding=-1",
+        "convolutional",
+        "pad=1\n",
+        "padding=-1\n",
+        "padding=-1",
+        r"padding=-1 must not be negative",
+    ),
     option("convolutional", "groups", "0", r"groups=0 must be at least 1"),
     option("convolutional", "groups", "-2", r"groups=-2 must be at least 1"),
     option("convolutional", "groups", "3", r"filters=8 is not divisible by groups=3", at="filters=8"),
-    option("convolutional", "groups", "2", r"layer 0 \[convolutional\]: 3 input channels are not divisible "
-           r"by groups=2", at="[convolutional]"),
+    option(
+        "convolutional",
+        "groups",
+        "2",
+        r"layer 0 \[convolutional\]: 3 input channels are not divisible "
+        r"by groups=2",
+        at="[convolutional]",
+    ),
     option("convolutional", "activation", "mish", r"unknown activation 'mish' \(known: linear, leaky"),
     option("convolutional", "activation", "", r"malformed option 'activation='"),
     option("convolutional", "batch_normalize", "2", r"option 'batch_normalize=2' must be 0 or 1"),
@@ -351,8 +397,14 @@ BAD_CFGS = [
     option("maxpool", "stride", "0", r"\[maxpool\] stride=0 must be at least 1"),
     option("maxpool", "stride", "-2", r"stride=-2 must be at least 1"),
     option("maxpool", "padding", "-1", r"padding=-1 must not be negative"),
-    option("maxpool", "padding", "10", r"layer 1 \[maxpool\]: padding=10 puts whole 2x2 windows outside a "
-           r"32x32 input", at="[maxpool]"),
+    option(
+        "maxpool",
+        "padding",
+        "10",
+        r"layer 1 \[maxpool\]: padding=10 puts whole 2x2 windows outside a "
+        r"32x32 input",
+        at="[maxpool]",
+    ),
     # [avgpool] has no option: any is unknown
     option("avgpool", "size", "4", r"\[avgpool\] unknown option 'size'"),
     # [connected]
@@ -368,8 +420,14 @@ BAD_CFGS = [
     option("route", "layers", "-1,-99", r"layers=-99 refers to layer -92, which is not an earlier layer"),
     option("route", "layers", "-1,x", r"option 'layers=-1,x' is not a comma-separated list of integers"),
     option("route", "layers", ",", r"layers= lists no layer"),
-    option("route", "layers", "-1,-6", r"layer 7 \[route\]: layer 1 is 16x16 but layer 6 is 1x1; route needs "
-           r"equal sizes", at="[route]"),
+    option(
+        "route",
+        "layers",
+        "-1,-6",
+        r"layer 7 \[route\]: layer 1 is 16x16 but layer 6 is 1x1; route needs "
+        r"equal sizes",
+        at="[route]",
+    ),
     option("route", "layers", None, r"\[route\] needs option 'layers'"),
     # [shortcut] is layer 8
     option("shortcut", "from", None, r"\[shortcut\] needs option 'from'"),
@@ -398,23 +456,65 @@ BAD_CFGS = [
     option("dropout", "probability", "nan", NOT_NUMBER.format("probability=nan")),
     option("dropout", "probability", "half", NOT_NUMBER.format("probability=half")),
     # structure
-    raw("unknown-section", "avgpool", "[avgpool]\n", "[lstm]\n", "[lstm]",
-        r"\[lstm\] unknown or unsupported section \(supported: avgpool, connected"),
-    raw("unknown-section-region", "softmax", "[softmax]\n", "[region]\n", "[region]",
-        r"\[region\] unknown or unsupported section"),
-    raw("option-with-no-value", "convolutional", "filters=8\n", "filters=\n", "filters=",
-        r"malformed option 'filters=' \(expected key=value\)"),
+    raw(
+        "unknown-section",
+        "avgpool",
+        "[avgpool]\n",
+        "[lstm]\n",
+        "[lstm]",
+        r"\[lstm\] unknown or unsupported section \(supported: avgpool, connected",
+    ),
+    raw(
+        "unknown-section-region",
+        "softmax",
+        "[softmax]\n",
+        "[region]\n",
+        "[region]",
+        r"\[region\] unknown or unsupported section",
+    ),
+    raw(
+        "option-with-no-value",
+        "convolutional",
+        "filters=8\n",
+        "filters=\n",
+        "filters=",
+        r"malformed option 'filters=' \(expected key=value\)",
+    ),
     raw("option-with-no-key", "maxpool", "size=2\n", "=2\n", "=2", r"malformed option '=2'"),
     raw("option-with-no-equals", "maxpool", "size=2\n", "size 2\n", "size 2", r"malformed option 'size 2'"),
-    raw("duplicate-option", "convolutional", "size=3\n", "size=3\nsize=5\n", "size=5",
-        r"option 'size' given twice in \[convolutional\] \(first at line 8\)"),
-    raw("duplicate-net-option", "net", "channels=3\n", "channels=3\nchannels=1\n", "channels=1",
-        r"option 'channels' given twice in \[net\] \(first at line 4\)"),
-    raw("missing-net", "net", "[net]\nwidth=32\nheight=32\nchannels=3\n", "", "[convolutional]",
-        r"\[convolutional\] the first section must be \[net\]"),
+    raw(
+        "duplicate-option",
+        "convolutional",
+        "size=3\n",
+        "size=3\nsize=5\n",
+        "size=5",
+        r"option 'size' given twice in \[convolutional\] \(first at line 8\)",
+    ),
+    raw(
+        "duplicate-net-option",
+        "net",
+        "channels=3\n",
+        "channels=3\nchannels=1\n",
+        "channels=1",
+        r"option 'channels' given twice in \[net\] \(first at line 4\)",
+    ),
+    raw(
+        "missing-net",
+        "net",
+        "[net]\nwidth=32\nheight=32\nchannels=3\n",
+        "",
+        "[convolutional]",
+        r"\[convolutional\] the first section must be \[net\]",
+    ),
     raw("net-header-missing", "net", "[net]\n", "", "width=32", r"option 'width=32' before any \[section\]"),
-    raw("second-net", "softmax", "[softmax]\n", "[net]\nwidth=8\n", "[net]\nwidth=8",
-        r"\[net\] only the first section may be \[net\]"),
+    raw(
+        "second-net",
+        "softmax",
+        "[softmax]\n",
+        "[net]\nwidth=8\n",
+        "[net]\nwidth=8",
+        r"\[net\] only the first section may be \[net\]",
+    ),
     raw("unclosed-header", "maxpool", "[maxpool]\n", "[maxpool\n", "[maxpool", r"malformed section header '\[maxpool'"),
 ]
 
@@ -423,16 +523,25 @@ def line_of(text: str, at: str) -> int:
     """The number of the line where `at` (one or more whole lines) first starts in text."""
     lines, wanted = text.splitlines(), at.split("\n")
     for number in range(len(lines)):
-        if lines[number:number + len(wanted)] == wanted:
+        if lines[number : number + len(wanted)] == wanted:
             return number + 1
     raise AssertionError(f"{at!r} is not in the cfg")
 
 
 def test_the_base_cfg_parses():
     spec = engine.parse_network("base.cfg", BASE)
-    assert [layer.kind for layer in spec.layers] == ["convolutional", "maxpool", "convolutional", "avgpool",
-                                                    "softmax", "dropout", "connected", "route", "shortcut",
-                                                    "softmax"]
+    assert [layer.kind for layer in spec.layers] == [
+        "convolutional",
+        "maxpool",
+        "convolutional",
+        "avgpool",
+        "softmax",
+        "dropout",
+        "connected",
+        "route",
+        "shortcut",
+        "softmax",
+    ]
     assert spec.shapes[-1] == (1, 1, 10)
 
 
@@ -496,47 +605,58 @@ def palette_image(mode: str) -> Image.Image:
 
 
 PALETTE_RGB = quadrants([COLOURS[i] for i in (2, 0, 3, 1)])
-CMYK = ((55, 225, 245, 0), (235, 75, 195, 0), (215, 205, 35, 0), (0, 0, 0, 255))   # R = 255 - C when K = 0
-SIXTEEN_BITS = (0, 0x40FF, 0xBF00, 0xFFFF)              # high bytes 0, 64, 191, 255
+CMYK = ((55, 225, 245, 0), (235, 75, 195, 0), (215, 205, 35, 0), (0, 0, 0, 255))  # R = 255 - C when K = 0
+SIXTEEN_BITS = (0, 0x40FF, 0xBF00, 0xFFFF)  # high bytes 0, 64, 191, 255
 
 # mode → (the image in that mode, the RGB it shows as 8-bit, the largest error allowed anywhere
 # when the format keeps it whole)
 MODES = {
     "1": lambda: (Image.fromarray(quadrants((0, 1, 1, 0), bool)), grey_rgb((0, 255, 255, 0)), 0),
     "L": lambda: (Image.fromarray(quadrants(GREYS)), grey_rgb(GREYS), 0),
-    "LA": lambda: (Image.fromarray(np.stack([quadrants(GREYS), quadrants(ALPHAS)], axis=2), "LA"),
-                   grey_rgb(GREYS), 0),
+    "LA": lambda: (Image.fromarray(np.stack([quadrants(GREYS), quadrants(ALPHAS)], axis=2), "LA"), grey_rgb(GREYS), 0),
     "P": lambda: (palette_image("P"), PALETTE_RGB, 0),
     "PA": lambda: (palette_image("PA"), PALETTE_RGB, 0),
     "RGB": lambda: (Image.fromarray(quadrants(COLOURS)), quadrants(COLOURS), 0),
     # alpha is dropped, never composited: a fully transparent block keeps its colour
-    "RGBA": lambda: (Image.fromarray(np.concatenate([quadrants(COLOURS), quadrants(ALPHAS)[:, :, None]], axis=2)),
-                     quadrants(COLOURS), 0),
+    "RGBA": lambda: (
+        Image.fromarray(np.concatenate([quadrants(COLOURS), quadrants(ALPHAS)[:, :, None]], axis=2)),
+        quadrants(COLOURS),
+        0,
+    ),
     "RGBX": lambda: (Image.fromarray(quadrants(COLOURS)).convert("RGBX"), quadrants(COLOURS), 0),
-    "CMYK": lambda: (Image.frombytes("CMYK", (16, 16), quadrants(CMYK).tobytes()),
-                     quadrants([(200, 30, 10), (20, 180, 60), (40, 50, 220), (0, 0, 0)]), 0),
-    "YCbCr": lambda: (Image.frombytes("YCbCr", (16, 16), quadrants([(g, 128, 128) for g in GREYS]).tobytes()),
-                      grey_rgb(GREYS), 0),
+    "CMYK": lambda: (
+        Image.frombytes("CMYK", (16, 16), quadrants(CMYK).tobytes()),
+        quadrants([(200, 30, 10), (20, 180, 60), (40, 50, 220), (0, 0, 0)]),
+        0,
+    ),
+    "YCbCr": lambda: (
+        Image.frombytes("YCbCr", (16, 16), quadrants([(g, 128, 128) for g in GREYS]).tobytes()),
+        grey_rgb(GREYS),
+        0,
+    ),
     # CIELAB in 8 bits does not keep every RGB colour exactly (the green block comes back 9 levels off)
     "LAB": lambda: (Image.fromarray(quadrants(COLOURS)).convert("LAB"), quadrants(COLOURS), 10),
     "HSV": lambda: (Image.fromarray(quadrants(COLOURS)).convert("HSV"), quadrants(COLOURS), 3),
     # 32-bit integers: read as 16-bit samples (clipped to 0..65535), then the high byte
     "I": lambda: (Image.fromarray(quadrants((-1000, 0x40FF, 0xBF00, 70000), np.int32)), grey_rgb(GREYS), 0),
     "I;16": lambda: (Image.fromarray(quadrants(SIXTEEN_BITS, np.uint16)), grey_rgb(GREYS), 0),
-    "I;16B": lambda: (Image.frombytes("I;16B", (16, 16), quadrants(SIXTEEN_BITS, ">u2").tobytes()),
-                      grey_rgb(GREYS), 0),
+    "I;16B": lambda: (Image.frombytes("I;16B", (16, 16), quadrants(SIXTEEN_BITS, ">u2").tobytes()), grey_rgb(GREYS), 0),
     # 32-bit floats on Pillow's 0..255 scale, clipped
     "F": lambda: (Image.fromarray(quadrants((-5.0, 64.0, 191.0, 1e6), np.float32)), grey_rgb(GREYS), 0),
 }
 
 FORMATS = {
-    "PNG": ("png", {}), "TIFF": ("tif", {}), "BMP": ("bmp", {}), "GIF": ("gif", {}), "PPM": ("ppm", {}),
+    "PNG": ("png", {}),
+    "TIFF": ("tif", {}),
+    "BMP": ("bmp", {}),
+    "GIF": ("gif", {}),
+    "PPM": ("ppm", {}),
     "JPEG": ("jpg", {"quality": 100, "subsampling": 0}),
     "WEBP": ("webp", {"lossless": True, "exact": True}),
 }
-LOSSY = {"JPEG": 4}     # the largest error allowed after JPEG at quality 100, 4:4:4
+LOSSY = {"JPEG": 4}  # the largest error allowed after JPEG at quality 100, 4:4:4
 
-SAVED = {   # what Pillow writes each mode to (PA to WEBP is left out: Pillow writes it without its palette)
+SAVED = {  # what Pillow writes each mode to (PA to WEBP is left out: Pillow writes it without its palette)
     "1": ["PNG", "TIFF", "JPEG", "BMP", "WEBP", "GIF", "PPM"],
     "L": ["PNG", "TIFF", "JPEG", "BMP", "WEBP", "GIF", "PPM"],
     "LA": ["PNG", "TIFF", "WEBP", "GIF"],
@@ -604,8 +724,10 @@ def test_a_web_page_saved_as_jpg(tmp_path):
 
 def png_bytes(width: int, height: int, rows: list[bytes], color_type: int = 2, depth: int = 8) -> bytes:
     """A PNG written by hand (scanlines without filters), for files Pillow would not write."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, 0)
     idat = zlib.compress(b"".join(b"\0" + row for row in rows))
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
@@ -620,14 +742,17 @@ def noisy_png() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("cut, words", [
-    (4, "not an image file"),               # inside the signature
-    (8, "not an image file"),               # the signature alone
-    (20, "truncated or corrupt"),           # inside IHDR
-    (33, "not an image file"),              # IHDR and nothing else
-    (60, "truncated or corrupt"),           # just into IDAT
-    (-100, "truncated or corrupt"),         # most of IDAT
-])
+@pytest.mark.parametrize(
+    "cut, words",
+    [
+        (4, "not an image file"),  # inside the signature
+        (8, "not an image file"),  # the signature alone
+        (20, "truncated or corrupt"),  # inside IHDR
+        (33, "not an image file"),  # IHDR and nothing else
+        (60, "truncated or corrupt"),  # just into IDAT
+        (-100, "truncated or corrupt"),  # most of IDAT
+    ],
+)
 def test_truncated_png(tmp_path, noisy_png, cut, words):
     path = tmp_path / "cut.png"
     path.write_bytes(noisy_png[:cut])
@@ -636,7 +761,7 @@ def test_truncated_png(tmp_path, noisy_png, cut, words):
 
 def test_png_with_corrupt_image_data(tmp_path, noisy_png):
     data = bytearray(noisy_png)
-    data[100] ^= 0xFF                       # a byte of IDAT: its zlib stream no longer decodes
+    data[100] ^= 0xFF  # a byte of IDAT: its zlib stream no longer decodes
     path = tmp_path / "flipped.png"
     path.write_bytes(bytes(data))
     assert_image_error(path, "truncated or corrupt")
@@ -656,7 +781,7 @@ def test_png_of_zero_width(tmp_path):
 
 def test_sixteen_bit_rgb_png_keeps_the_high_byte(tmp_path):
     samples = np.array(SIXTEEN_BITS, ">u2")
-    row = np.repeat(samples, 3).astype(">u2").tobytes()             # 4 grey pixels, 48 bits each
+    row = np.repeat(samples, 3).astype(">u2").tobytes()  # 4 grey pixels, 48 bits each
     path = tmp_path / "rgb48.png"
     path.write_bytes(png_bytes(4, 1, [row], color_type=2, depth=16))
     np.testing.assert_array_equal(engine.load_image(path), as_loaded(np.array([[[g] * 3 for g in GREYS]])))

@@ -1,4 +1,5 @@
 """The `tdn` command: darknet's output format, JSON, summaries, bench and one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,9 @@ def test_classify_prints_darknets_format(capsys, tiny_weights, imagenet_names):
 def test_classify_json_and_top(capsys, random_weights):
     weights = random_weights("tiny")
     image = shared_path("darknet", "data", "eagle.png")
-    code, out, _ = run(capsys, "classify", TINY, weights, image, image, "--json", "--top", "1000",
-                       "--resize", "letterbox")
+    code, out, _ = run(
+        capsys, "classify", TINY, weights, image, image, "--json", "--top", "1000", "--resize", "letterbox"
+    )
     assert code == 0
     records = [json.loads(line) for line in out.splitlines()]
     assert len(records) == 2
@@ -61,12 +63,15 @@ def test_bad_image_is_one_line_and_others_still_run(capsys, tmp_path, random_wei
     assert "dog.png: Predicted in" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["classify", TINY, "missing.weights", "x.jpg"], "weights file missing.weights does not exist"),
-    (["classify", "nosuchmodel", "x.jpg"], "unknown model 'nosuchmodel'"),
-    (["summary", "nowhere.cfg"], "nowhere.cfg: cannot read cfg"),
-    (["bench", "tiny", "--runs", "0"], "--runs and --batch must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["classify", TINY, "missing.weights", "x.jpg"], "weights file missing.weights does not exist"),
+        (["classify", "nosuchmodel", "x.jpg"], "unknown model 'nosuchmodel'"),
+        (["summary", "nowhere.cfg"], "nowhere.cfg: cannot read cfg"),
+        (["bench", "tiny", "--runs", "0"], "--runs and --batch must be at least 1"),
+    ],
+)
 def test_user_errors_are_one_line(capsys, tmp_path, monkeypatch, argv, message):
     monkeypatch.setenv("TDN_CACHE_DIR", str(tmp_path))
     code, out, err = run(capsys, *argv)
@@ -76,8 +81,20 @@ def test_user_errors_are_one_line(capsys, tmp_path, monkeypatch, argv, message):
 
 def test_weights_that_do_not_fit_exit_cleanly_as_a_process(tmp_path, random_weights):
     """A real process: one line on stderr, status 1, no traceback."""
-    result = subprocess.run([sys.executable, "-m", "tdn_cli.main", "classify", str(CFG_DIR / "darknet.cfg"),
-                             str(random_weights("tiny")), "x.jpg"], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tdn_cli.main",
+            "classify",
+            str(CFG_DIR / "darknet.cfg"),
+            str(random_weights("tiny")),
+            "x.jpg",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 1
     assert result.stderr.startswith("tdn: error: ") and result.stderr.count("\n") == 1
     assert "bytes left over" in result.stderr or "ends inside" in result.stderr

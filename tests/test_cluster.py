@@ -1,6 +1,7 @@
 """tdn classify / valid on a real Dask LocalCluster (worker processes): the single-process figures,
 a worker killed mid-run, a file that fails on a worker, an unreachable scheduler, Ctrl+C, and the
 one line without the extra."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,7 @@ pytest.importorskip("distributed", reason="the cluster extra (pip install 'tdn[c
 from engine.cluster import Cluster, ClusterError, ModelSpec, run_batches  # noqa: E402
 from engine.validate import Labeler, validate, validate_on_cluster  # noqa: E402
 
-WAIT = 120      # seconds: a stall bound for process start-up, never a speed requirement
+WAIT = 120  # seconds: a stall bound for process start-up, never a speed requirement
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def test_valid_on_two_workers_gives_the_single_process_figures(cluster, tiny_on_
     there = validate_on_cluster(cluster, model, folder, labeler, batch=8)
     assert there.workers == 2 and there.summary()["workers"] == 2
     assert (there.images, there.top1, there.top5) == (here.images, here.top1, here.top5) == (89, 53 / 89, 75 / 89)
-    assert [r.path for r in there.rows] == [r.path for r in here.rows]          # input order
+    assert [r.path for r in there.rows] == [r.path for r in here.rows]  # input order
     for a, b in zip(here.rows, there.rows):
         assert [i for i, _, _ in a.top] == [i for i, _, _ in b.top]
 
@@ -63,10 +64,10 @@ def test_a_worker_killed_mid_run_loses_no_image_and_counts_none_twice(cluster, t
     folder = shared_path("teach-dev")
     killed = []
 
-    pids = cluster.client.run(os.getpid)                  # {worker address: its process}
+    pids = cluster.client.run(os.getpid)  # {worker address: its process}
 
     def kill_one_worker(result, total):
-        if not killed:                                     # after the first batch: others still to do
+        if not killed:  # after the first batch: others still to do
             pid = pids[sorted(pids)[0]]
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
@@ -75,7 +76,7 @@ def test_a_worker_killed_mid_run_loses_no_image_and_counts_none_twice(cluster, t
     assert killed
     assert result.images == 89 and len({r.path for r in result.rows}) == 89
     assert (result.top1, result.top5) == (53 / 89, 75 / 89)
-    cluster.client.wait_for_workers(2, timeout=WAIT)        # the nanny starts a new one
+    cluster.client.wait_for_workers(2, timeout=WAIT)  # the nanny starts a new one
 
 
 def test_a_file_that_fails_on_a_worker_is_skipped_with_its_reason(cluster, tiny_on_workers, tmp_path):
@@ -98,18 +99,28 @@ def run_cli(capsys, *argv):
 def test_classify_on_a_cluster_prints_what_one_process_prints(capsys, tiny_weights, imagenet_names, tmp_path):
     photos = [shared_path("darknet", "data", f"{n}.jpg") for n in ("dog", "eagle", "giraffe", "horses", "person")]
     missing = tmp_path / "missing.jpg"
-    argv = ["classify", "tiny", "--weights", tiny_weights, "--names", imagenet_names, *photos[:2], missing,
-            *photos[2:], "--json"]
+    argv = [
+        "classify",
+        "tiny",
+        "--weights",
+        tiny_weights,
+        "--names",
+        imagenet_names,
+        *photos[:2],
+        missing,
+        *photos[2:],
+        "--json",
+    ]
     code_here, here, _ = run_cli(capsys, *argv)
     code_there, there, err = run_cli(capsys, *argv, "--cluster", "local:2")
     assert code_here == code_there == 1
     assert err.strip().splitlines()[-1] == f"tdn: error: cannot read image {missing}: no such file"
 
     here, there = ([json.loads(line) for line in text.splitlines()] for text in (here, there))
-    assert [r["image"] for r in there] == [r["image"] for r in here] and len(here) == 5     # input order
+    assert [r["image"] for r in there] == [r["image"] for r in here] and len(here) == 5  # input order
     for a, b in zip(here, there):
         assert [t["index"] for t in a["top"]] == [t["index"] for t in b["top"]]
-        assert max(abs(t["prob"] - u["prob"]) for t, u in zip(a["top"], b["top"])) < 1e-5   # batched there
+        assert max(abs(t["prob"] - u["prob"]) for t, u in zip(a["top"], b["top"])) < 1e-5  # batched there
 
 
 def test_a_local_cluster_listens_on_127_0_0_1_and_leaves_port_8787_alone():
@@ -120,7 +131,7 @@ def test_a_local_cluster_listens_on_127_0_0_1_and_leaves_port_8787_alone():
         held.bind(("127.0.0.1", 8787))
         held.listen()
     except OSError:
-        pass                                 # something holds it already: the same situation
+        pass  # something holds it already: the same situation
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -148,14 +159,23 @@ def test_a_bad_address_says_what_to_give(address):
 
 
 def test_without_the_extra_one_line_says_how_to_install_it(tmp_path):
-    code = ("import sys; sys.modules['distributed'] = None; from tdn_cli.main import main; "
-            f"sys.exit(main(['valid', 'tiny', '--weights', 'x.weights', {str(tmp_path)!r}, '--cluster', 'local:2']))")
+    code = (
+        "import sys; sys.modules['distributed'] = None; from tdn_cli.main import main; "
+        f"sys.exit(main(['valid', 'tiny', '--weights', 'x.weights', {str(tmp_path)!r}, '--cluster', 'local:2']))"
+    )
     (tmp_path / "x.weights").write_bytes(b"")
-    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=WAIT,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert run.returncode != 0 and "Traceback" not in run.stderr
-    assert run.stderr.strip() == ("tdn: error: --cluster needs Dask's distributed scheduler: "
-                                  "pip install 'tdn[cluster]'")
+    assert run.stderr.strip() == (
+        "tdn: error: --cluster needs Dask's distributed scheduler: pip install 'tdn[cluster]'"
+    )
 
 
 def _descendants(pid: int) -> set[int]:
@@ -176,18 +196,35 @@ def _descendants(pid: int) -> set[int]:
 
 
 def test_ctrl_c_cancels_and_leaves_no_worker_behind(tiny_weights, imagenet_names, tmp_path):
-    photos = tmp_path / "photos" / "n02110063"              # malamute's WordNet id: labelled
+    photos = tmp_path / "photos" / "n02110063"  # malamute's WordNet id: labelled
     photos.mkdir(parents=True)
     source = shared_path("darknet", "data", "dog.jpg")
-    for k in range(5000):                                   # minutes of work: still running at Ctrl+C
+    for k in range(5000):  # minutes of work: still running at Ctrl+C
         (photos / f"dog{k:04}.jpg").symlink_to(source)
     process = subprocess.Popen(
-        [sys.executable, "-m", "tdn_cli.main", "valid", "tiny", "--weights", str(tiny_weights), "--names",
-         str(imagenet_names), "--labels", str(shared_path("darknet", "data", "imagenet.labels.list")),
-         str(tmp_path / "photos"), "--cluster", "local:2"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "tdn_cli.main",
+            "valid",
+            "tiny",
+            "--weights",
+            str(tiny_weights),
+            "--names",
+            str(imagenet_names),
+            "--labels",
+            str(shared_path("darknet", "data", "imagenet.labels.list")),
+            str(tmp_path / "photos"),
+            "--cluster",
+            "local:2",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         # a test run started in the background (`cmd &` in a script) ignores SIGINT, and so would tdn
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 2 * WAIT
     workers: set[int] = set()
     # the 2 worker processes and multiprocessing's resource tracker (the nannies live in tdn's process)

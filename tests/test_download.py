@@ -1,4 +1,5 @@
 """engine.download and `tdn download`/`tdn models` against a real HTTP server on 127.0.0.1."""
+
 from __future__ import annotations
 
 import argparse
@@ -49,12 +50,11 @@ class _Handler(BaseHTTPRequestHandler):
             if kind == "drop":  # half the body, then a TCP reset
                 self.wfile.write(body[: len(body) // 2])
                 self.wfile.flush()
-                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                           struct.pack("ii", 1, 0))
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 self.connection.close()
             elif kind == "slow":
                 for i in range(0, len(body), 4096):
-                    self.wfile.write(body[i:i + 4096])
+                    self.wfile.write(body[i : i + 4096])
                     self.wfile.flush()
                     time.sleep(0.01)
             elif kind == "stall":
@@ -90,16 +90,20 @@ def cache(tmp_path, monkeypatch):
 def test_success_reports_progress_and_second_call_makes_no_request(server, cache):
     server.routes["/f.bin"] = ("file", BODY)
     calls = []
-    out = download(server.url("/f.bin"), cache / "f.bin", expected_size=len(BODY),
-                   sha256=hashlib.sha256(BODY).hexdigest(), progress=lambda d, t: calls.append((d, t)))
+    out = download(
+        server.url("/f.bin"),
+        cache / "f.bin",
+        expected_size=len(BODY),
+        sha256=hashlib.sha256(BODY).hexdigest(),
+        progress=lambda d, t: calls.append((d, t)),
+    )
     assert out == cache / "f.bin" and out.read_bytes() == BODY
     assert os.listdir(cache) == ["f.bin"]
     done = [d for d, _ in calls]
     assert done[0] == 0 and done[-1] == len(BODY) and done == sorted(set(done))
     assert {t for _, t in calls} == {len(BODY)}
     assert len(server.requests) == 1
-    download(server.url("/f.bin"), cache / "f.bin", expected_size=len(BODY),
-             sha256=hashlib.sha256(BODY).hexdigest())
+    download(server.url("/f.bin"), cache / "f.bin", expected_size=len(BODY), sha256=hashlib.sha256(BODY).hexdigest())
     assert len(server.requests) == 1
 
 
@@ -110,16 +114,19 @@ def test_wrong_size_existing_file_is_replaced(server, cache):
     assert (cache / "f.bin").read_bytes() == BODY and os.listdir(cache) == ["f.bin"]
 
 
-@pytest.mark.parametrize("route, kwargs, says", [
-    (("status", 404), {}, "HTTP 404"),
-    (("status", 500), {}, "HTTP 500"),
-    (("truncated", BODY), {}, f"closed after {len(BODY)} of {len(BODY) + 1000} bytes"),
-    (("drop", BODY), {}, r"(lost|closed) after \d+ "),
-    (("file", BODY), {"expected_size": 1234}, f"sends {len(BODY)} bytes, expected 1234"),
-    (("nolength", BODY), {"expected_size": (16, 20)}, f"got {len(BODY)} bytes, expected 16 or 20"),
-    (("file", BODY), {"sha256": "0" * 64}, "does not match the pinned"),
-    (("stall", BODY), {"timeout": 0.5}, r"no data for 0\.5 s"),
-])
+@pytest.mark.parametrize(
+    "route, kwargs, says",
+    [
+        (("status", 404), {}, "HTTP 404"),
+        (("status", 500), {}, "HTTP 500"),
+        (("truncated", BODY), {}, f"closed after {len(BODY)} of {len(BODY) + 1000} bytes"),
+        (("drop", BODY), {}, r"(lost|closed) after \d+ "),
+        (("file", BODY), {"expected_size": 1234}, f"sends {len(BODY)} bytes, expected 1234"),
+        (("nolength", BODY), {"expected_size": (16, 20)}, f"got {len(BODY)} bytes, expected 16 or 20"),
+        (("file", BODY), {"sha256": "0" * 64}, "does not match the pinned"),
+        (("stall", BODY), {"timeout": 0.5}, r"no data for 0\.5 s"),
+    ],
+)
 def test_failures_leave_the_folder_as_it_was(server, cache, route, kwargs, says):
     (cache / "other.txt").write_text("untouched")
     server.routes["/f.bin"] = route
@@ -148,8 +155,7 @@ def test_cancel_from_another_thread_mid_download(server, cache):
     cancel, seen = threading.Event(), []
     threading.Timer(0.1, cancel.set).start()
     with pytest.raises(DownloadCancelled, match="cancelled"):
-        download(server.url("/slow"), cache / "f.bin", cancel=cancel,
-                 progress=lambda d, t: seen.append(d))
+        download(server.url("/slow"), cache / "f.bin", cancel=cancel, progress=lambda d, t: seen.append(d))
     assert 0 < seen[-1] < len(BODY)  # it really was mid-file
     assert os.listdir(cache) == []
 
@@ -168,8 +174,9 @@ def test_disk_full_and_interrupt_remove_the_part_file(server, cache, monkeypatch
 
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
+
     with monkeypatch.context() as m:
-        m.setattr(os, "fsync", full)            # what files.replacing calls before the rename
+        m.setattr(os, "fsync", full)  # what files.replacing calls before the rename
         with pytest.raises(DownloadError, match="No space left on device"):
             download(server.url("/f.bin"), cache / "f.bin")
     assert os.listdir(cache) == []
@@ -177,6 +184,7 @@ def test_disk_full_and_interrupt_remove_the_part_file(server, cache, monkeypatch
     def interrupt(done, total):
         if done:
             raise KeyboardInterrupt
+
     with pytest.raises(KeyboardInterrupt):
         download(server.url("/f.bin"), cache / "f.bin", progress=interrupt)
     assert os.listdir(cache) == []
@@ -192,15 +200,20 @@ WNIDS = "".join(f"n{i:08d}\n" for i in range(1500))
 def mirror(server, tmp_path, monkeypatch):
     """A small 'darknet' model: our cfg folder holds it, the server holds its weights and lists."""
     import engine
+
     cfgs = tmp_path / "cfg"
     cfgs.mkdir()
     (cfgs / "darknet.cfg").write_text(SMALL_CFG)
     monkeypatch.setattr(registry.paths, "cfg_dir", lambda: cfgs)
     engine.write_random_weights(cfgs / "darknet.cfg", tmp_path / "w", seed=0)
     weights = (tmp_path / "w").read_bytes()
-    server.routes.update({"/darknet.weights": ("file", weights),
-                          "/imagenet.shortnames.list": ("file", NAMES.encode()),
-                          "/imagenet.labels.list": ("file", WNIDS.encode())})
+    server.routes.update(
+        {
+            "/darknet.weights": ("file", weights),
+            "/imagenet.shortnames.list": ("file", NAMES.encode()),
+            "/imagenet.labels.list": ("file", WNIDS.encode()),
+        }
+    )
     return weights
 
 
@@ -235,8 +248,10 @@ def test_short_names_list_is_an_error(server, cache, mirror):
 
 # --- the CLI commands, through argparse in-process
 
+
 def _cli(*argv):
     from tdn_cli import models_cmd
+
     parser = argparse.ArgumentParser(prog="tdn")
     sub = parser.add_subparsers(dest="command", required=True)
     models_cmd.add_download_parser(sub)
@@ -279,20 +294,21 @@ def test_tqdm_progress_callback_runs_and_closes(monkeypatch):
     class Terminal(io.StringIO):
         def isatty(self):
             return True
+
     terminal = Terminal()
-    monkeypatch.setattr("sys.stderr", terminal)       # a bar shows only on a terminal
+    monkeypatch.setattr("sys.stderr", terminal)  # a bar shows only on a terminal
     bar = dl.tqdm_progress("darknet")
-    for done in (0, 10, 100):                          # running totals, as download() reports them
+    for done in (0, 10, 100):  # running totals, as download() reports them
         bar(done, 100)
     drawn = terminal.getvalue()
-    assert "darknet: 100%" in drawn and "100/100" in drawn and drawn.endswith("\n")   # closed at the total
-    bar.close()                                        # the caller's close after that draws nothing more
+    assert "darknet: 100%" in drawn and "100/100" in drawn and drawn.endswith("\n")  # closed at the total
+    bar.close()  # the caller's close after that draws nothing more
     assert terminal.getvalue() == drawn
     failed = dl.tqdm_progress("tiny")
     failed(0, 100)
     failed(30, 100)
-    failed.close()                                     # after a failure: the bar ends where it stopped
-    stopped = terminal.getvalue()[len(drawn):]
+    failed.close()  # after a failure: the bar ends where it stopped
+    stopped = terminal.getvalue()[len(drawn) :]
     assert "tiny:  30%" in stopped and stopped.endswith("\n")
-    dl.tqdm_progress("never").close()                  # closing a bar that never started is harmless
+    dl.tqdm_progress("never").close()  # closing a bar that never started is harmless
     assert "never" not in terminal.getvalue()

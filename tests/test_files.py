@@ -1,5 +1,6 @@
 """Files tdn writes: whole or not at all, and with the mode any program gives a new file
 (0o666 less the umask), not the private 0600 of a temporary file; a replaced file keeps its mode."""
+
 from __future__ import annotations
 
 import os
@@ -36,7 +37,7 @@ def test_every_writer_gives_a_new_file_the_usual_mode(tmp_path, umask):
     publish(stage(tmp_path / "c.weights", b"\0" * 20), tmp_path / "c.weights")
     for name in ("a.csv", "b.cfg", "c.weights"):
         assert mode(tmp_path / name) == 0o666 & ~umask, name
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.cfg", "c.weights"]   # no .part left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "b.cfg", "c.weights"]  # no .part left
 
 
 def test_a_replaced_file_keeps_its_mode(tmp_path, umask):
@@ -71,8 +72,23 @@ def test_valid_csv_and_teach_export_are_readable_by_others(capsys, tmp_path, ran
         rows = tmp_path / "rows.csv"
         assert main(["valid", str(CFG_DIR / "tiny.cfg"), str(weights), str(photos), "--csv", str(rows)]) == 0
         out_dir = tmp_path / "model"
-        assert main(["teach", str(photos), "--out", str(out_dir), "--base", str(CFG_DIR / "tiny.cfg"),
-                     "--weights", str(weights), "--folds", "3"]) == 0
+        assert (
+            main(
+                [
+                    "teach",
+                    str(photos),
+                    "--out",
+                    str(out_dir),
+                    "--base",
+                    str(CFG_DIR / "tiny.cfg"),
+                    "--weights",
+                    str(weights),
+                    "--folds",
+                    "3",
+                ]
+            )
+            == 0
+        )
     finally:
         os.umask(old)
     capsys.readouterr()
@@ -84,8 +100,20 @@ def test_valid_csv_and_teach_export_are_readable_by_others(capsys, tmp_path, ran
 def test_a_heatmap_pair_gets_the_usual_mode(capsys, tmp_path, tiny_weights):
     old = os.umask(0o027)
     try:
-        assert main(["classify", "tiny", "--weights", str(tiny_weights), str(shared_path("darknet", "data",
-                     "dog.jpg")), "--cam", str(tmp_path)]) == 0
+        assert (
+            main(
+                [
+                    "classify",
+                    "tiny",
+                    "--weights",
+                    str(tiny_weights),
+                    str(shared_path("darknet", "data", "dog.jpg")),
+                    "--cam",
+                    str(tmp_path),
+                ]
+            )
+            == 0
+        )
     finally:
         os.umask(old)
     capsys.readouterr()

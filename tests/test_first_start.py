@@ -2,6 +2,7 @@
 survives being killed, a running network that switches to the compiled kernels, one compile
 lock per cache. Each test gets an empty Numba cache (NUMBA_CACHE_DIR), as a fresh install has,
 and runs the engine in processes of its own with TDN_KERNELS=auto."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,12 @@ CLASSIFY = [sys.executable, "-m", "tdn_cli.main", "classify"]
 
 
 def fresh_install(tmp_path) -> dict:
-    return dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"), TDN_KERNELS="auto",
-                TDN_CACHE_DIR=str(tmp_path / "tdn-cache"))
+    return dict(
+        os.environ,
+        NUMBA_CACHE_DIR=str(tmp_path / "numba"),
+        TDN_KERNELS="auto",
+        TDN_CACHE_DIR=str(tmp_path / "tdn-cache"),
+    )
 
 
 def photo(tmp_path):
@@ -82,26 +87,32 @@ def test_fresh_install_answers_at_once_then_compiles_in_the_background(tmp_path,
     note = [line for line in cold.stderr.splitlines() if line.strip()]
     assert len(note) == 1 and "portable kernels" in note[0] and "tdn compile" in note[0]
 
-    live = subprocess.run([sys.executable, "-c", LIVE_PROCESS, str(cfg), str(weights)], env=env,
-                          capture_output=True, text=True, timeout=1500)
+    live = subprocess.run(
+        [sys.executable, "-c", LIVE_PROCESS, str(cfg), str(weights)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
     assert live.returncode == 0, live.stderr
     seen = json.loads(live.stdout.splitlines()[-1])
     assert seen["first_status"] in ("portable", "mixed")
     first, after_kill, last = (np.array(seen[k]) for k in ("first", "after_kill", "last"))
-    np.testing.assert_allclose(after_kill, first, atol=1e-5)      # a killed compiler harms no answer
+    np.testing.assert_allclose(after_kill, first, atol=1e-5)  # a killed compiler harms no answer
     assert seen["compiled"] and seen["last_status"] == "compiled" and seen["bound"]
     assert seen["restarted_by"] != seen["killed"] and not seen["failures"]
-    np.testing.assert_allclose(last, first, atol=1e-5)            # the same answer on both paths
+    np.testing.assert_allclose(last, first, atol=1e-5)  # the same answer on both paths
     assert list(np.argsort(-last)[:5]) == list(np.argsort(-first)[:5])
 
     warm = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-    assert warm.returncode == 0 and warm.stderr.strip() == ""     # compiled now: nothing to say
+    assert warm.returncode == 0 and warm.stderr.strip() == ""  # compiled now: nothing to say
     portable_probs, compiled_probs = top(cold.stdout), top(warm.stdout)
     assert list(portable_probs)[:5] == list(compiled_probs)[:5]
     assert max(abs(portable_probs[i] - compiled_probs[i]) for i in portable_probs) < 1e-5
 
-    done = subprocess.run([sys.executable, "-m", "tdn_cli.main", "compile"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "tdn_cli.main", "compile"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and "ready" in done.stderr
 
 
@@ -160,7 +171,7 @@ def test_kernels_are_dealt_to_workers_by_compile_time():
     assert share([], 2) == [] and share(names[:1], 2) == [names[:1]]
     one, two = share(names, 2)
     assert sorted(one + two) == sorted(names)
-    assert one[0] == names[0] and two[0] == names[1]        # the most used kernels first
+    assert one[0] == names[0] and two[0] == names[1]  # the most used kernels first
     loads = [sum(KERNEL_SECONDS[n] for n in part) for part in (one, two)]
     assert abs(loads[0] - loads[1]) <= max(KERNEL_SECONDS.values())
     assert share(names, 1) == [names]
@@ -169,11 +180,18 @@ def test_kernels_are_dealt_to_workers_by_compile_time():
 def test_answering_on_the_portable_kernels_never_loads_numba(tmp_path, random_weights):
     """Importing Numba (and SciPy, for its BLAS) is ~0.5 s of a start: a process that answers
     on the portable kernels must not pay it."""
-    code = ("import sys, numpy as np, engine; net = engine.Network.load(sys.argv[1], sys.argv[2]); "
-            "probs = net.predict(np.zeros((96, 128, 3), np.float32)); "
-            "print(probs.shape, 'numba' in sys.modules, 'scipy' in sys.modules)")
+    code = (
+        "import sys, numpy as np, engine; net = engine.Network.load(sys.argv[1], sys.argv[2]); "
+        "probs = net.predict(np.zeros((96, 128, 3), np.float32)); "
+        "print(probs.shape, 'numba' in sys.modules, 'scipy' in sys.modules)"
+    )
     env = dict(os.environ, TDN_KERNELS="portable")
-    done = subprocess.run([sys.executable, "-c", code, str(CFG_DIR / "tiny.cfg"), str(random_weights("tiny"))],
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(CFG_DIR / "tiny.cfg"), str(random_weights("tiny"))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["(1000,)", "False", "False"]

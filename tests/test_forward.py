@@ -1,5 +1,6 @@
 """The engine's forward pass, on its compiled and on its portable kernels, against the slow numpy
 reference and OpenCV's darknet importer."""
+
 from __future__ import annotations
 
 import cv2
@@ -12,9 +13,9 @@ import cfg_builder as cfgs
 from support import CFG_DIR, MODEL_CFGS
 from reference import reference_forward
 
-TOLERANCE = 1e-5        # on probabilities; OpenCV itself agrees with darknet to ~6e-6
+TOLERANCE = 1e-5  # on probabilities; OpenCV itself agrees with darknet to ~6e-6
 
-pytestmark = pytest.mark.usefixtures("kernel_set")     # every test with both kernel sets
+pytestmark = pytest.mark.usefixtures("kernel_set")  # every test with both kernel sets
 
 
 def random_image(h, w, seed=0):
@@ -40,7 +41,7 @@ def test_engine_matches_numpy_reference(name, random_weights):
     check_close(probs, expected.astype(np.float32))
 
 
-OPENCV_CFGS = [n for n in MODEL_CFGS if n != "resnet18"]   # OpenCV cannot add unequal shortcuts
+OPENCV_CFGS = [n for n in MODEL_CFGS if n != "resnet18"]  # OpenCV cannot add unequal shortcuts
 
 
 def opencv_forward(cfg, weights, image):
@@ -77,9 +78,10 @@ def test_keep_going_abandons_a_pass_between_layers(random_weights):
     def keep_going():
         asked.append(len(asked))
         return len(asked) <= 5
+
     assert net.predict(image, keep_going) is None
-    assert len(asked) == 6                     # asked before each layer, stopped before the sixth
-    np.testing.assert_array_equal(net.predict(image), whole)    # the buffers are fine afterwards
+    assert len(asked) == 6  # asked before each layer, stopped before the sixth
+    np.testing.assert_array_equal(net.predict(image), whole)  # the buffers are fine afterwards
     asked.clear()
     np.testing.assert_array_equal(net.predict(image, lambda: asked.append(1) or True), whole)
     assert len(asked) == len(net.spec.layers)
@@ -92,9 +94,14 @@ def test_fully_convolutional_net_takes_other_sizes(size, random_weights):
     weights = random_weights("tiny")
     net = engine.Network.load(CFG_DIR / "tiny.cfg", weights)
     image = random_image(*size, seed=7)
-    check_close(net.predict(image), reference_forward(net.spec.__class__(
-        net.spec.path, size[1], size[0], 3, net.spec.layers, net.spec.shapes_for(*size)), weights, image)
-        .astype(np.float32))
+    check_close(
+        net.predict(image),
+        reference_forward(
+            net.spec.__class__(net.spec.path, size[1], size[0], 3, net.spec.layers, net.spec.shapes_for(*size)),
+            weights,
+            image,
+        ).astype(np.float32),
+    )
 
 
 def test_connected_network_rejects_other_sizes_naming_the_layer(random_weights):
@@ -120,20 +127,34 @@ def test_features_of_any_layer_match_the_reference(layer, random_weights):
     image = random_image(64, 80, seed=11)
     feats = net.features(image, layer)
     assert feats.shape == (1,) + net.spec.shapes_for(64, 80)[layer]
-    cut = dataclasses.replace(net.spec, width=80, height=64, layers=net.spec.layers[:layer + 1],
-                              shapes=net.spec.shapes_for(64, 80)[:layer + 1])
+    cut = dataclasses.replace(
+        net.spec,
+        width=80,
+        height=64,
+        layers=net.spec.layers[: layer + 1],
+        shapes=net.spec.shapes_for(64, 80)[: layer + 1],
+    )
     expected = reference_forward(cut, weights, image, partial=True)
     np.testing.assert_allclose(feats[0].transpose(2, 0, 1).reshape(-1), expected, atol=2e-5, rtol=1e-4)
-    np.testing.assert_allclose(net.predict(image), net.predict(image))   # the full plan is unaffected
+    np.testing.assert_allclose(net.predict(image), net.predict(image))  # the full plan is unaffected
 
 
-STRATEGY_CFG = (cfgs.net(32, 32) + cfgs.conv(64) + cfgs.maxpool(2, 2) + cfgs.conv(72) + cfgs.maxpool(2, 2)
-                + cfgs.conv(40, bn=0, act="relu") + cfgs.AVGPOOL + cfgs.softmax())
+STRATEGY_CFG = (
+    cfgs.net(32, 32)
+    + cfgs.conv(64)
+    + cfgs.maxpool(2, 2)
+    + cfgs.conv(72)
+    + cfgs.maxpool(2, 2)
+    + cfgs.conv(40, bn=0, act="relu")
+    + cfgs.AVGPOOL
+    + cfgs.softmax()
+)
 
 
-@pytest.mark.parametrize("batch, middle, last", [(1, "DirectStep", "DirectStep"),
-                                                 (8, "WinogradStep", "DirectStep"),
-                                                 (9, "WinogradStep", "DirectStep")])
+@pytest.mark.parametrize(
+    "batch, middle, last",
+    [(1, "DirectStep", "DirectStep"), (8, "WinogradStep", "DirectStep"), (9, "WinogradStep", "DirectStep")],
+)
 def test_every_conv_strategy_matches_the_reference(batch, middle, last, tmp_path):
     """The conv layer strategies, each with a fused max pool where there is one: the RGB first
     layer (direct, the pool in its tiles), 64 channels on 16x16 (direct at batch 1: 16 tiles are
@@ -180,14 +201,19 @@ activation={activation}
 """
 
 
-@pytest.mark.parametrize("size, padding, activation, route, pooled_first", [
-    (1, "pad=1", "linear", "", True),            # pad=1 on a 1x1 kernel means no padding
-    (1, "pad=1", "leaky", "", False),            # not linear: pooling first would change the answer
-    (3, "pad=1", "linear", "", False),
-    (1, "padding=1", "linear", "", False),       # a padded 1x1 conv has bias-only borders
-    (1, "pad=1", "linear", "\n[route]\nlayers=-2\n\n[avgpool]\n", False)])   # a route reads the conv too
+@pytest.mark.parametrize(
+    "size, padding, activation, route, pooled_first",
+    [
+        (1, "pad=1", "linear", "", True),  # pad=1 on a 1x1 kernel means no padding
+        (1, "pad=1", "leaky", "", False),  # not linear: pooling first would change the answer
+        (3, "pad=1", "linear", "", False),
+        (1, "padding=1", "linear", "", False),  # a padded 1x1 conv has bias-only borders
+        (1, "pad=1", "linear", "\n[route]\nlayers=-2\n\n[avgpool]\n", False),
+    ],
+)  # a route reads the conv too
 def test_average_pool_runs_first_only_where_it_gives_the_same_numbers(
-        size, padding, activation, route, pooled_first, tmp_path):
+    size, padding, activation, route, pooled_first, tmp_path
+):
     cfg = tmp_path / "head.cfg"
     cfg.write_text(HEAD_CFG.format(size=size, padding=padding, activation=activation, route=route))
     weights = tmp_path / "head.weights"
@@ -220,6 +246,7 @@ def test_replicas_run_on_two_threads_at_once(random_weights):
         set_threads(1)
         for _ in range(3):
             together[i] = network.predict(images[i])
+
     threads = [threading.Thread(target=run, args=(i, n)) for i, n in enumerate((net, twin))]
     for t in threads:
         t.start()
@@ -232,8 +259,10 @@ def test_replicas_run_on_two_threads_at_once(random_weights):
 def test_softmax_groups_temperature_and_spatial_input_match_the_reference(tmp_path):
     """[softmax] over a 4x4x12 map (darknet flattens it channel-major) in 3 groups at t=0.5."""
     cfg = tmp_path / "soft.cfg"
-    cfg.write_text("[net]\nwidth=4\nheight=4\nchannels=3\n\n[convolutional]\nfilters=12\nsize=1\n"
-                   "stride=1\nactivation=linear\n\n[softmax]\ngroups=3\ntemperature=0.5\n")
+    cfg.write_text(
+        "[net]\nwidth=4\nheight=4\nchannels=3\n\n[convolutional]\nfilters=12\nsize=1\n"
+        "stride=1\nactivation=linear\n\n[softmax]\ngroups=3\ntemperature=0.5\n"
+    )
     weights = tmp_path / "soft.weights"
     engine.write_random_weights(cfg, weights, seed=9)
     net = engine.Network.load(cfg, weights)

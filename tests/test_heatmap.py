@@ -1,6 +1,7 @@
 """Heatmaps (class activation maps): each class's map over the picture averages to its score, the
 maps cover the photo (letterbox bands cropped), the peak lies on the object on darknet's sample
 photos, and `tdn classify --cam` writes them whole, or says in one line why it cannot."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,7 @@ MAPPED = ["tiny", "darknet", "darknet19", "extraction", "resnet18"]
 DOG_JPG_DOG = (110, 200, 330, 545)
 PERSON_JPG_DOG = (55, 250, 215, 350)
 EAGLE_JPG_EAGLE = (120, 70, 610, 450)
-DOG_BREEDS = ("n02085620", "n02113978")    # the WordNet ids of ImageNet's 118 dog breeds run between these
+DOG_BREEDS = ("n02085620", "n02113978")  # the WordNet ids of ImageNet's 118 dog breeds run between these
 
 
 def logits(spec, weights, x) -> np.ndarray:
@@ -93,9 +94,9 @@ def test_cropping_keeps_the_cells_over_the_image():
     the cropped cells' centres: bilinear sampling is exact on it."""
     rows, cols, w, h = 7, 7, 224, 224
     yy, xx = np.meshgrid(np.arange(rows) + 0.5, np.arange(cols) + 0.5, indexing="ij")
-    maps = np.stack([yy, xx], -1).astype(np.float32)             # cell centres, in cells
+    maps = np.stack([yy, xx], -1).astype(np.float32)  # cell centres, in cells
     assert crop_to_box(maps, (0, 0, w, h), w, h) is maps
-    box = (0, 32, 224, 192)                                      # a 224x160 photo letterboxed
+    box = (0, 32, 224, 192)  # a 224x160 photo letterboxed
     cropped = crop_to_box(maps, box, w, h)
     assert cropped.shape == (5, 7, 2)
     y0, y1 = box[1] * rows / h, box[3] * rows / h
@@ -146,14 +147,15 @@ def test_letterbox_maps_cover_the_photo_alone(tiny):
 def test_overlay_is_the_photos_size_and_hot_where_the_map_is():
     photo = np.full((60, 80, 3), 128, np.uint8)
     values = np.zeros((3, 4), np.float32)
-    values[2, 0] = 1.0                                   # bottom left (the label is top left)
+    values[2, 0] = 1.0  # bottom left (the label is top left)
     picture = overlay(photo, values, "x")
     assert picture.shape == (60, 80, 3) and picture.dtype == np.uint8
     hot, cold = picture[52, 8].astype(int), picture[5, 75].astype(int)
-    assert hot[0] > hot[2] and cold[2] > cold[0]         # red over the hot cell, blue far from it
+    assert hot[0] > hot[2] and cold[2] > cold[0]  # red over the hot cell, blue far from it
 
 
 # --------------------------------------------------------------------------- tdn classify --cam
+
 
 def run_cli(capsys, *argv):
     code = main([str(a) for a in argv])
@@ -164,18 +166,18 @@ def run_cli(capsys, *argv):
 def test_cam_writes_the_map_and_the_picture(capsys, tmp_path, tiny_weights, imagenet_names):
     dog = shared_path("darknet", "data", "dog.jpg")
     out_dir = tmp_path / "cams"
-    code, out, err = run_cli(capsys, "classify", CFG_DIR / "tiny.cfg", tiny_weights, dog, dog,
-                             "--names", imagenet_names, "--cam", out_dir)
+    code, out, err = run_cli(
+        capsys, "classify", CFG_DIR / "tiny.cfg", tiny_weights, dog, dog, "--names", imagenet_names, "--cam", out_dir
+    )
     assert code == 0, err
     assert "heatmap of malamute" in out
     values = np.load(out_dir / "dog.cam.npy")
-    assert values.dtype == np.float32 and values.shape == (14, 19)     # 224x298 input, stride 16
+    assert values.dtype == np.float32 and values.shape == (14, 19)  # 224x298 input, stride 16
     from PIL import Image
 
     with Image.open(out_dir / "dog.cam.png") as picture:
         assert picture.size == (768, 576)
-    assert sorted(p.name for p in out_dir.iterdir()) == ["dog-2.cam.npy", "dog-2.cam.png",
-                                                          "dog.cam.npy", "dog.cam.png"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["dog-2.cam.npy", "dog-2.cam.png", "dog.cam.npy", "dog.cam.png"]
     np.testing.assert_array_equal(np.load(out_dir / "dog-2.cam.npy"), values)
 
 
@@ -185,25 +187,50 @@ def test_cam_class_by_name_or_index(capsys, tmp_path, tiny_weights, imagenet_nam
     maps = {}
     for cam_class in ("Bicycle-built-for-two", str(index)):
         out_dir = tmp_path / cam_class
-        code, out, err = run_cli(capsys, "classify", CFG_DIR / "tiny.cfg", tiny_weights, dog, "--json",
-                                 "--names", imagenet_names, "--cam", out_dir, "--cam-class", cam_class)
+        code, out, err = run_cli(
+            capsys,
+            "classify",
+            CFG_DIR / "tiny.cfg",
+            tiny_weights,
+            dog,
+            "--json",
+            "--names",
+            imagenet_names,
+            "--cam",
+            out_dir,
+            "--cam-class",
+            cam_class,
+        )
         assert code == 0, err
         assert f'"class": {index}' in out
         maps[cam_class] = np.load(out_dir / "dog.cam.npy")
     np.testing.assert_array_equal(*maps.values())
 
 
-@pytest.mark.parametrize("argv_tail, message", [
-    (["--cam-class", "unicorn"], "--cam-class 'unicorn': no class of that name"),
-    (["--cam-class", "1000"], "--cam-class 1000: the network has classes 0-999"),
-    (["--cam-class", "crane"], "--cam-class 'crane' is classes {cranes}: give the index"),
-])
-def test_a_bad_cam_class_is_one_line_before_any_work(capsys, tmp_path, tiny_weights, imagenet_names,
-                                                      argv_tail, message):
+@pytest.mark.parametrize(
+    "argv_tail, message",
+    [
+        (["--cam-class", "unicorn"], "--cam-class 'unicorn': no class of that name"),
+        (["--cam-class", "1000"], "--cam-class 1000: the network has classes 0-999"),
+        (["--cam-class", "crane"], "--cam-class 'crane' is classes {cranes}: give the index"),
+    ],
+)
+def test_a_bad_cam_class_is_one_line_before_any_work(
+    capsys, tmp_path, tiny_weights, imagenet_names, argv_tail, message
+):
     out_dir = tmp_path / "cams"
-    code, out, err = run_cli(capsys, "classify", CFG_DIR / "tiny.cfg", tiny_weights,
-                             shared_path("darknet", "data", "dog.jpg"), "--names", imagenet_names,
-                             "--cam", out_dir, *argv_tail)
+    code, out, err = run_cli(
+        capsys,
+        "classify",
+        CFG_DIR / "tiny.cfg",
+        tiny_weights,
+        shared_path("darknet", "data", "dog.jpg"),
+        "--names",
+        imagenet_names,
+        "--cam",
+        out_dir,
+        *argv_tail,
+    )
     cranes = [i for i, name in enumerate(engine.load_names(imagenet_names, 1000)) if name == "crane"]
     assert code != 0 and out == "" and len(cranes) == 2
     assert err.strip() == "tdn: error: " + message.format(cranes=", ".join(map(str, cranes)))
@@ -212,14 +239,28 @@ def test_a_bad_cam_class_is_one_line_before_any_work(capsys, tmp_path, tiny_weig
 
 def test_cam_on_a_connected_classifier_is_one_line_and_writes_nothing(capsys, tmp_path, random_weights):
     out_dir = tmp_path / "cams"
-    code, out, err = run_cli(capsys, "classify", CFG_DIR / "alexnet.cfg", random_weights("alexnet"),
-                             shared_path("darknet", "data", "dog.jpg"), "--cam", out_dir)
+    code, out, err = run_cli(
+        capsys,
+        "classify",
+        CFG_DIR / "alexnet.cfg",
+        random_weights("alexnet"),
+        shared_path("darknet", "data", "dog.jpg"),
+        "--cam",
+        out_dir,
+    )
     assert code != 0 and out == ""
     assert len(err.strip().splitlines()) == 1 and "[connected]" in err and "no heatmap" in err
     assert not out_dir.exists()
 
 
 def test_cam_class_without_cam_is_an_error(capsys, tiny_weights):
-    code, _, err = run_cli(capsys, "classify", CFG_DIR / "tiny.cfg", tiny_weights,
-                           shared_path("darknet", "data", "dog.jpg"), "--cam-class", "3")
+    code, _, err = run_cli(
+        capsys,
+        "classify",
+        CFG_DIR / "tiny.cfg",
+        tiny_weights,
+        shared_path("darknet", "data", "dog.jpg"),
+        "--cam-class",
+        "3",
+    )
     assert code != 0 and "give --cam DIR too" in err

@@ -1,4 +1,5 @@
 """Tests for engine.image: loading, and darknet's resize / letterbox / resize_min rules."""
+
 import tracemalloc
 from pathlib import Path
 
@@ -9,8 +10,16 @@ from PIL import Image
 from engine import image as eimg
 from engine.errors import EngineError
 from engine.image import (
-    MAX_ASPECT, RESIZE_HELP, RESIZE_MODES, ImageError, fit_input, image_from_array,
-    letterbox, load_image, resize, resize_min,
+    MAX_ASPECT,
+    RESIZE_HELP,
+    RESIZE_MODES,
+    ImageError,
+    fit_input,
+    image_from_array,
+    letterbox,
+    load_image,
+    resize,
+    resize_min,
 )
 import engine
 from reference import reference_resize
@@ -29,13 +38,29 @@ def rand_img(w, h, seed=0):
 
 # ----------------------------------------------------------------------------- resize
 
-@pytest.mark.parametrize("src,dst", [
-    ((7, 5), (3, 11)), ((13, 9), (4, 4)), ((5, 7), (11, 13)), ((9, 13), (4, 6)),
-    ((1, 6), (5, 3)), ((6, 1), (4, 5)), ((1, 1), (3, 3)), ((4, 4), (1, 1)),
-    ((5, 5), (1, 4)), ((5, 5), (4, 1)), ((2, 2), (9, 9)), ((5, 4), (5, 4)),
-    ((7, 4), (6, 38)), ((7, 14), (5, 12)), ((3, 4), (22, 22)), ((31, 17), (16, 29)),
-])
-@pytest.mark.usefixtures("kernel_set")      # the compiled and the portable resize kernel
+
+@pytest.mark.parametrize(
+    "src,dst",
+    [
+        ((7, 5), (3, 11)),
+        ((13, 9), (4, 4)),
+        ((5, 7), (11, 13)),
+        ((9, 13), (4, 6)),
+        ((1, 6), (5, 3)),
+        ((6, 1), (4, 5)),
+        ((1, 1), (3, 3)),
+        ((4, 4), (1, 1)),
+        ((5, 5), (1, 4)),
+        ((5, 5), (4, 1)),
+        ((2, 2), (9, 9)),
+        ((5, 4), (5, 4)),
+        ((7, 4), (6, 38)),
+        ((7, 14), (5, 12)),
+        ((3, 4), (22, 22)),
+        ((31, 17), (16, 29)),
+    ],
+)
+@pytest.mark.usefixtures("kernel_set")  # the compiled and the portable resize kernel
 def test_resize_matches_reference_exactly(src, dst):
     # Same float32 operations in the same order (each product rounded, then the sum), so the
     # vectorised version is bit-identical, not merely close.
@@ -80,7 +105,7 @@ def test_last_row_quirk_nearly_black():
     got = resize(img, 6, 38)
     np.testing.assert_array_equal(got, reference_resize(img, 6, 38))
     np.testing.assert_array_equal(got[-1], np.full((6, 3), f32(1) - dy))
-    assert got[-1].max() < 1e-6            # a naive bilinear would give 1.0 here
+    assert got[-1].max() < 1e-6  # a naive bilinear would give 1.0 here
     np.testing.assert_array_equal(got[:-1], 1.0)
 
 
@@ -104,12 +129,16 @@ def test_resize_rejects_bad_size():
 
 # ----------------------------------------------------------------------------- resize_min
 
-@pytest.mark.parametrize("w,h,expected_shape", [
-    (768, 576, (224, 298, 3)),   # landscape
-    (576, 768, (298, 224, 3)),   # portrait
-    (300, 300, (224, 224, 3)),   # square
-    (1, 3, (672, 224, 3)),
-])
+
+@pytest.mark.parametrize(
+    "w,h,expected_shape",
+    [
+        (768, 576, (224, 298, 3)),  # landscape
+        (576, 768, (298, 224, 3)),  # portrait
+        (300, 300, (224, 224, 3)),  # square
+        (1, 3, (672, 224, 3)),
+    ],
+)
 def test_resize_min_sizes(w, h, expected_shape):
     assert resize_min(np.zeros((h, w, 3), np.float32), 224).shape == expected_shape
 
@@ -126,8 +155,9 @@ def test_resize_min_content_is_resize():
 
 # ----------------------------------------------------------------------------- letterbox
 
+
 def test_letterbox_landscape_geometry():
-    img = rand_img(30, 10) * f32(0.4)   # keep content away from 0.5
+    img = rand_img(30, 10) * f32(0.4)  # keep content away from 0.5
     out = letterbox(img, 20, 20)
     # 20/30 < 20/10 -> new 20 x (10*20//30 = 6), placed at y0 = (20-6)//2 = 7
     assert out.shape == (20, 20, 3) and out.dtype == np.float32
@@ -161,6 +191,7 @@ def test_letterbox_extreme_strip_keeps_one_row():
 
 # ----------------------------------------------------------------------------- fit_input
 
+
 def test_fit_input_modes():
     img = rand_img(64, 48)
     np.testing.assert_array_equal(fit_input(img, "min", 32, 32, True), resize(img, 42, 32))
@@ -192,10 +223,10 @@ def test_fit_input_huge_strip_is_bounded(monkeypatch):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert sizes == [(224, 1)]   # the only resize: a 224x1 row, letterboxed
+    assert sizes == [(224, 1)]  # the only resize: a 224x1 row, letterboxed
     assert out.shape == (224, 224, 3)
     np.testing.assert_array_equal(out, letterbox(img, 224, 224))
-    assert peak < 5_000_000   # darknet's rule would build a 373,333 x 224 x 3 float array (1 GB)
+    assert peak < 5_000_000  # darknet's rule would build a 373,333 x 224 x 3 float array (1 GB)
 
 
 @pytest.mark.parametrize("mode", RESIZE_MODES)
@@ -224,6 +255,7 @@ def test_resize_modes_and_help():
 
 
 # ----------------------------------------------------------------------------- loading
+
 
 @needs_shared
 def test_load_dog_png():
@@ -322,6 +354,7 @@ def test_error_directory(tmp_path):
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_error_truncated(tmp_path, fmt):
     from PIL import ImageFile
+
     assert not ImageFile.LOAD_TRUNCATED_IMAGES
     src = tmp_path / f"full.{fmt.lower()}"
     Image.fromarray(rand_img(64, 48).__mul__(255).astype(np.uint8)).save(src, fmt)
@@ -332,6 +365,7 @@ def test_error_truncated(tmp_path, fmt):
 
 
 # ----------------------------------------------------------------------------- arrays
+
 
 def test_image_from_array_uint8_matches_load(tmp_path):
     rgb = np.random.default_rng(1).integers(0, 256, (5, 6, 3), dtype=np.uint8)
@@ -344,11 +378,11 @@ def test_image_from_array_uint8_matches_load(tmp_path):
 
 
 def test_image_from_array_float():
-    a = np.random.default_rng(2).random((4, 5, 3))            # float64
+    a = np.random.default_rng(2).random((4, 5, 3))  # float64
     out = image_from_array(a)
     assert out.dtype == np.float32 and out.flags.c_contiguous
     np.testing.assert_array_equal(out, a.astype(np.float32))
-    flipped = image_from_array(a.astype(np.float32)[:, ::-1])   # non-contiguous view
+    flipped = image_from_array(a.astype(np.float32)[:, ::-1])  # non-contiguous view
     assert flipped.flags.c_contiguous
     np.testing.assert_array_equal(flipped, a[:, ::-1].astype(np.float32))
 
@@ -361,13 +395,16 @@ def test_image_from_array_grey_and_alpha():
     np.testing.assert_array_equal(image_from_array(rgba), np.zeros((1, 1, 3)))
 
 
-@pytest.mark.parametrize("bad,match", [
-    (np.zeros((4, 4, 2), np.uint8), "shape"),
-    (np.zeros((0, 4, 3), np.uint8), "shape"),
-    (np.zeros((4, 4, 3), np.int32), "dtype"),
-    (np.full((4, 4, 3), 255.0), "0..1"),
-    (np.full((4, 4, 3), np.nan), "0..1"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (np.zeros((4, 4, 2), np.uint8), "shape"),
+        (np.zeros((0, 4, 3), np.uint8), "shape"),
+        (np.zeros((4, 4, 3), np.int32), "dtype"),
+        (np.full((4, 4, 3), 255.0), "0..1"),
+        (np.full((4, 4, 3), np.nan), "0..1"),
+    ],
+)
 def test_image_from_array_rejects(bad, match):
     with pytest.raises(ValueError, match=match):
         image_from_array(bad)
@@ -384,12 +421,13 @@ def test_uint8_frames_scale_exactly_like_darknet():
 
 # --------------------------------------------------------------------------- big photos
 
+
 def _photo(path, w, h, fmt="JPEG"):
     """A smooth synthetic photo (gradients and a disc), saved as `fmt`."""
     from PIL import Image as PILImage
 
     yy, xx = np.mgrid[0:h, 0:w]
-    disc = ((xx - w / 2) ** 2 + (yy - h / 2) ** 2 < (min(w, h) / 3) ** 2)
+    disc = (xx - w / 2) ** 2 + (yy - h / 2) ** 2 < (min(w, h) / 3) ** 2
     rgb = np.stack([xx * 255 // w, yy * 255 // h, np.where(disc, 220, 40)], -1).astype(np.uint8)
     PILImage.fromarray(rgb).save(path, fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     return path
@@ -400,14 +438,14 @@ def test_a_big_jpeg_decodes_at_reduced_scale_and_keeps_what_is_needed(tmp_path):
     whole = engine.load_image(path)
     reduced = engine.load_image(path, at_least=448)
     assert whole.shape == (1600, 2000, 3)
-    assert reduced.shape == (800, 1000, 3)               # 1/2: 1/4 would leave 400 < 448 pixels
+    assert reduced.shape == (800, 1000, 3)  # 1/2: 1/4 would leave 400 < 448 pixels
     assert reduced.dtype == np.float32 and reduced.flags.c_contiguous
     halved = whole.reshape(800, 2, 1000, 2, 3).mean(axis=(1, 3))
-    assert np.abs(reduced - halved).mean() < 0.01        # the same picture, at half the size
+    assert np.abs(reduced - halved).mean() < 0.01  # the same picture, at half the size
 
 
 def test_photos_below_twice_the_need_and_other_formats_decode_whole(tmp_path):
-    jpeg = _photo(tmp_path / "mid.jpg", 1200, 890)       # 890 < 2 x 448: exact, as darknet
+    jpeg = _photo(tmp_path / "mid.jpg", 1200, 890)  # 890 < 2 x 448: exact, as darknet
     np.testing.assert_array_equal(engine.load_image(jpeg, at_least=448), engine.load_image(jpeg))
     png = _photo(tmp_path / "big.png", 2000, 1600, "PNG")
     assert engine.load_image(png, at_least=448).shape == (1600, 2000, 3)
@@ -428,7 +466,7 @@ def test_min_rounds_to_the_multiple_a_resnet_needs(random_weights):
     with pytest.raises(EngineError, match=r"\[shortcut\]: cannot add layer"):
         spec.shapes_for(256, 341)
     assert eimg.fitted_size(768, 576, "min", 256, 256, True, 32) == (352, 256)
-    assert eimg.fitted_size(576, 768, "min", 256, 256, True) == (256, 341)     # no multiple: darknet's
+    assert eimg.fitted_size(576, 768, "min", 256, 256, True) == (256, 341)  # no multiple: darknet's
     net = engine.Network.load(CFG_DIR / "resnet18.cfg", random_weights("resnet18"))
     photo = np.random.default_rng(2).random((576, 768, 3), dtype=np.float32)
     prediction = engine.Classifier(net).classify(photo)

@@ -1,5 +1,6 @@
 """The two kernel sets kernel by kernel, where whole networks leave gaps: every activation, a max
 pool no conv can fuse, shortcuts between unequal shapes, and the mode switch itself."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,16 +27,24 @@ def test_every_activation_matches_the_compiled_one(name, compiled_cache):
         kernels.bias_activate(compiled, np.zeros(values.size, np.float32), code)
         ours = portable.activate_array(values.copy(), code)
         np.testing.assert_allclose(ours, compiled[0], rtol=1e-6, atol=1e-7)
-        if name in ACT:                                    # and the test reference's formula
+        if name in ACT:  # and the test reference's formula
             np.testing.assert_allclose(ours, ACT[name](values.astype(np.float64)), rtol=1e-6, atol=1e-7)
     finally:
         kernels.use("portable")
 
 
-UNFUSED_CFG = (cfgs.net(16, 20) + cfgs.conv(12, bn=0) + cfgs.route(-1) + cfgs.maxpool(3, 2)
-               + cfgs.conv(12, 1, bn=0, act="relu") + cfgs.shortcut(-3)
-               + cfgs.conv(24, stride=2, bn=0, act="logistic") + cfgs.shortcut(-2, "leaky")
-               + cfgs.AVGPOOL + cfgs.softmax())
+UNFUSED_CFG = (
+    cfgs.net(16, 20)
+    + cfgs.conv(12, bn=0)
+    + cfgs.route(-1)
+    + cfgs.maxpool(3, 2)
+    + cfgs.conv(12, 1, bn=0, act="relu")
+    + cfgs.shortcut(-3)
+    + cfgs.conv(24, stride=2, bn=0, act="logistic")
+    + cfgs.shortcut(-2, "leaky")
+    + cfgs.AVGPOOL
+    + cfgs.softmax()
+)
 
 
 @pytest.mark.usefixtures("kernel_set")
@@ -47,9 +56,11 @@ def test_unfused_maxpool_and_unequal_shortcuts_match_the_reference(tmp_path):
     weights = tmp_path / "unfused.weights"
     engine.write_random_weights(cfg, weights, seed=4)
     net = engine.Network.load(cfg, weights)
-    names = [type(step).__name__ if not callable(step) or hasattr(step, "layer") else step.__name__
-             for step in net.plan(1, 16, 20)]
-    assert names[2] == "maxpool"                 # the pool runs as a step of its own
+    names = [
+        type(step).__name__ if not callable(step) or hasattr(step, "layer") else step.__name__
+        for step in net.plan(1, 16, 20)
+    ]
+    assert names[2] == "maxpool"  # the pool runs as a step of its own
     for seed in range(2):
         image = np.random.default_rng(seed).random((16, 20, 3), dtype=np.float32)
         expected = reference_forward(net.spec, weights, image).astype(np.float32)
@@ -83,8 +94,11 @@ def test_the_stamps_follow_every_compiled_module():
 
     def imported(module: str) -> set[str]:
         tree = ast.parse((cache.KERNELS_DIR / f"{module}.py").read_text())
-        return {node.module for node in ast.walk(tree)
-                if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module}
+        return {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+        }
 
     modules, todo = set(), set(kernels.COMPILED_IN.values())
     while todo:
@@ -105,9 +119,11 @@ def test_the_compile_specimens_call_every_kernel(monkeypatch):
     kernels.use("portable")
     called = set()
     for name in kernels.NAMES:
+
         def counted(*args, _name=name, _kernel=getattr(kernels, name)):
             called.add(_name)
             return _kernel(*args)
+
         monkeypatch.setattr(kernels, name, counted)
     engine_compile.run_specimens()
     assert called == set(kernels.NAMES) == set(engine_compile.KERNEL_SECONDS)

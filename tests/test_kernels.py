@@ -9,6 +9,7 @@ source as plain Python, for coverage and readable tracebacks (~10 s). With tests
 resize tests it runs every line of every compiled kernel, but for the scalar activate's linear,
 leaky and relu branches, which _activate_span does itself.
 """
+
 from __future__ import annotations
 
 import types
@@ -22,7 +23,7 @@ from engine.weights import random_params, write_weights
 from cfg_builder import AVGPOOL, COST, DROPOUT, connected, conv, maxpool, net, route, shortcut, softmax
 from reference import reference_forward
 
-pytestmark = pytest.mark.usefixtures("kernel_set")     # every test with both kernel sets
+pytestmark = pytest.mark.usefixtures("kernel_set")  # every test with both kernel sets
 
 # Relative to the size of the values: the engine sums in float32, the reference in float64.
 # Measured on these cases: im2col + GEMM within 2e-6 of max(1, |expected|), Winograd's
@@ -30,19 +31,20 @@ pytestmark = pytest.mark.usefixtures("kernel_set")     # every test with both ke
 # activation that squashes pre-activations of ~5 into [-1, 1] (tanh, hardtan, lhtan). A wrong
 # index, a missed border pixel or a wrong activation is off by 1e-3 to O(1) of the values.
 ATOL, RTOL = 3e-5, 1e-5
-INPUT_RANGE = 3.0       # inputs in [-3, 3): pre-activations cross every activation's branch points
+INPUT_RANGE = 3.0  # inputs in [-3, 3): pre-activations cross every activation's branch points
 
 # The plan's step names this file asserts, all here (engine/plan.py may rename them)
-DIRECT, IM2COL, WINOGRAD, WINOGRAD_BY_FILTERS = (
-    "DirectStep", "ConvStep", "WinogradStep", "WinogradByFiltersStep")
-OWN_MAXPOOL, OWN_AVGPOOL = "maxpool", "avgpool"     # pools that run as steps of their own
-JOINED = object()   # expected of a pool that a conv's step does too: in its epilogue, or first
+DIRECT, IM2COL, WINOGRAD, WINOGRAD_BY_FILTERS = ("DirectStep", "ConvStep", "WinogradStep", "WinogradByFiltersStep")
+OWN_MAXPOOL, OWN_AVGPOOL = "maxpool", "avgpool"  # pools that run as steps of their own
+JOINED = object()  # expected of a pool that a conv's step does too: in its epilogue, or first
 
 
 def step_names(network, batch, h, w) -> list[str]:
     """Each layer's step in the network's plan: a conv's strategy class, else the step's function."""
-    return [step.__name__ if isinstance(step, types.FunctionType) else type(step).__name__
-            for step in network.plan(batch, h, w)]
+    return [
+        step.__name__ if isinstance(step, types.FunctionType) else type(step).__name__
+        for step in network.plan(batch, h, w)
+    ]
 
 
 def close(got, expected):
@@ -54,6 +56,7 @@ def check(tmp_path):
     """check(cfg, batch, steps): run `batch` random inputs through the cfg's network (seeded random
     weights) and compare the output of its last layer before any [softmax], and the [softmax]'s
     if it has one, with the reference; steps: {layer: what the plan must run it with}."""
+
     def run(cfg: str, batch: int = 1, steps: dict | None = None):
         path = tmp_path / "case.cfg"
         path.write_text(cfg)
@@ -81,12 +84,13 @@ def check(tmp_path):
         if last < len(spec.layers) - 1:
             for image, probs in zip(images, network.predict(images)):
                 close(probs, reference_forward(spec, weights, image))
+
     return run
 
 
 # --------------------------------------------------------------------------- convolutions
 
-CONV_GEOMETRY = [    # (cfg, batch): kernel sizes, strides, padding and groups, mostly direct
+CONV_GEOMETRY = [  # (cfg, batch): kernel sizes, strides, padding and groups, mostly direct
     pytest.param(net(9, 11, 8) + conv(12, 1), 2, id="1x1-direct-gemm"),
     pytest.param(net(7, 6, 5) + conv(6, 1, padding=1), 1, id="1x1-padded-bias-borders"),
     pytest.param(net(12, 8, 8) + conv(10, 1, stride=2), 1, id="1x1-stride2"),
@@ -127,26 +131,37 @@ CONV_STRATEGIES = [
     pytest.param(net(1, 3, 8) + conv(16), 2, {0: DIRECT}, id="direct-fewer-pixels-than-a-tile"),
     pytest.param(net(4, 4, 128) + conv(72), 1, {0: DIRECT}, id="direct-filters-split-weights-heavy"),
     pytest.param(net(16, 16, 3) + conv(32) + maxpool(2, 2), 1, {0: DIRECT, 1: JOINED}, id="direct-2x2-pool-in-tiles"),
-    pytest.param(net(15, 14, 3) + conv(24) + maxpool(2, 2), 2, {0: DIRECT, 1: JOINED},
-                 id="direct-2x2-pool-odd-map-epilogue"),
+    pytest.param(
+        net(15, 14, 3) + conv(24) + maxpool(2, 2), 2, {0: DIRECT, 1: JOINED}, id="direct-2x2-pool-odd-map-epilogue"
+    ),
     pytest.param(net(24, 24, 8) + conv(16) + maxpool(3, 2), 1, {0: DIRECT, 1: JOINED}, id="direct-3x3-pool"),
-    pytest.param(net(15, 20, 6) + conv(12, stride=2) + maxpool(2, 2), 2, {0: DIRECT, 1: JOINED},
-                 id="direct-stride2-2x2-pool"),
+    pytest.param(
+        net(15, 20, 6) + conv(12, stride=2) + maxpool(2, 2), 2, {0: DIRECT, 1: JOINED}, id="direct-stride2-2x2-pool"
+    ),
     # a conv writing the next one's input inside its border (plan.border_handovers): after pooled
     # pairs (0 -> 2) and finished sums (3 -> 4 -> 5); not where a route reads the output (5 -> 6)
-    pytest.param(net(16, 16, 3) + conv(16) + maxpool(2, 2) + conv(32) + conv(16, 1) + conv(24) + conv(8)
-                 + conv(16) + route(-2), 2, {0: DIRECT, 2: DIRECT, 4: DIRECT, 6: DIRECT}, id="direct-handovers"),
+    pytest.param(
+        net(16, 16, 3) + conv(16) + maxpool(2, 2) + conv(32) + conv(16, 1) + conv(24) + conv(8) + conv(16) + route(-2),
+        2,
+        {0: DIRECT, 2: DIRECT, 4: DIRECT, 6: DIRECT},
+        id="direct-handovers",
+    ),
     pytest.param(net(11, 10, 8) + conv(12, groups=2), 2, {0: IM2COL}, id="im2col-2-groups"),
     pytest.param(net(47, 45, 64) + conv(16), 1, {0: WINOGRAD}, id="winograd-144-part-tiles"),
-    pytest.param(net(45, 43, 64) + conv(24) + maxpool(2, 2), 2, {0: WINOGRAD, 1: JOINED},
-                 id="winograd-odd-map-2x2-pool"),
+    pytest.param(
+        net(45, 43, 64) + conv(24) + maxpool(2, 2), 2, {0: WINOGRAD, 1: JOINED}, id="winograd-odd-map-2x2-pool"
+    ),
     pytest.param(net(52, 40, 64) + conv(64), 1, {0: WINOGRAD}, id="winograd-130-tiles-64-filters"),
     pytest.param(net(16, 16, 64) + conv(72), 8, {0: WINOGRAD}, id="winograd-batch8"),
     pytest.param(net(36, 40, 64) + conv(16), 1, {0: DIRECT}, id="direct-not-winograd-under-128-tiles"),
     pytest.param(net(16, 16, 64) + conv(72), 1, {0: DIRECT}, id="direct-not-winograd-by-filters-under-256-channels"),
     pytest.param(net(28, 28, 256) + conv(72), 1, {0: WINOGRAD_BY_FILTERS}, id="winograd-by-filters-49-tiles"),
-    pytest.param(net(15, 13, 256) + conv(64) + maxpool(2, 2), 3, {0: WINOGRAD_BY_FILTERS, 1: JOINED},
-                 id="winograd-by-filters-odd-map-2x2-pool"),
+    pytest.param(
+        net(15, 13, 256) + conv(64) + maxpool(2, 2),
+        3,
+        {0: WINOGRAD_BY_FILTERS, 1: JOINED},
+        id="winograd-by-filters-odd-map-2x2-pool",
+    ),
 ]
 
 
@@ -157,7 +172,7 @@ def test_conv_strategy_matches_reference(check, cfg, batch, steps):
 
 # --------------------------------------------------------------------------- pools
 
-POOLS = [            # (cfg, batch, the plan's steps)
+POOLS = [  # (cfg, batch, the plan's steps)
     pytest.param(net(16, 16, 3) + conv(16) + maxpool(2, 2), 1, {1: JOINED}, id="fused-2x2"),
     pytest.param(net(15, 13, 5) + conv(10) + maxpool(2, 2), 3, {1: JOINED}, id="fused-2x2-odd-map"),
     pytest.param(net(15, 13, 5) + conv(10) + maxpool(2, 2, padding=0), 1, {1: JOINED}, id="fused-2x2-no-padding"),
@@ -168,19 +183,25 @@ POOLS = [            # (cfg, batch, the plan's steps)
     pytest.param(net(17, 16, 4) + conv(8) + maxpool(5, 3, padding=1), 1, {1: JOINED}, id="fused-5x5-stride3"),
     pytest.param(net(16, 16, 3) + conv(8) + route(-1) + maxpool(2, 2), 2, {2: OWN_MAXPOOL}, id="own-2x2"),
     pytest.param(net(15, 13, 3) + conv(8) + route(-1) + maxpool(2, 2), 1, {2: OWN_MAXPOOL}, id="own-2x2-odd-map"),
-    pytest.param(net(27, 27, 3) + conv(8) + route(-1) + maxpool(3, 2, padding=0), 1, {2: OWN_MAXPOOL},
-                 id="own-3x3-alexnet"),
-    pytest.param(net(20, 18, 3) + conv(8) + route(-1) + maxpool(3, 2), 2, {2: OWN_MAXPOOL},
-                 id="own-3x3-window-before-the-map"),
+    pytest.param(
+        net(27, 27, 3) + conv(8) + route(-1) + maxpool(3, 2, padding=0), 1, {2: OWN_MAXPOOL}, id="own-3x3-alexnet"
+    ),
+    pytest.param(
+        net(20, 18, 3) + conv(8) + route(-1) + maxpool(3, 2), 2, {2: OWN_MAXPOOL}, id="own-3x3-window-before-the-map"
+    ),
     pytest.param(net(11, 9, 3) + conv(8) + route(-1) + maxpool(2, 1), 1, {2: OWN_MAXPOOL}, id="own-2x2-stride1"),
-    pytest.param(net(17, 16, 3) + conv(8) + route(-1) + maxpool(5, 3, padding=1), 1, {2: OWN_MAXPOOL},
-                 id="own-5x5-stride3"),
+    pytest.param(
+        net(17, 16, 3) + conv(8) + route(-1) + maxpool(5, 3, padding=1), 1, {2: OWN_MAXPOOL}, id="own-5x5-stride3"
+    ),
     pytest.param(net(14, 12, 3) + maxpool(3, 2), 2, {0: OWN_MAXPOOL}, id="own-on-the-input"),
-    pytest.param(net(12, 10, 3) + conv(8) + maxpool(2, 1) + route(-1, -2), 1, {1: OWN_MAXPOOL},
-                 id="own-where-a-route-reads-the-conv"),
+    pytest.param(
+        net(12, 10, 3) + conv(8) + maxpool(2, 1) + route(-1, -2),
+        1,
+        {1: OWN_MAXPOOL},
+        id="own-where-a-route-reads-the-conv",
+    ),
     pytest.param(net(16, 14, 3) + conv(8, act="stair") + maxpool(2, 2), 2, {1: OWN_MAXPOOL}, id="own-after-stair"),
-    pytest.param(net(20, 18, 3) + conv(8, act="stair") + maxpool(3, 2), 1, {1: OWN_MAXPOOL},
-                 id="own-3x3-after-stair"),
+    pytest.param(net(20, 18, 3) + conv(8, act="stair") + maxpool(3, 2), 1, {1: OWN_MAXPOOL}, id="own-3x3-after-stair"),
 ]
 
 
@@ -189,14 +210,23 @@ def test_maxpool_matches_reference(check, cfg, batch, steps):
     check(cfg, batch, steps)
 
 
-AVGPOOLS = [         # (cfg, batch, the plan's steps): a linear 1x1 conv runs on the pooled pixel
+AVGPOOLS = [  # (cfg, batch, the plan's steps): a linear 1x1 conv runs on the pooled pixel
     pytest.param(net(11, 9, 3) + conv(8) + AVGPOOL, 3, {1: OWN_AVGPOOL}, id="after-leaky-conv"),
-    pytest.param(net(11, 9, 6) + conv(8) + conv(12, 1, act="linear") + AVGPOOL, 2, {2: JOINED},
-                 id="first-then-linear-1x1"),
-    pytest.param(net(12, 12, 3) + conv(8) + maxpool(2, 2) + conv(10, 1, act="linear") + AVGPOOL, 1,
-                 {1: JOINED, 3: JOINED}, id="first-then-linear-1x1-after-fused-maxpool"),
-    pytest.param(net(8, 8, 4) + conv(8) + conv(6, 1, padding=1, act="linear") + AVGPOOL, 1, {2: OWN_AVGPOOL},
-                 id="after-padded-linear-1x1"),
+    pytest.param(
+        net(11, 9, 6) + conv(8) + conv(12, 1, act="linear") + AVGPOOL, 2, {2: JOINED}, id="first-then-linear-1x1"
+    ),
+    pytest.param(
+        net(12, 12, 3) + conv(8) + maxpool(2, 2) + conv(10, 1, act="linear") + AVGPOOL,
+        1,
+        {1: JOINED, 3: JOINED},
+        id="first-then-linear-1x1-after-fused-maxpool",
+    ),
+    pytest.param(
+        net(8, 8, 4) + conv(8) + conv(6, 1, padding=1, act="linear") + AVGPOOL,
+        1,
+        {2: OWN_AVGPOOL},
+        id="after-padded-linear-1x1",
+    ),
     pytest.param(net(1, 1, 4) + conv(8, 1) + AVGPOOL, 2, {1: OWN_AVGPOOL}, id="of-one-pixel"),
 ]
 
@@ -208,7 +238,7 @@ def test_avgpool_matches_reference(check, cfg, batch, steps):
 
 # --------------------------------------------------------------------------- activations
 
-NOT_FUSED_WITH_A_POOL = {"stair"}     # the engine fuses a max pool only after the other activations
+NOT_FUSED_WITH_A_POOL = {"stair"}  # the engine fuses a max pool only after the other activations
 
 
 def activation_sites(name):
@@ -225,8 +255,11 @@ def activation_sites(name):
     ]
 
 
-ACTIVATION_CASES = [pytest.param(cfg, batch, steps, id=f"{name}-{site}")
-                    for name in ACTIVATIONS for site, cfg, batch, steps in activation_sites(name)]
+ACTIVATION_CASES = [
+    pytest.param(cfg, batch, steps, id=f"{name}-{site}")
+    for name in ACTIVATIONS
+    for site, cfg, batch, steps in activation_sites(name)
+]
 
 
 @pytest.mark.parametrize("cfg, batch, steps", ACTIVATION_CASES)
@@ -236,33 +269,57 @@ def test_activation_matches_reference(check, cfg, batch, steps):
 
 # --------------------------------------------------------------------------- other layers
 
-OTHER_LAYERS = [     # (cfg, batch)
+OTHER_LAYERS = [  # (cfg, batch)
     pytest.param(net(8, 10, 3) + conv(6, stride=2) + connected(20), 1, id="connected-after-a-map"),
-    pytest.param(net(8, 10, 3) + conv(6, stride=2) + connected(20, bn=1, act="logistic"), 3,
-                 id="connected-batch-normalized"),
-    pytest.param(net(3, 4, 2) + connected(16, bn=1) + DROPOUT + connected(10, act="linear") + COST, 2,
-                 id="connected-connected-dropout-cost"),
-    pytest.param(net(10, 9, 3) + conv(6) + conv(6) + shortcut(-2, act="leaky", alpha=0.5, beta=2.0), 2,
-                 id="shortcut-equal-shapes"),
-    pytest.param(net(16, 20, 3) + conv(12) + conv(24, stride=2) + shortcut(-2, act="relu"), 1,
-                 id="shortcut-from-a-larger-map-fewer-channels"),
-    pytest.param(net(16, 16, 3) + conv(8) + conv(16, stride=2) + route(-2) + shortcut(1, act="leaky"), 2,
-                 id="shortcut-from-a-smaller-map-more-channels"),
+    pytest.param(
+        net(8, 10, 3) + conv(6, stride=2) + connected(20, bn=1, act="logistic"), 3, id="connected-batch-normalized"
+    ),
+    pytest.param(
+        net(3, 4, 2) + connected(16, bn=1) + DROPOUT + connected(10, act="linear") + COST,
+        2,
+        id="connected-connected-dropout-cost",
+    ),
+    pytest.param(
+        net(10, 9, 3) + conv(6) + conv(6) + shortcut(-2, act="leaky", alpha=0.5, beta=2.0),
+        2,
+        id="shortcut-equal-shapes",
+    ),
+    pytest.param(
+        net(16, 20, 3) + conv(12) + conv(24, stride=2) + shortcut(-2, act="relu"),
+        1,
+        id="shortcut-from-a-larger-map-fewer-channels",
+    ),
+    pytest.param(
+        net(16, 16, 3) + conv(8) + conv(16, stride=2) + route(-2) + shortcut(1, act="leaky"),
+        2,
+        id="shortcut-from-a-smaller-map-more-channels",
+    ),
     pytest.param(net(15, 15, 3) + conv(8) + conv(8, stride=2) + shortcut(-2), 1, id="shortcut-15-into-8"),
-    pytest.param(net(9, 8, 3) + conv(8) + conv(4, 1) + conv(6, act="relu") + route(-1, -3, -2) + conv(10, 1), 2,
-                 id="route-of-three-layers-then-conv"),
+    pytest.param(
+        net(9, 8, 3) + conv(8) + conv(4, 1) + conv(6, act="relu") + route(-1, -3, -2) + conv(10, 1),
+        2,
+        id="route-of-three-layers-then-conv",
+    ),
     pytest.param(net(9, 8, 3) + conv(8) + conv(4) + route(0, 1), 1, id="route-absolute-indices"),
     pytest.param(net(9, 8, 3) + conv(8) + conv(4) + route(-2) + conv(5), 1, id="route-of-one-layer"),
-    pytest.param(net(4, 4, 3) + conv(12, 1, act="linear") + softmax(groups=3, temperature=0.5), 2,
-                 id="softmax-groups-temperature-spatial"),
-    pytest.param(net(10, 10, 3) + conv(8) + conv(20, 1, act="linear") + AVGPOOL + softmax(temperature=2.0), 3,
-                 id="softmax-classifier-head"),
-    pytest.param(net(6, 6, 3) + conv(4, stride=2) + connected(30, act="linear") + softmax(groups=5), 1,
-                 id="softmax-groups-after-connected"),
+    pytest.param(
+        net(4, 4, 3) + conv(12, 1, act="linear") + softmax(groups=3, temperature=0.5),
+        2,
+        id="softmax-groups-temperature-spatial",
+    ),
+    pytest.param(
+        net(10, 10, 3) + conv(8) + conv(20, 1, act="linear") + AVGPOOL + softmax(temperature=2.0),
+        3,
+        id="softmax-classifier-head",
+    ),
+    pytest.param(
+        net(6, 6, 3) + conv(4, stride=2) + connected(30, act="linear") + softmax(groups=5),
+        1,
+        id="softmax-groups-after-connected",
+    ),
 ]
 
 
 @pytest.mark.parametrize("cfg, batch", OTHER_LAYERS)
 def test_layer_matches_reference(check, cfg, batch):
     check(cfg, batch)
-

@@ -1,6 +1,7 @@
 """The memory budget: a plan's buffers are added up before any is allocated (and the count is what
 allocating them takes), an input too big is refused in one line naming the layer, the bytes and
 the budget, and a large but reasonable input still runs."""
+
 from __future__ import annotations
 
 import subprocess
@@ -53,8 +54,12 @@ def test_plans_share_the_weights_layouts_and_count_them_once():
         return count[0]
 
     def layouts(net):
-        return {(i, name): array for i, packed in enumerate(net._packed) if hasattr(packed, "layouts")
-                for name, array in packed.layouts.items()}
+        return {
+            (i, name): array
+            for i, packed in enumerate(net._packed)
+            if hasattr(packed, "layouts")
+            for name, array in packed.layouts.items()
+        }
 
     shared, fresh = engine.Network(spec, params), engine.Network(spec, params)
     first = plan._steps(spec, shared._packed, 1, (256, 256), last, frozenset({last}), threads())
@@ -65,26 +70,26 @@ def test_plans_share_the_weights_layouts_and_count_them_once():
     plan._steps(spec, fresh._packed, 1, (320, 320), last, frozenset({last}), threads())
     reused = sum(array.nbytes for key, array in made_first.items() if key in layouts(fresh))
     assert reused > 10 << 20 and counted_fresh - counted_shared == reused
-    assert all(layouts(shared)[key] is array for key, array in made_first.items())       # not remade
+    assert all(layouts(shared)[key] is array for key, array in made_first.items())  # not remade
     assert sum(a.panels is b.panels for a, b in zip(first, second) if hasattr(a, "panels")) > 5
 
 
 @pytest.fixture
 def huge_cfg(tmp_path):
     """Tiny Darknet's cfg at 60000x60000 (tiny's weights still fit: the size is not in them)."""
-    text = (CFG_DIR / "tiny.cfg").read_text().replace("width=224", "width=60000").replace("height=224",
-                                                                                          "height=60000")
+    text = (CFG_DIR / "tiny.cfg").read_text().replace("width=224", "width=60000").replace("height=224", "height=60000")
     path = tmp_path / "huge.cfg"
     path.write_text(text)
     return path
 
 
 def test_a_huge_input_is_refused_in_one_line_before_any_allocation(capsys, huge_cfg, random_weights):
-    code = main(["classify", str(huge_cfg), str(random_weights("tiny")),
-                 str(shared_path("darknet", "data", "dog.jpg"))])
+    code = main(
+        ["classify", str(huge_cfg), str(random_weights("tiny")), str(shared_path("darknet", "data", "dog.jpg"))]
+    )
     out, err = capsys.readouterr()
     assert code == 1 and out == ""
-    line, = err.strip().splitlines()
+    (line,) = err.strip().splitlines()
     assert line.startswith(f"tdn: error: {huge_cfg}: a 80000x60000 input (batch 1; the most, ")
     assert "for layer 5 [convolutional] (" in line and "huge.cfg:" in line and "TiB, over the memory budget of " in line
 
@@ -92,10 +97,16 @@ def test_a_huge_input_is_refused_in_one_line_before_any_allocation(capsys, huge_
 def test_as_a_process_too_no_traceback_and_no_memory_taken(huge_cfg, random_weights, tmp_path):
     image = tmp_path / "grey.png"
     from PIL import Image
+
     Image.new("RGB", (64, 48), (128, 128, 128)).save(image)
-    run = subprocess.run([sys.executable, "-m", "tdn_cli.main", "classify", str(huge_cfg),
-                          str(random_weights("tiny")), str(image)], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300, env={**__import__("os").environ, "TDN_KERNELS": "portable"})
+    run = subprocess.run(
+        [sys.executable, "-m", "tdn_cli.main", "classify", str(huge_cfg), str(random_weights("tiny")), str(image)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, "TDN_KERNELS": "portable"},
+    )
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert "over the memory budget" in run.stderr and len(run.stderr.strip().splitlines()) == 1
 
@@ -109,9 +120,10 @@ def test_tiny_at_1024_still_runs_under_the_default_budget(random_weights):
 def test_the_budget_is_yours_to_set(capsys, monkeypatch, random_weights, tmp_path):
     image = tmp_path / "grey.png"
     from PIL import Image
+
     Image.new("RGB", (64, 48), (128, 128, 128)).save(image)
     argv = ["classify", str(CFG_DIR / "tiny.cfg"), str(random_weights("tiny")), str(image)]
-    monkeypatch.setenv("TDN_MEMORY_BUDGET", "")          # unset; what --memory sets is undone after
+    monkeypatch.setenv("TDN_MEMORY_BUDGET", "")  # unset; what --memory sets is undone after
     assert main(["--memory", "20M", *argv]) == 1
     assert "over the memory budget of 20.0 MiB (TDN_MEMORY_BUDGET=20M)" in capsys.readouterr().err
     monkeypatch.setenv("TDN_MEMORY_BUDGET", "2G")
@@ -123,8 +135,17 @@ def test_the_budget_is_yours_to_set(capsys, monkeypatch, random_weights, tmp_pat
     assert main(["--memory", "2X", *argv]) == 1
 
 
-@pytest.mark.parametrize("text, size", [("4G", 4 << 30), ("512M", 512 << 20), ("1.5g", 3 << 29),
-                                        ("300000", 300000), ("64KiB", 64 << 10), ("2 GB", 2 << 30)])
+@pytest.mark.parametrize(
+    "text, size",
+    [
+        ("4G", 4 << 30),
+        ("512M", 512 << 20),
+        ("1.5g", 3 << 29),
+        ("300000", 300000),
+        ("64KiB", 64 << 10),
+        ("2 GB", 2 << 30),
+    ],
+)
 def test_sizes_read_as_people_write_them(text, size):
     assert memory.parse_size(text) == size
 
@@ -136,19 +157,44 @@ def test_bench_valid_and_teach_are_held_to_it_too(capsys, monkeypatch, random_we
     folder = tmp_path / "photos" / "cats"
     folder.mkdir(parents=True)
     from PIL import Image
+
     Image.new("RGB", (300, 200), (90, 120, 40)).save(folder / "a.png")
     names = tmp_path / "names.txt"
     names.write_text("cats\n" + "".join(f"class {k}\n" for k in range(1, 1000)))
-    assert main(["valid", str(CFG_DIR / "tiny.cfg"), str(random_weights("tiny")), str(tmp_path / "photos"),
-                 "--names", str(names)]) == 0
+    assert (
+        main(
+            [
+                "valid",
+                str(CFG_DIR / "tiny.cfg"),
+                str(random_weights("tiny")),
+                str(tmp_path / "photos"),
+                "--names",
+                str(names),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert "over the memory budget" in out and "images: 0" in out      # skipped, with the reason
+    assert "over the memory budget" in out and "images: 0" in out  # skipped, with the reason
     Image.new("RGB", (300, 200), (40, 90, 160)).save(tmp_path / "photos" / "b.png")
     (tmp_path / "photos" / "dogs").mkdir()
     Image.new("RGB", (300, 200), (200, 90, 160)).save(tmp_path / "photos" / "dogs" / "c.png")
     out_dir = tmp_path / "taught"
-    assert main(["teach", str(tmp_path / "photos"), "--out", str(out_dir), "--base", str(CFG_DIR / "tiny.cfg"),
-                 "--weights", str(random_weights("tiny"))]) != 0
+    assert (
+        main(
+            [
+                "teach",
+                str(tmp_path / "photos"),
+                "--out",
+                str(out_dir),
+                "--base",
+                str(CFG_DIR / "tiny.cfg"),
+                "--weights",
+                str(random_weights("tiny")),
+            ]
+        )
+        != 0
+    )
     err = capsys.readouterr().err
     assert "over the memory budget" in err and len(err.strip().splitlines()) == 1
     assert not out_dir.exists() or not any(out_dir.iterdir())
@@ -163,8 +209,12 @@ def test_a_network_too_big_at_its_own_size_is_refused_at_load_in_the_app(tmp_pat
     weights = tmp_path / "wide.weights"
     engine.write_random_weights(cfg, weights, seed=1)
     failed, loaded, answered = [], [], threading.Event()
-    scheduler = Scheduler(Reports(model_failed=lambda m: (failed.append(m), answered.set()),
-                                  model_loaded=lambda i: (loaded.append(i), answered.set())))
+    scheduler = Scheduler(
+        Reports(
+            model_failed=lambda m: (failed.append(m), answered.set()),
+            model_loaded=lambda i: (loaded.append(i), answered.set()),
+        )
+    )
     scheduler.start()
     try:
         scheduler.load_model(cfg, weights)
@@ -193,7 +243,7 @@ def test_buffers_start_on_a_cache_line(random_weights):
             assert a.shape == (shape if isinstance(shape, tuple) else (shape,)) and a.flags.writeable
     net = engine.Network.load(CFG_DIR / "tiny.cfg", random_weights("tiny"))
     direct = [step for step in net.plan(1, 64, 64) if type(step).__name__ == "DirectStep"]
-    assert len(direct) == 15                                 # the 1000-class conv runs after its avgpool
+    assert len(direct) == 15  # the 1000-class conv runs after its avgpool
     for step in direct:
         arrays = [step.out, step.panels] + list(step.acc) + ([step.padded] if step.padded is not None else [])
         assert all(a.ctypes.data % memory.ALIGNMENT == 0 for a in arrays)
@@ -204,10 +254,12 @@ def test_preprocessing_a_huge_size_is_refused_in_one_line(prepare):
     """A cfg with height=2147483648 fed through the public preprocessing: the budget's one-line
     error before anything is allocated, not numpy's MemoryError."""
     img = np.zeros((12, 16, 3), np.float32)
-    calls = {"letterbox": lambda: engine.letterbox(img, 224, 2147483648),
-             "resize": lambda: engine.resize(img, 224, 2147483648),
-             "resize_min": lambda: engine.resize_min(img, 2147483648),
-             "fit_input": lambda: engine.fit_input(img, "stretch", 224, 2147483648, False)}
+    calls = {
+        "letterbox": lambda: engine.letterbox(img, 224, 2147483648),
+        "resize": lambda: engine.resize(img, 224, 2147483648),
+        "resize_min": lambda: engine.resize_min(img, 2147483648),
+        "fit_input": lambda: engine.fit_input(img, "stretch", 224, 2147483648, False),
+    }
     with pytest.raises(MemoryBudgetError) as info:
         calls[prepare]()
     assert "\n" not in str(info.value) and "over the memory budget" in str(info.value)

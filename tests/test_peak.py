@@ -1,4 +1,5 @@
 """The FMA peak `tdn bench` measures, and the shares of it it reports."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """engine/plan.py: what runs together, which step runs each conv, and plans kept per thread count."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,21 +44,25 @@ def network(text: str) -> engine.Network:
     return engine.Network(spec, random_params(spec, seed=2))
 
 
-@pytest.mark.parametrize("activation, route, fused", [
-    ("leaky", "", {0}),
-    ("stair", "", set()),                                   # stair is not monotonic: pool after it
-    ("leaky", "\n[route]\nlayers=-2\n", set()),             # a route reads the conv's own output
-])
+@pytest.mark.parametrize(
+    "activation, route, fused",
+    [
+        ("leaky", "", {0}),
+        ("stair", "", set()),  # stair is not monotonic: pool after it
+        ("leaky", "\n[route]\nlayers=-2\n", set()),  # a route reads the conv's own output
+    ],
+)
 def test_a_max_pool_joins_the_conv_before_it_as_the_layers_declare(activation, route, fused):
     net = network(POOL_CFG.format(activation=activation, route=route))
     joined, pooled_first = plan.joins(net.spec)
     assert joined == fused
-    head = len(net.spec.layers) - 3                         # the linear 1x1 conv before [avgpool]
+    head = len(net.spec.layers) - 3  # the linear 1x1 conv before [avgpool]
     assert pooled_first == {head}
     steps = net.plan(1, 16, 16)
-    assert (type(steps[0]).__name__, steps[1].__name__) == (("DirectStep", "_already_done") if fused
-                                                            else ("DirectStep", "maxpool"))
-    kept = net.plan(1, 16, 16, stop=0)                      # features of layer 0: never pooled away
+    assert (type(steps[0]).__name__, steps[1].__name__) == (
+        ("DirectStep", "_already_done") if fused else ("DirectStep", "maxpool")
+    )
+    kept = net.plan(1, 16, 16, stop=0)  # features of layer 0: never pooled away
     assert kept[0].out.shape == (1, 16, 16, 8)
 
 
@@ -66,11 +71,16 @@ def test_tiny_darknets_conv_steps():
     thresholds in plan.py as they apply to the network the app is built around."""
     spec = engine.parse_network(CFG_DIR / "tiny.cfg")
     shapes = spec.input_shapes()
-    kinds = {i: plan.conv_step_type(layer, shapes[i], spec.shapes[i], 1, None).__name__
-             for i, layer in enumerate(spec.layers) if layer.kind == "convolutional"}
-    assert set(kinds.values()) == {"DirectStep"}            # 3-64 input channels: direct throughout
-    assert plan.conv_step_type(spec.layers[2], shapes[2], spec.shapes[2], 1,
-                               engine.layers.base.Pool(3, 2, 0)).__name__ == "DirectStep"
+    kinds = {
+        i: plan.conv_step_type(layer, shapes[i], spec.shapes[i], 1, None).__name__
+        for i, layer in enumerate(spec.layers)
+        if layer.kind == "convolutional"
+    }
+    assert set(kinds.values()) == {"DirectStep"}  # 3-64 input channels: direct throughout
+    assert (
+        plan.conv_step_type(spec.layers[2], shapes[2], spec.shapes[2], 1, engine.layers.base.Pool(3, 2, 0)).__name__
+        == "DirectStep"
+    )
 
 
 def test_winograd_takes_the_layers_of_many_channels():
@@ -114,15 +124,16 @@ def test_plans_are_kept_per_thread_count(compiled_kernels, random_weights):
         assert one is not two and net.plan(1, 64, 64) is two
         assert one[0].acc.shape[0] == 1 and two[0].acc.shape[0] == 2
         set_threads(1)
-        assert net.plan(1, 64, 64) is one                    # both are kept
+        assert net.plan(1, 64, 64) is one  # both are kept
     finally:
         set_threads(before)
     np.testing.assert_allclose(on_one, on_two, atol=1e-6)
 
 
 @pytest.mark.parametrize("name, size, batch", [("tiny", 96, 16), ("darknet19", 256, 2)])
-def test_a_plan_for_a_batch_runs_fewer_images_split_as_their_own_plan_would(compiled_kernels, random_weights,
-                                                                              name, size, batch):
+def test_a_plan_for_a_batch_runs_fewer_images_split_as_their_own_plan_would(
+    compiled_kernels, random_weights, name, size, batch
+):
     """A plan for `batch` images also runs fewer (PlanCache keeps one plan per shape), and each
     step splits its work for the images it is given: one image after a batch runs on every
     thread, as a plan of its own would run it (a batch's split gave it whole images per task: one
@@ -136,7 +147,7 @@ def test_a_plan_for_a_batch_runs_fewer_images_split_as_their_own_plan_would(comp
     images = np.random.default_rng(5).random((batch, size, size, 3), dtype=np.float32)
     everyone = batched.predict(images)
     alone = batched.predict(images[:1])
-    assert batched.plans_held == 1                          # the batch's plan ran the single image
+    assert batched.plans_held == 1  # the batch's plan ran the single image
     expected = single.predict(images[:1])
     np.testing.assert_allclose(alone[0], expected[0], atol=1e-6)
     np.testing.assert_allclose(everyone[0], expected[0], atol=1e-6)
@@ -144,17 +155,16 @@ def test_a_plan_for_a_batch_runs_fewer_images_split_as_their_own_plan_would(comp
     for step, its_own in zip(batched.plan(batch, size, size), single.plan(1, size, size)):
         kinds.add(type(step).__name__)
         if type(step) is not type(its_own):
-            continue                # the step kind is chosen for the batch (Winograd: by its tiles)
+            continue  # the step kind is chosen for the batch (Winograd: by its tiles)
         if hasattr(step, "split_for"):
             assert step.split_for(1) == its_own.split_for(1)
-            assert step.split_for(1)[0] <= step.split_for(batch)[0]   # the scratch, sized for the batch, holds it
+            assert step.split_for(1)[0] <= step.split_for(batch)[0]  # the scratch, sized for the batch, holds it
         if hasattr(step, "block_for"):
             assert step.block_for(1) == its_own.block_for(1) <= step.block_for(batch)
-    assert kinds >= ({"DirectStep", "WinogradStep", "WinogradByFiltersStep"} if name == "darknet19"
-                     else {"DirectStep"})
+    assert kinds >= ({"DirectStep", "WinogradStep", "WinogradByFiltersStep"} if name == "darknet19" else {"DirectStep"})
 
 
-@pytest.mark.parametrize("threads_, blocks, weight_bytes", [(1, 2, 10), (2, 8, 10 ** 6), (2, 32, 10), (4, 5, 10 ** 7)])
+@pytest.mark.parametrize("threads_, blocks, weight_bytes", [(1, 2, 10), (2, 8, 10**6), (2, 32, 10), (4, 5, 10**7)])
 def test_no_smaller_batch_takes_a_taller_band_or_a_bigger_block(threads_, blocks, weight_bytes):
     """A step's scratch is sized for its plan's batch and reused for fewer images: that holds
     because fewer images never split into taller bands (direct, im2col) or bigger blocks of
@@ -166,8 +176,9 @@ def test_no_smaller_batch_takes_a_taller_band_or_a_bigger_block(threads_, blocks
                 for n in range(1, batch):
                     part = plan.direct_split(final_h, weight_bytes, 40000, blocks, n, threads_, raw_row)
                     assert part[0] <= whole[0] and part[1] == whole[1]
-                    assert plan.row_band(final_h, 56, 200, 2, n, threads_) <= plan.row_band(final_h, 56, 200, 2,
-                                                                                            batch, threads_)
+                    assert plan.row_band(final_h, 56, 200, 2, n, threads_) <= plan.row_band(
+                        final_h, 56, 200, 2, batch, threads_
+                    )
                     assert plan.winograd_block(n * final_h, threads_) <= plan.winograd_block(batch * final_h, threads_)
 
 
@@ -180,8 +191,9 @@ def test_a_conv_writes_the_next_convs_input_inside_its_border(monkeypatch, rando
     spec = net.spec
     last = len(spec.layers) - 1
     fused, pooled_first = plan.joins(spec)
-    handovers = plan.border_handovers(spec, 1, spec.shapes, spec.input_shapes(), last, frozenset({last}),
-                                      fused, pooled_first)
+    handovers = plan.border_handovers(
+        spec, 1, spec.shapes, spec.input_shapes(), last, frozenset({last}), fused, pooled_first
+    )
     assert handovers == {0: 1, 4: 1, 6: 1, 9: 1, 11: 1}
     steps = net.plan(1, 224, 224)
     for producer, consumer in ((0, 2), (4, 5), (6, 7), (9, 10), (11, 12)):
@@ -189,7 +201,7 @@ def test_a_conv_writes_the_next_convs_input_inside_its_border(monkeypatch, rando
         assert steps[producer].out.shape[1:3] == tuple(d + 2 for d in steps[producer].inside.shape[1:3])
     assert steps[15].padded is not steps[14].out and steps[14].border == 0
     image = np.random.default_rng(6).random((1, 224, 224, 3), dtype=np.float32)
-    probs, features = net.predict(image), net.features(image, 4)     # 4 kept: written without a border
+    probs, features = net.predict(image), net.features(image, 4)  # 4 kept: written without a border
     assert features.shape == (1, 56, 56, 16) and net.plan(1, 224, 224, stop=4, keep=frozenset({4}))[4].border == 0
     monkeypatch.setattr(plan, "border_handovers", lambda *args: {})
     copied = engine.Network.load(CFG_DIR / "tiny.cfg", random_weights("tiny"))

@@ -1,5 +1,6 @@
 """The published Tiny Darknet weights on real photos: the page's numbers, all three resize
 modes against OpenCV, the registry's hash pin, and `tdn valid` on a labelled folder."""
+
 from __future__ import annotations
 
 import csv
@@ -17,22 +18,26 @@ from tdn_cli.main import main
 
 TINY = CFG_DIR / "tiny.cfg"
 # darknet's `classify cfg/tiny.cfg tiny.weights data/dog.jpg`, as printed on the Tiny Darknet page
-PAGE = [("malamute", 0.167168), ("Eskimo dog", 0.065828), ("dogsled", 0.063020),
-        ("standard schnauzer", 0.051153), ("Siberian husky", 0.037506)]
+PAGE = [
+    ("malamute", 0.167168),
+    ("Eskimo dog", 0.065828),
+    ("dogsled", 0.063020),
+    ("standard schnauzer", 0.051153),
+    ("Siberian husky", 0.037506),
+]
 
 
 def test_dog_jpg_gives_the_pages_five_classes_in_order(tiny):
     net, names = tiny
     prediction = engine.Classifier(net, names).classify(engine.load_image(shared_path("darknet", "data", "dog.jpg")))
-    assert prediction.input_shape == (224, 298)          # darknet's resize_min of 768x576
+    assert prediction.input_shape == (224, 298)  # darknet's resize_min of 768x576
     top = prediction.top(5)
     assert [n for _, n, _ in top] == [n for n, _ in PAGE]
     for (_, _, ours), (_, page) in zip(top, PAGE):
-        assert abs(ours - page) < 0.005                  # JPEG decoders differ (stb vs libjpeg)
+        assert abs(ours - page) < 0.005  # JPEG decoders differ (stb vs libjpeg)
 
 
-@pytest.mark.parametrize("mode, shape", [("min", (224, 298)), ("letterbox", (224, 224)),
-                                         ("stretch", (224, 224))])
+@pytest.mark.parametrize("mode, shape", [("min", (224, 298)), ("letterbox", (224, 224)), ("stretch", (224, 224))])
 def test_each_resize_mode_matches_opencv_on_the_same_pixels(tiny, tiny_weights, mode, shape):
     net, _ = tiny
     classifier = engine.Classifier(net, resize=mode)
@@ -85,20 +90,34 @@ def labelled_folder(tmp_path):
     (root / "sorrel").mkdir()
     shutil.copy(data / "horses.png", root / "sorrel" / "horses.png")
     (root / "tench").mkdir()
-    shutil.copy(data / "giraffe.png", root / "tench" / "giraffe.png")        # wrongly labelled on purpose
+    shutil.copy(data / "giraffe.png", root / "tench" / "giraffe.png")  # wrongly labelled on purpose
     (root / "mixed" / f"{malamute}_broken.jpg").write_bytes((data / "dog.jpg").read_bytes()[:2000])
-    shutil.copy(data / "person.png", root / "mixed" / "holiday.png")          # no label
+    shutil.copy(data / "person.png", root / "mixed" / "holiday.png")  # no label
     return root, names.index("tench")
 
 
-def test_tdn_valid_counts_skips_csv_and_json(capsys, tmp_path, monkeypatch, labelled_folder, tiny_weights,
-                                             imagenet_names):
+def test_tdn_valid_counts_skips_csv_and_json(
+    capsys, tmp_path, monkeypatch, labelled_folder, tiny_weights, imagenet_names
+):
     monkeypatch.setenv("TDN_CACHE_DIR", str(tmp_path / "cache"))
     root, tench = labelled_folder
     labels = shared_path("darknet", "data", "imagenet.labels.list")
     csv_path = tmp_path / "rows.csv"
-    code = main(["valid", str(TINY), str(tiny_weights), str(root), "--names", str(imagenet_names),
-                 "--labels", str(labels), "--csv", str(csv_path), "--json"])
+    code = main(
+        [
+            "valid",
+            str(TINY),
+            str(tiny_weights),
+            str(root),
+            "--names",
+            str(imagenet_names),
+            "--labels",
+            str(labels),
+            "--csv",
+            str(csv_path),
+            "--json",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0
     summary = json.loads(out)
@@ -113,19 +132,32 @@ def test_tdn_valid_counts_skips_csv_and_json(capsys, tmp_path, monkeypatch, labe
     # the classifier's own answers decide what counts as correct
     net = engine.Network.load(TINY, tiny_weights)
     clf = engine.Classifier(net)
-    expected1 = sum(int(clf.classify(engine.load_image(root / r["file"].split(str(root) + "/")[1])).top(1)[0][0])
-                    == int(r["label"]) for r in rows)
+    expected1 = sum(
+        int(clf.classify(engine.load_image(root / r["file"].split(str(root) + "/")[1])).top(1)[0][0]) == int(r["label"])
+        for r in rows
+    )
     assert summary["top1"] == pytest.approx(expected1 / 4)
     assert summary["top5"] >= summary["top1"]
-    assert by_file["eagle.png"]["correct5"] == "1"          # bald eagle is 2nd after ruddy turnstone
+    assert by_file["eagle.png"]["correct5"] == "1"  # bald eagle is 2nd after ruddy turnstone
 
 
-def test_tdn_valid_limit_and_text_summary(capsys, tmp_path, monkeypatch, labelled_folder, tiny_weights,
-                                          imagenet_names):
+def test_tdn_valid_limit_and_text_summary(capsys, tmp_path, monkeypatch, labelled_folder, tiny_weights, imagenet_names):
     monkeypatch.setenv("TDN_CACHE_DIR", str(tmp_path / "cache"))
     root, _ = labelled_folder
-    code = main(["valid", str(TINY), str(tiny_weights), str(root), "--names", str(imagenet_names),
-                 "--limit", "2", "--resize", "letterbox"])
+    code = main(
+        [
+            "valid",
+            str(TINY),
+            str(tiny_weights),
+            str(root),
+            "--names",
+            str(imagenet_names),
+            "--limit",
+            "2",
+            "--resize",
+            "letterbox",
+        ]
+    )
     out, _ = capsys.readouterr()
     assert code == 0
     # without WordNet ids only the class-name folders are labelled: 2 images, 4 skipped

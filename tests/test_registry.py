@@ -1,4 +1,5 @@
 """engine.registry: model metadata, cache paths, completeness checks and resolve()'s errors."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,20 +22,19 @@ def cache(tmp_path, monkeypatch):
 
 def _writer():
     import engine
+
     return engine.write_random_weights
 
 
 def test_models_metadata():
-    assert list(registry.MODELS) == ["tiny", "darknet", "darknet19", "extraction", "alexnet",
-                                     "resnet18"]
+    assert list(registry.MODELS) == ["tiny", "darknet", "darknet19", "extraction", "alexnet", "resnet18"]
     assert registry.MODELS["darknet"].title == "Darknet Reference"
     for key, m in registry.MODELS.items():
         assert m.key == key and m.cfg_name == f"{key}.cfg"
         assert m.weights_url == f"https://pjreddie.com/media/files/{key}.weights"
         assert 50 < m.top1 < m.top5 < 100
         assert registry.cfg_path(key).is_file()  # every model's cfg ships with the project
-    assert registry.MODELS["tiny"].sha256 == \
-        "f1c3fe6b9bab9af69ae2a090682df3e5b9d83accba69551315f030ce1b37ea81"
+    assert registry.MODELS["tiny"].sha256 == "f1c3fe6b9bab9af69ae2a090682df3e5b9d83accba69551315f030ce1b37ea81"
     assert [m.key for m in registry.MODELS.values() if m.sha256] == ["tiny"]
     assert registry.NAMES_URL.endswith("/data/imagenet.shortnames.list")
     assert registry.LABELS_URL.endswith("/data/imagenet.labels.list")
@@ -63,8 +63,10 @@ def test_expected_bytes_matches_the_engine_writer(key, tmp_path):
     out = tmp_path / "w"
     _writer()(registry.cfg_path(key), out, seed=0)
     assert out.stat().st_size in registry.accepted_weights_sizes(key)
-    assert set(registry.accepted_weights_sizes(key)) == {registry.expected_weights_bytes(key),
-                                                         registry.expected_weights_bytes(key) + 4}
+    assert set(registry.accepted_weights_sizes(key)) == {
+        registry.expected_weights_bytes(key),
+        registry.expected_weights_bytes(key) + 4,
+    }
 
 
 def test_tiny_size_is_the_published_one():

@@ -3,6 +3,7 @@
 A Gate holds every pass over one picture at the door of the classifier until the test opens it,
 so a test knows which thread is busy with what; nothing here measures time or relies on sleeps.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -17,12 +18,19 @@ import pytest
 from PIL import Image
 
 from support import ROOT, SMALL_CFG
-from tdn_gui.worker.scheduler import (ClassifyFolderRequest, Counts, JobDone, Reports, Scheduler,
-                                      TeachRequest)
+from tdn_gui.worker.scheduler import ClassifyFolderRequest, Counts, JobDone, Reports, Scheduler, TeachRequest
 
-WAIT = 60      # seconds: a stall bound, never a speed requirement
-REPORTS = ("result_ready", "model_loaded", "model_failed", "superseded", "classifier_changed",
-           "job_progress", "job_finished", "kernels_changed")
+WAIT = 60  # seconds: a stall bound, never a speed requirement
+REPORTS = (
+    "result_ready",
+    "model_loaded",
+    "model_failed",
+    "superseded",
+    "classifier_changed",
+    "job_progress",
+    "job_finished",
+    "kernels_changed",
+)
 
 
 def picture(seed: int, w: int = 32, h: int = 32) -> np.ndarray:
@@ -83,8 +91,10 @@ class Recorder:
 
     def wait_for(self, kind: str, check=lambda value: True):
         """The first report of `kind` that passes `check`, waiting for it if need be."""
+
         def found():
             return next((v for k, v in self.log if k == kind and check(v)), None)
+
         with self._cond:
             assert self._cond.wait_for(lambda: found() is not None, WAIT), f"no {kind} came: {self.log}"
             return found()
@@ -112,7 +122,7 @@ class Gate:
             raise RuntimeError("the test never opened the gate")
 
 
-BATCHES = object()    # a Gate for this "image" holds every batch of a folder run
+BATCHES = object()  # a Gate for this "image" holds every batch of a folder run
 
 
 class GatedClassifier(engine.Classifier):
@@ -185,7 +195,7 @@ def test_latest_frame_wins(scheduler, models):
     gate = Gate(frames[0])
     s, recorder = loaded(scheduler, model, gated(gate))
     s.submit(0, frames[0])
-    assert gate.entered.wait(WAIT)           # the inference thread holds frame 0
+    assert gate.entered.wait(WAIT)  # the inference thread holds frame 0
     for i in range(1, 50):
         s.submit(i, frames[i])
     assert s.pending == 1
@@ -208,16 +218,16 @@ def test_freed_memory_goes_back_now_and_then_while_classifying(scheduler, models
     real_trim = memory.trim
     monkeypatch.setattr(memory, "trim", lambda: (calls.append(1), real_trim()))
     s, recorder = loaded(scheduler, models[0])
-    calls.clear()                                    # the load's give_back trims too
-    for tag in range(3):                             # one at a time: each is classified
+    calls.clear()  # the load's give_back trims too
+    for tag in range(3):  # one at a time: each is classified
         s.submit(tag, picture(tag))
         recorder.wait_for("result_ready", lambda r, tag=tag: r.tag == tag)
-    assert calls == []                               # not 30 s yet
+    assert calls == []  # not 30 s yet
     monkeypatch.setattr(scheduler_module, "TRIM_SECONDS", 0.0)
     for tag in range(3, 6):
         s.submit(tag, picture(tag))
         recorder.wait_for("result_ready", lambda r, tag=tag: r.tag == tag)
-    s.stop()                                         # the last answer's trim is done when it returns
+    s.stop()  # the last answer's trim is done when it returns
     assert len(calls) == 3
 
 
@@ -274,12 +284,12 @@ def test_one_job_at_a_time_and_a_switch_before_it(scheduler, models, tmp_path):
     assert recorder.kinds() == ["model_loaded", "job_finished"]
 
     folder = tmp_path / "fruit"
-    (folder / "second-3").mkdir(parents=True)          # a folder named after one of the second model's classes
+    (folder / "second-3").mkdir(parents=True)  # a folder named after one of the second model's classes
     Image.fromarray(picture(4)).save(folder / "second-3" / "a.png")
     second.load_into(s)
     job = s.start_job(ClassifyFolderRequest(str(folder)))
     done = recorder.wait_for("job_finished", lambda d: d.job == job.id)
-    assert done.error is None and done.value.images == 1      # labelled by the second model's names
+    assert done.error is None and done.value.images == 1  # labelled by the second model's names
     later = recorder.kinds()[2:]
     assert later[0] == "model_loaded" and later[-1] == "job_finished"
     assert set(later[1:-1]) <= {"job_progress"}
@@ -290,7 +300,7 @@ def test_a_finished_teach_keeps_no_buffers_for_its_photos_shapes(scheduler, mode
     (for as long as the app runs) holds none of those passes' buffers (the soak's +238 MB)."""
     first = models[0]
     folder = tmp_path / "classes"
-    for k, (w, h) in enumerate(((40, 32), (32, 48), (56, 40))):      # three shapes per class
+    for k, (w, h) in enumerate(((40, 32), (32, 48), (56, 40))):  # three shapes per class
         for label in ("apples", "pears"):
             (folder / label).mkdir(parents=True, exist_ok=True)
             Image.fromarray(picture(10 * k + len(label), w, h)).save(folder / label / f"{k}.png")
@@ -301,7 +311,7 @@ def test_a_finished_teach_keeps_no_buffers_for_its_photos_shapes(scheduler, mode
     backbone = done.value.model.backbone
     assert backbone.net.plans_held == 0
     backbone.pooled(backbone.preprocess(picture(1))[None])
-    assert backbone.net.plans_held == 1            # and it still runs, building what it needs
+    assert backbone.net.plans_held == 1  # and it still runs, building what it needs
 
 
 def test_cancel_a_job_before_it_starts_and_while_it_runs(scheduler, models, tmp_path):
@@ -309,7 +319,7 @@ def test_cancel_a_job_before_it_starts_and_while_it_runs(scheduler, models, tmp_
     folder = tmp_path / "classes"
     for k, name in enumerate(("first-0", "first-1")):
         (folder / name).mkdir(parents=True)
-        for i in range(20):                          # 40 images: three batches of 16
+        for i in range(20):  # 40 images: three batches of 16
             Image.fromarray(picture(100 * k + i)).save(folder / name / f"{i:02d}.png")
     gate = Gate(BATCHES)
     s, recorder = scheduler(gated(gate), start=False)
@@ -321,7 +331,7 @@ def test_cancel_a_job_before_it_starts_and_while_it_runs(scheduler, models, tmp_
     assert done.cancelled and done.value is None and not s.busy
 
     job = s.start_job(ClassifyFolderRequest(str(folder)))
-    assert gate.entered.wait(WAIT)                   # the first batch is in hand
+    assert gate.entered.wait(WAIT)  # the first batch is in hand
     job.cancel()
     gate.opened.set()
     done = recorder.wait_for("job_finished", lambda d: d.job == job.id)
@@ -342,8 +352,8 @@ def test_stop_cancels_the_job_and_joins_the_thread(scheduler, models, tmp_path):
     assert gate.entered.wait(WAIT)
     stopper = threading.Thread(target=s.stop)
     stopper.start()
-    assert job.cancel_event.wait(WAIT)               # stop cancels the job in hand...
-    assert stopper.is_alive()                        # ...and waits for it
+    assert job.cancel_event.wait(WAIT)  # stop cancels the job in hand...
+    assert stopper.is_alive()  # ...and waits for it
     gate.opened.set()
     stopper.join(WAIT)
     assert not stopper.is_alive()
@@ -378,14 +388,14 @@ def test_stream_frames_share_two_lanes_and_images_keep_to_one(scheduler, models,
     s.submit("a", a, stream=True)
     assert gate_a.entered.wait(WAIT)
     s.submit("b", b, stream=True)
-    assert gate_b.entered.wait(WAIT)                # both frames in hand at once: one per lane
+    assert gate_b.entered.wait(WAIT)  # both frames in hand at once: one per lane
     assert sorted(gate_a.threads + gate_b.threads) == ["tdn-inference", "tdn-stream-lane"]
-    gate_a.opened.set()                             # a (the older) answers first: b goes on
+    gate_a.opened.set()  # a (the older) answers first: b goes on
     recorder.wait_for("result_ready", lambda r: r.tag == "a")
     gate_b.opened.set()
     recorder.wait_for("result_ready", lambda r: r.tag == "b")
     assert [r.tag for r in recorder.of("result_ready")] == ["a", "b"]
-    for k in range(3):                               # single images stay on the inference thread
+    for k in range(3):  # single images stay on the inference thread
         s.submit(("image", k), image)
         recorder.wait_for("result_ready", lambda r, k=k: r.tag == ("image", k))
     assert gate_image.threads == ["tdn-inference"] * 3
@@ -412,9 +422,10 @@ def test_an_older_frame_overtaken_by_a_newer_answer_is_abandoned(scheduler, mode
     gate.opened.set()
     assert recorder.wait_for("superseded") == "slow"
     assert [r.tag for r in recorder.of("result_ready")] == ["fast"]
-    assert s.counts() == Counts(submitted=2, processed=1, dropped=0, abandoned=1,
-                                lane_processed=int(gate.threads == ["tdn-inference"]))
-    s.submit("image", slow)                          # not a stream frame: never abandoned
+    assert s.counts() == Counts(
+        submitted=2, processed=1, dropped=0, abandoned=1, lane_processed=int(gate.threads == ["tdn-inference"])
+    )
+    s.submit("image", slow)  # not a stream frame: never abandoned
     recorder.wait_for("result_ready", lambda r: r.tag == "image")
     assert s.counts().abandoned == 1 and recorder.of("superseded") == ["slow"]
 
@@ -472,7 +483,7 @@ def test_test_time_augmentation_is_switched_per_view(scheduler, models):
     results = recorder.results()
     net = engine.Network.load(model.cfg, model.weights)
     augmented = engine.Classifier(net, tta="flip,scales").classify(image).probs
-    plain = engine.Classifier(net, resize="letterbox").classify(image).probs   # frames' default mode
+    plain = engine.Classifier(net, resize="letterbox").classify(image).probs  # frames' default mode
     np.testing.assert_allclose(results["image"].probs, augmented, atol=1e-6)
-    np.testing.assert_allclose(results["frame"].probs, plain, atol=1e-6)     # frames: still off
+    np.testing.assert_allclose(results["frame"].probs, plain, atol=1e-6)  # frames: still off
     assert not np.allclose(augmented, plain, rtol=1e-4, atol=0)

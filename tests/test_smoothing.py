@@ -1,4 +1,5 @@
 """The webcam bars' smoothing (tdn_gui/views/smoothing.py): the numbers, without Qt."""
+
 from __future__ import annotations
 
 import subprocess
@@ -34,12 +35,12 @@ def test_levels_and_their_constants():
 
 def test_ema_matches_a_hand_computed_reference():
     frames = [np.array([1.0, 0.0, 0.0]), np.array([0.0, 1.0, 0.0]), np.array([0.5, 0.5, 0.0])]
-    light = BarSmoother("light")                   # alpha 0.4
+    light = BarSmoother("light")  # alpha 0.4
     out = [light.update(p).copy() for p in frames]
     np.testing.assert_allclose(out[0], [1.0, 0.0, 0.0])
-    np.testing.assert_allclose(out[1], [0.6, 0.4, 0.0])                 # 0.6 * 1 + 0.4 * 0
-    np.testing.assert_allclose(out[2], [0.56, 0.44, 0.0])               # 0.6 * 0.6 + 0.4 * 0.5
-    strong = BarSmoother("strong")                 # alpha 2/11
+    np.testing.assert_allclose(out[1], [0.6, 0.4, 0.0])  # 0.6 * 1 + 0.4 * 0
+    np.testing.assert_allclose(out[2], [0.56, 0.44, 0.0])  # 0.6 * 0.6 + 0.4 * 0.5
+    strong = BarSmoother("strong")  # alpha 2/11
     strong.update(frames[0])
     np.testing.assert_allclose(strong.update(frames[1]), [9 / 11, 2 / 11, 0.0])
     assert light.cuts == strong.cuts == 0
@@ -48,7 +49,7 @@ def test_ema_matches_a_hand_computed_reference():
 def test_ema_matches_a_plain_loop_over_a_longer_sequence():
     rng = np.random.default_rng(7)
     frames = []
-    for _ in range(40):            # class 2 always well ahead: no scene cut can happen
+    for _ in range(40):  # class 2 always well ahead: no scene cut can happen
         p = rng.uniform(0, 0.1, 6)
         p[2] = 0.6
         frames.append((p / p.sum()).astype(np.float32))
@@ -84,14 +85,14 @@ def test_flicker_between_two_classes_is_steadied():
 @pytest.mark.parametrize("level", ["light", "strong"])
 def test_a_scene_cut_restarts_the_average_within_k_frames(level):
     old = np.array([0.90, 0.02, 0.02, 0.02, 0.04])
-    new = np.array([0.20, 0.35, 0.15, 0.15, 0.15])   # a new object, seen without much confidence
+    new = np.array([0.20, 0.35, 0.15, 0.15, 0.15])  # a new object, seen without much confidence
     k = SCENE_CUT[level]
     smoother = BarSmoother(level)
     for _ in range(30):
         smoother.update(old)
     shown = [smoother.update(new).copy() for _ in range(k + 2)]
     # the first k - 1 frames could be flicker: the old scene stays on top
-    assert all(int(np.argmax(s)) == 0 for s in shown[:k - 1])
+    assert all(int(np.argmax(s)) == 0 for s in shown[: k - 1])
     # the k-th starts over from that very frame, and the average goes on from there
     np.testing.assert_array_equal(shown[k - 1], new)
     np.testing.assert_allclose(shown[k], new)
@@ -111,9 +112,9 @@ def test_a_disagreement_that_keeps_changing_class_is_not_a_scene_cut():
     for _ in range(10):
         smoother.update(base)
     shown = [int(np.argmax(smoother.update(p))) for p in [b, c] * 5]
-    assert shown == [0] * 10 and smoother.cuts == 0   # ten disagreements in a row, no cut
+    assert shown == [0] * 10 and smoother.cuts == 0  # ten disagreements in a row, no cut
     shown = [int(np.argmax(smoother.update(b))) for _ in range(SCENE_CUT["light"])]
-    assert shown == [0, 0, 1] and smoother.cuts == 1     # the same new class 3 times in a row
+    assert shown == [0, 0, 1] and smoother.cuts == 1  # the same new class 3 times in a row
 
 
 def test_off_returns_the_input_unchanged():
@@ -138,10 +139,11 @@ def test_a_different_class_count_starts_over():
     for _ in range(5):
         smoother.update(A_FRAME)
     three = np.array([0.2, 0.3, 0.5])
-    np.testing.assert_array_equal(smoother.update(three), three)      # 4 classes -> 3: as is
+    np.testing.assert_array_equal(smoother.update(three), three)  # 4 classes -> 3: as is
     assert smoother.top(3, None)[0] == (2, "class 2", pytest.approx(0.5))
-    np.testing.assert_allclose(smoother.update(np.array([0.5, 0.3, 0.2])),
-                               [0.2 + alpha("strong") * 0.3, 0.3, 0.5 - alpha("strong") * 0.3])
+    np.testing.assert_allclose(
+        smoother.update(np.array([0.5, 0.3, 0.2])), [0.2 + alpha("strong") * 0.3, 0.3, 0.5 - alpha("strong") * 0.3]
+    )
     smoother.reset()
     assert smoother.top(5, None) == ()
     np.testing.assert_array_equal(smoother.update(A_FRAME), A_FRAME)
@@ -150,15 +152,17 @@ def test_a_different_class_count_starts_over():
 def test_top_ranks_names_and_ties_like_the_engine():
     smoother = BarSmoother("light")
     smoother.update(np.array([0.1, 0.3, 0.3, 0.05, 0.2, 0.05]))
-    top = smoother.top(5, ("a", "b", "c"))                          # fewer names than classes
-    assert [i for i, _, _ in top] == [1, 2, 4, 0, 3]                 # ties: lower index first
+    top = smoother.top(5, ("a", "b", "c"))  # fewer names than classes
+    assert [i for i, _, _ in top] == [1, 2, 4, 0, 3]  # ties: lower index first
     assert [n for _, n, _ in top] == ["b", "c", "class 4", "a", "class 3"]
     assert all(isinstance(p, float) for _, _, p in top)
     assert len(smoother.top(10, None)) == 6
 
 
 def test_smoothing_imports_neither_qt_nor_the_engine():
-    code = ("import sys, tdn_gui.views.smoothing; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'PySide6', 'engine', 'numba'}))")
+    code = (
+        "import sys, tdn_gui.views.smoothing; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'PySide6', 'engine', 'numba'}))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -2,6 +2,7 @@
 image, accuracy on a learnable dataset and on real photos (../shared/teach-dev), the export against
 our engine and OpenCV for a single-layer and a [route] head, the head commuting with average
 pooling, and every bad input."""
+
 from __future__ import annotations
 
 import threading
@@ -21,7 +22,7 @@ from tdn_cli.main import main
 TOLERANCE = 1e-5
 PHOTOS = ("dog", "eagle", "giraffe")
 PER_CLASS = 20
-SIZES = ((200, 160), (160, 200))        # (w, h): two input shapes, so batches fill up
+SIZES = ((200, 160), (160, 200))  # (w, h): two input shapes, so batches fill up
 
 
 def make_class_folder(folder, photo, count, seed):
@@ -76,8 +77,9 @@ def result(features):
 def taught(request, tiny_weights, dataset_dir, cache_root, tmp_path_factory):
     """A head forced to a [route] of layers 17 and 19, or to layer 18 alone, and its export."""
     backbone = teach.Backbone.load(CFG_DIR / "tiny.cfg", tiny_weights, layers=request.param)
-    feats = teach.extract_features(backbone, teach.scan_dataset(dataset_dir), augment=(),
-                                   cache=teach.FeatureCache(cache_root / "features"))
+    feats = teach.extract_features(
+        backbone, teach.scan_dataset(dataset_dir), augment=(), cache=teach.FeatureCache(cache_root / "features")
+    )
     res = teach.train_head(feats, seed=0)
     return backbone, feats, res, teach.export(res.model, tmp_path_factory.mktemp("export"), "animals")
 
@@ -90,11 +92,12 @@ def run(capsys, *argv):
 
 # --------------------------------------------------------------------------- learning
 
+
 def test_cross_validated_accuracy_on_a_learnable_dataset(result, features):
     images = len(PHOTOS) * PER_CLASS
     assert features.computed + features.cached == images and not features.skipped
     assert result.folds == teach.DEFAULT_FOLDS and result.images == images
-    assert result.cv.count == images                      # every image judged once, out of fold
+    assert result.cv.count == images  # every image judged once, out of fold
     assert result.cv.accuracy >= 0.95 and np.all(result.cv.per_class >= 0.8)
     assert result.cv.confusion.shape == (3, 3)
     assert result.train.accuracy == 1.0 and result.few == ()
@@ -167,10 +170,10 @@ def test_a_forced_head_and_l2_are_the_only_ones_tried(tmp_path, tiny_weights, fe
 def test_the_candidates_are_plain_darknet_heads():
     tiny = engine.parse_network(CFG_DIR / "tiny.cfg")
     assert [h.layers for h in teach.candidate_heads(tiny)] == [(17, 19), (18,), (19,)]
-    assert tiny.shapes[17][:2] == tiny.shapes[19][:2]           # a [route] needs one size
+    assert tiny.shapes[17][:2] == tiny.shapes[19][:2]  # a [route] needs one size
     darknet19 = engine.parse_network(CFG_DIR / "darknet19.cfg")
     assert [h.layers for h in teach.candidate_heads(darknet19)] == [(21, 23), (22,), (23,)]
-    alexnet = engine.parse_network(CFG_DIR / "alexnet.cfg")     # a [connected] classifier: no logits head
+    alexnet = engine.parse_network(CFG_DIR / "alexnet.cfg")  # a [connected] classifier: no logits head
     assert [h.layers for h in teach.candidate_heads(alexnet)] == [(teach.default_layer(alexnet),)]
     with pytest.raises(teach.TeachError, match="a \\[route\\] needs layers of one size: layer 5 is 56x56"):
         teach.check_head(tiny, (5, 17))
@@ -184,11 +187,11 @@ def test_augmentations_are_training_rows_only(backbone, tmp_path):
     assert feats.vectors.shape == (18, backbone.channels) and backbone.channels == 512 + 128 + 1000
     assert not np.allclose(feats.vectors[0], feats.vectors[1])
     res = teach.train_head(feats, folds=3)
-    assert res.cv.count == 6                              # originals only are judged
-    assert res.train.count == 18                          # every variant is a training row
+    assert res.cv.count == 6  # originals only are judged
+    assert res.train.count == 18  # every variant is a training row
     image = engine.load_image(feats.paths[0])
     flipped = backbone.pooled(backbone.preprocess(teach.augment_image(image, "flip"))[None])[0]
-    np.testing.assert_allclose(flipped, feats.vectors[1], rtol=1e-4, atol=1e-4)   # batch of 1 vs 6
+    np.testing.assert_allclose(flipped, feats.vectors[1], rtol=1e-4, atol=1e-4)  # batch of 1 vs 6
 
 
 def test_a_resize_variant_is_the_image_prepared_by_that_mode(backbone, tmp_path):
@@ -198,12 +201,13 @@ def test_a_resize_variant_is_the_image_prepared_by_that_mode(backbone, tmp_path)
     feats = teach.extract_features(backbone, teach.scan_dataset(tmp_path), augment=("resize-letterbox",))
     assert backbone.resize == "min" and feats.variants == ("original", "resize-letterbox")
     image = engine.load_image(feats.paths[0])
-    assert image.shape[0] != image.shape[1]             # so that min and letterbox differ
+    assert image.shape[0] != image.shape[1]  # so that min and letterbox differ
     boxed = backbone.preprocess(image, "letterbox")
     assert boxed.shape[:2] == (224, 224) and backbone.preprocess(image).shape[:2] != (224, 224)
     np.testing.assert_allclose(feats.vectors[1], backbone.pooled(boxed[None])[0], rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(feats.vectors[0], backbone.pooled(backbone.preprocess(image)[None])[0],
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        feats.vectors[0], backbone.pooled(backbone.preprocess(image)[None])[0], rtol=1e-4, atol=1e-4
+    )
     assert not np.allclose(feats.vectors[0], feats.vectors[1], rtol=1e-2, atol=1e-2)
     with pytest.raises(teach.TeachError, match="unknown augmentation 'resize-crop'"):
         teach.extract_features(backbone, teach.scan_dataset(tmp_path), augment=("resize-crop",))
@@ -231,6 +235,7 @@ def test_default_layer_is_the_last_conv_before_the_classifier():
 
 # --------------------------------------------------------------------------- export
 
+
 def test_export_loads_in_our_engine_and_opencv_and_agrees_with_the_app(taught):
     backbone, _, result, exported = taught
     net = engine.Network.load(exported.cfg, exported.weights)
@@ -238,7 +243,7 @@ def test_export_loads_in_our_engine_and_opencv_and_agrees_with_the_app(taught):
     assert net.header.seen == backbone.header.seen
     assert exported.names.read_text().splitlines() == list(PHOTOS)
     opencv = cv2.dnn.readNetFromDarknet(str(exported.cfg), str(exported.weights))
-    for photo in ("eagle", "giraffe", "scream"):          # 773x512, 500x500, 352x448
+    for photo in ("eagle", "giraffe", "scream"):  # 773x512, 500x500, 352x448
         image = engine.load_image(shared_path("darknet", "data", f"{photo}.png"))
         app = result.model.classify(image)
         x = backbone.preprocess(image)
@@ -256,17 +261,21 @@ def test_exported_layer_table_is_the_base_up_to_the_head(taught):
     base = summarize(engine.parse_network(CFG_DIR / "tiny.cfg")).rows
     ours = summarize(engine.parse_network(exported.cfg)).rows
     last = result.head.last
-    assert ours[:last + 1] == base[:last + 1]
+    assert ours[: last + 1] == base[: last + 1]
     channels = sum(base[layer].output[2] for layer in result.head.layers)
     route = [("route", " ".join(map(str, result.head.layers)), "")] if len(result.head.layers) > 1 else []
-    assert [(r.kind, r.filters, r.size) for r in ours[last + 1:]] == route + [
-        ("conv", "3", "1 x 1 / 1"), ("avg", "", ""), ("softmax", "", "")]
+    assert [(r.kind, r.filters, r.size) for r in ours[last + 1 :]] == route + [
+        ("conv", "3", "1 x 1 / 1"),
+        ("avg", "", ""),
+        ("softmax", "", ""),
+    ]
     assert ours[last + 1 + len(route)].bflops == pytest.approx(2 * 3 * channels * 14 * 14 / 1e9, rel=1e-3)
     assert ours[-1].output == (1, 1, 3)
-    base_sections = engine.cfg.read_sections(CFG_DIR / "tiny.cfg")[:last + 2]
-    our_sections = engine.cfg.read_sections(exported.cfg)[:last + 2]
-    assert [(s.kind, {k: v for k, (v, _) in s.options.items()}) for s in our_sections] == \
-           [(s.kind, {k: v for k, (v, _) in s.options.items()}) for s in base_sections]
+    base_sections = engine.cfg.read_sections(CFG_DIR / "tiny.cfg")[: last + 2]
+    our_sections = engine.cfg.read_sections(exported.cfg)[: last + 2]
+    assert [(s.kind, {k: v for k, (v, _) in s.options.items()}) for s in our_sections] == [
+        (s.kind, {k: v for k, (v, _) in s.options.items()}) for s in base_sections
+    ]
 
 
 def test_head_on_pooled_features_equals_the_full_exported_network(taught):
@@ -279,7 +288,7 @@ def test_head_on_pooled_features_equals_the_full_exported_network(taught):
     for row, expected in zip(rows, from_features):
         x = backbone.preprocess(engine.load_image(features.paths[row]))
         assert np.abs(net.predict(x) - expected).max() < TOLERANCE
-    image = np.random.default_rng(5).random((97, 131, 3), dtype=np.float32)   # any input size
+    image = np.random.default_rng(5).random((97, 131, 3), dtype=np.float32)  # any input size
     assert np.abs(net.predict(image) - result.model.probabilities(backbone.pooled(image[None]))[0]).max() < TOLERANCE
     in_memory = result.model.classifier("animals")
     assert in_memory.names == tuple(PHOTOS)
@@ -323,15 +332,29 @@ def test_a_taught_head_has_a_heatmap_whose_mean_is_its_score(taught, dataset_dir
 
 # --------------------------------------------------------------------------- the command
 
-def test_tdn_teach_then_tdn_classify(capsys, monkeypatch, dataset_dir, cache_root, features, tiny_weights,
-                                     tmp_path):
+
+def test_tdn_teach_then_tdn_classify(capsys, monkeypatch, dataset_dir, cache_root, features, tiny_weights, tmp_path):
     monkeypatch.setenv("TDN_CACHE_DIR", str(cache_root))
     out = tmp_path / "models"
-    code, text, err = run(capsys, "teach", dataset_dir, "--out", out, "--name", "pets", "--base", "tiny",
-                          "--weights", tiny_weights, "--augment", "none", "--verbose")
+    code, text, err = run(
+        capsys,
+        "teach",
+        dataset_dir,
+        "--out",
+        out,
+        "--name",
+        "pets",
+        "--base",
+        "tiny",
+        "--weights",
+        tiny_weights,
+        "--augment",
+        "none",
+        "--verbose",
+    )
     assert code == 0, err
-    assert f"(0 computed, {len(PHOTOS) * PER_CLASS} cached)" in text       # the cache: instant retraining
-    assert "cross-validation (accuracy % / log-loss):" in text and text.count("*") >= 2   # the table, the mark
+    assert f"(0 computed, {len(PHOTOS) * PER_CLASS} cached)" in text  # the cache: instant retraining
+    assert "cross-validation (accuracy % / log-loss):" in text and text.count("*") >= 2  # the table, the mark
     accuracy = float(text.split("cross-validated accuracy: ")[1].split("%")[0])
     assert accuracy >= 95 and "measured by 5-fold cross-validation" in text
     assert f"the model written is trained on all {len(PHOTOS) * PER_CLASS} images" in text
@@ -341,37 +364,76 @@ def test_tdn_teach_then_tdn_classify(capsys, monkeypatch, dataset_dir, cache_roo
     assert "warning" not in text
     assert "time: feature extraction " in text and ", cross-validation and training " in text
     assert sorted(p.name for p in out.iterdir()) == ["pets.cfg", "pets.names", "pets.weights"]
-    code, text, err = run(capsys, "classify", out / "pets.cfg", out / "pets.weights",
-                          shared_path("darknet", "data", "giraffe.jpg"), "--names", out / "pets.names")
+    code, text, err = run(
+        capsys,
+        "classify",
+        out / "pets.cfg",
+        out / "pets.weights",
+        shared_path("darknet", "data", "giraffe.jpg"),
+        "--names",
+        out / "pets.names",
+    )
     assert code == 0, err
     assert text.splitlines()[1].endswith(": giraffe")
 
 
-def test_tdn_teach_prints_a_summary_not_its_iterations(capsys, monkeypatch, dataset_dir, cache_root, features,
-                                                       tiny_weights, tmp_path):
+def test_tdn_teach_prints_a_summary_not_its_iterations(
+    capsys, monkeypatch, dataset_dir, cache_root, features, tiny_weights, tmp_path
+):
     """Without --verbose: a fixed summary (14 lines and one per class), whatever the optimiser
     did; the progress bars go to stderr, and only on a terminal."""
     monkeypatch.setenv("TDN_CACHE_DIR", str(cache_root))
-    code, text, err = run(capsys, "teach", dataset_dir, "--out", tmp_path / "m", "--base", "tiny",
-                          "--weights", tiny_weights, "--augment", "none", "--layer", "18", "--l2", "0.1")
+    code, text, err = run(
+        capsys,
+        "teach",
+        dataset_dir,
+        "--out",
+        tmp_path / "m",
+        "--base",
+        "tiny",
+        "--weights",
+        tiny_weights,
+        "--augment",
+        "none",
+        "--layer",
+        "18",
+        "--l2",
+        "0.1",
+    )
     assert code == 0, err
     lines = text.splitlines()
     assert len(lines) == 14 + len(PHOTOS), text
     assert [line.split(":")[0] for line in lines[:3]] == ["base", "classes", "features"]
     assert lines[-1].startswith("try: tdn classify ") and err == ""
-    assert "cross-validation (accuracy % / log-loss):" not in text      # the trials table: --verbose
+    assert "cross-validation (accuracy % / log-loss):" not in text  # the trials table: --verbose
 
 
-def test_tdn_teach_prints_precision_recall_and_writes_the_predictions(capsys, monkeypatch, dataset_dir, cache_root,
-                                                                       features, tiny_weights, tmp_path):
+def test_tdn_teach_prints_precision_recall_and_writes_the_predictions(
+    capsys, monkeypatch, dataset_dir, cache_root, features, tiny_weights, tmp_path
+):
     """The per-class table (images, recall, precision) and the confusion matrix agree with the
     CSV of cross-validated predictions, counted independently here."""
     import csv
 
     monkeypatch.setenv("TDN_CACHE_DIR", str(cache_root))
     csv_path = tmp_path / "predictions.csv"
-    code, text, err = run(capsys, "teach", dataset_dir, "--out", tmp_path / "m", "--weights", tiny_weights,
-                          "--augment", "none", "--layer", "18", "--l2", "0.1", "--predictions", csv_path)
+    code, text, err = run(
+        capsys,
+        "teach",
+        dataset_dir,
+        "--out",
+        tmp_path / "m",
+        "--weights",
+        tiny_weights,
+        "--augment",
+        "none",
+        "--layer",
+        "18",
+        "--l2",
+        "0.1",
+        "--predictions",
+        csv_path,
+    )
     assert code == 0, err
     rows = list(csv.DictReader(csv_path.open()))
     assert len(rows) == len(PHOTOS) * PER_CLASS
@@ -382,30 +444,53 @@ def test_tdn_teach_prints_precision_recall_and_writes_the_predictions(capsys, mo
     for r in rows:
         assert (r["class"] == r["predicted"]) == (r["correct"] == "1")
         assert float(r["probability"]) >= float(r["class_probability"]) - 1e-4
-    table = {line.split()[1]: line.split() for line in text.splitlines()
-             if len(line.split()) > 5 and line.split()[1] in PHOTOS and line.split()[0].isdigit()}
+    table = {
+        line.split()[1]: line.split()
+        for line in text.splitlines()
+        if len(line.split()) > 5 and line.split()[1] in PHOTOS and line.split()[0].isdigit()
+    }
     for k, name in enumerate(PHOTOS):
         mine = [r for r in rows if r["class"] == name]
         as_it = [r for r in rows if r["predicted"] == name]
         _, _, images, recall, precision, *confusion = table[name]
         assert int(images) == len(mine)
-        assert float(recall.rstrip("%")) == pytest.approx(100 * sum(r["correct"] == "1" for r in mine) / len(mine),
-                                                          abs=0.05)
+        assert float(recall.rstrip("%")) == pytest.approx(
+            100 * sum(r["correct"] == "1" for r in mine) / len(mine), abs=0.05
+        )
         if as_it:
             assert float(precision.rstrip("%")) == pytest.approx(
-                100 * sum(r["class"] == name for r in as_it) / len(as_it), abs=0.05)
+                100 * sum(r["class"] == name for r in as_it) / len(as_it), abs=0.05
+            )
         assert [int(v) for v in confusion] == [sum(r["predicted"] == other for r in mine) for other in PHOTOS]
 
 
-def test_a_forced_route_head_from_the_command_line(capsys, monkeypatch, dataset_dir, cache_root, tiny_weights,
-                                                    tmp_path):
+def test_a_forced_route_head_from_the_command_line(
+    capsys, monkeypatch, dataset_dir, cache_root, tiny_weights, tmp_path
+):
     monkeypatch.setenv("TDN_CACHE_DIR", str(cache_root))
     out = tmp_path / "models"
-    code, text, err = run(capsys, "teach", dataset_dir, "--out", out, "--weights", tiny_weights, "--augment",
-                          "none", "--layer", "17,19", "--l2", "0.2", "--folds", "3")
+    code, text, err = run(
+        capsys,
+        "teach",
+        dataset_dir,
+        "--out",
+        out,
+        "--weights",
+        tiny_weights,
+        "--augment",
+        "none",
+        "--layer",
+        "17,19",
+        "--l2",
+        "0.2",
+        "--folds",
+        "3",
+    )
     assert code == 0, err
-    assert "head: [route] of layer 17, 512 channels and layer 19 (the base classifier's logits), " \
-           "1000 channels, l2 0.2\n" in text
+    assert (
+        "head: [route] of layer 17, 512 channels and layer 19 (the base classifier's logits), "
+        "1000 channels, l2 0.2\n" in text
+    )
     assert "measured by 3-fold cross-validation" in text
     layers = engine.parse_network(out / "taught.cfg").layers
     assert [layer.kind for layer in layers[-5:]] == ["convolutional", "route", "convolutional", "avgpool", "softmax"]
@@ -419,17 +504,19 @@ def test_unreadable_images_are_skipped_and_counted(capsys, monkeypatch, tmp_path
         make_class_folder(data / photo, photo, 2, seed=3)
     (data / "dog" / "broken.jpg").write_text("not a picture")
     (data / "eagle" / "notes.txt").write_text("eagles")
-    code, text, err = run(capsys, "teach", data, "--out", tmp_path / "out", "--weights", tiny_weights,
-                          "--augment", "none")
+    code, text, err = run(
+        capsys, "teach", data, "--out", tmp_path / "out", "--weights", tiny_weights, "--augment", "none"
+    )
     assert code == 0, err
     assert f"skipped cannot read image {data / 'dog' / 'broken.jpg'}: not an image file" in text
     assert "4 images x 1 (original)" in text and "2 skipped" in text
-    assert "measured by 4-fold cross-validation" in text           # no more folds than images
+    assert "measured by 4-fold cross-validation" in text  # no more folds than images
     for name in ("dog", "eagle"):
         assert f"warning: class '{name}' has only 2 images: too few to trust its figures" in text
 
 
 # --------------------------------------------------------------------------- bad input
+
 
 def bad_folder(root, layout):
     """layout: {class: number of images (0: an empty folder)}, images from one shared photo."""
@@ -442,11 +529,14 @@ def bad_folder(root, layout):
     return root
 
 
-@pytest.mark.parametrize("layout, message", [
-    ({"cats": 2, "dogs": 0}, "class 'dogs' has no images"),
-    ({"cats": 2}, "has only one class ('cats'): teaching needs at least two"),
-    ({}, "has no class subfolders"),
-])
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        ({"cats": 2, "dogs": 0}, "class 'dogs' has no images"),
+        ({"cats": 2}, "has only one class ('cats'): teaching needs at least two"),
+        ({}, "has no class subfolders"),
+    ],
+)
 def test_bad_datasets_are_one_line_and_write_nothing(capsys, tmp_path, tiny_weights, layout, message):
     data = bad_folder(tmp_path / "data", layout)
     out = tmp_path / "out"
@@ -466,14 +556,17 @@ def test_a_class_of_only_unreadable_files_is_an_error(capsys, tmp_path, tiny_wei
     assert not out.exists()
 
 
-@pytest.mark.parametrize("layer, message", [
-    ("99", "there is no layer 99: the network has layers 0-21"),
-    ("-1", "there is no layer -1"),
-    ("21", "layer 21 is a [softmax], which gives no features"),
-    ("5,17", "a [route] needs layers of one size: layer 5 is 56x56, layer 17 is 14x14"),
-    ("17,17", "layer 17 is given twice"),
-    ("seventeen", "--layer wants a layer number, or numbers joined by commas (got 'seventeen')"),
-])
+@pytest.mark.parametrize(
+    "layer, message",
+    [
+        ("99", "there is no layer 99: the network has layers 0-21"),
+        ("-1", "there is no layer -1"),
+        ("21", "layer 21 is a [softmax], which gives no features"),
+        ("5,17", "a [route] needs layers of one size: layer 5 is 56x56, layer 17 is 14x14"),
+        ("17,17", "layer 17 is given twice"),
+        ("seventeen", "--layer wants a layer number, or numbers joined by commas (got 'seventeen')"),
+    ],
+)
 def test_bad_layer_is_one_line(capsys, tmp_path, tiny_weights, layer, message):
     data = bad_folder(tmp_path / "data", {"a": 1, "b": 1})
     out = tmp_path / "out"
@@ -495,11 +588,14 @@ def test_unwritable_output_is_one_line_before_any_work(capsys, tmp_path, tiny_we
     assert code == 1 and "cannot be a model name" in err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--folds", "1"], "--folds must be at least 2"),
-    (["--l2", "-1"], "--l2 must be 0 or more (got -1)"),
-    (["--l2", "nan"], "--l2 must be 0 or more (got nan)"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--folds", "1"], "--folds must be at least 2"),
+        (["--l2", "-1"], "--l2 must be 0 or more (got -1)"),
+        (["--l2", "nan"], "--l2 must be 0 or more (got nan)"),
+    ],
+)
 def test_bad_numbers_are_one_line(capsys, tmp_path, argv, message):
     code, _, err = run(capsys, "teach", tmp_path, "--out", tmp_path / "out", *argv)
     assert code == 1 and err.count("\n") == 1 and message in err
@@ -515,6 +611,7 @@ def test_a_failing_export_leaves_nothing(result, tmp_path, monkeypatch):
         if len(staged) == 2:
             raise OSError(28, "No space left on device")
         return real_stage(final, data)
+
     monkeypatch.setattr(teach.exporting, "stage", disk_full_on_the_second)
     out = tmp_path / "new" / "models"
     with pytest.raises(teach.TeachError, match="cannot write to .*No space left on device"):
@@ -530,6 +627,7 @@ def test_an_export_replaces_a_previous_one_whole(result, tmp_path):
 
 
 # --------------------------------------------------------------------------- real photos
+
 
 def test_real_photos_reach_the_goal_with_the_defaults(compiled_kernels, tiny_weights):
     """../shared/teach-dev (89 real photos, 5 classes, one per ImageNet class): the exported model,
@@ -547,12 +645,13 @@ def test_real_photos_reach_the_goal_with_the_defaults(compiled_kernels, tiny_wei
         held = set()
         for k in range(len(dataset.classes)):
             members = rng.permutation(np.flatnonzero(labels == k))
-            held.update(members[:max(1, round(0.3 * members.size))].tolist())
+            held.update(members[: max(1, round(0.3 * members.size))].tolist())
         part = teach.Dataset(dataset.classes, tuple(item for i, item in enumerate(dataset.images) if i not in held))
         result = teach.train_head(teach.extract_features(backbone, part, ("flip",), cache))
         classifier = result.model.classifier()
-        right = sum(classifier.classify(engine.load_image(dataset.images[i][0])).top(1)[0][0] == labels[i]
-                    for i in held)
+        right = sum(
+            classifier.classify(engine.load_image(dataset.images[i][0])).top(1)[0][0] == labels[i] for i in held
+        )
         scores.append(right / len(held))
     print(f"\nteach-dev held-out accuracy: {', '.join(f'{100 * s:.1f}' for s in scores)}")
     assert np.mean(scores) >= 0.87

@@ -1,5 +1,6 @@
 """Training against darknet C's recorded run, the update rule and the schedule, and the
 trainer's refusals (memory, layers that cannot train)."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,9 @@ def test_training_matches_darknets_recorded_run(kernels):
     header, params = read_weights(root / "start.weights", spec)
     trainer = Trainer(spec, params, read_settings(spec), seen=header.seen, compiled=kernels == "compiled")
     for call, darknet_loss in zip(oracle["batches"], oracle["loss_per_call"]):
-        x = np.stack([np.asarray(Image.open(root / "images" / path).convert("RGB"), np.float32) / 255
-                      for path, _ in call])
+        x = np.stack(
+            [np.asarray(Image.open(root / "images" / path).convert("RGB"), np.float32) / 255 for path, _ in call]
+        )
         loss = trainer.train_call(x, np.array([label for _, label in call])) / len(call)
         assert loss == pytest.approx(darknet_loss, rel=1e-5)
     trained_header, trained = read_weights(root / "trained.weights", spec)
@@ -107,7 +109,7 @@ def test_subdivisions_accumulate_into_one_update():
     start = split.params[0]["weights"].copy()
     split.train_call(x[:2], labels[:2])
     split.train_call(x[2:4], labels[2:4])
-    np.testing.assert_array_equal(split.params[0]["weights"], start)       # no update before the third call
+    np.testing.assert_array_equal(split.params[0]["weights"], start)  # no update before the third call
     split.train_call(x[4:], labels[4:])
     whole.train_update(x, labels)
     np.testing.assert_allclose(split.params[0]["weights"], whole.params[0]["weights"], rtol=1e-5, atol=1e-7)
@@ -126,15 +128,18 @@ def test_adam_first_step_moves_each_weight_by_the_rate():
     np.testing.assert_allclose(step[big], 0.01 * np.sign(g[big]), rtol=1e-3)
 
 
-@pytest.mark.parametrize("options,expected", [
-    ("policy=constant", {0: 1.0, 50: 1.0}),
-    ("policy=step\nstep=10\nscale=0.5", {9: 1.0, 10: 0.5, 25: 0.25}),
-    ("policy=steps\nsteps=10,20\nscales=.1,.5", {9: 1.0, 10: 0.1, 19: 0.1, 20: 0.05, 99: 0.05}),
-    ("policy=exp\ngamma=0.9", {0: 1.0, 2: 0.81}),
-    ("policy=poly\npower=2\nmax_batches=100", {0: 1.0, 50: 0.25, 100: 0.0}),
-    ("policy=sigmoid\ngamma=1\nstep=10", {10: 0.5, 0: 1 / (1 + np.exp(-10))}),
-    ("policy=poly\npower=2\nmax_batches=100\nburn_in=10", {5: 0.5 ** 2, 10: 0.81}),
-])
+@pytest.mark.parametrize(
+    "options,expected",
+    [
+        ("policy=constant", {0: 1.0, 50: 1.0}),
+        ("policy=step\nstep=10\nscale=0.5", {9: 1.0, 10: 0.5, 25: 0.25}),
+        ("policy=steps\nsteps=10,20\nscales=.1,.5", {9: 1.0, 10: 0.1, 19: 0.1, 20: 0.05, 99: 0.05}),
+        ("policy=exp\ngamma=0.9", {0: 1.0, 2: 0.81}),
+        ("policy=poly\npower=2\nmax_batches=100", {0: 1.0, 50: 0.25, 100: 0.0}),
+        ("policy=sigmoid\ngamma=1\nstep=10", {10: 0.5, 0: 1 / (1 + np.exp(-10))}),
+        ("policy=poly\npower=2\nmax_batches=100\nburn_in=10", {5: 0.5**2, 10: 0.81}),
+    ],
+)
 def test_learning_rate_policies(options, expected):
     settings = trainer_for(f"learning_rate=1\n{options}").settings
     for batch_num, rate in expected.items():
@@ -150,9 +155,11 @@ def test_random_policy_stays_within_the_rate():
 def test_layer_learning_rate_and_stopbackward():
     """learning_rate=0 holds a layer still; stopbackward=1 holds it and every layer before it
     (without decay: darknet's update still decays the weights of layers that had no backward)."""
-    layers = ("[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\nstopbackward=1\n\n"
-              "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\nlearning_rate=0\n\n"
-              "[convolutional]\nfilters=4\nsize=1\nactivation=leaky\n\n" + LINEAR_HEAD)
+    layers = (
+        "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\nstopbackward=1\n\n"
+        "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\nlearning_rate=0\n\n"
+        "[convolutional]\nfilters=4\nsize=1\nactivation=leaky\n\n" + LINEAR_HEAD
+    )
     trainer = trainer_for("batch=4\nlearning_rate=0.1\ndecay=0\n", layers)
     before = [p["weights"].copy() for p in trainer.params[:4]]
     trainer.train_update(*batch_of(4))
@@ -171,9 +178,14 @@ def test_training_lowers_the_loss():
 
 # --- refusals ------------------------------------------------------------------------------
 
+
 def test_training_memory_goes_through_the_budget(monkeypatch):
-    text = NET.replace("width=4\nheight=4", "width=64\nheight=64") + "batch=256\n\n" + \
-        "[convolutional]\nfilters=64\nsize=3\npad=1\nactivation=leaky\n\n" + LINEAR_HEAD
+    text = (
+        NET.replace("width=4\nheight=4", "width=64\nheight=64")
+        + "batch=256\n\n"
+        + "[convolutional]\nfilters=64\nsize=3\npad=1\nactivation=leaky\n\n"
+        + LINEAR_HEAD
+    )
     spec = parse_network("big.cfg", text)
     monkeypatch.setenv("TDN_MEMORY_BUDGET", "64M")
     with pytest.raises(EngineError) as info:
@@ -183,11 +195,14 @@ def test_training_memory_goes_through_the_budget(monkeypatch):
     assert "over the memory budget of 64.0 MiB" in message
 
 
-@pytest.mark.parametrize("layers,named", [
-    ("[connected]\noutput=3\nactivation=linear\n\n[cost]\ntype=masked\n", "type=masked cannot train"),
-    ("[connected]\noutput=3\nactivation=linear\n\n[softmax]\nnoloss=1\n", "nothing to learn from"),
-    ("[maxpool]\nsize=2\nstride=2\n\n[softmax]\n", "nothing to train"),
-])
+@pytest.mark.parametrize(
+    "layers,named",
+    [
+        ("[connected]\noutput=3\nactivation=linear\n\n[cost]\ntype=masked\n", "type=masked cannot train"),
+        ("[connected]\noutput=3\nactivation=linear\n\n[softmax]\nnoloss=1\n", "nothing to learn from"),
+        ("[maxpool]\nsize=2\nstride=2\n\n[softmax]\n", "nothing to train"),
+    ],
+)
 def test_untrainable_networks_are_named(layers, named):
     text = NET + "batch=2\n\n" + layers
     spec = parse_network("odd.cfg", text)
@@ -196,12 +211,15 @@ def test_untrainable_networks_are_named(layers, named):
     assert named in str(info.value) and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("options,message", [
-    ("policy=fast", "odd.cfg:5: [net] unknown learning-rate policy 'fast'"),
-    ("policy=steps\nsteps=10,20\nscales=.1", "steps= lists 2 values but scales= lists 1"),
-    ("batch=4\nsubdivisions=8", "subdivisions=8 must be from 1 to batch=4"),
-    ("min_crop=40\nmax_crop=20", "give min_crop <= max_crop"),
-])
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ("policy=fast", "odd.cfg:5: [net] unknown learning-rate policy 'fast'"),
+        ("policy=steps\nsteps=10,20\nscales=.1", "steps= lists 2 values but scales= lists 1"),
+        ("batch=4\nsubdivisions=8", "subdivisions=8 must be from 1 to batch=4"),
+        ("min_crop=40\nmax_crop=20", "give min_crop <= max_crop"),
+    ],
+)
 def test_bad_training_settings_name_the_line(options, message):
     text = NET + options + "\n\n" + LINEAR_HEAD
     with pytest.raises(EngineError) as info:
@@ -218,8 +236,11 @@ def test_training_kernels_know_whether_they_are_cached(tmp_path):
     from engine.kernels import backprop_compiled
     from support import ROOT
 
-    trainer = trainer_for("batch=2\n", "[convolutional]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\n"
-                          "activation=leaky\n\n[maxpool]\nsize=2\nstride=2\n\n" + LINEAR_HEAD)
+    trainer = trainer_for(
+        "batch=2\n",
+        "[convolutional]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\n"
+        "activation=leaky\n\n[maxpool]\nsize=2\nstride=2\n\n" + LINEAR_HEAD,
+    )
     trainer.k = backprop_compiled
     for step in trainer.steps:
         if hasattr(step, "k"):
@@ -227,6 +248,10 @@ def test_training_kernels_know_whether_they_are_cached(tmp_path):
     trainer.train_update(*batch_of(2))
     assert backprop_compiled.in_cache()
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
-    fresh = subprocess.run([sys.executable, "-c", "from engine.kernels import backprop_compiled as b; "
-                            "print(b.in_cache())"], capture_output=True, text=True, env=env)
+    fresh = subprocess.run(
+        [sys.executable, "-c", "from engine.kernels import backprop_compiled as b; print(b.in_cache())"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert fresh.stdout.strip() == "False", fresh.stderr

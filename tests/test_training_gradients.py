@@ -6,6 +6,7 @@ random directions and compared with the central difference of the reference loss
 direction. The networks put a conv first, so each later layer's input delta reaches a checked
 weight gradient.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,7 +21,7 @@ from cfg_builder import AVGPOOL, connected, conv, cost, dropout, maxpool, net, r
 from reference_training import gradient_factor, loss, output_index
 
 KERNELS = ["compiled", "portable"]
-STEP = 1e-6          # the finite difference's step along a unit direction
+STEP = 1e-6  # the finite difference's step along a unit direction
 DIRECTIONS = 3
 
 
@@ -32,27 +33,48 @@ HEAD = conv(10, 1, bn=0, act="linear") + AVGPOOL + softmax()
 
 CASES = {
     "conv and maxpool": case(8, 3, 3, conv(8, bn=0), maxpool(2, 2), HEAD),
-    "grouped and strided convs": case(9, 4, 2, conv(6, bn=0, act="logistic"), conv(8, stride=2, groups=2, bn=0),
-                                      conv(10, 1, groups=2, bn=0, act="linear"), AVGPOOL, softmax()),
+    "grouped and strided convs": case(
+        9,
+        4,
+        2,
+        conv(6, bn=0, act="logistic"),
+        conv(8, stride=2, groups=2, bn=0),
+        conv(10, 1, groups=2, bn=0, act="linear"),
+        AVGPOOL,
+        softmax(),
+    ),
     "unpadded 5x5 conv, stride 3": case(11, 2, 2, conv(6, 5, stride=3, padding=0, bn=0, act="tanh"), HEAD),
     "overlapping padded maxpools": case(9, 3, 2, conv(6, bn=0), maxpool(3, 2), maxpool(2, 1), maxpool(3, 2, 1), HEAD),
     "connected layers": case(4, 3, 3, conv(4, bn=0), connected(12), connected(10, act="linear"), softmax()),
     "dropout": case(8, 3, 3, conv(8, bn=0), dropout(0.4), HEAD),
     "route and shortcut across shapes": case(
-        8, 3, 2, conv(8, bn=0), conv(6, stride=2, bn=0), shortcut(0, "linear", 0.5, 1.5), route(0),
-        shortcut(2, "leaky"), route(4, 0), HEAD),
+        8,
+        3,
+        2,
+        conv(8, bn=0),
+        conv(6, stride=2, bn=0),
+        shortcut(0, "linear", 0.5, 1.5),
+        route(0),
+        shortcut(2, "leaky"),
+        route(4, 0),
+        HEAD,
+    ),
     # pjreddie/darknet issue 1229: the 1x1 conv's input (layer 0) also feeds a shortcut and a
     # route, whose deltas reach layer 0 before the 1x1 conv's backward, which must add to them
     "shortcut and route beside a 1x1 conv": case(
-        6, 3, 2, conv(8, bn=0), conv(8, 1, bn=0), shortcut(-2), route(-1, -3), HEAD),
-    "softmax groups and temperature": case(6, 3, 3, conv(8, bn=0), conv(12, 1, bn=0, act="linear"), AVGPOOL,
-                                           softmax(3, 2.5)),
-    "average pool of a 1x1 map": case(6, 3, 2, conv(8, stride=6, padding=0, bn=0), AVGPOOL,
-                                      connected(10, act="linear"), softmax()),
+        6, 3, 2, conv(8, bn=0), conv(8, 1, bn=0), shortcut(-2), route(-1, -3), HEAD
+    ),
+    "softmax groups and temperature": case(
+        6, 3, 3, conv(8, bn=0), conv(12, 1, bn=0, act="linear"), AVGPOOL, softmax(3, 2.5)
+    ),
+    "average pool of a 1x1 map": case(
+        6, 3, 2, conv(8, stride=6, padding=0, bn=0), AVGPOOL, connected(10, act="linear"), softmax()
+    ),
 }
 for cost_type in ("sse", "smooth", "l1"):
-    CASES[f"cost {cost_type}"] = case(6, 3, 3, conv(8, bn=0), conv(10, 1, bn=0, act="linear"), AVGPOOL,
-                                      cost(cost_type, 1.5))
+    CASES[f"cost {cost_type}"] = case(
+        6, 3, 3, conv(8, bn=0), conv(10, 1, bn=0, act="linear"), AVGPOOL, cost(cost_type, 1.5)
+    )
 
 # darknet's backward batch norm is not the exact gradient of its forward (sqrt(var + 1e-5)
 # against sqrt(var) + 1e-6, and 1/count where the forward's variance divides by count - 1): the
@@ -60,8 +82,9 @@ for cost_type in ("sse", "smooth", "l1"):
 # channel and a looser tolerance; test_batchnorm_kernels checks darknet's formulas themselves.
 BATCH_NORM_CASES = {
     "batch-normalized convs": case(12, 3, 16, conv(8), conv(10, stride=2, act="relu"), AVGPOOL, softmax()),
-    "batch-normalized connected layer": case(3, 2, 512, conv(4, bn=0), connected(12, bn=1, act="relu"),
-                                             connected(10, act="linear"), softmax()),
+    "batch-normalized connected layer": case(
+        3, 2, 512, conv(4, bn=0), connected(12, bn=1, act="relu"), connected(10, act="linear"), softmax()
+    ),
 }
 
 
@@ -88,8 +111,11 @@ def check_gradients(text: str, compiled: bool, rtol: float, seed: int = 0, scale
     truth = make_truth(spec, n, rng)
     trainer.forward(x, truth.astype(np.float32))
     trainer.backward(x)
-    masks = {i: step.keep[:n].copy() for i, step in enumerate(trainer.steps)
-             if isinstance(step, DropoutTrainStep) and step.probability}
+    masks = {
+        i: step.keep[:n].copy()
+        for i, step in enumerate(trainer.steps)
+        if isinstance(step, DropoutTrainStep) and step.probability
+    }
     factor = gradient_factor(spec)
     reference = [{name: v.astype(np.float64) for name, v in p.items()} for p in params]
     checked = 0
@@ -111,7 +137,8 @@ def check_gradients(text: str, compiled: bool, rtol: float, seed: int = 0, scale
                 tolerance = rtol * np.linalg.norm(u) + 1e-6
                 assert abs(got - expected) <= tolerance, (
                     f"layer {i} ({spec.layers[i].kind}) {name}: backward gives {got:.6g} along a direction, "
-                    f"finite differences {expected:.6g}")
+                    f"finite differences {expected:.6g}"
+                )
                 checked += 1
     assert checked >= 2 * DIRECTIONS
 
@@ -128,8 +155,22 @@ def test_batch_norm_backward_matches_finite_differences(case, kernels):
     check_gradients(BATCH_NORM_CASES[case], kernels == "compiled", rtol=1e-2)
 
 
-ACTIVATIONS = ["linear", "leaky", "relu", "logistic", "tanh", "elu", "relie", "ramp", "hardtan", "lhtan",
-               "loggy", "selu", "plse", "stair"]
+ACTIVATIONS = [
+    "linear",
+    "leaky",
+    "relu",
+    "logistic",
+    "tanh",
+    "elu",
+    "relie",
+    "ramp",
+    "hardtan",
+    "lhtan",
+    "loggy",
+    "selu",
+    "plse",
+    "stair",
+]
 
 
 @pytest.mark.parametrize("kernels", KERNELS)
@@ -169,8 +210,9 @@ def test_batchnorm_kernels_follow_darknet(rows, channels, kernels):
     f32 = np.float32
     z, rolling_mean, rolling_variance = z64.astype(f32), np.zeros(channels, f32), np.ones(channels, f32)
     mean, variance, x_norm = np.empty(channels, f32), np.empty(channels, f32), np.empty((rows, channels), f32)
-    k.batchnorm_forward(z, scales.astype(f32), biases.astype(f32), rolling_mean, rolling_variance, mean, variance,
-                        x_norm)
+    k.batchnorm_forward(
+        z, scales.astype(f32), biases.astype(f32), rolling_mean, rolling_variance, mean, variance, x_norm
+    )
     ref_mean = z64.mean(axis=0)
     ref_variance = ((z64 - ref_mean) ** 2).sum(axis=0) / (rows - 1)
     expected = (z64 - ref_mean) / (np.sqrt(ref_variance) + 1e-6) * scales + biases

@@ -1,4 +1,5 @@
 """darknet .weights files: header versions, exact sizes, round trips and clear errors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,9 +39,12 @@ def test_old_header_with_32_bit_seen(tmp_path):
 def test_truncated_weights_name_the_layer(tmp_path, random_weights):
     data = random_weights("tiny").read_bytes()
     path = tmp_path / "short.weights"
-    path.write_bytes(data[:len(data) // 2])
-    with pytest.raises(engine.WeightsError, match=r"short\.weights: ends inside layer \d+ \[convolutional\] "
-                                                  r"\(\S*tiny\.cfg:\d+\).*needs 4185972 bytes, the file has 2092986"):
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(
+        engine.WeightsError,
+        match=r"short\.weights: ends inside layer \d+ \[convolutional\] "
+        r"\(\S*tiny\.cfg:\d+\).*needs 4185972 bytes, the file has 2092986",
+    ):
         engine.Network.load(TINY, path)
 
 
@@ -76,12 +80,20 @@ def test_write_is_atomic_on_error(tmp_path):
 def test_batchnorm_is_folded_exactly_as_darknet_normalises(tmp_path):
     """A 1x1 conv with batch norm on a known input: darknet's formula by hand."""
     cfg = tmp_path / "bn.cfg"
-    cfg.write_text("[net]\nwidth=1\nheight=1\nchannels=2\n[convolutional]\nfilters=1\nsize=1\n"
-                   "batch_normalize=1\nactivation=linear\n")
+    cfg.write_text(
+        "[net]\nwidth=1\nheight=1\nchannels=2\n[convolutional]\nfilters=1\nsize=1\n"
+        "batch_normalize=1\nactivation=linear\n"
+    )
     spec = engine.parse_network(cfg)
-    params = [{"biases": np.array([0.5], np.float32), "scales": np.array([2.0], np.float32),
-               "rolling_mean": np.array([1.0], np.float32), "rolling_variance": np.array([4.0], np.float32),
-               "weights": np.array([3.0, -1.0], np.float32)}]
+    params = [
+        {
+            "biases": np.array([0.5], np.float32),
+            "scales": np.array([2.0], np.float32),
+            "rolling_mean": np.array([1.0], np.float32),
+            "rolling_variance": np.array([4.0], np.float32),
+            "weights": np.array([3.0, -1.0], np.float32),
+        }
+    ]
     engine.write_weights(tmp_path / "bn.weights", spec, params)
     net = engine.Network.load(cfg, tmp_path / "bn.weights")
     out = net.predict(np.array([[[0.25, 0.5]]], np.float32))

@@ -22,6 +22,7 @@ the next layer. The mode says which set (TDN_KERNELS=auto|portable|compiled, or 
 - "compiled": Numba only, compiling here and now what the cache lacks (benchmarks, and tests
   of the compiled kernels).
 """
+
 from __future__ import annotations
 
 import os
@@ -51,8 +52,8 @@ COMPILED_IN = {
 NAMES = tuple(COMPILED_IN)
 MODES = ("auto", "portable", "compiled")
 ENV = "TDN_KERNELS"
-CHECK_INTERVAL = 0.5     # seconds between looks for newly compiled kernels in "auto" mode
-COMPILER_GRACE = 10.0    # seconds a started compiler gets to take the compile lock
+CHECK_INTERVAL = 0.5  # seconds between looks for newly compiled kernels in "auto" mode
+COMPILER_GRACE = 10.0  # seconds a started compiler gets to take the compile lock
 MAX_COMPILER_STARTS = 3  # per process: a compiler that keeps dying is not started forever
 
 # The bound versions: the steps call these names
@@ -70,16 +71,16 @@ resize_bilinear = portable.resize_bilinear
 
 @dataclass(frozen=True)
 class KernelStatus:
-    mode: str               # auto, portable or compiled
-    compiled: int           # kernels bound to their compiled version
+    mode: str  # auto, portable or compiled
+    compiled: int  # kernels bound to their compiled version
     total: int
-    compiling: bool         # a process is compiling them (on this machine, for this cache)
-    progress: float = 1.0   # the share of the compile work done, 0..1 (weighted by compile time)
-    cached: int = 0         # kernels in the compiled cache, bound or not (see defer_loading)
+    compiling: bool  # a process is compiling them (on this machine, for this cache)
+    progress: float = 1.0  # the share of the compile work done, 0..1 (weighted by compile time)
+    cached: int = 0  # kernels in the compiled cache, bound or not (see defer_loading)
 
     @property
     def path(self) -> str:
-        """"compiled", "portable", or "mixed" while the compiled kernels arrive."""
+        """ "compiled", "portable", or "mixed" while the compiled kernels arrive."""
         if self.compiled == self.total:
             return "compiled"
         return "portable" if self.compiled == 0 else "mixed"
@@ -97,16 +98,16 @@ class _State:
     def __init__(self):
         self.lock = threading.Lock()
         self.mode: str | None = None
-        self.bound: set[str] = set()          # names bound to the compiled version
-        self.loading: set[str] = set()        # names a loader thread is fetching from the cache
-        self.failed: dict[str, str] = {}      # names whose cache entry would not load: why
+        self.bound: set[str] = set()  # names bound to the compiled version
+        self.loading: set[str] = set()  # names a loader thread is fetching from the cache
+        self.failed: dict[str, str] = {}  # names whose cache entry would not load: why
         self.next_check = 0.0
         self.fingerprint: str | None = None
-        self.live_lock = None                 # the shared live.lock while classifying in auto mode
-        self.compiler_starts = 0              # background compilers this process started
+        self.live_lock = None  # the shared live.lock while classifying in auto mode
+        self.compiler_starts = 0  # background compilers this process started
         self.compiler_started_at = 0.0
-        self.cached = 0                       # kernels in the cache at the last look (bound or not)
-        self.defer = False                    # leave cached kernels unloaded (see defer_loading)
+        self.cached = 0  # kernels in the cache at the last look (bound or not)
+        self.defer = False  # leave cached kernels unloaded (see defer_loading)
 
 
 _state = _State()
@@ -143,6 +144,7 @@ def compiled_kernels() -> dict:
     global _compiled
     if _compiled is None:
         import importlib
+
         modules = {m: importlib.import_module(f"{__name__}.{m}") for m in set(COMPILED_IN.values())}
         _compiled = {name: getattr(modules[m], name) for name, m in COMPILED_IN.items()}
     return _compiled
@@ -153,7 +155,8 @@ def bind(names, compiled_names) -> None:
     portable one (engine.compile binds the kernels it compiles this way)."""
     if any(name in compiled_names for name in names):
         from ..parallel import limit_kernel_blas
-        limit_kernel_blas()             # before any compiled GEMM runs
+
+        limit_kernel_blas()  # before any compiled GEMM runs
     for name in names:
         chosen = compiled_kernels()[name] if name in compiled_names else getattr(portable, name)
         globals()[name] = chosen
@@ -183,8 +186,7 @@ def refresh() -> None:
         if first_look:
             _state.fingerprint = cache.fingerprint()
             _state.live_lock = cache.try_lock(cache.LIVE_LOCK, shared=True)
-        wanted = [n for n in NAMES if n not in _state.bound and n not in _state.loading
-                  and n not in _state.failed]
+        wanted = [n for n in NAMES if n not in _state.bound and n not in _state.loading and n not in _state.failed]
         ready = cache.read_stamps(wanted, _state.fingerprint)
         missing = len(ready) < len(wanted)
         _state.cached = len(NAMES) - (len(wanted) - len(ready)) - len(_state.failed)
@@ -197,7 +199,7 @@ def refresh() -> None:
         threading.Thread(target=load_from_cache, args=(ready,), name="tdn-kernel-loader", daemon=True).start()
     if missing:
         _keep_a_compiler_at_work(now)
-    share_numpy_blas(busy=missing)              # a compiler is at work: see share_numpy_blas
+    share_numpy_blas(busy=missing)  # a compiler is at work: see share_numpy_blas
 
 
 def defer_loading(defer: bool = True) -> None:
@@ -214,7 +216,7 @@ def _keep_a_compiler_at_work(now: float) -> None:
     """Start a background compiler unless one holds the compile lock; start it again if it
     died (killed, or the machine ran out of memory), a few times at most."""
     if _state.compiler_starts and now - _state.compiler_started_at < COMPILER_GRACE:
-        return                          # the last one may still be starting up
+        return  # the last one may still be starting up
     if _state.compiler_starts >= MAX_COMPILER_STARTS or cache.is_locked(cache.COMPILE_LOCK):
         return
     if start_compiler():
@@ -256,11 +258,18 @@ def start_compiler() -> bool:
     try:
         # niced before anything is imported: it and its jobs (which inherit the priority) must
         # never slow down the process that started them
-        bootstrap = ("import os, runpy, sys; os.nice(10); sys.argv[1:] = ['--background']; "
-                     "runpy.run_module('engine.compile', run_name='__main__', alter_sys=True)")
-        subprocess.Popen([sys.executable, "-c", bootstrap],
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, close_fds=True,
-                         start_new_session=True)
+        bootstrap = (
+            "import os, runpy, sys; os.nice(10); sys.argv[1:] = ['--background']; "
+            "runpy.run_module('engine.compile', run_name='__main__', alter_sys=True)"
+        )
+        subprocess.Popen(
+            [sys.executable, "-c", bootstrap],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            close_fds=True,
+            start_new_session=True,
+        )
     except OSError:
         return False
     finally:
@@ -287,8 +296,7 @@ def status() -> KernelStatus:
     if current != "auto" or done == len(NAMES):
         return KernelStatus(current, done, len(NAMES), False, 1.0 if done == len(NAMES) else 0.0, done)
     progress = progress_done(_state.bound)
-    recently_started = (_state.compiler_starts > 0
-                        and time.monotonic() - _state.compiler_started_at < COMPILER_GRACE)
+    recently_started = _state.compiler_starts > 0 and time.monotonic() - _state.compiler_started_at < COMPILER_GRACE
     compiling = recently_started or cache.is_locked(cache.COMPILE_LOCK)
     return KernelStatus(current, done, len(NAMES), compiling, progress, max(_state.cached, done))
 
@@ -303,6 +311,8 @@ def training_kernels(compiled: bool):
     their Numba versions (backprop_compiled.py: compiled on first use, then kept in Numba's cache)."""
     if compiled:
         from . import backprop_compiled
+
         return backprop_compiled
     from . import backprop
+
     return backprop

@@ -9,6 +9,7 @@ backprop_compiled.py has the same kernels in Numba, with the same arguments and 
 layers take whichever set `engine.kernels.training_kernels()` hands them (tests check one against the other
 and both against finite differences).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,7 @@ from .portable import activate_array
 # darknet's batch norm: forward divides by sqrt(var) + 1e-6, backward by sqrt(var + 1e-5)
 BN_FORWARD_EPS = np.float32(1e-6)
 BN_BACKWARD_EPS = np.float32(1e-5)
-ROLLING_MOMENTUM = np.float32(0.99)    # rolling statistics keep 99 % of themselves each call
+ROLLING_MOMENTUM = np.float32(0.99)  # rolling statistics keep 99 % of themselves each call
 
 
 def conv_out(size: int, stride: int, pad: int, h: int, w: int) -> tuple[int, int]:
@@ -32,12 +33,13 @@ def im2col(x, size, stride, pad, c0, cg, cols):
     n, h, w, c = x.shape
     out_h, out_w = conv_out(size, stride, pad, h, w)
     padded = np.zeros((n, h + 2 * pad, w + 2 * pad, cg), np.float32)
-    padded[:, pad:pad + h, pad:pad + w] = x[..., c0:c0 + cg]
+    padded[:, pad : pad + h, pad : pad + w] = x[..., c0 : c0 + cg]
     view = cols.reshape(n, out_h, out_w, size, size, cg)
     for ky in range(size):
         for kx in range(size):
-            view[:, :, :, ky, kx] = padded[:, ky:ky + (out_h - 1) * stride + 1:stride,
-                                           kx:kx + (out_w - 1) * stride + 1:stride]
+            view[:, :, :, ky, kx] = padded[
+                :, ky : ky + (out_h - 1) * stride + 1 : stride, kx : kx + (out_w - 1) * stride + 1 : stride
+            ]
     return cols
 
 
@@ -49,9 +51,10 @@ def col2im_add(dcols, size, stride, pad, c0, cg, dx):
     view = dcols.reshape(n, out_h, out_w, size, size, cg)
     for ky in range(size):
         for kx in range(size):
-            padded[:, ky:ky + (out_h - 1) * stride + 1:stride,
-                   kx:kx + (out_w - 1) * stride + 1:stride] += view[:, :, :, ky, kx]
-    dx[..., c0:c0 + cg] += padded[:, pad:pad + h, pad:pad + w]
+            padded[:, ky : ky + (out_h - 1) * stride + 1 : stride, kx : kx + (out_w - 1) * stride + 1 : stride] += view[
+                :, :, :, ky, kx
+            ]
+    dx[..., c0 : c0 + cg] += padded[:, pad : pad + h, pad : pad + w]
 
 
 def activation_gradient(y, code, delta):
@@ -129,10 +132,11 @@ def batchnorm_backward(delta, x_norm, scales, mean, variance, bias_updates, scal
     scale_updates += np.einsum("ij,ij->j", delta, x_norm, dtype=np.float64).astype(np.float32)
     delta *= scales
     std_eps = np.sqrt(variance.astype(np.float64) + BN_BACKWARD_EPS)
-    centered = x_norm * (np.sqrt(variance) + BN_FORWARD_EPS)          # z - mean, from x_norm
+    centered = x_norm * (np.sqrt(variance) + BN_FORWARD_EPS)  # z - mean, from x_norm
     mean_delta = delta.sum(axis=0, dtype=np.float64) * (-1 / std_eps)
-    variance_delta = (np.einsum("ij,ij->j", delta, centered, dtype=np.float64)
-                      * (-0.5 * (variance.astype(np.float64) + BN_BACKWARD_EPS) ** -1.5))
+    variance_delta = np.einsum("ij,ij->j", delta, centered, dtype=np.float64) * (
+        -0.5 * (variance.astype(np.float64) + BN_BACKWARD_EPS) ** -1.5
+    )
     delta *= (1 / std_eps).astype(np.float32)
     delta += centered * (variance_delta * 2 / rows).astype(np.float32)
     delta += (mean_delta / rows).astype(np.float32)
@@ -168,7 +172,7 @@ def maxpool_forward(x, size, stride, offset, out, argmax):
 def maxpool_backward(delta, argmax, size, stride, dx):
     """Each window's delta added to its winner in dx."""
     flat = dx.reshape(-1)
-    if size <= stride:                 # windows do not overlap: every winner is a different cell
+    if size <= stride:  # windows do not overlap: every winner is a different cell
         flat[argmax.reshape(-1)] += delta.reshape(-1)
     else:
         np.add.at(flat, argmax.reshape(-1), delta.reshape(-1))
@@ -193,7 +197,7 @@ def adam_update(values, updates, m, v, rate, decay, batch, b1, b2, eps, t):
     updates += f(-decay * batch) * values
     m += f(1 - b1) * updates
     v += f(1 - b2) * updates * updates
-    mhat = m / f(1 - b1 ** t)
-    vhat = v / f(1 - b2 ** t)
+    mhat = m / f(1 - b1**t)
+    vhat = v / f(1 - b2**t)
     values += f(rate) * mhat / (np.sqrt(vhat) + f(eps))
     updates[...] = 0

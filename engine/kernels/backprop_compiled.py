@@ -5,6 +5,7 @@ are the layers' own np.matmul calls). Each kernel splits its work over images or
 rows, so two threads never write the same value; batch-norm sums go through per-block partial
 sums in float64, then one small reduction.
 """
+
 from __future__ import annotations
 
 import math
@@ -25,11 +26,27 @@ BN_FORWARD_EPS = backprop.BN_FORWARD_EPS
 BN_BACKWARD_EPS = backprop.BN_BACKWARD_EPS
 
 _JIT = dict(cache=True, nogil=True, parallel=True, error_model="numpy")
-ROW_BLOCK = 256          # rows of a (rows, channels) matrix one task sums
+ROW_BLOCK = 256  # rows of a (rows, channels) matrix one task sums
 
 LINEAR, LEAKY, RELU, LOGISTIC, TANH, ELU, RELIE, RAMP, HARDTAN, LHTAN, LOGGY, SELU, PLSE, STAIR = (
-    ACTIVATIONS[name] for name in ("linear", "leaky", "relu", "logistic", "tanh", "elu", "relie", "ramp",
-                                   "hardtan", "lhtan", "loggy", "selu", "plse", "stair"))
+    ACTIVATIONS[name]
+    for name in (
+        "linear",
+        "leaky",
+        "relu",
+        "logistic",
+        "tanh",
+        "elu",
+        "relie",
+        "ramp",
+        "hardtan",
+        "lhtan",
+        "loggy",
+        "selu",
+        "plse",
+        "stair",
+    )
+)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -62,13 +79,13 @@ def _gradient(y, code):
         return 2 * (1 - half) * half
     if code == PLSE:
         return np.float32(0.01) if y < 0 or y > 1 else np.float32(0.125)
-    return np.float32(0) if math.floor(y) == y else np.float32(1)      # stair
+    return np.float32(0) if math.floor(y) == y else np.float32(1)  # stair
 
 
 @njit(**_JIT)
 def activation_gradient(y, code, delta):
     yf, df = y.reshape(-1), delta.reshape(-1)
-    if code == LEAKY:                 # the common case as a select, which LLVM vectorises
+    if code == LEAKY:  # the common case as a select, which LLVM vectorises
         for i in prange(df.size):
             df[i] *= np.float32(1) if yf[i] > 0 else np.float32(0.1)
     elif code != LINEAR:
@@ -96,7 +113,7 @@ def im2col(x, size, stride, pad, c0, cg, cols):
     for r in prange(n * out_h):
         b, oy = r // out_h, r % out_h
         for ox in range(out_w):
-            row = (r * out_w + ox)
+            row = r * out_w + ox
             for ky in range(size):
                 iy = oy * stride + ky - pad
                 for kx in range(size):
@@ -116,7 +133,7 @@ def col2im_add(dcols, size, stride, pad, c0, cg, dx):
     n, h, w, c = dx.shape
     out_h = (h + 2 * pad - size) // stride + 1
     out_w = (w + 2 * pad - size) // stride + 1
-    for b in prange(n):                       # each image's cells are its own
+    for b in prange(n):  # each image's cells are its own
         for oy in range(out_h):
             for ox in range(out_w):
                 row = (b * out_h + oy) * out_w + ox
@@ -232,7 +249,7 @@ def maxpool_forward(x, size, stride, offset, out, argmax):
             best, where = out[b, oy, ox], argmax[b, oy, ox]
             best[:] = -np.inf
             where[:] = -1
-            for ky in range(size):                # darknet's window order: the first largest wins
+            for ky in range(size):  # darknet's window order: the first largest wins
                 iy = offset + oy * stride + ky
                 if iy < 0 or iy >= h:
                     continue
@@ -253,7 +270,7 @@ def _maxpool_backward(delta, argmax, dx):
     n = delta.shape[0]
     per_image = delta.size // n
     df, af, xf = delta.reshape(-1), argmax.reshape(-1), dx.reshape(-1)
-    for b in prange(n):                       # a window's winner lies in its own image
+    for b in prange(n):  # a window's winner lies in its own image
         for i in range(b * per_image, (b + 1) * per_image):
             xf[af[i]] += df[i]
 
@@ -262,14 +279,19 @@ def maxpool_backward(delta, argmax, size, stride, dx):
     _maxpool_backward(np.ascontiguousarray(delta), argmax, dx)
 
 
-
 def in_cache() -> bool:
     """Whether Numba's on-disk cache already holds these kernels (an index for each), so that
     the first training step loads them rather than compiles them. False when unsure."""
     import os
 
-    dispatchers = [v for v in globals().values() if hasattr(v, "_cache") and getattr(v, "py_func", None)
-                   and v.py_func.__module__ == __name__ and v.targetoptions.get("inline") != "always"]
+    dispatchers = [
+        v
+        for v in globals().values()
+        if hasattr(v, "_cache")
+        and getattr(v, "py_func", None)
+        and v.py_func.__module__ == __name__
+        and v.targetoptions.get("inline") != "always"
+    ]
     for dispatcher in dispatchers:
         index = getattr(getattr(dispatcher._cache, "_cache_file", None), "_index_path", None)
         if not index or not os.path.exists(index):

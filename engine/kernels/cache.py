@@ -16,6 +16,7 @@ __pycache__), or in NUMBA_CACHE_DIR when that is set. Beside it (stamp_dir) we k
   compiler is simply started again, and finds what it had finished in the cache;
 - `live.lock`, held shared by every process that classifies in automatic mode.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -38,8 +39,13 @@ LIVE_LOCK = "live.lock"
 KERNELS_DIR = Path(__file__).resolve().parent
 # What Numba compiles: a change to any of them makes the stamps stale (the modules of
 # kernels.COMPILED_IN; tests/test_kernel_sets.py checks the two lists agree)
-KERNEL_SOURCES = (KERNELS_DIR / "compiled.py", KERNELS_DIR / "direct.py", KERNELS_DIR / "vectors.py",
-                  KERNELS_DIR / "winograd.py", KERNELS_DIR / "store_modes.py")
+KERNEL_SOURCES = (
+    KERNELS_DIR / "compiled.py",
+    KERNELS_DIR / "direct.py",
+    KERNELS_DIR / "vectors.py",
+    KERNELS_DIR / "winograd.py",
+    KERNELS_DIR / "store_modes.py",
+)
 
 
 @lru_cache(maxsize=1)
@@ -56,6 +62,7 @@ def stamp_dir() -> Path:
         return in_tree
     except OSError:
         import platformdirs
+
         return Path(platformdirs.user_cache_dir("tdn")) / f"kernels-{tag}"
 
 
@@ -102,9 +109,12 @@ def read_stamps(names, expected: str | None = None) -> dict[str, list]:
             with open(folder / (name + STAMP_SUFFIX), "rb") as f:
                 stamp = pickle.load(f)
         except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError):
-            continue                    # damaged or from another version: not ready
-        if (isinstance(stamp, dict) and stamp.get("fingerprint") == expected
-                and all(os.path.exists(index) for index in stamp.get("index_files", ()))):
+            continue  # damaged or from another version: not ready
+        if (
+            isinstance(stamp, dict)
+            and stamp.get("fingerprint") == expected
+            and all(os.path.exists(index) for index in stamp.get("index_files", ()))
+        ):
             ready[name] = stamp["signatures"]
     return ready
 
@@ -114,8 +124,10 @@ def write_stamp(name: str, signatures: list, key: str, index_files: list[str]) -
     `signatures`, under the fingerprint `key`."""
     folder = stamp_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    write_atomic(folder / (name + STAMP_SUFFIX),
-                 pickle.dumps({"fingerprint": key, "signatures": list(signatures), "index_files": list(index_files)}))
+    write_atomic(
+        folder / (name + STAMP_SUFFIX),
+        pickle.dumps({"fingerprint": key, "signatures": list(signatures), "index_files": list(index_files)}),
+    )
 
 
 def _open_lock(name: str):

@@ -1,6 +1,7 @@
 """What compiling each kernel costs: the order a compiler works through them and the CPU
 seconds each takes (bench/bench_compile.py measures them), for sharing them between workers and
 for the progress the app shows. Plain data, read without loading Numba."""
+
 from __future__ import annotations
 
 # What Tiny Darknet and Darknet Reference run on comes first; Winograd serves layers of many

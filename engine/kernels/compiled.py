@@ -8,6 +8,7 @@ convs here are those of several groups: direct convolution, which runs the other
 direct.py, and Winograd's kernels are in winograd.py. All run with nogil so the GUI thread
 keeps running, and cache=True so the JIT cost is paid once per install.
 """
+
 from __future__ import annotations
 
 import math
@@ -85,7 +86,7 @@ def _activate_span(a, start, stop, act):
     """Activate a[start:stop] in place; the common codes get branch-free inner loops."""
     if act == LINEAR:
         return
-    if act == LEAKY:                                # darknet's slope 0.1: max(v, 0.1 v)
+    if act == LEAKY:  # darknet's slope 0.1: max(v, 0.1 v)
         for i in range(start, stop):
             a[i] = max(a[i], a[i] * np.float32(0.1))
     elif act == RELU:
@@ -165,15 +166,26 @@ def conv_forward(x, wmat, bias, act, conv, group, pool, out, cols, acc, band):
             b1 = min(b0 + band, final_h)
             r0, r1 = conv_rows(b0, b1, pool, conv_h)
             rows = (r1 - r0) * conv_w
-            a2 = at[:rows * fg].reshape(rows, fg)
+            a2 = at[: rows * fg].reshape(rows, fg)
             if direct_gemm:
                 start = (n * h + r0) * w * c
-                np.dot(xf[start:start + rows * c].reshape(rows, c), wmat, a2)
+                np.dot(xf[start : start + rows * c].reshape(rows, c), wmat, a2)
             else:
                 _im2col_rows(xf, n, h, w, c, group[0], cg, size, stride, pad, r0, r1, conv_w, ct)
-                np.dot(ct[:rows * k].reshape(rows, k), wmat, a2)
-            _epilogue(at, fg, fg, n, (r0, r1, b0, b1), (conv_h, conv_w), bias, act, pool, of,
-                      (final_h, out_w, filters, group[1]))
+                np.dot(ct[: rows * k].reshape(rows, k), wmat, a2)
+            _epilogue(
+                at,
+                fg,
+                fg,
+                n,
+                (r0, r1, b0, b1),
+                (conv_h, conv_w),
+                bias,
+                act,
+                pool,
+                of,
+                (final_h, out_w, filters, group[1]),
+            )
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -183,8 +195,7 @@ def conv_rows(b0, b1, pool, conv_h):
     pool_size, pool_stride, pool_offset = pool
     if pool_size == 0:
         return b0, b1
-    return (max(b0 * pool_stride + pool_offset, 0),
-            min((b1 - 1) * pool_stride + pool_offset + pool_size, conv_h))
+    return (max(b0 * pool_stride + pool_offset, 0), min((b1 - 1) * pool_stride + pool_offset + pool_size, conv_h))
 
 
 @njit(cache=True, nogil=True)
@@ -257,6 +268,7 @@ def _pool2_epilogue(at, fg, fcount, n, rows, conv_w, bias, act, of, dest):
 # costs ~2 s more to compile (Numba builds a second function for the loop body), for no
 # measurable gain on these (ResNet 18's shortcuts took 0.3-0.9 ms each on two threads as
 # strided loops; as the flat loop below, ~0.1 ms on one).
+
 
 @njit(cache=True, nogil=True)
 def bias_activate(acc, bias, act):
@@ -339,7 +351,7 @@ def shortcut_add(src, alpha, beta, act, out):
     n_img, h1, w1, c1 = src.shape
     _, h2, w2, c2 = out.shape
     of = out.reshape(-1)
-    if h1 == h2 and w1 == w2 and c1 == c2:          # the usual residual: one flat pass
+    if h1 == h2 and w1 == w2 and c1 == c2:  # the usual residual: one flat pass
         sf = src.reshape(-1)
         for i in range(of.size):
             of[i] = alpha * of[i] + beta * sf[i]
@@ -355,7 +367,7 @@ def shortcut_add(src, alpha, beta, act, out):
     _activate_span(of, 0, of.size, act)
 
 
-@njit(cache=True, nogil=True)      # not parallel: images are prepared on decoder threads
+@njit(cache=True, nogil=True)  # not parallel: images are prepared on decoder threads
 def resize_bilinear(img, ix0, ix1, dx, iy0, iy1, dy, out):
     """Both passes of darknet's resize_image per output pixel, each product and sum rounded
     to float32 in the C's order: columns (1-dx)*a + dx*b, then rows (1-dy)*p0 (+ dy*p1,

@@ -17,6 +17,7 @@ compiles longer. Indices are unsigned so that Numba adds no negative-index check
 behind each choice: docs/performance.md ("The direct convolution"), bench/bench_onnxruntime.py
 --per-layer and `tdn bench` measure them.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,14 +27,14 @@ from .store_modes import STORE_FINISHED, STORE_POOLED_PAIRS, STORE_POOLED_SECOND
 from .compiled import LEAKY, LINEAR, RELU, _epilogue, conv_rows
 from .vectors import vadd, vfill, vfma, vget, vload, vmax, vmul, vsplat, vstore, vzero
 
-TILE_PIXELS = 4             # output pixels per register tile (in order, across row ends)
-TILE_FILTERS = 16           # filters per tile: two AVX2 vectors per pixel
+TILE_PIXELS = 4  # output pixels per register tile (in order, across row ends)
+TILE_FILTERS = 16  # filters per tile: two AVX2 vectors per pixel
 _JIT = dict(cache=True, nogil=True, parallel=True)
 
 
 # What a tile does with its sums (the tile's last argument; store_modes.py, plan.direct_store chooses):
-RAW = STORE_RAW                 # at[a0 + r*at_row + f] = sum: compiled._epilogue finishes them
-FINISH = STORE_FINISHED         # out[o0 + r*o_row + f] = act(sum + bias), f < fcount (act: _slope)
+RAW = STORE_RAW  # at[a0 + r*at_row + f] = sum: compiled._epilogue finishes them
+FINISH = STORE_FINISHED  # out[o0 + r*o_row + f] = act(sum + bias), f < fcount (act: _slope)
 PAIR_FIRST = STORE_POOLED_PAIRS  # at[a0 + k*at_row + f] = max of pixels 2k, 2k+1 (a 2x2/2 pool's upper row)
 PAIR_SECOND = STORE_POOLED_SECOND  # out[...] = act(max(at[...], pixels 2k, 2k+1) + bias) (its lower row)
 
@@ -67,28 +68,37 @@ def _tile_source(pixels: int) -> str:
     on from one row into the next."""
     r_range, pairs = range(pixels), range(pixels // 2)
     offsets = "".join(f"x{r}, " for r in r_range)
-    lines = [f"def tile(xf, {offsets}row_step, size, run, wf, w0,",
-             "         at, a0, at_row, out, o0, o_row, bias, fcount, slope, mode):"]
+    lines = [
+        f"def tile(xf, {offsets}row_step, size, run, wf, w0,",
+        "         at, a0, at_row, out, o0, o_row, bias, fcount, slope, mode):",
+    ]
     lines += [f"    lo{r} = vzero()\n    hi{r} = vzero()\n    p{r} = np.uint64(x{r})" for r in r_range]
-    lines += ["    for ky in range(size):",
-              "        xk = np.uint64(ky * row_step)",
-              f"        wk = np.uint64(w0 + ky * run * {TILE_FILTERS})",
-              "        for q in range(run):",
-              "            uq = np.uint64(q)",
-              f"            wq = wk + uq * np.uint64({TILE_FILTERS})",
-              "            wlo = vload(wf, wq)",
-              "            whi = vload(wf, wq + np.uint64(8))"]
+    lines += [
+        "    for ky in range(size):",
+        "        xk = np.uint64(ky * row_step)",
+        f"        wk = np.uint64(w0 + ky * run * {TILE_FILTERS})",
+        "        for q in range(run):",
+        "            uq = np.uint64(q)",
+        f"            wq = wk + uq * np.uint64({TILE_FILTERS})",
+        "            wlo = vload(wf, wq)",
+        "            whi = vload(wf, wq + np.uint64(8))",
+    ]
     for r in r_range:
-        lines += [f"            value = vsplat(xf, xk + p{r} + uq)",
-                  f"            lo{r} = vfma(value, wlo, lo{r})",
-                  f"            hi{r} = vfma(value, whi, hi{r})"]
+        lines += [
+            f"            value = vsplat(xf, xk + p{r} + uq)",
+            f"            lo{r} = vfma(value, wlo, lo{r})",
+            f"            hi{r} = vfma(value, whi, hi{r})",
+        ]
     lines += [f"    ab{r} = np.uint64(a0 + {r} * at_row)\n    ob{r} = np.uint64(o0 + {r} * o_row)" for r in r_range]
     lines += ["    blo = vload(bias, 0)", "    bhi = vload(bias, 8)", "    slopes = vfill(slope)"]
 
     def finish(indent, where, lo, hi):
         """+ bias, the activation as max(x, slope*x), and the store (whole, or fcount lanes)."""
-        return [f"{indent}flo = vadd({lo}, blo)", f"{indent}fhi = vadd({hi}, bhi)",
-                f"{indent}_store16(out, {where}, vmax(flo, vmul(flo, slopes)), vmax(fhi, vmul(fhi, slopes)), fcount)"]
+        return [
+            f"{indent}flo = vadd({lo}, blo)",
+            f"{indent}fhi = vadd({hi}, bhi)",
+            f"{indent}_store16(out, {where}, vmax(flo, vmul(flo, slopes)), vmax(fhi, vmul(fhi, slopes)), fcount)",
+        ]
 
     lines.append(f"    if mode == {RAW}:")
     lines += [f"        vstore(at, ab{r}, lo{r})\n        vstore(at, ab{r} + np.uint64(8), hi{r})" for r in r_range]
@@ -96,14 +106,21 @@ def _tile_source(pixels: int) -> str:
     for r in r_range:
         lines += finish("        ", f"ob{r}", f"lo{r}", f"hi{r}")
     lines += [f"    elif mode == {PAIR_FIRST}:", "        pass"]
-    lines += [f"        vstore(at, ab{k}, vmax(lo{2 * k}, lo{2 * k + 1}))\n"
-              f"        vstore(at, ab{k} + np.uint64(8), vmax(hi{2 * k}, hi{2 * k + 1}))" for k in pairs]
+    lines += [
+        f"        vstore(at, ab{k}, vmax(lo{2 * k}, lo{2 * k + 1}))\n"
+        f"        vstore(at, ab{k} + np.uint64(8), vmax(hi{2 * k}, hi{2 * k + 1}))"
+        for k in pairs
+    ]
     lines += ["    else:", "        pass"]
     # every load of the upper row before the first store (at and out might alias, as far as LLVM knows)
     lines += [f"        ulo{k} = vload(at, ab{k})\n        uhi{k} = vload(at, ab{k} + np.uint64(8))" for k in pairs]
     for k in pairs:
-        lines += finish("        ", f"ob{k}", f"vmax(vmax(ulo{k}, lo{2 * k}), lo{2 * k + 1})",
-                        f"vmax(vmax(uhi{k}, hi{2 * k}), hi{2 * k + 1})")
+        lines += finish(
+            "        ",
+            f"ob{k}",
+            f"vmax(vmax(ulo{k}, lo{2 * k}), lo{2 * k + 1})",
+            f"vmax(vmax(uhi{k}, hi{2 * k}), hi{2 * k + 1})",
+        )
     lines.append("    return")
     return "\n".join(lines)
 
@@ -122,9 +139,20 @@ def _store16(out, where, lo, hi, fcount):
 
 
 def _make_tile(pixels: int, inline: bool = False):
-    namespace = {"np": np, "__name__": __name__, "_store16": _store16,     # __name__: so a cached kernel's
-                 "vzero": vzero, "vload": vload, "vsplat": vsplat, "vfill": vfill,  # environment names this module
-                 "vfma": vfma, "vadd": vadd, "vmul": vmul, "vmax": vmax, "vstore": vstore}
+    namespace = {
+        "np": np,
+        "__name__": __name__,
+        "_store16": _store16,  # __name__: so a cached kernel's
+        "vzero": vzero,
+        "vload": vload,
+        "vsplat": vsplat,
+        "vfill": vfill,  # environment names this module
+        "vfma": vfma,
+        "vadd": vadd,
+        "vmul": vmul,
+        "vmax": vmax,
+        "vstore": vstore,
+    }
     exec(compile(_tile_source(pixels), f"<direct conv tile {pixels}x{TILE_FILTERS}>", "exec"), namespace)
     return njit(nogil=True, inline="always" if inline else "never")(namespace["tile"])
 
@@ -134,7 +162,7 @@ def _make_tile(pixels: int, inline: bool = False):
 # set-up cannot be hoisted out of the loop; written in, the layers run faster for about 16 s
 # more compiling (docs/performance.md; `tdn bench`, bench/bench_compile.py)
 _tile, _tile_inlined = _make_tile(TILE_PIXELS), _make_tile(TILE_PIXELS, inline=True)
-_tile1 = _make_tile(1)          # a band of fewer than 4 pixels, one by one
+_tile1 = _make_tile(1)  # a band of fewer than 4 pixels, one by one
 
 
 @njit(cache=True, nogil=True)
@@ -165,7 +193,7 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
     stride = conv[1]
     conv_h = (hp - size) // stride + 1
     conv_w = (wp - size) // stride + 1
-    out_h, out_row, filters = out.shape[1], out.shape[2], out.shape[3]     # with the border
+    out_h, out_row, filters = out.shape[1], out.shape[2], out.shape[3]  # with the border
     final_h, out_w = out_h - 2 * border, out_row - 2 * border
     band, chunk = split
     bands = (final_h + band - 1) // band
@@ -175,7 +203,7 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
     xf = xp.reshape(-1)
     pf = panels.reshape(-1)
     of = out.reshape(-1)
-    mode = store                    # RAW, FINISH or PAIR_FIRST (then PAIR_SECOND on odd rows)
+    mode = store  # RAW, FINISH or PAIR_FIRST (then PAIR_SECOND on odd rows)
     slope = _slope(act)
     step = stride * c
     for t in prange(threads):
@@ -197,7 +225,7 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
                 w0 = j * size * run * 16
                 f0 = j * 16
                 fcount = min(16, filters - f0)
-                bj = bias[f0:f0 + 16]
+                bj = bias[f0 : f0 + 16]
                 if mode == PAIR_FIRST:
                     # whole rows of tiles (conv_w % 4 == 0), two rows to a pooled row
                     for oy in range(r0, r1):
@@ -206,9 +234,28 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
                         o_row = ((n * out_h + oy // 2 + border) * out_row + border) * filters + f0
                         for ox in range(0, conv_w, 4):
                             x0 = x_row + ox * step
-                            _tile_inlined(xf, x0, x0 + step, x0 + 2 * step, x0 + 3 * step, wp * c, size, run,
-                                          pf, w0, at, ox // 2 * 16, np.int64(16), of, o_row + ox // 2 * filters,
-                                          filters, bj, fcount, slope, row_mode)
+                            _tile_inlined(
+                                xf,
+                                x0,
+                                x0 + step,
+                                x0 + 2 * step,
+                                x0 + 3 * step,
+                                wp * c,
+                                size,
+                                run,
+                                pf,
+                                w0,
+                                at,
+                                ox // 2 * 16,
+                                np.int64(16),
+                                of,
+                                o_row + ox // 2 * filters,
+                                filters,
+                                bj,
+                                fcount,
+                                slope,
+                                row_mode,
+                            )
                             # (np.int64(16): a literal 16 would compile a second tile, +10 s)
                     continue
                 # RAW or FINISH: the band's pixels in order, 4 to a tile, a tile running on from
@@ -220,39 +267,106 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
                 pixels = (r1 - r0) * conv_w
                 a_base, at_pixel = ((j - j0) * 16, width) if mode == RAW else (0, 16)
                 x_band = (n * hp + r0 * stride) * wp * c
-                o_band = ((n * out_h + r0 + border) * out_row + border) * filters + f0    # (FINISH)
-                oy, ox = 0, 0                   # pixel i's row (in the band) and column
+                o_band = ((n * out_h + r0 + border) * out_row + border) * filters + f0  # (FINISH)
+                oy, ox = 0, 0  # pixel i's row (in the band) and column
                 for i in range(0, pixels - 3, 4):
                     x0 = x_band + (oy * stride * wp + ox * stride) * c
                     o0 = o_band + (oy * out_row + ox) * filters
-                    if ox + 4 <= conv_w:        # the tile within the row: no division
+                    if ox + 4 <= conv_w:  # the tile within the row: no division
                         x1, x2, x3 = x0 + step, x0 + 2 * step, x0 + 3 * step
                     else:
-                        x1, x2, x3 = (_pixel(i + 1, conv_w, x_band, stride, wp, c),
-                                      _pixel(i + 2, conv_w, x_band, stride, wp, c),
-                                      _pixel(i + 3, conv_w, x_band, stride, wp, c))
+                        x1, x2, x3 = (
+                            _pixel(i + 1, conv_w, x_band, stride, wp, c),
+                            _pixel(i + 2, conv_w, x_band, stride, wp, c),
+                            _pixel(i + 3, conv_w, x_band, stride, wp, c),
+                        )
                     ox += 4
                     if ox >= conv_w:
                         oy, ox = divmod(i + 4, conv_w)
-                    _tile_inlined(xf, x0, x1, x2, x3, wp * c, size, run, pf, w0, at, a_base + i * at_pixel,
-                                  at_pixel, of, o0, filters, bj, fcount, slope, mode)
+                    _tile_inlined(
+                        xf,
+                        x0,
+                        x1,
+                        x2,
+                        x3,
+                        wp * c,
+                        size,
+                        run,
+                        pf,
+                        w0,
+                        at,
+                        a_base + i * at_pixel,
+                        at_pixel,
+                        of,
+                        o0,
+                        filters,
+                        bj,
+                        fcount,
+                        slope,
+                        mode,
+                    )
                 rest = pixels % 4
                 if rest and pixels >= 4:
                     # the last 1-3 pixels by a whole tile moved back over pixels already done
                     # (stored again, the same values): one-pixel tiles each stream the weights
                     # for 1 pixel, which bounded 7x7 maps (Extraction's late layers)
                     i = pixels - 4
-                    _tile(xf, _pixel(i, conv_w, x_band, stride, wp, c), _pixel(i + 1, conv_w, x_band, stride, wp, c),
-                          _pixel(i + 2, conv_w, x_band, stride, wp, c), _pixel(i + 3, conv_w, x_band, stride, wp, c),
-                          wp * c, size, run, pf, w0, at, a_base + i * at_pixel, at_pixel, of, o_band + i * filters,
-                          filters, bj, fcount, slope, mode)
+                    _tile(
+                        xf,
+                        _pixel(i, conv_w, x_band, stride, wp, c),
+                        _pixel(i + 1, conv_w, x_band, stride, wp, c),
+                        _pixel(i + 2, conv_w, x_band, stride, wp, c),
+                        _pixel(i + 3, conv_w, x_band, stride, wp, c),
+                        wp * c,
+                        size,
+                        run,
+                        pf,
+                        w0,
+                        at,
+                        a_base + i * at_pixel,
+                        at_pixel,
+                        of,
+                        o_band + i * filters,
+                        filters,
+                        bj,
+                        fcount,
+                        slope,
+                        mode,
+                    )
                 elif rest:
                     for i in range(pixels):
-                        _tile1(xf, _pixel(i, conv_w, x_band, stride, wp, c), wp * c, size, run, pf, w0,
-                               at, a_base + i * at_pixel, at_pixel, of, o_band + i * filters, filters, bj,
-                               fcount, slope, mode)
+                        _tile1(
+                            xf,
+                            _pixel(i, conv_w, x_band, stride, wp, c),
+                            wp * c,
+                            size,
+                            run,
+                            pf,
+                            w0,
+                            at,
+                            a_base + i * at_pixel,
+                            at_pixel,
+                            of,
+                            o_band + i * filters,
+                            filters,
+                            bj,
+                            fcount,
+                            slope,
+                            mode,
+                        )
             if mode == RAW:
                 f0 = j0 * 16
                 fcount = min(width, filters - f0)
-                _epilogue(at, width, fcount, n, (r0, r1, b0, b1), (conv_h, conv_w), bias[f0:f0 + fcount], act,
-                          pool, of, (final_h, out_w, filters, f0))
+                _epilogue(
+                    at,
+                    width,
+                    fcount,
+                    n,
+                    (r0, r1, b0, b1),
+                    (conv_h, conv_w),
+                    bias[f0 : f0 + fcount],
+                    act,
+                    pool,
+                    of,
+                    (final_h, out_w, filters, f0),
+                )

@@ -9,6 +9,7 @@ together: the kernel lets go of the GIL).
 
 The loops are compiled on first use (about a second each), not cached: only `tdn bench` runs them.
 """
+
 from __future__ import annotations
 
 import threading
@@ -17,15 +18,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-ACCUMULATORS = 12          # independent sums: FMA latency (4-5 cycles) x 2 pipes, and room to spare
-SECONDS = 0.15             # each timing's length
+ACCUMULATORS = 12  # independent sums: FMA latency (4-5 cycles) x 2 pipes, and room to spare
+SECONDS = 0.15  # each timing's length
 
 
 @dataclass(frozen=True)
 class Peak:
-    lanes: int                 # floats a vector
-    per_core: float            # GFLOP/s on one thread
-    all_threads: float         # GFLOP/s on `threads` threads at once
+    lanes: int  # floats a vector
+    per_core: float  # GFLOP/s on one thread
+    all_threads: float  # GFLOP/s on `threads` threads at once
     threads: int
 
 
@@ -98,7 +99,7 @@ def measure(threads: int) -> list[Peak]:
     found = []
     for lanes in widths():
         loop = fma_loop(lanes)
-        loop(np.zeros(ACCUMULATORS * lanes, np.float32), 1)          # compiled before the clock starts
+        loop(np.zeros(ACCUMULATORS * lanes, np.float32), 1)  # compiled before the clock starts
         found.append(Peak(lanes, _rate(loop, lanes, 1), _rate(loop, lanes, threads), threads))
     return found
 

@@ -8,6 +8,7 @@ pooling and activations); only the order of additions differs, which moves proba
 ~1e-7. The GEMMs go to numpy's own BLAS (`@`), which uses all cores. Scratch buffers that
 the compiled kernels take (cols, acc, v, m, band, block) are accepted and not needed.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,6 +23,7 @@ _IM2COL_FLOATS = 16 << 20
 
 
 # --------------------------------------------------------------------------- activations
+
 
 def activate_array(a: np.ndarray, code: int) -> np.ndarray:
     """darknet's activation `code` applied to the float32 array `a` in place (and returned).
@@ -66,6 +68,7 @@ def activate_array(a: np.ndarray, code: int) -> np.ndarray:
 
 # --------------------------------------------------------------------------- convolution
 
+
 def _convolve(x, wmat, size, stride, pad, c0, cg):
     """The convolution of x's channels c0..c0+cg with the GEMM matrix wmat (size*size*cg, f),
     rows ordered (ky, kx, channel): (n, conv_h, conv_w, f), by im2col and numpy's GEMM."""
@@ -73,21 +76,21 @@ def _convolve(x, wmat, size, stride, pad, c0, cg):
     filters = wmat.shape[1]
     conv_h = (h + 2 * pad - size) // stride + 1
     conv_w = (w + 2 * pad - size) // stride + 1
-    part = x if (c0, cg) == (0, c) else x[..., c0:c0 + cg]
+    part = x if (c0, cg) == (0, c) else x[..., c0 : c0 + cg]
     if size == 1 and stride == 1 and pad == 0:
         return (part.reshape(-1, cg) @ wmat).reshape(n, conv_h, conv_w, filters)
     padded = np.zeros((n, h + 2 * pad, w + 2 * pad, cg), np.float32)
-    padded[:, pad:pad + h, pad:pad + w] = part
-    windows = sliding_window_view(padded, (size, size), axis=(1, 2))      # (n, H, W, cg, ky, kx)
-    windows = windows[:, :(conv_h - 1) * stride + 1:stride, :(conv_w - 1) * stride + 1:stride]
-    windows = windows.transpose(0, 1, 2, 4, 5, 3)                          # (n, h', w', ky, kx, cg)
+    padded[:, pad : pad + h, pad : pad + w] = part
+    windows = sliding_window_view(padded, (size, size), axis=(1, 2))  # (n, H, W, cg, ky, kx)
+    windows = windows[:, : (conv_h - 1) * stride + 1 : stride, : (conv_w - 1) * stride + 1 : stride]
+    windows = windows.transpose(0, 1, 2, 4, 5, 3)  # (n, h', w', ky, kx, cg)
     out = np.empty((n, conv_h, conv_w, filters), np.float32)
     k = size * size * cg
-    rows = max(1, _IM2COL_FLOATS // max(1, conv_w * k))                    # output rows per GEMM
+    rows = max(1, _IM2COL_FLOATS // max(1, conv_w * k))  # output rows per GEMM
     for i in range(n):
         for r0 in range(0, conv_h, rows):
             r1 = min(r0 + rows, conv_h)
-            cols = windows[i, r0:r1].reshape(-1, k)                        # the im2col copy
+            cols = windows[i, r0:r1].reshape(-1, k)  # the im2col copy
             np.matmul(cols, wmat, out=out[i, r0:r1].reshape(-1, filters))
     return out
 
@@ -106,11 +109,11 @@ def _max_pool(y, size, stride, offset, out_h, out_w):
     rows = max(top + h, (out_h - 1) * stride + size)
     cols = max(top + w, (out_w - 1) * stride + size)
     padded = np.full((n, rows, cols, c), -np.inf, np.float32)
-    padded[:, top:top + h, top:top + w] = y
+    padded[:, top : top + h, top : top + w] = y
     result = None
     for ky in range(size):
         for kx in range(size):
-            cells = padded[:, ky:ky + (out_h - 1) * stride + 1:stride, kx:kx + (out_w - 1) * stride + 1:stride]
+            cells = padded[:, ky : ky + (out_h - 1) * stride + 1 : stride, kx : kx + (out_w - 1) * stride + 1 : stride]
             result = cells.copy() if result is None else np.maximum(result, cells, out=result)
     return result
 
@@ -122,7 +125,7 @@ def _finish(y, bias, act, pool, out, f0):
         y = _max_pool(y, *pool, out.shape[1], out.shape[2])
     y += bias
     activate_array(y, act)
-    out[..., f0:f0 + y.shape[3]] = y
+    out[..., f0 : f0 + y.shape[3]] = y
 
 
 def conv_forward(x, wmat, bias, act, conv, group, pool, out, cols, acc, band):
@@ -140,10 +143,10 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
     """direct.direct_conv: a conv over an input already inside its zero border, with the
     weights in panels of 16 filters, into the part of out inside a border of `border`."""
     blocks, size, run, width = panels.shape
-    wmat = panels.transpose(1, 2, 0, 3).reshape(size * run, blocks * width)[:, :out.shape[3]]
+    wmat = panels.transpose(1, 2, 0, 3).reshape(size * run, blocks * width)[:, : out.shape[3]]
     y = _convolve(xp, np.ascontiguousarray(wmat), size, conv[1], 0, 0, xp.shape[3])
-    inside = out[:, border:out.shape[1] - border, border:out.shape[2] - border] if border else out
-    _finish(y, bias[:out.shape[3]], act, pool, inside, 0)
+    inside = out[:, border : out.shape[1] - border, border : out.shape[2] - border] if border else out
+    _finish(y, bias[: out.shape[3]], act, pool, inside, 0)
 
 
 def _winograd(x, u, tiles_y, tiles_x, conv_h, conv_w):
@@ -152,14 +155,14 @@ def _winograd(x, u, tiles_y, tiles_x, conv_h, conv_w):
     n, h, w, c = x.shape
     filters = u.shape[2]
     padded = np.zeros((n, 4 * tiles_y + 2, 4 * tiles_x + 2, c), np.float32)
-    padded[:, 1:h + 1, 1:w + 1] = x
-    d = sliding_window_view(padded, (6, 6), axis=(1, 2))[:, ::4, ::4]     # (n, ty, tx, c, 6, 6)
-    d = np.ascontiguousarray(d.transpose(4, 5, 0, 1, 2, 3))               # (6, 6, n, ty, tx, c)
+    padded[:, 1 : h + 1, 1 : w + 1] = x
+    d = sliding_window_view(padded, (6, 6), axis=(1, 2))[:, ::4, ::4]  # (n, ty, tx, c, 6, 6)
+    d = np.ascontiguousarray(d.transpose(4, 5, 0, 1, 2, 3))  # (6, 6, n, ty, tx, c)
     rest = d[0, 0].size
-    v = np.matmul(BT, (BT @ d.reshape(6, 6 * rest)).reshape(6, 6, rest))   # Bᵀ d B: (6, 6, tiles*c)
-    m = np.matmul(v.reshape(36, -1, c), u)                                  # (36, tiles, f)
+    v = np.matmul(BT, (BT @ d.reshape(6, 6 * rest)).reshape(6, 6, rest))  # Bᵀ d B: (6, 6, tiles*c)
+    m = np.matmul(v.reshape(36, -1, c), u)  # (36, tiles, f)
     q = m.shape[1] * filters
-    y = np.matmul(AT, (AT @ m.reshape(6, 6 * q)).reshape(4, 6, q))          # Aᵀ M A: (4, 4, tiles*f)
+    y = np.matmul(AT, (AT @ m.reshape(6, 6 * q)).reshape(4, 6, q))  # Aᵀ M A: (4, 4, tiles*f)
     y = y.reshape(4, 4, n, tiles_y, tiles_x, filters).transpose(2, 3, 0, 4, 1, 5)
     return y.reshape(n, 4 * tiles_y, 4 * tiles_x, filters)[:, :conv_h, :conv_w]
 
@@ -173,12 +176,13 @@ def winograd_conv(x, u, tiles, conv, bias, act, pool, block, v, m, out):
 def winograd_conv_by_filters(x, u_chunks, tiles, conv, bias, act, pool, v, m, out):
     """winograd.winograd_conv_by_filters: the same, with U cut into chunks of filters."""
     chunks, _, c, chunk = u_chunks.shape
-    u = u_chunks.transpose(1, 2, 0, 3).reshape(36, c, chunks * chunk)[:, :, :out.shape[3]]
+    u = u_chunks.transpose(1, 2, 0, 3).reshape(36, c, chunks * chunk)[:, :, : out.shape[3]]
     y = _winograd(x, np.ascontiguousarray(u), *tiles, *conv)
     _finish(np.ascontiguousarray(y), bias, act, (2, 2, 0) if pool else (0, 1, 0), out, 0)
 
 
 # --------------------------------------------------------------------------- other layers
+
 
 def bias_activate(acc, bias, act):
     """acc[r, f] = act(acc[r, f] + bias[f]) in place."""
@@ -211,8 +215,8 @@ def shortcut_add(src, alpha, beta, act, out):
     stride = max(w1 // w2, 1)
     sample = max(w2 // w1, 1)
     mh, mw, mc = min(h1, h2), min(w1, w2), min(c1, c2)
-    dst = out[:, 0:mh * sample:sample, 0:mw * sample:sample, :mc]
-    dst[...] = alpha * dst + beta * src[:, 0:mh * stride:stride, 0:mw * stride:stride, :mc]
+    dst = out[:, 0 : mh * sample : sample, 0 : mw * sample : sample, :mc]
+    dst[...] = alpha * dst + beta * src[:, 0 : mh * stride : stride, 0 : mw * stride : stride, :mc]
     activate_array(out, act)
 
 
@@ -225,16 +229,16 @@ def resize_bilinear(img, ix0, ix1, dx, iy0, iy1, dy, out):
     e = dx[None, :, None]
     keep = one - e
 
-    def columns(rows):                       # the column pass over the chosen input rows
-        picked = img[rows]                   # (h, im_w, c)
+    def columns(rows):  # the column pass over the chosen input rows
+        picked = img[rows]  # (h, im_w, c)
         p = picked[:, ix0] * keep + picked[:, ix1] * e
         last = slice(0, w) if im_w == 1 else slice(w - 1, w)
-        p[:, last] = picked[:, im_w - 1:im_w]
+        p[:, last] = picked[:, im_w - 1 : im_w]
         return p
 
     p0 = columns(iy0)
     v = p0 * (one - dy)[:, None, None]
-    if im_h != 1 and h > 1:                  # every row but the last also takes dy * the next row
-        p1 = columns(iy1[:h - 1])
-        v[:h - 1] = v[:h - 1] + p1 * dy[:h - 1, None, None]
+    if im_h != 1 and h > 1:  # every row but the last also takes dy * the next row
+        p1 = columns(iy1[: h - 1])
+        v[: h - 1] = v[: h - 1] + p1 * dy[: h - 1, None, None]
     out[...] = v

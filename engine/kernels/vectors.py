@@ -15,13 +15,14 @@ Indices are element offsets into a float32 array, unchecked (as the kernels' uns
 are). Under NUMBA_DISABLE_JIT the same operations run as plain numpy, so the kernels' Python
 source can still be tested line by line.
 """
+
 from __future__ import annotations
 
 import numpy as np
 from numba.core import config
 
 LANES = 8
-WIDTHS = (8, 16)                 # the vector widths there are operations for
+WIDTHS = (8, 16)  # the vector widths there are operations for
 WIDE_ATTRIBUTE = '"min-legal-vector-width"="512"'
 
 
@@ -30,7 +31,7 @@ def _numpy_ops(lanes: int) -> dict:
         return np.zeros(lanes, np.float32)
 
     def vload(arr, i):
-        return arr[int(i):int(i) + lanes].copy()
+        return arr[int(i) : int(i) + lanes].copy()
 
     def vsplat(arr, i):
         return np.full(lanes, arr[int(i)], np.float32)
@@ -55,10 +56,20 @@ def _numpy_ops(lanes: int) -> dict:
         return v[lane]
 
     def vstore(arr, i, v):
-        arr[int(i):int(i) + lanes] = v
+        arr[int(i) : int(i) + lanes] = v
 
-    return dict(vzero=vzero, vload=vload, vsplat=vsplat, vfill=vfill, vfma=vfma, vadd=vadd, vmul=vmul,
-                vmax=vmax, vget=vget, vstore=vstore)
+    return dict(
+        vzero=vzero,
+        vload=vload,
+        vsplat=vsplat,
+        vfill=vfill,
+        vfma=vfma,
+        vadd=vadd,
+        vmul=vmul,
+        vmax=vmax,
+        vget=vget,
+        vstore=vstore,
+    )
 
 
 def _compiled_ops(lanes: int) -> dict:
@@ -88,84 +99,113 @@ def _compiled_ops(lanes: int) -> dict:
 
     def splat(builder, scalar):
         one = builder.insert_element(ir.Constant(vector, ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0))
-        return builder.shuffle_vector(one, ir.Constant(vector, ir.Undefined),
-                                      ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+        return builder.shuffle_vector(
+            one, ir.Constant(vector, ir.Undefined), ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
+        )
 
     @intrinsic
     def vzero(typingctx):
         def codegen(context, builder, sig, args):
             return ir.Constant(vector, [0.0] * lanes)
+
         return vec(), codegen
 
     @intrinsic
     def vload(typingctx, arr, i):
         """arr[i:i+lanes] (unaligned)."""
+
         def codegen(context, builder, sig, args):
             at = address(context, builder, sig.args[0], args[0], args[1])
             return builder.load(builder.bitcast(at, vector.as_pointer()), align=4)
+
         return vec(arr, i), codegen
 
     @intrinsic
     def vsplat(typingctx, arr, i):
         """arr[i] in every lane (one broadcast from memory)."""
+
         def codegen(context, builder, sig, args):
             return splat(builder, builder.load(address(context, builder, sig.args[0], args[0], args[1]), align=4))
+
         return vec(arr, i), codegen
 
     @intrinsic
     def vfill(typingctx, value):
         """A float32 in every lane."""
+
         def codegen(context, builder, sig, args):
             return splat(builder, args[0])
+
         return vec(types.float32), codegen
 
     @intrinsic
     def vfma(typingctx, a, b, c):
         """a*b + c, rounded once."""
+
         def codegen(context, builder, sig, args):
-            fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vector, [vector] * 3),
-                                                 f"llvm.fma.v{lanes}f32")
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vector, [vector] * 3), f"llvm.fma.v{lanes}f32"
+            )
             return builder.call(fma, args)
+
         return vec(vec, vec, vec), codegen
 
     @intrinsic
     def vadd(typingctx, a, b):
         def codegen(context, builder, sig, args):
             return builder.fadd(*args)
+
         return vec(vec, vec), codegen
 
     @intrinsic
     def vmul(typingctx, a, b):
         def codegen(context, builder, sig, args):
             return builder.fmul(*args)
+
         return vec(vec, vec), codegen
 
     @intrinsic
     def vmax(typingctx, a, b):
         """Python's max(a, b) per lane: b where b > a, else a (so max(-1, -0.0) is -0.0, as darknet's)."""
+
         def codegen(context, builder, sig, args):
             a, b = args
             return builder.select(builder.fcmp_ordered(">", b, a), b, a)
+
         return vec(vec, vec), codegen
 
     @intrinsic
     def vget(typingctx, v, lane):
         """Lane `lane` of v, as a float32."""
+
         def codegen(context, builder, sig, args):
             return builder.extract_element(args[0], args[1])
+
         return types.float32(vec, lane), codegen
 
     @intrinsic
     def vstore(typingctx, arr, i, v):
         """arr[i:i+lanes] = v (unaligned)."""
+
         def codegen(context, builder, sig, args):
             at = address(context, builder, sig.args[0], args[0], args[1])
             builder.store(args[2], builder.bitcast(at, vector.as_pointer()), align=4)
             return context.get_dummy_value()
+
         return types.none(arr, i, vec), codegen
 
-    return dict(vzero=vzero, vload=vload, vsplat=vsplat, vfill=vfill, vfma=vfma, vadd=vadd, vmul=vmul,
-                vmax=vmax, vget=vget, vstore=vstore)
+    return dict(
+        vzero=vzero,
+        vload=vload,
+        vsplat=vsplat,
+        vfill=vfill,
+        vfma=vfma,
+        vadd=vadd,
+        vmul=vmul,
+        vmax=vmax,
+        vget=vget,
+        vstore=vstore,
+    )
 
 
 _made: dict[int, dict] = {}
@@ -181,5 +221,5 @@ def ops(lanes: int) -> dict:
 
 
 vzero, vload, vsplat, vfill, vfma, vadd, vmul, vmax, vget, vstore = (
-    ops(LANES)[name] for name in ("vzero", "vload", "vsplat", "vfill", "vfma", "vadd", "vmul", "vmax", "vget",
-                                  "vstore"))
+    ops(LANES)[name] for name in ("vzero", "vload", "vsplat", "vfill", "vfma", "vadd", "vmul", "vmax", "vget", "vstore")
+)

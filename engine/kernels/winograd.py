@@ -3,6 +3,7 @@ for each block of tiles: V = Bᵀ d B, M[ξ] = V[ξ] @ U[ξ] for the 36 position
 bias, activation and an optional 2x2 max pool (`winograd_conv`); Bᵀ and Aᵀ are written out
 as sums in _bt and _at.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,8 +35,14 @@ def _at(src, mid, rows_in, dst, rows_out, c):
     s0, s1, s2, s3, s4, s5 = rows_in
     o0, o1, o2, o3 = rows_out
     for k in range(c):
-        m0, m1, m2, m3, m4, m5 = (src[s0, mid, k], src[s1, mid, k], src[s2, mid, k],
-                                  src[s3, mid, k], src[s4, mid, k], src[s5, mid, k])
+        m0, m1, m2, m3, m4, m5 = (
+            src[s0, mid, k],
+            src[s1, mid, k],
+            src[s2, mid, k],
+            src[s3, mid, k],
+            src[s4, mid, k],
+            src[s5, mid, k],
+        )
         a, b = m1 + m2, m1 - m2
         p, q = m3 + m4, m3 - m4
         dst[o0, k] = m0 + a + p
@@ -81,11 +88,16 @@ def _output_tile(mt, p, tmp_out, y, width):
     """y (16, width) = Aᵀ M A for the tile at row p of the 36 GEMM results mt (36, rows, ≥width).
     tmp_out (24, 1, ≥width) is scratch."""
     for j in range(6):
-        _at(mt, p, (j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j), tmp_out[:, 0, :],
-            (j, 6 + j, 12 + j, 18 + j), width)
+        _at(mt, p, (j, 6 + j, 12 + j, 18 + j, 24 + j, 30 + j), tmp_out[:, 0, :], (j, 6 + j, 12 + j, 18 + j), width)
     for a in range(4):
-        _at(tmp_out, 0, (6 * a, 6 * a + 1, 6 * a + 2, 6 * a + 3, 6 * a + 4, 6 * a + 5),
-            y, (4 * a, 4 * a + 1, 4 * a + 2, 4 * a + 3), width)
+        _at(
+            tmp_out,
+            0,
+            (6 * a, 6 * a + 1, 6 * a + 2, 6 * a + 3, 6 * a + 4, 6 * a + 5),
+            y,
+            (4 * a, 4 * a + 1, 4 * a + 2, 4 * a + 3),
+            width,
+        )
 
 
 @njit(**_JIT)
@@ -110,8 +122,8 @@ def winograd_conv(x, u, tiles, conv, bias, act, pool, block, v, m, out):
         tmp_in = np.empty((36, 1, c), np.float32)
         tmp_out = np.empty((24, 1, filters), np.float32)
         y = np.empty((16, filters), np.float32)
-        vt = v[t][:36 * block * c].reshape(36, block, c)      # (a smaller batch's block: a part)
-        mt = m[t][:36 * block * filters].reshape(36, block, filters)
+        vt = v[t][: 36 * block * c].reshape(36, block, c)  # (a smaller batch's block: a part)
+        mt = m[t][: 36 * block * filters].reshape(36, block, filters)
         vf, mf = v[t], m[t]
         for blk in range(t, blocks, threads):
             t0 = blk * block
@@ -120,8 +132,11 @@ def winograd_conv(x, u, tiles, conv, bias, act, pool, block, v, m, out):
                 _input_tile(x, tile, tiles, d, tmp_in, vt, tile - t0)
             rows = t1 - t0
             for xi in range(36):
-                np.dot(vf[xi * block * c:xi * block * c + rows * c].reshape(rows, c), u[xi],
-                       mf[xi * block * filters:xi * block * filters + rows * filters].reshape(rows, filters))
+                np.dot(
+                    vf[xi * block * c : xi * block * c + rows * c].reshape(rows, c),
+                    u[xi],
+                    mf[xi * block * filters : xi * block * filters + rows * filters].reshape(rows, filters),
+                )
             for tile in range(t0, t1):
                 _output_tile(mt, tile - t0, tmp_out, y, filters)
                 _store_tile(y, tile, tiles, conv, bias, act, pool, of, (out_h, out_w, filters, 0), filters)
@@ -143,7 +158,7 @@ def winograd_conv_by_filters(x, u_chunks, tiles, conv, bias, act, pool, v, m, ou
     count = n_img * tiles[0] * tiles[1]
     _, out_h, out_w, _ = out.shape
     of = out.reshape(-1)
-    vt = v[:36 * count * c].reshape(36, count, c)
+    vt = v[: 36 * count * c].reshape(36, count, c)
     d = np.empty((36, c), np.float32)
     tmp_in = np.empty((36, 1, c), np.float32)
     # The input transform on one thread: 16-64 tiles are little work next to the GEMMs, and a
@@ -153,7 +168,7 @@ def winograd_conv_by_filters(x, u_chunks, tiles, conv, bias, act, pool, v, m, ou
     for ci in prange(chunks):
         f0 = ci * chunk
         fc = min(chunk, filters - f0)
-        mt = m[ci][:36 * count * chunk].reshape(36, count, chunk)
+        mt = m[ci][: 36 * count * chunk].reshape(36, count, chunk)
         for xi in range(36):
             np.dot(vt[xi], u_chunks[ci, xi], mt[xi])
         tmp_out = np.empty((24, 1, chunk), np.float32)

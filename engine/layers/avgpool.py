@@ -1,5 +1,6 @@
 """[avgpool]: darknet's global average pool, (h, w, c) → (1, 1, c). After a linear 1x1 conv it
 runs first: both are linear maps, so the conv then works on one pixel (see commutes_with)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class Avgpool(Layer):
             n = x.shape[0]
             kernels.global_avgpool(x, out[:n])
             return out[:n]
+
         return avgpool
 
     def train_step(self, in_shape, out_shape, batch, params, k) -> "AvgpoolTrainStep":
@@ -50,7 +52,7 @@ class AvgpoolTrainStep(TrainStep):
         self.out = memory.empty((batch, 1, 1, in_shape[2]), np.float32)
 
     def forward(self, x, outputs, train):
-        out = self.out[:x.shape[0]]
+        out = self.out[: x.shape[0]]
         out[...] = x.mean(axis=(1, 2), keepdims=True, dtype=np.float64)
         return out
 

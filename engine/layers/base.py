@@ -2,6 +2,7 @@
 shape rule, FLOPs, weight layout and forward step, so one layer = one obvious place.
 What runs with what (fusion) each type declares here; engine/plan.py decides with it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,27 +12,28 @@ import numpy as np
 
 from ..errors import ShapeError
 
-Shape = tuple[int, int, int]                   # (h, w, c) of one image, NHWC
+Shape = tuple[int, int, int]  # (h, w, c) of one image, NHWC
 Step = Callable[[np.ndarray, list], np.ndarray]  # (input, outputs of earlier layers) → output
 
 
 class Pool(NamedTuple):
     """A max pool's window, as a conv's epilogue does it: size, stride, and the offset of the
     first window (≤ 0: darknet starts it padding/2 cells before the image)."""
+
     size: int
     stride: int
     offset: int
 
 
-NO_POOL = Pool(0, 1, 0)         # what a conv's kernels are told when no pool is fused
+NO_POOL = Pool(0, 1, 0)  # what a conv's kernels are told when no pool is fused
 
 
 @dataclass(frozen=True)
 class Layer:
     index: int
-    where: str          # "file.cfg:12", for messages
+    where: str  # "file.cfg:12", for messages
 
-    kind = "layer"      # darknet's section name
+    kind = "layer"  # darknet's section name
     needs_fixed_size = False
 
     def describe(self) -> str:
@@ -105,11 +107,12 @@ class TrainStep:
     parameters); updates: {name: array} darknet's *_updates for them, which backward adds to.
     workspace_floats: the scratch it wants from the trainer's shared workspace (`workspace`).
     """
+
     learned: dict = {}
     updates: dict = {}
     workspace_floats = 0
     workspace: np.ndarray | None = None
-    cost = None                # layers that score the truth: the last call's summed cost
+    cost = None  # layers that score the truth: the last call's summed cost
 
     def forward(self, x: np.ndarray, outputs: list, train: bool) -> np.ndarray:
         raise NotImplementedError

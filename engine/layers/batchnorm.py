@@ -1,4 +1,5 @@
 """Batch norm at inference, folded into the preceding weights once at load time."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,7 +23,7 @@ def fold_batchnorm(weights: np.ndarray, params: dict, batch_normalize: bool):
     return folded.astype(np.float32), bias.astype(np.float32)
 
 
-LEARNED = ("biases", "scales", "weights")      # what the update rule changes (not the rolling statistics)
+LEARNED = ("biases", "scales", "weights")  # what the update rule changes (not the rolling statistics)
 
 
 def learned_arrays(params: dict) -> tuple[dict, dict]:
@@ -55,14 +56,29 @@ class NormalizeStep:
         if not self.batch_normalize:
             z += p["biases"]
         elif train:
-            k.batchnorm_forward(z, p["scales"], p["biases"], p["rolling_mean"], p["rolling_variance"],
-                                self.mean, self.variance, self.x_norm[:z.shape[0]])
+            k.batchnorm_forward(
+                z,
+                p["scales"],
+                p["biases"],
+                p["rolling_mean"],
+                p["rolling_variance"],
+                self.mean,
+                self.variance,
+                self.x_norm[: z.shape[0]],
+            )
         else:
             k.batchnorm_inference(z, p["scales"], p["biases"], p["rolling_mean"], p["rolling_variance"])
 
     def backward(self, k, d: np.ndarray) -> None:
         if self.batch_normalize:
-            k.batchnorm_backward(d, self.x_norm[:d.shape[0]], self.params["scales"], self.mean, self.variance,
-                                 self.updates["biases"], self.updates["scales"])
+            k.batchnorm_backward(
+                d,
+                self.x_norm[: d.shape[0]],
+                self.params["scales"],
+                self.mean,
+                self.variance,
+                self.updates["biases"],
+                self.updates["scales"],
+            )
         else:
             k.bias_backward(d, self.updates["biases"])

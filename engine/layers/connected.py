@@ -1,5 +1,6 @@
 """[connected]: a fully connected layer. darknet flattens its input channel-major (c, h, w);
 our activations are (h, w, c), so the weight rows are permuted once at load instead."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from .batchnorm import BN_PARAMS, NormalizeStep, fold_batchnorm, learned_arrays
 @dataclass(frozen=True)
 class Connected(Layer):
     outputs: int = 1
-    inputs: int = 0                 # fixed by the cfg: a connected layer binds the input size
+    inputs: int = 0  # fixed by the cfg: a connected layer binds the input size
     batch_normalize: bool = False
     activation: int = 0
     activation_name: str = "logistic"
@@ -36,8 +37,10 @@ class Connected(Layer):
     def output_shape(self, in_shape: Shape, shapes) -> Shape:
         h, w, c = in_shape
         if h * w * c != self.inputs:
-            raise self.shape_error(f"takes {self.inputs} inputs (fixed by the cfg's input size) but got "
-                                   f"{w}x{h}x{c} = {h * w * c}; this network only runs at its cfg size")
+            raise self.shape_error(
+                f"takes {self.inputs} inputs (fixed by the cfg's input size) but got "
+                f"{w}x{h}x{c} = {h * w * c}; this network only runs at its cfg size"
+            )
         return (1, 1, self.outputs)
 
     def flops(self, in_shape, out_shape) -> int:
@@ -69,6 +72,7 @@ class Connected(Layer):
             np.matmul(x.reshape(n, -1), matrix, out=acc)
             kernels.bias_activate(acc, bias, self.activation)
             return out[:n]
+
         return connected
 
     def train_step(self, in_shape, out_shape, batch, params, k) -> "ConnectedTrainStep":
@@ -84,7 +88,7 @@ class ConnectedTrainStep(TrainStep):
         self.layer, self.k = layer, k
         self.weights = params["weights"].reshape(layer.outputs, layer.inputs)
         self.learned, self.updates = learned_arrays(params)
-        self.flat = memory.empty((batch, layer.inputs), np.float32)      # (n, c*h*w), darknet's order
+        self.flat = memory.empty((batch, layer.inputs), np.float32)  # (n, c*h*w), darknet's order
         self.out = memory.empty((batch, 1, 1, layer.outputs), np.float32)
         self.normalize = NormalizeStep(batch, layer.outputs, params, self.updates, layer.batch_normalize)
 

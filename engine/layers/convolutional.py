@@ -7,6 +7,7 @@ into the same pass (which step runs a conv is engine/plan.py's choice):
 - WinogradStep: 3x3 stride-1 convs on maps with many 4x4 tiles, in blocks of tiles;
 - WinogradByFiltersStep: the same on maps with few tiles (14x14, 28x28), by chunks of filters.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,9 +25,9 @@ from .batchnorm import BN_PARAMS, NormalizeStep, fold_batchnorm, learned_arrays
 
 
 class ConvWeights(NamedTuple):
-    mats: list                  # per group: (size*size*c/groups, filters/groups) GEMM matrix, BN folded
-    bias: np.ndarray            # (filters,), BN folded
-    layouts: dict               # the same weights laid out for a step, made on first need (shared_layout)
+    mats: list  # per group: (size*size*c/groups, filters/groups) GEMM matrix, BN folded
+    bias: np.ndarray  # (filters,), BN folded
+    layouts: dict  # the same weights laid out for a step, made on first need (shared_layout)
 
 
 def shared_layout(packed: ConvWeights, name: str, shape, fill) -> np.ndarray:
@@ -38,7 +39,7 @@ def shared_layout(packed: ConvWeights, name: str, shape, fill) -> np.ndarray:
     if made is not None:
         return made
     out = memory.empty(shape, np.float32)
-    if out.flags.writeable:                 # not a dry run's stand-in
+    if out.flags.writeable:  # not a dry run's stand-in
         fill(out)
         packed.layouts[name] = out
     return out
@@ -50,6 +51,7 @@ def winograd_filters(packed: ConvWeights, size: int, channels: int) -> np.ndarra
 
     def fill(out):
         out[...] = winograd.transform_weights(mat.reshape(size, size, channels, -1).transpose(3, 2, 0, 1))
+
     return shared_layout(packed, "winograd", (36, channels, mat.shape[1]), fill)
 
 
@@ -84,8 +86,9 @@ class Convolutional(Layer):
             raise s.error(f"padding={padding} must not be negative", "padding")
         if filters % groups:
             raise s.error(f"filters={filters} is not divisible by groups={groups}", "filters")
-        return cls(index, where, filters, size, stride, padding, groups, bool(bn),
-                   activation_code(name, s), name.lower())
+        return cls(
+            index, where, filters, size, stride, padding, groups, bool(bn), activation_code(name, s), name.lower()
+        )
 
     def output_shape(self, in_shape: Shape, shapes) -> Shape:
         h, w, c = in_shape
@@ -121,8 +124,9 @@ class Convolutional(Layer):
     def pointwise_linear(self) -> bool:
         """A linear 1x1 conv over each pixel alone (no stride, no padding): an [avgpool] after it
         may run first (Avgpool.commutes_with)."""
-        return (self.size == 1 and self.stride == 1 and self.padding == 0 and self.groups == 1
-                and self.activation == LINEAR)
+        return (
+            self.size == 1 and self.stride == 1 and self.padding == 0 and self.groups == 1 and self.activation == LINEAR
+        )
 
     def pack_weights(self, params, in_shape) -> ConvWeights:
         """Weights as one (size*size*c/groups, filters/groups) GEMM matrix per group, BN folded
@@ -131,8 +135,10 @@ class Convolutional(Layer):
         weights = params["weights"].reshape(self.filters, cg, self.size, self.size)
         weights, bias = fold_batchnorm(weights, params, self.batch_normalize)
         fg = self.filters // self.groups
-        mats = [np.ascontiguousarray(weights[g * fg:(g + 1) * fg].transpose(2, 3, 1, 0).reshape(-1, fg))
-                for g in range(self.groups)]
+        mats = [
+            np.ascontiguousarray(weights[g * fg : (g + 1) * fg].transpose(2, 3, 1, 0).reshape(-1, fg))
+            for g in range(self.groups)
+        ]
         return ConvWeights(mats, bias, {})
 
     @property
@@ -140,8 +146,19 @@ class Convolutional(Layer):
         """(size, stride, pad): the kernels' conv argument group."""
         return (self.size, self.stride, self.padding)
 
-    def make_step(self, in_shape, out_shape, batch, packed, threads, *, choices, pool: Pool | None = None,
-                  pooled_shape: Shape | None = None, **handover):
+    def make_step(
+        self,
+        in_shape,
+        out_shape,
+        batch,
+        packed,
+        threads,
+        *,
+        choices,
+        pool: Pool | None = None,
+        pooled_shape: Shape | None = None,
+        **handover,
+    ):
         """The step the planner chooses for this conv at this shape. choices: the planner's
         decisions (engine/plan.py's CONV_CHOICES: the layers sit below the planner, which hands
         them in); pool: a [maxpool] to do in its epilogue, whose output is pooled_shape;
@@ -181,7 +198,7 @@ class ConvTrainStep(TrainStep):
         if self.pointwise and layer.groups == 1:
             return x.reshape(-1, self.cg)
         rows = n * self.out_shape[0] * self.out_shape[1]
-        cols = self.workspace[:rows * layer.size * layer.size * self.cg].reshape(rows, -1)
+        cols = self.workspace[: rows * layer.size * layer.size * self.cg].reshape(rows, -1)
         return self.k.im2col(x, layer.size, layer.stride, layer.padding, g * self.cg, self.cg, cols)
 
     def forward(self, x, outputs, train):
@@ -190,13 +207,17 @@ class ConvTrainStep(TrainStep):
         out = self.out[:n]
         z = out.reshape(-1, layer.filters)
         size = layer.size
-        self.mats = [np.ascontiguousarray(self.weights[g * fg:(g + 1) * fg].transpose(2, 3, 1, 0)
-                                          .reshape(size * size * self.cg, fg)) for g in range(layer.groups)]
+        self.mats = [
+            np.ascontiguousarray(
+                self.weights[g * fg : (g + 1) * fg].transpose(2, 3, 1, 0).reshape(size * size * self.cg, fg)
+            )
+            for g in range(layer.groups)
+        ]
         for g, mat in enumerate(self.mats):
             if layer.groups == 1:
                 np.matmul(self._cols(x, g), mat, out=z)
             else:
-                z[:, g * fg:(g + 1) * fg] = self._cols(x, g) @ mat
+                z[:, g * fg : (g + 1) * fg] = self._cols(x, g) @ mat
         self.normalize.forward(k, z, train)
         k.activate(z, layer.activation)
         return out
@@ -209,16 +230,16 @@ class ConvTrainStep(TrainStep):
         self.normalize.backward(k, d)
         weight_updates = self.updates["weights"].reshape(layer.filters, self.cg, size, size)
         for g, mat in enumerate(self.mats):
-            dg = d if layer.groups == 1 else np.ascontiguousarray(d[:, g * fg:(g + 1) * fg])
+            dg = d if layer.groups == 1 else np.ascontiguousarray(d[:, g * fg : (g + 1) * fg])
             cols = self._cols(x, g)
-            grad = cols.T @ dg                                          # (size*size*cg, fg)
-            weight_updates[g * fg:(g + 1) * fg] += grad.reshape(size, size, self.cg, fg).transpose(3, 2, 0, 1)
+            grad = cols.T @ dg  # (size*size*cg, fg)
+            weight_updates[g * fg : (g + 1) * fg] += grad.reshape(size, size, self.cg, fg).transpose(3, 2, 0, 1)
             if dx is None:
                 continue
             if self.pointwise:
-                dx[..., g * self.cg:(g + 1) * self.cg] += (dg @ mat.T).reshape(dx.shape[:3] + (self.cg,))
+                dx[..., g * self.cg : (g + 1) * self.cg] += (dg @ mat.T).reshape(dx.shape[:3] + (self.cg,))
             else:
-                dcols = np.matmul(dg, mat.T, out=cols)                 # the windows are done with
+                dcols = np.matmul(dg, mat.T, out=cols)  # the windows are done with
                 k.col2im_add(dcols, size, layer.stride, layer.padding, g * self.cg, self.cg, dx)
 
 
@@ -226,8 +247,7 @@ class ConvStep:
     """Forward of one conv for a fixed input shape, batch and thread count, scratch allocated
     once: im2col + GEMM in bands of output rows, one group after the other."""
 
-    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape,
-                 choices):
+    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape, choices):
         self.layer = layer
         self.mats, self.bias = packed.mats, packed.bias
         conv_w = out_shape[1]
@@ -237,8 +257,9 @@ class ConvStep:
         self.out = memory.empty((batch,) + final_shape, np.float32)
         stride = max(self.pool.stride, 1)
         # per batch size, as DirectStep's split (no smaller batch has a taller band)
-        self.band_for = per_batch(functools.partial(choices.row_band, final_shape[0], conv_w, k + fg, stride,
-                                                    threads=threads))
+        self.band_for = per_batch(
+            functools.partial(choices.row_band, final_shape[0], conv_w, k + fg, stride, threads=threads)
+        )
         conv_rows = (self.band_for(batch) - 1) * stride + max(self.pool.size, 1)
         self.cols = memory.empty((threads, conv_rows * conv_w * k), np.float32)
         self.acc = memory.empty((threads, conv_rows * conv_w * fg), np.float32)
@@ -251,8 +272,19 @@ class ConvStep:
         fg = self.mats[0].shape[1]
         band = self.band_for(n)
         for g, mat in enumerate(self.mats):
-            kernels.conv_forward(x, mat, self.bias[g * fg:(g + 1) * fg], layer.activation, layer.conv,
-                                 (g * self.cg, g * fg), self.pool, out, self.cols, self.acc, band)
+            kernels.conv_forward(
+                x,
+                mat,
+                self.bias[g * fg : (g + 1) * fg],
+                layer.activation,
+                layer.conv,
+                (g * self.cg, g * fg),
+                self.pool,
+                out,
+                self.cols,
+                self.acc,
+                band,
+            )
         return out
 
 
@@ -260,8 +292,7 @@ class WinogradStep:
     """The same conv by Winograd F(4x4, 3x3), in blocks of tiles per thread (input transform,
     36 GEMMs, output transform with bias, activation and an optional 2x2/2 max pool)."""
 
-    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape,
-                 choices):
+    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape, choices):
         self.layer = layer
         self.bias, self.u = packed.bias, winograd_filters(packed, 3, in_shape[2])
         self.conv = out_shape[:2]
@@ -277,8 +308,19 @@ class WinogradStep:
     def __call__(self, x, outputs):
         n = x.shape[0]
         out = self.out[:n]
-        kernels.winograd_conv(x, self.u, self.tiles, self.conv, self.bias, self.layer.activation, self.pool,
-                              self.block_for(n), self.v, self.m, out)
+        kernels.winograd_conv(
+            x,
+            self.u,
+            self.tiles,
+            self.conv,
+            self.bias,
+            self.layer.activation,
+            self.pool,
+            self.block_for(n),
+            self.v,
+            self.m,
+            out,
+        )
         return out
 
 
@@ -286,8 +328,7 @@ class WinogradByFiltersStep:
     """The same conv by Winograd for maps with few tiles: V for all tiles at once, then
     chunks of filters per task (see kernels.winograd.winograd_conv_by_filters)."""
 
-    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape,
-                 choices):
+    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape, choices):
         self.layer = layer
         self.bias = packed.bias
         self.conv = out_shape[:2]
@@ -303,9 +344,10 @@ class WinogradByFiltersStep:
         self.out = memory.empty((batch,) + (pooled_shape if pool else out_shape), np.float32)
 
     def __call__(self, x, outputs):
-        out = self.out[:x.shape[0]]
-        kernels.winograd_conv_by_filters(x, self.u, self.tiles, self.conv, self.bias, self.layer.activation,
-                                         self.pool, self.v, self.m, out)
+        out = self.out[: x.shape[0]]
+        kernels.winograd_conv_by_filters(
+            x, self.u, self.tiles, self.conv, self.bias, self.layer.activation, self.pool, self.v, self.m, out
+        )
         return out
 
 
@@ -319,15 +361,27 @@ class DirectStep:
     into its border (padded: that step's output buffer), and there is nothing to copy; and
     this step writes its own output inside a border of `border` zeros for the step after."""
 
-    def __init__(self, layer: Convolutional, in_shape, out_shape, batch, packed, threads, pool, pooled_shape,
-                 choices, border: int = 0, padded: np.ndarray | None = None):
+    def __init__(
+        self,
+        layer: Convolutional,
+        in_shape,
+        out_shape,
+        batch,
+        packed,
+        threads,
+        pool,
+        pooled_shape,
+        choices,
+        border: int = 0,
+        padded: np.ndarray | None = None,
+    ):
 
         self.layer = layer
         h, w, c = in_shape
         p = layer.padding
         self.panels = filter_panels(packed, layer.size, c)
-        self.bias = np.zeros(self.panels.shape[0] * 16, np.float32)      # as the panels: zero-padded
-        self.bias[:layer.filters] = packed.bias
+        self.bias = np.zeros(self.panels.shape[0] * 16, np.float32)  # as the panels: zero-padded
+        self.bias[: layer.filters] = packed.bias
         self.pool = pool or NO_POOL
         final_shape = pooled_shape if pool else out_shape
         conv_h, conv_w = out_shape[:2]
@@ -337,9 +391,17 @@ class DirectStep:
         # a plan for `batch` inputs also runs fewer (PlanCache), and those need a split of their
         # own: batch 16's ran a single image on one thread (Tiny: 13-14 ms instead of 7-8). No
         # smaller batch has a taller band than the plan's, so the scratch below suffices.
-        self.split_for = per_batch(functools.partial(choices.direct_split, final_shape[0], self.panels.nbytes,
-                                                     h * w * c * 4, self.panels.shape[0], threads=threads,
-                                                     raw_row_bytes=raw_row))
+        self.split_for = per_batch(
+            functools.partial(
+                choices.direct_split,
+                final_shape[0],
+                self.panels.nbytes,
+                h * w * c * 4,
+                self.panels.shape[0],
+                threads=threads,
+                raw_row_bytes=raw_row,
+            )
+        )
         band, chunk = self.split_for(batch)
         # scratch: raw sums of a band's conv rows, or one row of pair maxima, or none
         if self.store == STORE_RAW:
@@ -347,7 +409,7 @@ class DirectStep:
             scratch = conv_rows * conv_w * chunk * 16
         else:
             scratch = conv_w * 8 if self.store == STORE_POOLED_PAIRS else 1
-        scratch += -scratch % 16            # each thread's scratch on a cache line of its own
+        scratch += -scratch % 16  # each thread's scratch on a cache line of its own
         self.acc = memory.empty((threads, scratch), np.float32)
         # the input inside its border of zeros (the border is written once, here)
         self.padded = padded
@@ -357,7 +419,7 @@ class DirectStep:
         if border:
             rows, cols, channels = final_shape
             self.out = _zeros((batch, rows + 2 * border, cols + 2 * border, channels))
-            self.inside = self.out[:, border:border + rows, border:border + cols]
+            self.inside = self.out[:, border : border + rows, border : border + cols]
         else:
             self.out = self.inside = memory.empty((batch,) + final_shape, np.float32)
 
@@ -368,16 +430,27 @@ class DirectStep:
         if p:
             xp = self.padded[:n]
             if x.ctypes.data == xp[:, p:, p:].ctypes.data and x.strides == xp.strides:
-                return self._run(xp, n)         # written inside the border by the step before
+                return self._run(xp, n)  # written inside the border by the step before
             # as rows of w*c floats: numpy copies runs, not 3-float pixels (0.3 ms -> 0.05 on Tiny's input)
             _, h, w, c = x.shape
             rows = xp.reshape(n, h + 2 * p, -1)
-            rows[:, p:p + h, p * c:(p + w) * c] = x.reshape(n, h, w * c)
+            rows[:, p : p + h, p * c : (p + w) * c] = x.reshape(n, h, w * c)
         return self._run(xp, n)
 
     def _run(self, xp, n):
-        kernels.direct_conv(xp, self.panels, self.bias, self.layer.activation, self.layer.conv, self.pool,
-                            self.out[:n], self.border, self.acc, self.split_for(n), self.store)
+        kernels.direct_conv(
+            xp,
+            self.panels,
+            self.bias,
+            self.layer.activation,
+            self.layer.conv,
+            self.pool,
+            self.out[:n],
+            self.border,
+            self.acc,
+            self.split_for(n),
+            self.store,
+        )
         return self.inside[:n]
 
 
@@ -406,6 +479,7 @@ def filter_panels(packed: ConvWeights, size: int, channels: int) -> np.ndarray:
         padded = np.zeros((k, blocks * 16), np.float32)
         padded[:, :filters] = mat
         out[...] = padded.reshape(size, size * channels, blocks, 16).transpose(2, 0, 1, 3)
+
     return shared_layout(packed, "panels", (blocks, size, size * channels, 16), fill)
 
 
@@ -416,11 +490,11 @@ def split_filters(a: np.ndarray, threads: int) -> np.ndarray:
     width = -(-filters // threads)
     width += -width % 8
     blocks = -(-filters // width)
-    out = memory.empty((blocks,) + a.shape[:-1] + (width,), np.float32)   # a plan's own copy: counted
+    out = memory.empty((blocks,) + a.shape[:-1] + (width,), np.float32)  # a plan's own copy: counted
     if not out.flags.writeable:
-        return out                  # a dry run's stand-in (engine/memory.py): nothing to fill
+        return out  # a dry run's stand-in (engine/memory.py): nothing to fill
     for b in range(blocks):
-        part = a[..., b * width:(b + 1) * width]
-        out[b, ..., :part.shape[-1]] = part
-        out[b, ..., part.shape[-1]:] = 0
+        part = a[..., b * width : (b + 1) * width]
+        out[b, ..., : part.shape[-1]] = part
+        out[b, ..., part.shape[-1] :] = 0
     return out

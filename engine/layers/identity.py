@@ -1,4 +1,5 @@
 """[dropout] and [cost]: training-only layers that pass their input through at inference."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ class DropoutTrainStep(TrainStep):
         self.probability = layer.probability
         self.scale = np.float32(1 / (1 - layer.probability))
         self.out = memory.empty((batch,) + in_shape, np.float32)
-        self.keep = memory.empty((batch,) + in_shape, np.float32)    # 0 or scale per value
+        self.keep = memory.empty((batch,) + in_shape, np.float32)  # 0 or scale per value
         self.rng = np.random.default_rng(layer.index)
 
     def forward(self, x, outputs, train):
@@ -56,10 +57,10 @@ class DropoutTrainStep(TrainStep):
 
     def backward(self, delta, x, outputs, deltas, dx):
         if dx is not None:
-            dx += delta * self.keep[:x.shape[0]] if self.probability else delta
+            dx += delta * self.keep[: x.shape[0]] if self.probability else delta
 
 
-COST_TYPES = ("sse", "smooth", "l1")      # what darknet's cost layer computes for a classifier
+COST_TYPES = ("sse", "smooth", "l1")  # what darknet's cost layer computes for a classifier
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,7 @@ class Cost(Layer):
     def parse(cls, s, index: int, where: str, in_shape: Shape) -> "Cost":
         cost_type = s.get_str("type", "sse")
         if cost_type.lower() not in COST_TYPES + ("seg", "masked", "wgan"):
-            raise s.error(f"unknown cost type '{cost_type}' (darknet's: sse, smooth, L1, seg, masked, wgan)",
-                          "type")
+            raise s.error(f"unknown cost type '{cost_type}' (darknet's: sse, smooth, L1, seg, masked, wgan)", "type")
         scale = s.get_float("scale", 1.0)
         s.ignore("ratio", "noobject_scale", "noobj", "thresh")
         return cls(index, where, cost_type.lower(), scale)
@@ -87,8 +87,9 @@ class Cost(Layer):
 
     def train_step(self, in_shape, out_shape, batch, params, k) -> "CostTrainStep":
         if self.cost_type not in COST_TYPES:
-            raise self.shape_error(f"type={self.cost_type} cannot train a classifier here "
-                                   f"(tdn trains {', '.join(COST_TYPES)})")
+            raise self.shape_error(
+                f"type={self.cost_type} cannot train a classifier here (tdn trains {', '.join(COST_TYPES)})"
+            )
         return CostTrainStep(self)
 
 
@@ -102,7 +103,7 @@ class CostTrainStep(TrainStep):
 
     def __init__(self, layer: Cost):
         self.layer = layer
-        self.delta = None           # this layer's delta buffer, set by the trainer
+        self.delta = None  # this layer's delta buffer, set by the trainer
 
     def forward(self, x, outputs, train):
         truth = getattr(self, "truth", None)

@@ -1,6 +1,7 @@
 """[maxpool]: darknet's max pool. padding defaults to size-1 and the window starts
 padding/2 cells before the image; cells outside the image never win. After a conv whose
 activation keeps order (max of activations = activation of the max), the conv's step does it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ class Maxpool(Layer):
 
     @property
     def offset(self) -> int:
-        return -(self.padding // 2)     # C's -pad/2 truncates toward zero
+        return -(self.padding // 2)  # C's -pad/2 truncates toward zero
 
     def output_shape(self, in_shape: Shape, shapes) -> Shape:
         h, w, c = in_shape
@@ -45,8 +46,10 @@ class Maxpool(Layer):
         # A window wholly in the padding has no cell to take: its max would be -inf (darknet: -FLT_MAX)
         last_h, last_w = self.offset + (out_h - 1) * self.stride, self.offset + (out_w - 1) * self.stride
         if self.offset + self.size <= 0 or last_h >= h or last_w >= w:
-            raise self.shape_error(f"padding={self.padding} puts whole {self.size}x{self.size} windows "
-                                   f"outside a {w}x{h} input (darknet's default is size-1 = {self.size - 1})")
+            raise self.shape_error(
+                f"padding={self.padding} puts whole {self.size}x{self.size} windows "
+                f"outside a {w}x{h} input (darknet's default is size-1 = {self.size - 1})"
+            )
         return (out_h, out_w, c)
 
     def summary_row(self, in_shape, out_shape):
@@ -68,6 +71,7 @@ class Maxpool(Layer):
             n = x.shape[0]
             kernels.maxpool(x, self.window, out[:n])
             return out[:n]
+
         return maxpool
 
     def train_step(self, in_shape, out_shape, batch, params, k) -> "MaxpoolTrainStep":
@@ -90,4 +94,4 @@ class MaxpoolTrainStep(TrainStep):
 
     def backward(self, delta, x, outputs, deltas, dx):
         if dx is not None:
-            self.k.maxpool_backward(delta, self.argmax[:x.shape[0]], self.layer.size, self.layer.stride, dx)
+            self.k.maxpool_backward(delta, self.argmax[: x.shape[0]], self.layer.size, self.layer.stride, dx)

@@ -1,4 +1,5 @@
 """[route]: the channel concatenation of earlier layers' outputs (all the same h, w)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,10 @@ class Route(Layer):
         for source in self.sources[1:]:
             other = shapes[source]
             if other[:2] != first[:2]:
-                raise self.shape_error(f"layer {source} is {other[1]}x{other[0]} but layer "
-                                       f"{self.sources[0]} is {first[1]}x{first[0]}; route needs equal sizes")
+                raise self.shape_error(
+                    f"layer {source} is {other[1]}x{other[0]} but layer "
+                    f"{self.sources[0]} is {first[1]}x{first[0]}; route needs equal sizes"
+                )
         return (first[0], first[1], sum(shapes[source][2] for source in self.sources))
 
     def summary_row(self, in_shape, out_shape):
@@ -47,9 +50,10 @@ class Route(Layer):
             start = 0
             for source in self.sources:
                 part = outputs[source]
-                out[:n, :, :, start:start + part.shape[3]] = part
+                out[:n, :, :, start : start + part.shape[3]] = part
                 start += part.shape[3]
             return out[:n]
+
         return route
 
     def train_step(self, in_shape, out_shape, batch, params, k) -> "RouteTrainStep":
@@ -68,7 +72,7 @@ class RouteTrainStep(TrainStep):
         start = 0
         for source in self.sources:
             part = outputs[source]
-            self.out[:n, :, :, start:start + part.shape[3]] = part
+            self.out[:n, :, :, start : start + part.shape[3]] = part
             start += part.shape[3]
         return self.out[:n]
 
@@ -77,5 +81,5 @@ class RouteTrainStep(TrainStep):
         for source in self.sources:
             channels = outputs[source].shape[3]
             if deltas[source] is not None:
-                deltas[source][:n] += delta[..., start:start + channels]
+                deltas[source][:n] += delta[..., start : start + channels]
             start += channels

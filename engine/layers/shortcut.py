@@ -3,6 +3,7 @@
 darknet's version also adds layers of different size: the larger is sampled with a stride,
 and only the channels both have are added (resnet18's downsampling blocks rely on it).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,9 +17,9 @@ from .base import Layer, Shape, TrainStep, relative_index
 
 @dataclass(frozen=True)
 class Shortcut(Layer):
-    source: int = 0                 # absolute index of the `from` layer
-    alpha: float = 1.0              # weight of the previous layer's output
-    beta: float = 1.0               # weight of the `from` layer's output
+    source: int = 0  # absolute index of the `from` layer
+    alpha: float = 1.0  # weight of the previous layer's output
+    beta: float = 1.0  # weight of the `from` layer's output
     activation: int = 0
     activation_name: str = "linear"
 
@@ -28,16 +29,24 @@ class Shortcut(Layer):
     def parse(cls, s, index: int, where: str, in_shape: Shape) -> "Shortcut":
         source = relative_index(s, "from", s.get_int("from"), index)
         name = s.get_str("activation", "linear")
-        return cls(index, where, source, s.get_float("alpha", 1.0), s.get_float("beta", 1.0),
-                   activation_code(name, s), name.lower())
+        return cls(
+            index,
+            where,
+            source,
+            s.get_float("alpha", 1.0),
+            s.get_float("beta", 1.0),
+            activation_code(name, s),
+            name.lower(),
+        )
 
     def output_shape(self, in_shape: Shape, shapes) -> Shape:
         src_h, src_w, src_c = shapes[self.source]
         h, w, c = in_shape
         # darknet asserts the same whole-number size ratio along both axes
         if src_w // w != src_h // h or w // src_w != h // src_h:
-            raise self.shape_error(f"cannot add layer {self.source}'s {src_w}x{src_h}x{src_c} output "
-                                   f"to a {w}x{h}x{c} one")
+            raise self.shape_error(
+                f"cannot add layer {self.source}'s {src_w}x{src_h}x{src_c} output to a {w}x{h}x{c} one"
+            )
         return in_shape
 
     def summary_row(self, in_shape, out_shape):
@@ -52,9 +61,11 @@ class Shortcut(Layer):
         def shortcut(x, outputs):
             n = x.shape[0]
             np.copyto(out[:n], x)
-            kernels.shortcut_add(outputs[self.source], np.float32(self.alpha), np.float32(self.beta),
-                                 self.activation, out[:n])
+            kernels.shortcut_add(
+                outputs[self.source], np.float32(self.alpha), np.float32(self.beta), self.activation, out[:n]
+            )
             return out[:n]
+
         return shortcut
 
     def train_step(self, in_shape, out_shape, batch, params, k) -> "ShortcutTrainStep":
@@ -68,8 +79,10 @@ def shortcut_regions(src_shape: Shape, out_shape: Shape) -> tuple:
     h2, w2, c2 = out_shape
     stride, sample = max(w1 // w2, 1), max(w2 // w1, 1)
     mh, mw, mc = min(h1, h2), min(w1, w2), min(c1, c2)
-    return ((slice(None), slice(0, mh * sample, sample), slice(0, mw * sample, sample), slice(0, mc)),
-            (slice(None), slice(0, mh * stride, stride), slice(0, mw * stride, stride), slice(0, mc)))
+    return (
+        (slice(None), slice(0, mh * sample, sample), slice(0, mw * sample, sample), slice(0, mc)),
+        (slice(None), slice(0, mh * stride, stride), slice(0, mw * stride, stride), slice(0, mc)),
+    )
 
 
 class ShortcutTrainStep(TrainStep):

@@ -1,5 +1,6 @@
 """[softmax]: darknet's softmax over the flattened input, in `groups` equal slices, with a
 temperature. darknet flattens channel-major, so a spatial input is reordered first."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,10 +48,11 @@ class Softmax(Layer):
 
         def softmax(x, outputs):
             n = x.shape[0]
-            flat = x.transpose(0, 3, 1, 2) if h * w > 1 else x      # darknet's (c, h, w) order
+            flat = x.transpose(0, 3, 1, 2) if h * w > 1 else x  # darknet's (c, h, w) order
             z = np.ascontiguousarray(flat).reshape(n * groups, -1)
             kernels.softmax(z, temperature, out[:n].reshape(n * groups, -1))
             return out[:n]
+
         return softmax
 
     def train_step(self, in_shape, out_shape, batch, params, k) -> "SoftmaxTrainStep":
@@ -66,7 +68,7 @@ class SoftmaxTrainStep(TrainStep):
         self.layer, self.in_shape = layer, in_shape
         self.scores = not layer.noloss
         self.out = memory.empty((batch,) + out_shape, np.float32)
-        self.delta = None           # this layer's delta buffer, set by the trainer
+        self.delta = None  # this layer's delta buffer, set by the trainer
 
     def forward(self, x, outputs, train):
         n, (h, w, _) = x.shape[0], self.in_shape

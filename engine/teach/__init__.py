@@ -40,26 +40,73 @@ Modules, one concept each: errors (TeachError, Cancelled), dataset (the class fo
 augmentation, their cache), regression (one fit), training (cross-validation, the choice, the
 final fit), model (TaughtModel), exporting (the darknet files).
 """
+
 from .backbone import FEATURE_FORMAT, Backbone
 from .dataset import Dataset, check_dataset, class_files, scan_dataset
 from .errors import Cancelled, TeachError
 from .exporting import ExportPaths, check_output, export
-from .features import (AUGMENTATIONS, BATCH, CROP, FeatureCache, Features, augment_image,
-                       extract_features, user_feature_cache)
+from .features import (
+    AUGMENTATIONS,
+    BATCH,
+    CROP,
+    FeatureCache,
+    Features,
+    augment_image,
+    extract_features,
+    user_feature_cache,
+)
 from .heads import FEATURE_KINDS, Head, candidate_heads, check_head, check_layer, default_layer
 from .model import TaughtModel
-from .training import (DEFAULT_FOLDS, L2_GRID, MIN_TRUSTED, Evaluation, Judged, TeachResult, Trial, assign_folds,
-                       evaluate, teach, train_head)
+from .training import (
+    DEFAULT_FOLDS,
+    L2_GRID,
+    MIN_TRUSTED,
+    Evaluation,
+    Judged,
+    TeachResult,
+    Trial,
+    assign_folds,
+    evaluate,
+    teach,
+    train_head,
+)
 
 __all__ = [
-    "TeachError", "Cancelled",
-    "Dataset", "scan_dataset", "check_dataset", "class_files",
-    "FEATURE_FORMAT", "FEATURE_KINDS", "Backbone", "Head", "candidate_heads", "check_head", "default_layer",
+    "TeachError",
+    "Cancelled",
+    "Dataset",
+    "scan_dataset",
+    "check_dataset",
+    "class_files",
+    "FEATURE_FORMAT",
+    "FEATURE_KINDS",
+    "Backbone",
+    "Head",
+    "candidate_heads",
+    "check_head",
+    "default_layer",
     "check_layer",
-    "AUGMENTATIONS", "BATCH", "CROP", "FeatureCache", "Features", "augment_image", "extract_features",
+    "AUGMENTATIONS",
+    "BATCH",
+    "CROP",
+    "FeatureCache",
+    "Features",
+    "augment_image",
+    "extract_features",
     "user_feature_cache",
-    "DEFAULT_FOLDS", "L2_GRID", "MIN_TRUSTED", "Evaluation", "Judged", "TeachResult", "Trial", "assign_folds",
-    "evaluate", "teach", "train_head",
+    "DEFAULT_FOLDS",
+    "L2_GRID",
+    "MIN_TRUSTED",
+    "Evaluation",
+    "Judged",
+    "TeachResult",
+    "Trial",
+    "assign_folds",
+    "evaluate",
+    "teach",
+    "train_head",
     "TaughtModel",
-    "ExportPaths", "check_output", "export",
+    "ExportPaths",
+    "check_output",
+    "export",
 ]

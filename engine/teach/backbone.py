@@ -1,4 +1,5 @@
 """The frozen part: the base network up to the layers the heads read, pooled over space."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,7 +15,7 @@ from ..spec import parse_network
 from .errors import TeachError
 from .heads import Head, candidate_heads, check_head
 
-FEATURE_FORMAT = 2          # bump when preprocessing or pooling changes: old cache entries then miss
+FEATURE_FORMAT = 2  # bump when preprocessing or pooling changes: old cache entries then miss
 
 
 class Backbone:
@@ -40,28 +41,28 @@ class Backbone:
         if parse_network(spec.path, self.cfg_text).layers != spec.layers:
             raise TeachError(f"{spec.path} changed on disk since the network was loaded: load it again")
         last = self.layers[-1]
-        cut = dataclasses.replace(spec, layers=spec.layers[:last + 1], shapes=spec.shapes[:last + 1])
+        cut = dataclasses.replace(spec, layers=spec.layers[: last + 1], shapes=spec.shapes[: last + 1])
         self.spec = spec
-        self.params = base.params[:last + 1]
+        self.params = base.params[: last + 1]
         self.header = base.header
         self.net = Network(cut, self.params, base.header)
         widths = [spec.shapes[layer][2] for layer in self.layers]
         starts = np.cumsum([0] + widths)
         self.slices = {layer: slice(int(a), int(b)) for layer, a, b in zip(self.layers, starts, starts[1:])}
-        self.channels = int(starts[-1])          # the width of a pooled feature vector
+        self.channels = int(starts[-1])  # the width of a pooled feature vector
         self.resize = resize
         self._classifier = Classifier(self.net, None, resize)
         self.identity = self._identity()
 
     @classmethod
-    def load(cls, cfg: str | Path, weights: str | Path, layers: int | Sequence[int] | None = None,
-             resize: str = "min") -> "Backbone":
+    def load(
+        cls, cfg: str | Path, weights: str | Path, layers: int | Sequence[int] | None = None, resize: str = "min"
+    ) -> "Backbone":
         return cls(Network.load(cfg, weights), layers, resize)
 
     def columns(self, head: Head) -> np.ndarray:
         """The columns of a pooled feature vector that `head` reads, in its route order."""
-        return np.concatenate([np.arange(self.slices[layer].start, self.slices[layer].stop)
-                               for layer in head.layers])
+        return np.concatenate([np.arange(self.slices[layer].start, self.slices[layer].stop) for layer in head.layers])
 
     def describe(self) -> str:
         w, h = self.net.input_size
@@ -77,9 +78,8 @@ class Backbone:
     def pooled(self, inputs: np.ndarray) -> np.ndarray:
         """Prepared inputs (n, h, w, 3) of one shape → each layer's output averaged over space,
         side by side: (n, channels) float32."""
-        outputs = self.net.features_of(inputs, self.layers)                 # [(n, h', w', c)]
-        return np.concatenate([out.mean(axis=(1, 2), dtype=np.float64) for out in outputs],
-                              axis=1).astype(np.float32)
+        outputs = self.net.features_of(inputs, self.layers)  # [(n, h', w', c)]
+        return np.concatenate([out.mean(axis=(1, 2), dtype=np.float64) for out in outputs], axis=1).astype(np.float32)
 
     def forget_plans(self) -> None:
         """Drop the buffers of the input shapes seen so far: teaching passes photos of many

@@ -1,5 +1,6 @@
 """What teaching raises: TeachError for input it cannot use, Cancelled when the caller's cancel
 (a callable returning True, or a threading.Event) asks to stop; stop_check reads that cancel."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

@@ -1,4 +1,5 @@
 """Exporting a taught model: NAME.cfg, NAME.weights and NAME.names, all three or none."""
+
 from __future__ import annotations
 
 import os
@@ -48,7 +49,7 @@ def export(model: TaughtModel, out_dir: str | Path, name: str) -> ExportPaths:
     paths = ExportPaths(out / f"{name}.cfg", out / f"{name}.weights", out / f"{name}.names")
     text = model.cfg_text(name)
     spec = parse_network(paths.cfg, text)
-    params = list(model.backbone.params[:model.head.last + 1]) + model.head_params()
+    params = list(model.backbone.params[: model.head.last + 1]) + model.head_params()
     header = model.backbone.header
     made = [p for p in reversed([out, *out.parents]) if not p.exists()]
     temps: dict[Path, Path] = {}
@@ -59,7 +60,7 @@ def export(model: TaughtModel, out_dir: str | Path, name: str) -> ExportPaths:
         temps[paths.weights] = stage(paths.weights, weights_bytes(spec, params, seen=header.seen if header else 0))
         temps[paths.names] = stage(paths.names, ("\n".join(model.classes) + "\n").encode("utf-8"))
         check_spec = parse_network(temps[paths.cfg])
-        read_weights(temps[paths.weights], check_spec)                   # every byte accounted for
+        read_weights(temps[paths.weights], check_spec)  # every byte accounted for
         for final, tmp in temps.items():
             publish(tmp, final)
             placed.append(final)

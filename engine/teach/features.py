@@ -1,4 +1,5 @@
 """Layer L's pooled output for every image and augmentation, with a cache by content hash."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,12 +17,12 @@ from .backbone import Backbone
 from .dataset import Dataset, check_dataset
 from .errors import Cancelled, TeachError, stop_check
 
-BATCH = 8                   # prepared images of one shape per forward pass
-CROP = 0.8                  # a corner crop keeps this fraction of each side
+BATCH = 8  # prepared images of one shape per forward pass
+CROP = 0.8  # a corner crop keeps this fraction of each side
 # The image prepared by another resize mode: a model taught on photos by one mode and used on
 # camera frames prepared by another (the GUI's default pair, min and letterbox) sees both.
 RESIZE_VARIANTS = tuple(f"resize-{mode}" for mode in RESIZE_MODES)
-AUGMENTATIONS = ("flip", "crop-tl", "crop-tr", "crop-bl", "crop-br") + RESIZE_VARIANTS   # mirror, 4 corners
+AUGMENTATIONS = ("flip", "crop-tl", "crop-tr", "crop-bl", "crop-br") + RESIZE_VARIANTS  # mirror, 4 corners
 
 
 class FeatureCache:
@@ -68,6 +69,7 @@ def user_feature_cache() -> FeatureCache:
     """The per-user feature cache that `tdn teach` and the app share: features computed once
     serve both."""
     from ..registry import cache_dir
+
     return FeatureCache(cache_dir() / "features")
 
 
@@ -87,29 +89,35 @@ def augment_image(image: np.ndarray, variant: str) -> np.ndarray:
     ch, cw = max(1, round(h * CROP)), max(1, round(w * CROP))
     top = 0 if variant[5] == "t" else h - ch
     left = 0 if variant[6] == "l" else w - cw
-    return np.ascontiguousarray(image[top:top + ch, left:left + cw])
+    return np.ascontiguousarray(image[top : top + ch, left : left + cw])
 
 
 @dataclass(frozen=True)
 class Features:
     """Layer L's pooled output for every readable image and each of its augmentations."""
+
     backbone: Backbone
     classes: tuple[str, ...]
-    variants: tuple[str, ...]           # "original" first, then the augmentations
-    paths: tuple[Path, ...]             # the readable images
-    image_labels: np.ndarray            # (images,) class of each
-    vectors: np.ndarray                 # (rows, c) float32
-    row_image: np.ndarray               # (rows,) index into paths
-    row_variant: np.ndarray             # (rows,) index into variants; 0 is the image itself
+    variants: tuple[str, ...]  # "original" first, then the augmentations
+    paths: tuple[Path, ...]  # the readable images
+    image_labels: np.ndarray  # (images,) class of each
+    vectors: np.ndarray  # (rows, c) float32
+    row_image: np.ndarray  # (rows,) index into paths
+    row_variant: np.ndarray  # (rows,) index into variants; 0 is the image itself
     skipped: tuple[tuple[Path, str], ...]
-    computed: int                       # forward passes run
-    cached: int                         # vectors found in the cache
+    computed: int  # forward passes run
+    cached: int  # vectors found in the cache
     seconds: float
 
 
-def extract_features(backbone: Backbone, dataset: Dataset, augment: Sequence[str] = ("flip",),
-                     cache: FeatureCache | None = None,
-                     progress: Callable[[int, int], None] | None = None, cancel=None) -> Features:
+def extract_features(
+    backbone: Backbone,
+    dataset: Dataset,
+    augment: Sequence[str] = ("flip",),
+    cache: FeatureCache | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel=None,
+) -> Features:
     """Pooled features of every image (and augmentation). progress(done, total) as work completes."""
     check_dataset(dataset)
     for name in augment:
@@ -180,10 +188,22 @@ def extract_features(backbone: Backbone, dataset: Dataset, augment: Sequence[str
     for k, name in enumerate(dataset.classes):
         if not np.any(labels == k):
             files = sum(1 for _, label in dataset.images if label == k)
-            raise TeachError(f"class '{name}' has no readable images ({files} file"
-                             f"{'s' if files != 1 else ''}, none could be read as an image)")
+            raise TeachError(
+                f"class '{name}' has no readable images ({files} file"
+                f"{'s' if files != 1 else ''}, none could be read as an image)"
+            )
     rows = np.array([i * nv + j for i in readable for j in range(nv)], np.int64)
-    return Features(backbone, dataset.classes, variants, tuple(dataset.images[i][0] for i in readable),
-                    labels, vectors[rows], np.repeat(np.arange(len(readable)), nv),
-                    np.tile(np.arange(nv), len(readable)), tuple(skipped),
-                    count["computed"], count["cached"], time.perf_counter() - start)
+    return Features(
+        backbone,
+        dataset.classes,
+        variants,
+        tuple(dataset.images[i][0] for i in readable),
+        labels,
+        vectors[rows],
+        np.repeat(np.arange(len(readable)), nv),
+        np.tile(np.arange(nv), len(readable)),
+        tuple(skipped),
+        count["computed"],
+        count["cached"],
+        time.perf_counter() - start,
+    )

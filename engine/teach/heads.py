@@ -13,6 +13,7 @@ The candidates, most preferred first (teaching picks among them by cross-validat
 - the base classifier's logits alone (Tiny's layer 19, before its average pool).
 A network whose classifier is a [connected] layer has the default layer only.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,12 +41,16 @@ def check_layer(spec: NetworkSpec, layer: int) -> int:
     count = len(spec.layers)
     usable = [item.index for item in spec.layers if item.kind in FEATURE_KINDS]
     if not 0 <= layer < count:
-        raise TeachError(f"{spec.path}: there is no layer {layer}: the network has layers 0-{count - 1} "
-                         f"(feature layers: {_ranges(usable)})")
+        raise TeachError(
+            f"{spec.path}: there is no layer {layer}: the network has layers 0-{count - 1} "
+            f"(feature layers: {_ranges(usable)})"
+        )
     kind = spec.layers[layer].kind
     if kind not in FEATURE_KINDS:
-        raise TeachError(f"{spec.layers[layer].where}: layer {layer} is a [{kind}], which gives no "
-                         f"features: choose a [convolutional] layer (feature layers: {_ranges(usable)})")
+        raise TeachError(
+            f"{spec.layers[layer].where}: layer {layer} is a [{kind}], which gives no "
+            f"features: choose a [convolutional] layer (feature layers: {_ranges(usable)})"
+        )
     return layer
 
 
@@ -63,7 +68,7 @@ def _ranges(indices: Sequence[int]) -> str:
 
 @dataclass(frozen=True)
 class Head:
-    layers: tuple[int, ...]         # the layers it reads, in route order
+    layers: tuple[int, ...]  # the layers it reads, in route order
 
     @property
     def label(self) -> str:
@@ -101,8 +106,11 @@ def candidate_heads(spec: NetworkSpec) -> tuple[Head, ...]:
     heads = []
     if logits is not None and logits != default:
         size = spec.shapes[logits][:2]
-        before = [layer.index for layer in spec.layers[:default]
-                  if layer.kind == "convolutional" and spec.shapes[layer.index][:2] == size]
+        before = [
+            layer.index
+            for layer in spec.layers[:default]
+            if layer.kind == "convolutional" and spec.shapes[layer.index][:2] == size
+        ]
         if before:
             heads.append(Head((before[-1], logits)))
     heads.append(Head((default,)))

@@ -1,4 +1,5 @@
 """The taught model: backbone + head, as a live classifier and as a darknet network."""
+
 from __future__ import annotations
 
 import time
@@ -19,13 +20,12 @@ class TaughtModel:
     """Backbone + head: probabilities = softmax(W·mean(F) + b), F the head's layers side by side
     (a [route] of them when more than one); W (K, C), b (K,)."""
 
-    def __init__(self, backbone: Backbone, head: Head, classes: Sequence[str], weights: np.ndarray,
-                 bias: np.ndarray):
+    def __init__(self, backbone: Backbone, head: Head, classes: Sequence[str], weights: np.ndarray, bias: np.ndarray):
         self.backbone = backbone
         self.head = head
         self.classes = tuple(classes)
-        self.weights = np.asarray(weights, np.float32)       # (k, c)
-        self.bias = np.asarray(bias, np.float32)             # (k,)
+        self.weights = np.asarray(weights, np.float32)  # (k, c)
+        self.bias = np.asarray(bias, np.float32)  # (k,)
         self._columns = backbone.columns(head)
 
     def probabilities(self, vectors: np.ndarray) -> np.ndarray:
@@ -51,7 +51,7 @@ class TaughtModel:
         """[net] and layers 0..last of the base cfg verbatim (last: the head's last layer), then the
         head."""
         b, head = self.backbone, self.head
-        last = read_sections(b.cfg_path, b.cfg_text)[head.last + 1]       # section 0 is [net]
+        last = read_sections(b.cfg_path, b.cfg_text)[head.last + 1]  # section 0 is [net]
         end = max([last.line] + [line for _, line in last.options.values()])
         k = len(self.classes)
         channels = self.weights.shape[1]
@@ -64,20 +64,38 @@ class TaughtModel:
             "",
         ]
         if len(head.layers) > 1:
-            lines += [f"# --- taught head: [route] of layers {' and '.join(map(str, head.layers))}, "
-                      f"1x1 conv {channels} -> {k} classes (linear), global average pool, softmax ---",
-                      "", "[route]", "layers=" + ",".join(map(str, head.layers)), ""]
+            lines += [
+                f"# --- taught head: [route] of layers {' and '.join(map(str, head.layers))}, "
+                f"1x1 conv {channels} -> {k} classes (linear), global average pool, softmax ---",
+                "",
+                "[route]",
+                "layers=" + ",".join(map(str, head.layers)),
+                "",
+            ]
         else:
-            lines += [f"# --- taught head: 1x1 conv {channels} -> {k} classes (linear) on layer {head.last}, "
-                      "global average pool, softmax ---", ""]
-        lines += ["[convolutional]", f"filters={k}", "size=1", "stride=1", "activation=linear",
-                  "", "[avgpool]", "", "[softmax]", "groups=1"]
+            lines += [
+                f"# --- taught head: 1x1 conv {channels} -> {k} classes (linear) on layer {head.last}, "
+                "global average pool, softmax ---",
+                "",
+            ]
+        lines += [
+            "[convolutional]",
+            f"filters={k}",
+            "size=1",
+            "stride=1",
+            "activation=linear",
+            "",
+            "[avgpool]",
+            "",
+            "[softmax]",
+            "groups=1",
+        ]
         return "\n".join(lines) + "\n"
 
     def network(self, name: str = "taught") -> Network:
         """The exported network, in memory."""
         spec = parse_network(f"{name}.cfg", self.cfg_text(name))
-        params = list(self.backbone.params[:self.head.last + 1]) + self.head_params()
+        params = list(self.backbone.params[: self.head.last + 1]) + self.head_params()
         return Network(spec, params, self.backbone.header)
 
     def classifier(self, name: str = "taught") -> Classifier:

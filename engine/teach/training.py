@@ -1,5 +1,6 @@
 """Training the head: cross-validation picks the head and its regularisation, the chosen head is
 fitted again on every image; evaluation; teach()."""
+
 from __future__ import annotations
 
 import time
@@ -22,8 +23,8 @@ DEFAULT_FOLDS = 5
 # On teach-dev (5 seeded 70/30 splits) held-out accuracy was flat from 0.03 to 1 for the route
 # head (87.7-88.5 %) and fell below 0.01; the grid brackets that, cross-validation picks.
 L2_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
-L2_WITHOUT_CV = 0.3          # when there are too few images to cross-validate
-MIN_TRUSTED = 5              # a class with fewer images gets a warning: its figures are noise
+L2_WITHOUT_CV = 0.3  # when there are too few images to cross-validate
+MIN_TRUSTED = 5  # a class with fewer images gets a warning: its figures are noise
 
 
 def assign_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
@@ -42,7 +43,7 @@ def assign_folds(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Evaluation:
-    confusion: np.ndarray       # (k, k) int: row = true class, column = predicted class
+    confusion: np.ndarray  # (k, k) int: row = true class, column = predicted class
 
     @property
     def count(self) -> int:
@@ -81,10 +82,11 @@ class Evaluation:
 @dataclass(frozen=True)
 class Judged:
     """One image as cross-validation judged it: by a head that never saw it."""
+
     path: Path
-    true: int                   # class index
+    true: int  # class index
     predicted: int
-    probabilities: np.ndarray   # (k,) over the classes
+    probabilities: np.ndarray  # (k,) over the classes
 
     @property
     def right(self) -> bool:
@@ -100,27 +102,28 @@ def evaluate(probs: np.ndarray, labels: np.ndarray, classes: int) -> Evaluation:
 @dataclass(frozen=True)
 class Trial:
     """One head at one l2, cross-validated: every image judged by a fit that never saw it."""
+
     head: Head
     l2: float
-    log_loss: float             # mean over the images of -log p(true class)
-    log_loss_se: float          # its standard error
+    log_loss: float  # mean over the images of -log p(true class)
+    log_loss_se: float  # its standard error
     accuracy: float
 
 
 @dataclass(frozen=True)
 class TeachResult:
-    model: TaughtModel          # fitted on every image (and augmentation) with `head` and `l2`
+    model: TaughtModel  # fitted on every image (and augmentation) with `head` and `l2`
     head: Head
     l2: float
-    cv: Evaluation | None       # the chosen head and l2's cross-validation; None: too few images
-    folds: int                  # 0 without cross-validation
-    trials: tuple[Trial, ...]   # every head × l2 tried, in the order tried
-    train: Evaluation           # the final head on its own training rows
+    cv: Evaluation | None  # the chosen head and l2's cross-validation; None: too few images
+    folds: int  # 0 without cross-validation
+    trials: tuple[Trial, ...]  # every head × l2 tried, in the order tried
+    train: Evaluation  # the final head on its own training rows
     images: int
-    few: tuple[str, ...]        # classes with fewer than MIN_TRUSTED images
+    few: tuple[str, ...]  # classes with fewer than MIN_TRUSTED images
     features: Features
-    seconds: float              # cross-validation and training
-    cv_probabilities: np.ndarray | None = None   # (images, k) the chosen head's out-of-fold ones
+    seconds: float  # cross-validation and training
+    cv_probabilities: np.ndarray | None = None  # (images, k) the chosen head's out-of-fold ones
 
     def judged(self) -> list[Judged]:
         """Every image as cross-validation judged it, in the features' order (empty without
@@ -128,8 +131,10 @@ class TeachResult:
         if self.cv_probabilities is None:
             return []
         labels = self.features.image_labels
-        return [Judged(Path(path), int(labels[i]), int(np.argmax(self.cv_probabilities[i])), self.cv_probabilities[i])
-                for i, path in enumerate(self.features.paths)]
+        return [
+            Judged(Path(path), int(labels[i]), int(np.argmax(self.cv_probabilities[i])), self.cv_probabilities[i])
+            for i, path in enumerate(self.features.paths)
+        ]
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -140,13 +145,20 @@ class TeachResult:
         """How the accuracy was measured, in a sentence."""
         if self.cv is None:
             return "on the training images: too few images to hold any out"
-        return (f"by {self.folds}-fold cross-validation: each image predicted by a head trained on the "
-                f"other folds' images")
+        return (
+            f"by {self.folds}-fold cross-validation: each image predicted by a head trained on the other folds' images"
+        )
 
 
-def train_head(features: Features, folds: int = DEFAULT_FOLDS, l2: float | None = None, seed: int = 0,
-               balanced: bool = True, progress: Callable[[int, int], None] | None = None,
-               cancel=None) -> TeachResult:
+def train_head(
+    features: Features,
+    folds: int = DEFAULT_FOLDS,
+    l2: float | None = None,
+    seed: int = 0,
+    balanced: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    cancel=None,
+) -> TeachResult:
     """Cross-validate every candidate head of the backbone at every l2 of L2_GRID (or `l2`), pick
     one (the most preferred head whose log-loss is within one standard error of the best), and
     fit it again on every image. progress(done, total) after each fold and at the end."""
@@ -160,7 +172,7 @@ def train_head(features: Features, folds: int = DEFAULT_FOLDS, l2: float | None 
     labels = features.image_labels
     images = labels.size
     row_labels = labels[features.row_image]
-    grid = sorted(L2_GRID if l2 is None else (l2,), reverse=True)     # strong to weak: warm starts
+    grid = sorted(L2_GRID if l2 is None else (l2,), reverse=True)  # strong to weak: warm starts
     n_folds = min(folds, images) if images >= 2 else 0
     fold_of = assign_folds(labels, n_folds, seed) if n_folds else None
     total = len(backbone.heads) * n_folds + 1
@@ -182,29 +194,44 @@ def train_head(features: Features, folds: int = DEFAULT_FOLDS, l2: float | None 
                 fit = problem.fit(value, state)
                 state = fit.state
                 log_p[value][features.row_image[test_rows]] = log_probabilities(
-                    features.vectors[test_rows][:, columns], fit.weights, fit.bias)
+                    features.vectors[test_rows][:, columns], fit.weights, fit.bias
+                )
             done += 1
             if progress is not None:
                 progress(done, total)
         for value in grid:
             losses = -log_p[value][np.arange(images), labels]
-            trials.append(Trial(head, value, float(losses.mean()), float(losses.std() / np.sqrt(images)),
-                                float(np.mean(np.argmax(log_p[value], axis=1) == labels))))
+            trials.append(
+                Trial(
+                    head,
+                    value,
+                    float(losses.mean()),
+                    float(losses.std() / np.sqrt(images)),
+                    float(np.mean(np.argmax(log_p[value], axis=1) == labels)),
+                )
+            )
             out_of_fold[(head, value)] = np.exp(log_p[value])
     head, chosen_l2 = _choose(backbone.heads, trials, L2_WITHOUT_CV if l2 is None else l2)
     columns = backbone.columns(head)
     fit = Problem(features.vectors[:, columns], row_labels, k, balanced).fit(chosen_l2)
-    model = TaughtModel(backbone, head, features.classes, fit.weights.astype(np.float32),
-                        fit.bias.astype(np.float32))
+    model = TaughtModel(backbone, head, features.classes, fit.weights.astype(np.float32), fit.bias.astype(np.float32))
     if progress is not None:
         progress(total, total)
     counts = np.bincount(labels, minlength=k)
-    return TeachResult(model, head, chosen_l2,
-                       evaluate(out_of_fold[(head, chosen_l2)], labels, k) if n_folds else None,
-                       n_folds, tuple(trials), evaluate(model.probabilities(features.vectors), row_labels, k),
-                       images, tuple(name for name, n in zip(features.classes, counts) if n < MIN_TRUSTED),
-                       features, time.perf_counter() - start,
-                       out_of_fold[(head, chosen_l2)] if n_folds else None)
+    return TeachResult(
+        model,
+        head,
+        chosen_l2,
+        evaluate(out_of_fold[(head, chosen_l2)], labels, k) if n_folds else None,
+        n_folds,
+        tuple(trials),
+        evaluate(model.probabilities(features.vectors), row_labels, k),
+        images,
+        tuple(name for name, n in zip(features.classes, counts) if n < MIN_TRUSTED),
+        features,
+        time.perf_counter() - start,
+        out_of_fold[(head, chosen_l2)] if n_folds else None,
+    )
 
 
 def _choose(heads, trials: list[Trial], fallback_l2: float) -> tuple[Head, float]:
@@ -222,11 +249,21 @@ def _choose(heads, trials: list[Trial], fallback_l2: float) -> tuple[Head, float
     return best.head, best.l2
 
 
-def teach(backbone: Backbone, dataset: Dataset, augment: Sequence[str] = ("flip",),
-          folds: int = DEFAULT_FOLDS, l2: float | None = None, seed: int = 0,
-          cache: FeatureCache | None = None, progress=None, cancel=None) -> TeachResult:
+def teach(
+    backbone: Backbone,
+    dataset: Dataset,
+    augment: Sequence[str] = ("flip",),
+    folds: int = DEFAULT_FOLDS,
+    l2: float | None = None,
+    seed: int = 0,
+    cache: FeatureCache | None = None,
+    progress=None,
+    cancel=None,
+) -> TeachResult:
     """extract_features, then train_head. progress(stage, done, total): stage "features" or "training"."""
+
     def report(stage):
         return None if progress is None else (lambda done, total: progress(stage, done, total))
+
     features = extract_features(backbone, dataset, augment, cache, report("features"), cancel)
     return train_head(features, folds, l2, seed, progress=report("training"), cancel=cancel)

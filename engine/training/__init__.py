@@ -14,10 +14,25 @@ The pieces, one concept a module:
 - initial: darknet's random starting weights; curve: the loss curve (CSV and PNG);
 - run: the whole loop with its checkpoints, validation and outputs; partial, darknet's `partial`.
 """
+
 from .data import Dataset, read_dataset
 from .run import Interrupted, RunOptions, RunProgress, RunResult, partial, train, validate
 from .settings import Augment, TrainSettings, read_settings
 from .trainer import Trainer, TrainingError
 
-__all__ = ["Augment", "Dataset", "Interrupted", "RunOptions", "RunProgress", "RunResult", "TrainSettings",
-           "Trainer", "TrainingError", "partial", "read_dataset", "read_settings", "train", "validate"]
+__all__ = [
+    "Augment",
+    "Dataset",
+    "Interrupted",
+    "RunOptions",
+    "RunProgress",
+    "RunResult",
+    "TrainSettings",
+    "Trainer",
+    "TrainingError",
+    "partial",
+    "read_dataset",
+    "read_settings",
+    "train",
+    "validate",
+]

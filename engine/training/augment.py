@@ -7,6 +7,7 @@ sampled bilinearly into the network's w x h (darknet's rotate_crop_image: black 
 photo); a mirror on a coin flip; then the hue shifted and saturation and exposure scaled
 (darknet's random_distort_image), the result clipped to 0..1.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,27 +25,32 @@ def center_crop(img: np.ndarray, w: int, h: int) -> np.ndarray:
     im_h, im_w = img.shape[:2]
     m = min(im_w, im_h)
     x0, y0 = (im_w - m) // 2, (im_h - m) // 2
-    return resize(img[y0:y0 + m, x0:x0 + m], w, h)
+    return resize(img[y0 : y0 + m, x0 : x0 + m], w, h)
 
 
 def scale_and_crop(img: np.ndarray, size: int, w: int, h: int) -> np.ndarray:
     """The shorter side scaled to `size`, then the middle w x h (what validation sees: the
     training crops' scale, without their randomness)."""
     im_h, im_w = img.shape[:2]
-    return cv2.warpAffine(img, crop_matrix(im_w, im_h, size / min(im_w, im_h), 0.0, 1.0, 0.0, 0.0, False, w, h),
-                          (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
+    return cv2.warpAffine(
+        img,
+        crop_matrix(im_w, im_h, size / min(im_w, im_h), 0.0, 1.0, 0.0, 0.0, False, w, h),
+        (w, h),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+    )
 
 
-def crop_matrix(im_w: int, im_h: int, s: float, rad: float, aspect: float, dx: float, dy: float, flip: bool,
-                w: int, h: int) -> np.ndarray:
+def crop_matrix(
+    im_w: int, im_h: int, s: float, rad: float, aspect: float, dx: float, dy: float, flip: bool, w: int, h: int
+) -> np.ndarray:
     """darknet's rotate_crop_image as the 2x3 map from an output pixel (x, y) to where it samples
     the photo: R(rad) . ((x - w/2 + dx) * aspect / s, (y - h/2 + dy) / s) + the photo's centre;
     flip mirrors the output (x -> w - 1 - x)."""
     c, sn = math.cos(rad), math.sin(rad)
     a, b = aspect / s, 1 / s
     ox, oy = (dx - w / 2) * a, (dy - h / 2) * b
-    matrix = np.array([[c * a, -sn * b, c * ox - sn * oy + im_w / 2],
-                       [sn * a, c * b, sn * ox + c * oy + im_h / 2]])
+    matrix = np.array([[c * a, -sn * b, c * ox - sn * oy + im_w / 2], [sn * a, c * b, sn * ox + c * oy + im_h / 2]])
     if flip:
         matrix[:, 2] += matrix[:, 0] * (w - 1)
         matrix[:, 0] *= -1
@@ -54,13 +60,14 @@ def crop_matrix(im_w: int, im_h: int, s: float, rad: float, aspect: float, dx: f
 @dataclass(frozen=True)
 class Draws:
     """The random choices of darknet's augmentation for a batch, one value per image."""
+
     aspect: np.ndarray
     size: np.ndarray
     rad: np.ndarray
-    fx: np.ndarray              # the crop's offset, as a share of the room there is (-1..1)
+    fx: np.ndarray  # the crop's offset, as a share of the room there is (-1..1)
     fy: np.ndarray
     flip: np.ndarray
-    hue: np.ndarray             # degrees
+    hue: np.ndarray  # degrees
     saturation: np.ndarray
     exposure: np.ndarray
 
@@ -72,11 +79,17 @@ def rand_scales(rng: np.random.Generator, s: float, n: int) -> np.ndarray:
 
 
 def draw(rng: np.random.Generator, aug: Augment, n: int) -> Draws:
-    return Draws(aspect=rand_scales(rng, aug.aspect, n), size=rng.integers(aug.min_size, aug.max_size + 1, n),
-                 rad=rng.uniform(-1, 1, n) * aug.angle * math.pi / 180, fx=rng.uniform(-1, 1, n),
-                 fy=rng.uniform(-1, 1, n), flip=(rng.random(n) < 0.5) & aug.flip,
-                 hue=rng.uniform(-1, 1, n) * aug.hue * 360, saturation=rand_scales(rng, aug.saturation, n),
-                 exposure=rand_scales(rng, aug.exposure, n))
+    return Draws(
+        aspect=rand_scales(rng, aug.aspect, n),
+        size=rng.integers(aug.min_size, aug.max_size + 1, n),
+        rad=rng.uniform(-1, 1, n) * aug.angle * math.pi / 180,
+        fx=rng.uniform(-1, 1, n),
+        fy=rng.uniform(-1, 1, n),
+        flip=(rng.random(n) < 0.5) & aug.flip,
+        hue=rng.uniform(-1, 1, n) * aug.hue * 360,
+        saturation=rand_scales(rng, aug.saturation, n),
+        exposure=rand_scales(rng, aug.exposure, n),
+    )
 
 
 def augment_image(img: np.ndarray, aug: Augment, d: Draws, k: int, w: int, h: int) -> np.ndarray:
@@ -91,8 +104,14 @@ def augment_image(img: np.ndarray, aug: Augment, d: Draws, k: int, w: int, h: in
     dx = (im_w * s / aspect - w) / 2 * float(d.fx[k])
     dy = (im_h * s - h) / 2 * float(d.fy[k])
     matrix = crop_matrix(im_w, im_h, s, float(d.rad[k]), aspect, dx, dy, bool(d.flip[k]), w, h)
-    return cv2.warpAffine(img, matrix, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    return cv2.warpAffine(
+        img,
+        matrix,
+        (w, h),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
 
 
 def distort_colors(batch: np.ndarray, aug: Augment, d: Draws) -> None:
@@ -101,7 +120,7 @@ def distort_colors(batch: np.ndarray, aug: Augment, d: Draws) -> None:
     if aug.hue == 0 and aug.saturation == 1 and aug.exposure == 1:
         return
     n, h, w, _ = batch.shape
-    hsv = cv2.cvtColor(batch.reshape(n * h, w, 3), cv2.COLOR_RGB2HSV).reshape(n, h, w, 3)   # H in degrees
+    hsv = cv2.cvtColor(batch.reshape(n * h, w, 3), cv2.COLOR_RGB2HSV).reshape(n, h, w, 3)  # H in degrees
     hsv[..., 0] = np.mod(hsv[..., 0] + d.hue[:n, None, None].astype(np.float32), 360)
     hsv[..., 1] *= d.saturation[:n, None, None].astype(np.float32)
     hsv[..., 2] *= d.exposure[:n, None, None].astype(np.float32)
@@ -115,8 +134,8 @@ def plain(img: np.ndarray, w: int, h: int) -> np.ndarray:
     return img if img.shape[:2] == (h, w) else resize(img, w, h)
 
 
-cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)   # no libjpeg warnings on the terminal
-_READ_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION      # darknet applies no EXIF rotation
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # no libjpeg warnings on the terminal
+_READ_FLAGS = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION  # darknet applies no EXIF rotation
 
 
 def read_rgb_bytes(path: str) -> np.ndarray:

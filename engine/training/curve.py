@@ -1,4 +1,5 @@
 """The loss curve of a training run: a CSV of every update and a PNG drawn from it."""
+
 from __future__ import annotations
 
 import io
@@ -11,7 +12,7 @@ from ..files import write_atomic
 
 CSV_HEADER = "update,images,loss,avg_loss,rate,seconds\n"
 SIZE = (800, 420)
-MARGIN = (60, 20, 20, 40)           # left, top, right, bottom
+MARGIN = (60, 20, 20, 40)  # left, top, right, bottom
 
 
 def csv_row(update: int, images: int, loss: float, avg: float, rate: float, seconds: float) -> str:

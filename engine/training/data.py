@@ -9,6 +9,7 @@ Two ways to say it, as darknet's classifier training reads it:
 Relative paths in a `.data` file or a list are read from the current folder, as darknet does,
 or else from the folder of the file that names them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,9 +24,9 @@ from .trainer import TrainingError
 @dataclass(frozen=True)
 class Dataset:
     paths: tuple[str, ...]
-    labels: np.ndarray              # (images,) class index of each path
-    names: tuple[str, ...]          # class names, in label order
-    source: str                     # the folder or file it came from, for messages
+    labels: np.ndarray  # (images,) class index of each path
+    names: tuple[str, ...]  # class names, in label order
+    source: str  # the folder or file it came from, for messages
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -56,15 +57,17 @@ def _folder(folder: Path, names: tuple[str, ...] | None) -> Dataset:
     if names is not None:
         unknown = [c for c in classes if c not in names]
         if unknown:
-            raise TrainingError(f"{folder / unknown[0]}: '{unknown[0]}' is not one of the trained classes "
-                                f"({', '.join(names)})")
+            raise TrainingError(
+                f"{folder / unknown[0]}: '{unknown[0]}' is not one of the trained classes ({', '.join(names)})"
+            )
     order = names if names is not None else tuple(classes)
     paths, labels = [], []
     for name in classes:
         found = _images_in(folder / name)
         if not found:
-            raise TrainingError(f"{folder / name}: the class folder has no images "
-                                f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise TrainingError(
+                f"{folder / name}: the class folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})"
+            )
         paths += found
         labels += [order.index(name)] * len(found)
     return Dataset(tuple(paths), np.array(labels, np.int64), tuple(order), str(folder))
@@ -100,8 +103,9 @@ def read_options(path: Path) -> dict[str, tuple[str, int]]:
 
 def _lines(path: Path, what: str) -> list[str]:
     try:
-        return [line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
-                if line.strip()]
+        return [
+            line.strip() for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()
+        ]
     except OSError as exc:
         raise TrainingError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
 
@@ -129,8 +133,9 @@ def _data_file(path: Path, key: str, names: tuple[str, ...] | None) -> Dataset:
     for number, raw in enumerate(_lines(list_file, "image list"), 1):
         found = [i for i, name in enumerate(names) if name in raw]
         if not found:
-            raise TrainingError(f"{list_file}:{number}: {raw} names no label (each path must contain one "
-                                f"of: {', '.join(names)})")
+            raise TrainingError(
+                f"{list_file}:{number}: {raw} names no label (each path must contain one of: {', '.join(names)})"
+            )
         if len(found) > 1:
             both = " and ".join(f"'{names[i]}'" for i in found[:2])
             raise TrainingError(f"{list_file}:{number}: {raw} contains two labels, {both}: which class is it?")

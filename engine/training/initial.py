@@ -1,6 +1,7 @@
 """darknet's starting weights for a network trained from scratch (make_convolutional_layer,
 make_connected_layer): conv weights normal with standard deviation sqrt(2 / fan-in), connected
 weights uniform in +-sqrt(2 / inputs), biases and rolling statistics 0, batch-norm scales 1."""
+
 from __future__ import annotations
 
 import numpy as np

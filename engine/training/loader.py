@@ -7,6 +7,7 @@ generator seeded by (seed, its batch's place in the run), so a run is the same w
 threads do.
 An unreadable image is skipped and counted, and the next one takes its place.
 """
+
 from __future__ import annotations
 
 import queue
@@ -21,17 +22,26 @@ from .data import Dataset
 from .settings import Augment
 from .trainer import TrainingError
 
-DEPTH = 3                 # batches decoded ahead of the engine
-DECODERS = 2              # threads decoding the photos of a batch
+DEPTH = 3  # batches decoded ahead of the engine
+DECODERS = 2  # threads decoding the photos of a batch
 
 
 class Loader:
-    def __init__(self, data: Dataset, width: int, height: int, batch: int, augment: Augment | None,
-                 in_order: bool = False, seed: int = 0, start: int = 0):
+    def __init__(
+        self,
+        data: Dataset,
+        width: int,
+        height: int,
+        batch: int,
+        augment: Augment | None,
+        in_order: bool = False,
+        seed: int = 0,
+        start: int = 0,
+    ):
         self.data, self.w, self.h, self.batch = data, width, height, batch
         self.augment, self.in_order, self.seed = augment, in_order, seed
-        self.position = start                 # images handed out so far (the run's place in its order)
-        self.skipped: dict[str, str] = {}     # path -> why it could not be read
+        self.position = start  # images handed out so far (the run's place in its order)
+        self.skipped: dict[str, str] = {}  # path -> why it could not be read
         self._queue: queue.Queue = queue.Queue(maxsize=DEPTH)
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(DECODERS, thread_name_prefix="tdn-decoder")
@@ -84,8 +94,11 @@ class Loader:
             places = [(p, self._index(p)) for p in range(self.position, self.position + len(free))]
             self.position += len(free)
             chunks = np.array_split(np.arange(len(free)), DECODERS)
-            jobs = [self._pool.submit(self._fill, x, [free[i] for i in c], [places[i] for i in c], draws)
-                    for c in chunks if len(c)]
+            jobs = [
+                self._pool.submit(self._fill, x, [free[i] for i in c], [places[i] for i in c], draws)
+                for c in chunks
+                if len(c)
+            ]
             still_free = []
             for job in jobs:
                 for slot, index, error in job.result():
@@ -97,8 +110,9 @@ class Loader:
                     still_free.append(slot)
                     failures_in_a_row += 1
                     if failures_in_a_row >= len(self.data):
-                        raise TrainingError(f"{self.data.source}: none of its {len(self.data)} images "
-                                            f"could be read (the last: {error})")
+                        raise TrainingError(
+                            f"{self.data.source}: none of its {len(self.data)} images could be read (the last: {error})"
+                        )
             free = sorted(still_free)
         if self.augment is not None:
             distort_colors(x, self.augment, draws)

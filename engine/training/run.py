@@ -7,6 +7,7 @@ Writes into out_dir: <stem>.weights (darknet's format) at the end, <stem>.cfg an
 on an interruption, and the loss curve <stem>.csv (every update) and <stem>.png. Every file is
 written whole or not at all (engine.files).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,9 +32,9 @@ from .loader import Loader
 from .settings import read_settings
 from .trainer import Trainer, TrainingError, output_layer
 
-CHECKPOINT_EVERY = 100         # updates between .backup files (darknet: 1000 for classifiers)
-SPEED_SKIP = 10                # updates left out of the speed's median (compiling, caches warming)
-VALID_CHUNK = 64               # validation images a forward pass
+CHECKPOINT_EVERY = 100  # updates between .backup files (darknet: 1000 for classifiers)
+SPEED_SKIP = 10  # updates left out of the speed's median (compiling, caches warming)
+VALID_CHUNK = 64  # validation images a forward pass
 
 
 class Interrupted(TrainingError):
@@ -45,12 +46,12 @@ class RunOptions:
     cfg: str
     data: str
     out_dir: str = "."
-    weights: str | None = None      # start from these (else darknet's random start)
-    clear: bool = False             # restart the schedule: seen = 0, as darknet's -clear
-    valid: str | None = None        # a class folder or .data to report top-1/top-5 on
+    weights: str | None = None  # start from these (else darknet's random start)
+    clear: bool = False  # restart the schedule: seen = 0, as darknet's -clear
+    valid: str | None = None  # a class folder or .data to report top-1/top-5 on
     valid_every: int | None = None  # updates between validations (None: a quarter of a run of 100 or more
-                                    # updates, else the end only; 0: the end only)
-    batches: int | None = None      # stop after this many updates (the schedule is unchanged)
+    # updates, else the end only; 0: the end only)
+    batches: int | None = None  # stop after this many updates (the schedule is unchanged)
     in_order: bool = False
     augment: bool = True
     seed: int = 0
@@ -59,9 +60,9 @@ class RunOptions:
 
 @dataclass
 class RunProgress:
-    update: int                     # darknet's batch number (updates the weights have had)
-    done: int                       # updates in this run
-    total: int                      # updates this run will make
+    update: int  # darknet's batch number (updates the weights have had)
+    done: int  # updates in this run
+    total: int  # updates this run will make
     loss: float
     avg_loss: float
     rate: float
@@ -80,15 +81,24 @@ class RunResult:
     top5: float | None = None
     weights: str = ""
     skipped: dict = field(default_factory=dict)
-    validations: list = field(default_factory=list)     # (update, top1, top5)
+    validations: list = field(default_factory=list)  # (update, top1, top5)
 
     def as_json(self) -> dict:
-        out = {"images": self.images, "batches": self.batches, "seconds": round(self.seconds, 3),
-               "images_per_second": round(self.images_per_second, 1), "final_loss": self.final_loss,
-               "weights": self.weights, "skipped_images": len(self.skipped)}
+        out = {
+            "images": self.images,
+            "batches": self.batches,
+            "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.images_per_second, 1),
+            "final_loss": self.final_loss,
+            "weights": self.weights,
+            "skipped_images": len(self.skipped),
+        }
         if self.top1 is not None:
-            out.update(top1=self.top1, top5=self.top5,
-                       validations=[{"update": u, "top1": t1, "top5": t5} for u, t1, t5 in self.validations])
+            out.update(
+                top1=self.top1,
+                top5=self.top5,
+                validations=[{"update": u, "top1": t1, "top5": t5} for u, t1, t5 in self.validations],
+            )
         return out
 
 
@@ -106,7 +116,7 @@ def _start(options: RunOptions, spec) -> tuple[list, int, int]:
     header, read = read_weights(options.weights, spec, prefix=True)
     if not any(read):
         raise TrainingError(f"{options.weights}: holds no layer's weights (only a header): nothing to start from")
-    params[:len(read)] = read
+    params[: len(read)] = read
     return params, 0 if options.clear else header.seen, len(read)
 
 
@@ -120,8 +130,10 @@ def prepare(options: RunOptions):
     last = output_layer(spec)
     classes = int(np.prod(spec.shapes[last]))
     if len(data.names) != classes:
-        raise TrainingError(f"{options.data}: {len(data.names)} classes, but {spec.layers[last].describe()} "
-                            f"gives {classes} outputs: the cfg's last layers must have one output per class")
+        raise TrainingError(
+            f"{options.data}: {len(data.names)} classes, but {spec.layers[last].describe()} "
+            f"gives {classes} outputs: the cfg's last layers must have one output per class"
+        )
     valid = read_dataset(options.valid, "valid", data.names) if options.valid else None
     params, seen, based = _start(options, spec)
     return spec, settings, data, valid, params, seen, based
@@ -139,7 +151,7 @@ def validate(spec, params, valid: Dataset, crop_size: int | None) -> tuple[float
     top1 = top5 = seen = 0
     for start in range(0, len(valid), VALID_CHUNK):
         images, labels = [], []
-        for path, label in zip(valid.paths[start:start + VALID_CHUNK], valid.labels[start:start + VALID_CHUNK]):
+        for path, label in zip(valid.paths[start : start + VALID_CHUNK], valid.labels[start : start + VALID_CHUNK]):
             try:
                 img = load_image(path)
             except ImageError:
@@ -165,12 +177,14 @@ def train(options: RunOptions, on_update=None, on_message=None) -> RunResult:
     TrainingError when the loss stops being finite (keeping the last good checkpoint)."""
     spec, settings, data, valid, params, seen, based = prepare(options)
     if on_message and 0 < based < len(spec.layers):
-        on_message(f"{options.weights}: the first {based} of {len(spec.layers)} layers; the others start from "
-                   "random weights")
+        on_message(
+            f"{options.weights}: the first {based} of {len(spec.layers)} layers; the others start from random weights"
+        )
     batch = settings.batch
     loader_bytes = Loader.bytes_needed(batch, spec.width, spec.height)
-    trainer = Trainer(spec, params, settings, seen=seen, compiled=options.compiled, seed=options.seed,
-                      extra_bytes=loader_bytes)
+    trainer = Trainer(
+        spec, params, settings, seen=seen, compiled=options.compiled, seed=options.seed, extra_bytes=loader_bytes
+    )
     out = paths_for(options.out_dir, spec.name)
     Path(options.out_dir).mkdir(parents=True, exist_ok=True)
     if Path(options.cfg).resolve() != out["cfg"].resolve():
@@ -202,7 +216,7 @@ def train(options: RunOptions, on_update=None, on_message=None) -> RunResult:
 
     stop = threading.Event()
 
-    def on_sigint(signum, frame):         # the first Ctrl+C stops after this update, a second at once
+    def on_sigint(signum, frame):  # the first Ctrl+C stops after this update, a second at once
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
@@ -213,37 +227,56 @@ def train(options: RunOptions, on_update=None, on_message=None) -> RunResult:
         for done in range(1, total + 1):
             if stop.is_set():
                 raise KeyboardInterrupt
-            tick = time.perf_counter()        # a batch's time includes any wait for the loader
+            tick = time.perf_counter()  # a batch's time includes any wait for the loader
             x, labels = loader.next()
             loss = trainer.train_update(x, labels)
             times.append(time.perf_counter() - tick)
             if not math.isfinite(loss):
-                kept = (f"the last good checkpoint is {out['backup']} (update {last_checkpoint})"
-                        if last_checkpoint is not None else "no checkpoint had been written yet")
-                raise TrainingError(f"training diverged at update {trainer.batches_done}: the loss is {loss}; "
-                                    f"{kept}; a lower learning_rate or a burn_in in the cfg's [net] may help")
+                kept = (
+                    f"the last good checkpoint is {out['backup']} (update {last_checkpoint})"
+                    if last_checkpoint is not None
+                    else "no checkpoint had been written yet"
+                )
+                raise TrainingError(
+                    f"training diverged at update {trainer.batches_done}: the loss is {loss}; "
+                    f"{kept}; a lower learning_rate or a burn_in in the cfg's [net] may help"
+                )
             avg = loss if avg < 0 else avg * 0.9 + loss * 0.1
             rate = trainer.rate()
-            rows.append(curve.csv_row(trainer.batches_done, trainer.seen, loss, avg, rate,
-                                      time.perf_counter() - started))
+            rows.append(
+                curve.csv_row(trainer.batches_done, trainer.seen, loss, avg, rate, time.perf_counter() - started)
+            )
             speed = _speed(times, batch)
             result.final_loss = loss
             if on_update:
-                on_update(RunProgress(trainer.batches_done, done, total, loss, avg, rate, speed,
-                                      (total - done) * batch / speed if speed else 0.0))
+                on_update(
+                    RunProgress(
+                        trainer.batches_done,
+                        done,
+                        total,
+                        loss,
+                        avg,
+                        rate,
+                        speed,
+                        (total - done) * batch / speed if speed else 0.0,
+                    )
+                )
             if trainer.batches_done % CHECKPOINT_EVERY == 0:
                 checkpoint()
             if valid is not None and every and done % every == 0 and done < total:
                 top1, top5 = validate(spec, params, valid, crop_size)
                 result.validations.append((trainer.batches_done, top1, top5))
                 if on_message:
-                    on_message(f"update {trainer.batches_done}: top-1 {top1:.1%}, top-5 {top5:.1%} "
-                               f"on {len(valid)} images")
+                    on_message(
+                        f"update {trainer.batches_done}: top-1 {top1:.1%}, top-5 {top5:.1%} on {len(valid)} images"
+                    )
     except KeyboardInterrupt:
         loader.close()
         checkpoint()
-        raise Interrupted(f"interrupted at update {trainer.batches_done}: saved {out['backup']}; resume with "
-                          f"--weights {out['backup']}") from None
+        raise Interrupted(
+            f"interrupted at update {trainer.batches_done}: saved {out['backup']}; resume with "
+            f"--weights {out['backup']}"
+        ) from None
     finally:
         loader.close()
         if in_main:
@@ -273,9 +306,11 @@ def _updates_to_make(options: RunOptions, settings, trainer: Trainer) -> int:
         raise TrainingError(f"{options.cfg}: the [net] has no max_batches: give --batches N")
     left = settings.max_batches - trainer.batches_done
     if left <= 0:
-        raise TrainingError(f"{options.weights}: these weights have already had {trainer.batches_done} updates, the "
-                            f"cfg's max_batches={settings.max_batches}: use --clear to start the schedule again, "
-                            "or --batches N for more")
+        raise TrainingError(
+            f"{options.weights}: these weights have already had {trainer.batches_done} updates, the "
+            f"cfg's max_batches={settings.max_batches}: use --clear to start the schedule again, "
+            "or --batches N for more"
+        )
     return left
 
 
@@ -301,4 +336,3 @@ def partial(cfg: str, weights: str, out: str, layers: int) -> int:
     cut = spec.__class__(spec.path, spec.width, spec.height, spec.channels, spec.layers[:layers], spec.shapes[:layers])
     write_weights(out, cut, params[:layers], 0)
     return sum(a.size for p in params[:layers] for a in p.values())
-

@@ -4,6 +4,7 @@ defaults), the learning-rate policy, and the per-layer `learning_rate` scale and
 The engine's parser (engine/spec.py) accepts these and leaves them alone; this module reads the
 same sections again, so every message names the cfg's file and line.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,6 +24,7 @@ class Augment:
     random size in [min_size, max_size], an aspect change, a rotation and a random crop of the
     network's size; a coin-flip mirror; hue, saturation and exposure jitter. center: scale and
     crop the middle instead of at random."""
+
     min_size: int
     max_size: int
     angle: float = 0.0
@@ -36,8 +38,8 @@ class Augment:
 
 @dataclass(frozen=True)
 class TrainSettings:
-    batch: int                       # images per update (the cfg's batch)
-    subdivisions: int                # calls an update is split into: batch/subdivisions images each
+    batch: int  # images per update (the cfg's batch)
+    subdivisions: int  # calls an update is split into: batch/subdivisions images each
     learning_rate: float
     momentum: float
     decay: float
@@ -56,8 +58,8 @@ class TrainSettings:
     eps: float = 1e-7
     clip: float = 0.0
     augment: Augment = Augment(0, 0)
-    layer_rates: tuple[float, ...] = ()      # each layer's learning_rate scale
-    stop_backward: int = -1                  # the last layer with stopbackward=1, or -1
+    layer_rates: tuple[float, ...] = ()  # each layer's learning_rate scale
+    stop_backward: int = -1  # the last layer with stopbackward=1, or -1
 
     @property
     def call_batch(self) -> int:
@@ -81,12 +83,12 @@ class TrainSettings:
                 rate *= scale
             return rate
         if self.policy == "exp":
-            return base * self.gamma ** batch_num
+            return base * self.gamma**batch_num
         if self.policy == "poly":
             return base * max(0.0, 1 - batch_num / self.max_batches) ** self.power
         if self.policy == "sigmoid":
             return base / (1 + math.exp(min(700.0, self.gamma * (batch_num - self.step))))
-        return base * (rng or np.random.default_rng()).uniform(0, 1) ** self.power      # random
+        return base * (rng or np.random.default_rng()).uniform(0, 1) ** self.power  # random
 
 
 def read_settings(spec: NetworkSpec, text: str | None = None) -> TrainSettings:
@@ -108,11 +110,18 @@ def read_settings(spec: NetworkSpec, text: str | None = None) -> TrainSettings:
     if policy == "poly" and max_batches == 0:
         raise net.error("policy=poly needs max_batches", "policy")
     values = dict(
-        batch=batch, subdivisions=subdivisions, policy=policy, max_batches=max_batches,
-        learning_rate=net.get_float("learning_rate", 0.001), momentum=net.get_float("momentum", 0.9),
-        decay=net.get_float("decay", 0.0001), burn_in=max(0, net.get_int("burn_in", 0)),
-        power=net.get_float("power", 4.0), clip=net.get_float("clip", 0.0),
-        adam=net.get_flag("adam"), layer_rates=tuple(_layer_rate(s) for s in sections[1:]),
+        batch=batch,
+        subdivisions=subdivisions,
+        policy=policy,
+        max_batches=max_batches,
+        learning_rate=net.get_float("learning_rate", 0.001),
+        momentum=net.get_float("momentum", 0.9),
+        decay=net.get_float("decay", 0.0001),
+        burn_in=max(0, net.get_int("burn_in", 0)),
+        power=net.get_float("power", 4.0),
+        clip=net.get_float("clip", 0.0),
+        adam=net.get_flag("adam"),
+        layer_rates=tuple(_layer_rate(s) for s in sections[1:]),
         stop_backward=max((i for i, s in enumerate(sections[1:]) if s.get_flag("stopbackward")), default=-1),
     )
     if values["adam"]:
@@ -160,13 +169,23 @@ def _augment(net: Section, spec: NetworkSpec) -> Augment:
     min_ratio = net.get_float("min_ratio", min_crop / w)
     low, high = int(min_ratio * w), int(max_ratio * w)
     if low < 1 or high < low:
-        raise net.error(f"the crop sizes run from {low} to {high} pixels: give min_crop <= max_crop, both "
-                        "positive", "min_crop" if "min_crop" in net.options else "max_crop")
+        raise net.error(
+            f"the crop sizes run from {low} to {high} pixels: give min_crop <= max_crop, both positive",
+            "min_crop" if "min_crop" in net.options else "max_crop",
+        )
     aspect = net.get_float("aspect", 1.0)
     saturation, exposure = net.get_float("saturation", 1.0), net.get_float("exposure", 1.0)
     for key, value in (("aspect", aspect), ("saturation", saturation), ("exposure", exposure)):
         if value <= 0:
             raise net.error(f"{key}={value} must be positive", key)
-    return Augment(low, high, angle=net.get_float("angle", 0.0), aspect=aspect, hue=net.get_float("hue", 0.0),
-                   saturation=saturation, exposure=exposure, flip=net.get_flag("flip", 1),
-                   center=net.get_flag("center"))
+    return Augment(
+        low,
+        high,
+        angle=net.get_float("angle", 0.0),
+        aspect=aspect,
+        hue=net.get_float("hue", 0.0),
+        saturation=saturation,
+        exposure=exposure,
+        flip=net.get_flag("flip", 1),
+        center=net.get_flag("center"),
+    )

@@ -7,6 +7,7 @@ Every buffer a training pass needs (each layer's output and delta, batch-norm st
 max pools' winners, the updates that carry the momentum, the shared im2col workspace) is added
 up in a dry run and checked against the memory budget before any is allocated.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,14 +35,23 @@ def output_layer(spec: NetworkSpec) -> int:
 
 
 class Trainer:
-    def __init__(self, spec: NetworkSpec, params: Params, settings: TrainSettings, *, seen: int = 0,
-                 compiled: bool = True, seed: int = 0, extra_bytes: int = 0):
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        params: Params,
+        settings: TrainSettings,
+        *,
+        seen: int = 0,
+        compiled: bool = True,
+        seed: int = 0,
+        extra_bytes: int = 0,
+    ):
         """extra_bytes: what the caller holds beside the network (the loader's batches), added to
         the memory check."""
         self.spec, self.params, self.settings = spec, params, settings
-        self.seen = seen                  # images trained on, as darknet counts them
-        self.calls = 0                    # forward/backward calls since the start
-        self.t = 0                        # updates made (Adam's step count)
+        self.seen = seen  # images trained on, as darknet counts them
+        self.calls = 0  # forward/backward calls since the start
+        self.t = 0  # updates made (Adam's step count)
         self.k = training_kernels(compiled)
         self.rng = np.random.default_rng(seed)
         self.batch = settings.call_batch
@@ -64,15 +74,22 @@ class Trainer:
             if bn:
                 shape = spec.shapes[layer.index]
                 if self.batch * shape[0] * shape[1] < 2:
-                    raise TrainingError(f"{layer.describe()}: batch_normalize needs two or more values per "
-                                        f"channel in a call, and batch/subdivisions is {self.batch}")
-        scorers = [layer for layer in spec.layers if layer.kind == "cost"
-                   or (layer.kind == "softmax" and not layer.noloss and layer.index == output_layer(spec))]
+                    raise TrainingError(
+                        f"{layer.describe()}: batch_normalize needs two or more values per "
+                        f"channel in a call, and batch/subdivisions is {self.batch}"
+                    )
+        scorers = [
+            layer
+            for layer in spec.layers
+            if layer.kind == "cost"
+            or (layer.kind == "softmax" and not layer.noloss and layer.index == output_layer(spec))
+        ]
         if not any(layer.param_layout(shape) for layer, shape in zip(spec.layers, spec.input_shapes())):
             raise TrainingError(f"{spec.path}: nothing to train: no layer has weights")
         if not scorers:
-            raise TrainingError(f"{spec.path}: nothing to learn from: the cfg needs a [softmax] as its last "
-                                "layer, or a [cost] layer")
+            raise TrainingError(
+                f"{spec.path}: nothing to learn from: the cfg needs a [softmax] as its last layer, or a [cost] layer"
+            )
 
     def _build(self, dry_run: bool) -> None:
         spec, k, batch = self.spec, self.k, self.batch
@@ -88,11 +105,18 @@ class Trainer:
         learns = np.cumsum([bool(step.learned) and i > stop for i, step in enumerate(self.steps)])
         # a layer's delta is needed where something at or before it learns by backward (none at
         # or before a stopbackward layer, which the backward pass never reaches)
-        self.deltas = [memory.empty((batch,) + shape, np.float32) if learns[i] else None
-                       for i, shape in enumerate(spec.shapes)]
-        self.moments = [{name: (memory.empty(a.shape, np.float32), memory.empty(a.shape, np.float32))
-                         for name, a in step.learned.items()} if self.settings.adam else {}
-                        for step in self.steps]
+        self.deltas = [
+            memory.empty((batch,) + shape, np.float32) if learns[i] else None for i, shape in enumerate(spec.shapes)
+        ]
+        self.moments = [
+            {
+                name: (memory.empty(a.shape, np.float32), memory.empty(a.shape, np.float32))
+                for name, a in step.learned.items()
+            }
+            if self.settings.adam
+            else {}
+            for step in self.steps
+        ]
         if dry_run:
             return
         workspace = memory.empty(self._workspace_floats, np.float32)
@@ -103,8 +127,11 @@ class Trainer:
             for m, v in moments.values():
                 m[...] = 0
                 v[...] = 0
-        self.scorers = [i for i, step in enumerate(self.steps) if getattr(step, "scores", False)
-                        and (spec.layers[i].kind == "cost" or i == output_layer(spec))]
+        self.scorers = [
+            i
+            for i, step in enumerate(self.steps)
+            if getattr(step, "scores", False) and (spec.layers[i].kind == "cost" or i == output_layer(spec))
+        ]
 
     # --- darknet's train_network_datum --------------------------------------------------------
     def truth(self, labels: np.ndarray) -> np.ndarray:
@@ -163,7 +190,7 @@ class Trainer:
         """A whole batch (the cfg's batch images) in subdivisions calls: darknet's train_network.
         Returns the loss as darknet prints it: the summed cost over the images."""
         b = self.batch
-        total = sum(self.train_call(x[i:i + b], labels[i:i + b]) for i in range(0, len(x), b))
+        total = sum(self.train_call(x[i : i + b], labels[i : i + b]) for i in range(0, len(x), b))
         return total / len(x)
 
     # --- darknet's update_network ------------------------------------------------------------
@@ -191,4 +218,3 @@ class Trainer:
                     sgd_update(values, updates, layer_rate, s.momentum, s.decay, batch, name == "weights")
                 if s.clip and name == "weights":
                     np.clip(values, -s.clip, s.clip, out=values)
-

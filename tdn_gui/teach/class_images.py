@@ -6,6 +6,7 @@ adds its thumbnail when its class is on show, and, once the writer is idle, sums
 one message ("Added 7 images. Not added: …"). Thumbnails are read on the ThumbnailLoader's
 threads and kept by file while the project stays the same.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,12 +23,21 @@ from .file_threads import CAMERA_FRAME, ProjectWriter, ThumbnailLoader, Written
 from .project_folder import ProjectError
 from .widgets import ThumbnailStrip, plural
 
-NOT_ADDED_SHOWN = 5              # failures named in the message after a drop; the rest are counted
+NOT_ADDED_SHOWN = 5  # failures named in the message after a drop; the rest are counted
 
 
 class ClassImages(QObject):
-    def __init__(self, classes: ClassList, strip: ThumbnailStrip, strip_label: QLabel, writer: ProjectWriter,
-                 thumbnails: ThumbnailLoader, report: Report, blocked: Blocked, parent: QWidget):
+    def __init__(
+        self,
+        classes: ClassList,
+        strip: ThumbnailStrip,
+        strip_label: QLabel,
+        writer: ProjectWriter,
+        thumbnails: ThumbnailLoader,
+        report: Report,
+        blocked: Blocked,
+        parent: QWidget,
+    ):
         super().__init__(parent)
         self._classes = classes
         self._strip = strip
@@ -39,8 +49,8 @@ class ClassImages(QObject):
         self._dialog_parent = parent
         self._drop_added = 0
         self._drop_failed: list[str] = []
-        self._thumbs: dict[Path, QImage | None] = {}        # by file; None: Qt cannot read it
-        self._strip_items: dict[str, QListWidgetItem] = {}   # the strip's items by file
+        self._thumbs: dict[Path, QImage | None] = {}  # by file; None: Qt cannot read it
+        self._strip_items: dict[str, QListWidgetItem] = {}  # the strip's items by file
         writer.written.connect(self._on_written)
         writer.idle.connect(self._on_writer_idle)
         thumbnails.loaded.connect(self._on_thumbnail)
@@ -68,8 +78,10 @@ class ClassImages(QObject):
         return [self._strip.item(r).data(Qt.ItemDataRole.UserRole) for r in range(self._strip.count())]
 
     def _set_strip_label(self, name: str, count: int) -> None:
-        self._strip_label.setText(f"<b>{name}</b>: {plural(count, 'image')}. Drop images or folders "
-                                  "here or on a class; Delete removes the selected ones.")
+        self._strip_label.setText(
+            f"<b>{name}</b>: {plural(count, 'image')}. Drop images or folders "
+            "here or on a class; Delete removes the selected ones."
+        )
 
     def _add_thumbnail(self, path: Path) -> None:
         item = QListWidgetItem()
@@ -94,7 +106,7 @@ class ClassImages(QObject):
             return self._dialog_parent.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         icon = QIcon()
         pixmap = QPixmap.fromImage(thumb)
-        for mode in (QIcon.Mode.Normal, QIcon.Mode.Selected):   # no selection tint: the frame shows it
+        for mode in (QIcon.Mode.Normal, QIcon.Mode.Selected):  # no selection tint: the frame shows it
             icon.addPixmap(pixmap, mode)
         return icon
 
@@ -121,9 +133,12 @@ class ClassImages(QObject):
         paths = [i.data(Qt.ItemDataRole.UserRole) for i in self._strip.selectedItems()]
         if not paths:
             return
-        answer = QMessageBox.question(self._dialog_parent, "Remove images",
-                                      f"Delete {plural(len(paths), 'image')} from the project folder?",
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+        answer = QMessageBox.question(
+            self._dialog_parent,
+            "Remove images",
+            f"Delete {plural(len(paths), 'image')} from the project folder?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        )
         if answer == QMessageBox.StandardButton.Yes:
             self.remove_images(paths)
 
@@ -161,15 +176,16 @@ class ClassImages(QObject):
         found = collect_images(paths)
         images = [p for p in found if p.suffix.lower() in IMAGE_SUFFIXES]
         not_images = [p.name for p in found if p.suffix.lower() not in IMAGE_SUFFIXES]
-        if self._writer.pending == 0:     # a new batch: the message on idle counts from here
+        if self._writer.pending == 0:  # a new batch: the message on idle counts from here
             self._drop_added, self._drop_failed = 0, []
         self._drop_failed += [f"{n} (not an image)" for n in not_images]
         folder = project.class_folder(name)
         for path in images:
             self._writer.copy(name, folder, path)
         if not images:
-            self._report(f"No images there for '{name}' (looked for "
-                         + ", ".join(sorted(IMAGE_SUFFIXES)) + ").", "error")
+            self._report(
+                f"No images there for '{name}' (looked for " + ", ".join(sorted(IMAGE_SUFFIXES)) + ").", "error"
+            )
         else:
             self._report(f"Adding {plural(len(images), 'image')} to '{name}'…", "info")
         self._classes.select(name)
@@ -183,7 +199,7 @@ class ClassImages(QObject):
             try:
                 project.file_added(w.class_name, w.path)
             except ProjectError:
-                return   # the class went away (its folder with it)
+                return  # the class went away (its folder with it)
             if w.thumb is not None:
                 self._thumbs[w.path] = w.thumb
             if self._classes.current() == w.class_name:

@@ -6,6 +6,7 @@ and fills the ClassTree and the project line from them. It asks before discardin
 project, refuses changes while files are being written or training reads the project (`blocked`,
 which the view answers), and says what went wrong through the view's banner (`report`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,18 +18,17 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QLabel, QMessageBox, QW
 from .project_folder import Project, ProjectError, TeachClass
 from .widgets import ClassTree, plural
 
-Report = Callable[[str, str], None]    # (text, level): the view's message banner
-Blocked = Callable[[str], bool]        # (what the user wants to do) -> True, with a message, if it must wait
+Report = Callable[[str, str], None]  # (text, level): the view's message banner
+Blocked = Callable[[str], bool]  # (what the user wants to do) -> True, with a message, if it must wait
 
 
 class ClassList(QObject):
-    project_changed = Signal(str)      # the project folder ("" for none), for the settings
-    project_replaced = Signal()        # another project (or none): capture stops, thumbnails are stale
-    files_moved = Signal()             # the project or a class moved: thumbnails are stale
-    classes_changed = Signal()         # the list was refilled: show the selected class again
+    project_changed = Signal(str)  # the project folder ("" for none), for the settings
+    project_replaced = Signal()  # another project (or none): capture stops, thumbnails are stale
+    files_moved = Signal()  # the project or a class moved: thumbnails are stale
+    classes_changed = Signal()  # the list was refilled: show the selected class again
 
-    def __init__(self, tree: ClassTree, project_label: QLabel, report: Report, blocked: Blocked,
-                 parent: QWidget):
+    def __init__(self, tree: ClassTree, project_label: QLabel, report: Report, blocked: Blocked, parent: QWidget):
         super().__init__(parent)
         self._tree = tree
         self._project_label = project_label
@@ -36,7 +36,7 @@ class ClassList(QObject):
         self._blocked = blocked
         self._dialog_parent = parent
         self.project: Project | None = None
-        self.accuracy: dict[str, float] = {}   # per class, from the last training
+        self.accuracy: dict[str, float] = {}  # per class, from the last training
         tree.rename_requested.connect(self._on_rename_in_place)
 
     # ---- reading -------------------------------------------------------------------------------
@@ -127,10 +127,12 @@ class ClassList(QObject):
         if p is None or not p.untitled or p.image_count() == 0:
             return True
         answer = QMessageBox.question(
-            self._dialog_parent, "Discard the untitled project?",
+            self._dialog_parent,
+            "Discard the untitled project?",
             f"The untitled project has {plural(p.image_count(), 'image')} in "
             f"{plural(len(p.classes), 'class')}. Discard it? (Save project as… keeps it.)",
-            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel)
+            QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+        )
         return answer == QMessageBox.StandardButton.Discard
 
     def ask_new_project(self) -> None:
@@ -139,14 +141,17 @@ class ClassList(QObject):
 
     def ask_open_project(self) -> None:
         folder = QFileDialog.getExistingDirectory(
-            self._dialog_parent, "Open a teach project (a folder with one subfolder of images per class)",
-            str(self.project.folder.parent) if self.project and not self.project.untitled else "")
+            self._dialog_parent,
+            "Open a teach project (a folder with one subfolder of images per class)",
+            str(self.project.folder.parent) if self.project and not self.project.untitled else "",
+        )
         if folder and self._may_drop_project():
             self.open_project(folder)
 
     def ask_save_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self._dialog_parent,
-                                                  "Save the teach project into a new, empty folder")
+        folder = QFileDialog.getExistingDirectory(
+            self._dialog_parent, "Save the teach project into a new, empty folder"
+        )
         if folder:
             self.save_project_as(folder)
 
@@ -194,8 +199,9 @@ class ClassList(QObject):
         self.refresh()
 
     def ask_add_class(self) -> None:
-        name, ok = QInputDialog.getText(self._dialog_parent, "Add a class",
-                                        "Class name (it names a folder in the project):")
+        name, ok = QInputDialog.getText(
+            self._dialog_parent, "Add a class", "Class name (it names a folder in the project):"
+        )
         if ok and name.strip():
             self.add_class(name)
 
@@ -217,9 +223,12 @@ class ClassList(QObject):
             return
         count = len(self.project.get(name).files)
         answer = QMessageBox.question(
-            self._dialog_parent, "Delete class", f"Delete class '{name}' and its {plural(count, 'image')} "
+            self._dialog_parent,
+            "Delete class",
+            f"Delete class '{name}' and its {plural(count, 'image')} "
             f"({self.project.class_folder(name)}) from the disk?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        )
         if answer == QMessageBox.StandardButton.Yes:
             self.delete_class(name)
 
@@ -227,8 +236,7 @@ class ClassList(QObject):
     def refresh(self, select: str | None = None) -> None:
         """Fill the tree and the project line again, keeping (or choosing) the selected class."""
         current = select or self._tree.current_class()
-        rows = [(c.name, len(c.files), self.accuracy.get(c.name)) for c in self.project.classes] \
-            if self.project else []
+        rows = [(c.name, len(c.files), self.accuracy.get(c.name)) for c in self.project.classes] if self.project else []
         self._tree.set_classes(rows, current)
         if self._tree.currentItem() is None and self._tree.topLevelItemCount():
             self._tree.setCurrentItem(self._tree.topLevelItem(0))

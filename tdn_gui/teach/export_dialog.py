@@ -1,11 +1,21 @@
 """ExportDialog: where a taught model goes (a folder) and what it is called (NAME.cfg/.weights/.names)."""
+
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout,
-                               QLabel, QLineEdit, QPushButton, QWidget)
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
 
 
 def suggest_name(text: str) -> str:

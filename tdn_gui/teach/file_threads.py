@@ -8,6 +8,7 @@ skips hidden files) never sees half a file, and a failed write leaves nothing be
 thumbnails with QImageReader's scaled decoding (cheap even for big photos) on two threads.
 QImage may be used on any thread; the views turn thumbnails into pixmaps themselves.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -21,16 +22,17 @@ from ..qt_image import THUMB_SIDE, png_bytes, square_thumbnail
 from ..worker.engine_api import replacing
 from .project_folder import unique_path
 
-CAMERA_FRAME = "camera frame"    # the Written.source of a captured frame (a copy names its file)
+CAMERA_FRAME = "camera frame"  # the Written.source of a captured frame (a copy names its file)
 
 
 @dataclass(frozen=True)
 class Written:
     """One file the writer put into (or failed to put into) a class folder."""
+
     class_name: str
     path: Path | None
     thumb: QImage | None
-    source: str                 # the dropped file, or CAMERA_FRAME
+    source: str  # the dropped file, or CAMERA_FRAME
     error: str | None = None
 
 
@@ -57,8 +59,7 @@ class _CopyJob(QRunnable):
                 shutil.copyfileobj(source, out)
             result = Written(self._class, final, read_thumbnail(final), str(self._source))
         except OSError as exc:
-            result = Written(self._class, None, None, str(self._source),
-                             f"{self._source.name}: {exc.strerror or exc}")
+            result = Written(self._class, None, None, str(self._source), f"{self._source.name}: {exc.strerror or exc}")
         self._writer._done.emit(result)
 
 
@@ -83,9 +84,9 @@ class _FrameJob(QRunnable):
 class ProjectWriter(QObject):
     """Writes into class folders on one thread; `pending` counts what is not written yet."""
 
-    written = Signal(object)   # Written, on the GUI thread; `pending` already counts it done
-    idle = Signal()            # after the `written` that brought pending to 0
-    _done = Signal(object)     # from the pool thread, queued to the writer's (GUI) thread
+    written = Signal(object)  # Written, on the GUI thread; `pending` already counts it done
+    idle = Signal()  # after the `written` that brought pending to 0
+    _done = Signal(object)  # from the pool thread, queued to the writer's (GUI) thread
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -123,7 +124,7 @@ class _ThumbJob(QRunnable):
 
 
 class ThumbnailLoader(QObject):
-    loaded = Signal(object, object)   # Path, QImage or None (unreadable)
+    loaded = Signal(object, object)  # Path, QImage or None (unreadable)
 
     def __init__(self, threads: int = 2, parent=None):
         super().__init__(parent)

@@ -6,6 +6,7 @@ decoded off the GUI thread and classified on the shared worker like any other re
 capture button saves the newest camera frame CAPTURE_FPS times a second into the selected class,
 through the project's writer (never the same frame twice).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -26,8 +27,9 @@ from .file_threads import ProjectWriter
 from .widgets import plural
 
 CAPTURE_FPS = 4
-PREVIEW_HINT = ("Start the camera to capture frames into the selected class, "
-                "or click a thumbnail to see how it is classified.")
+PREVIEW_HINT = (
+    "Start the camera to capture frames into the selected class, or click a thumbnail to see how it is classified."
+)
 NO_MODEL = "No model loaded yet."
 IDLE_HINT = "Click a thumbnail, or start the camera, to see the live classification here."
 
@@ -36,8 +38,15 @@ CaptureTarget = Callable[[], "tuple[str, Path] | None"]
 
 
 class LivePanel(QWidget):
-    def __init__(self, worker: InferenceWorker, webcam: WebcamView, writer: ProjectWriter,
-                 capture_target: CaptureTarget, report: Callable[[str, str], None], parent=None):
+    def __init__(
+        self,
+        worker: InferenceWorker,
+        webcam: WebcamView,
+        writer: ProjectWriter,
+        capture_target: CaptureTarget,
+        report: Callable[[str, str], None],
+        parent=None,
+    ):
         super().__init__(parent)
         self._worker = worker
         self._webcam = webcam
@@ -46,13 +55,13 @@ class LivePanel(QWidget):
         self._report = report
         self._model_ready = False
         self._capture_allowed = False
-        self._file: str | None = None    # the strip's image to preview when the camera is off
+        self._file: str | None = None  # the strip's image to preview when the camera is off
         self._ids = itertools.count()
-        self._decode_id = -1             # the decode in flight for the preview
-        self._tag = None                 # the worker request in flight for it
+        self._decode_id = -1  # the decode in flight for the preview
+        self._tag = None  # the worker request in flight for it
         self._pixels = None
-        self._dropped = False            # another view's request took the worker's slot
-        self._last_captured = None       # the Frame captured last
+        self._dropped = False  # another view's request took the worker's slot
+        self._last_captured = None  # the Frame captured last
         self._capture_into: tuple[str, Path] | None = None
         self.captured = 0
         self._decoder = Decoder(threads=1, parent=self)
@@ -171,7 +180,7 @@ class LivePanel(QWidget):
         if frame is None or frame is self._last_captured:
             return
         name, folder = self._capture_into
-        if not folder.is_dir():      # the class went away while the button was held
+        if not folder.is_dir():  # the class went away while the button was held
             self.stop_capture()
             return
         self._last_captured = frame
@@ -191,7 +200,7 @@ class LivePanel(QWidget):
             self.preview.set_placeholder(PREVIEW_HINT)
             self.title.clear()
             self._tag, self._pixels = None, None
-            self.set_model_ready(self._model_ready)   # the matching hint in the bars
+            self.set_model_ready(self._model_ready)  # the matching hint in the bars
             return
         self._decode_id = next(self._ids)
         self._decoder.decode(self._decode_id, path)
@@ -225,7 +234,7 @@ class LivePanel(QWidget):
             self._tag = None
             self._show_result(result)
         elif self._dropped and self._tag is not None:
-            self.reclassify()   # another view took the slot: ask again now that its answer is in
+            self.reclassify()  # another view took the slot: ask again now that its answer is in
 
     def _on_superseded(self, tag) -> None:
         if tag == self._tag:

@@ -8,6 +8,7 @@ first; the selected ones can be moved to another class or removed from the proje
 view does the file work and trains again (on the cached features: seconds), then hands the new
 result back here.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,17 +16,30 @@ from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QHBoxLayout, QHeaderView, QLabel, QListView,
-                               QListWidget, QListWidgetItem, QMessageBox, QPushButton, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
 
 from ..qt_image import THUMB_SIDE
 from ..worker.engine_api import TeachResult
 from .file_threads import ThumbnailLoader
 from .widgets import heading, plural
 
-RIGHT = QColor(46, 160, 67)        # the diagonal: photos predicted as their own class
-WRONG = QColor(207, 34, 46)        # off the diagonal
+RIGHT = QColor(46, 160, 67)  # the diagonal: photos predicted as their own class
+WRONG = QColor(207, 34, 46)  # off the diagonal
 FIGURE_COLUMNS = ("photos", "recall", "precision")
 
 
@@ -41,16 +55,16 @@ def _percent(value: float) -> str:
 
 
 class MistakesWindow(QDialog):
-    move_requested = Signal(list, str, str)    # photo paths, the class they are in, the class to move them to
-    remove_requested = Signal(list, str)       # photo paths, the class they are in
+    move_requested = Signal(list, str, str)  # photo paths, the class they are in, the class to move them to
+    remove_requested = Signal(list, str)  # photo paths, the class they are in
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setWindowTitle("Mistakes")
         self.setModal(False)
         self.result: TeachResult | None = None
-        self.cell: tuple[int, int] | None = None       # (true class, predicted class) listed
-        self.thumbnails = ThumbnailLoader(parent=self)      # its own: the class strip's has asked already
+        self.cell: tuple[int, int] | None = None  # (true class, predicted class) listed
+        self.thumbnails = ThumbnailLoader(parent=self)  # its own: the class strip's has asked already
         self._thumbs: dict[Path, object] = {}
         self._items: dict[str, QListWidgetItem] = {}
         self.thumbnails.loaded.connect(self._on_thumbnail)
@@ -72,8 +86,12 @@ class MistakesWindow(QDialog):
             table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         left = QVBoxLayout()
         left.addWidget(heading("Cross-validated predictions"))
-        left.addWidget(QLabel("Rows: the class a photo is in. Columns: the class predicted for it by a head "
-                              "trained without it. Click a cell to see its photos."))
+        left.addWidget(
+            QLabel(
+                "Rows: the class a photo is in. Columns: the class predicted for it by a head "
+                "trained without it. Click a cell to see its photos."
+            )
+        )
         left.addWidget(self.matrix, 3)
         left.addWidget(heading("Per class"))
         left.addWidget(self.figures, 2)
@@ -121,7 +139,7 @@ class MistakesWindow(QDialog):
         self.result = result
         evaluation, classes = result.cv, result.classes
         k = len(classes)
-        self.set_busy("")           # a new result: the training it waited for is over
+        self.set_busy("")  # a new result: the training it waited for is over
         if evaluation is None:
             self.summary.setText("Too few photos to cross-validate: there are no held-out predictions to show.")
             self.matrix.setRowCount(0)
@@ -130,8 +148,10 @@ class MistakesWindow(QDialog):
             self._list([])
             return
         wrong = evaluation.count - int(evaluation.confusion.trace())
-        self.summary.setText(f"{plural(wrong, 'photo')} of {evaluation.count} predicted wrong by cross-validation "
-                             f"({100 * evaluation.accuracy:.1f}% right).")
+        self.summary.setText(
+            f"{plural(wrong, 'photo')} of {evaluation.count} predicted wrong by cross-validation "
+            f"({100 * evaluation.accuracy:.1f}% right)."
+        )
         self.matrix.setRowCount(k)
         self.matrix.setColumnCount(k)
         self.matrix.setHorizontalHeaderLabels([f"→ {name}" for name in classes])
@@ -148,8 +168,7 @@ class MistakesWindow(QDialog):
         self.figures.setRowCount(k)
         self.figures.setVerticalHeaderLabels(list(classes))
         for c in range(k):
-            values = (str(int(evaluation.counts[c])), _percent(evaluation.recall[c]),
-                      _percent(evaluation.precision[c]))
+            values = (str(int(evaluation.counts[c])), _percent(evaluation.recall[c]), _percent(evaluation.precision[c]))
             for column, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -172,8 +191,10 @@ class MistakesWindow(QDialog):
         judged = [j for j in self.result.judged() if j.true == true and j.predicted == predicted]
         judged.sort(key=lambda j: j.probabilities[j.predicted])
         what = "right" if true == predicted else "wrong"
-        self.cell_label.setText(f"{plural(len(judged), 'photo')} of <b>{classes[true]}</b> predicted as "
-                                f"<b>{classes[predicted]}</b> ({what}), the least sure first:")
+        self.cell_label.setText(
+            f"{plural(len(judged), 'photo')} of <b>{classes[true]}</b> predicted as "
+            f"<b>{classes[predicted]}</b> ({what}), the least sure first:"
+        )
         self.target.clear()
         self.target.addItems([name for name in classes if name != classes[true]])
         if predicted != true:
@@ -187,8 +208,10 @@ class MistakesWindow(QDialog):
         for j in judged:
             item = QListWidgetItem(f"{classes[j.predicted]} {100 * j.probabilities[j.predicted]:.0f}%")
             item.setData(Qt.ItemDataRole.UserRole, str(j.path))
-            item.setToolTip(f"{j.path}\n{classes[j.true]}: {100 * j.probabilities[j.true]:.1f}%, "
-                            f"{classes[j.predicted]}: {100 * j.probabilities[j.predicted]:.1f}%")
+            item.setToolTip(
+                f"{j.path}\n{classes[j.true]}: {100 * j.probabilities[j.true]:.1f}%, "
+                f"{classes[j.predicted]}: {100 * j.probabilities[j.predicted]:.1f}%"
+            )
             item.setIcon(self._icon(self._thumbs.get(j.path)))
             if j.path not in self._thumbs:
                 self.thumbnails.request(j.path)
@@ -228,10 +251,12 @@ class MistakesWindow(QDialog):
         paths = self.selected_paths()
         if not paths:
             return
-        answer = QMessageBox.question(self, "Remove photos",
-                                      f"Delete {plural(len(paths), 'photo')} of '{self._current_class()}' "
-                                      "from the project folder?",
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+        answer = QMessageBox.question(
+            self,
+            "Remove photos",
+            f"Delete {plural(len(paths), 'photo')} of '{self._current_class()}' from the project folder?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        )
         if answer == QMessageBox.StandardButton.Yes:
             self.remove_requested.emit(paths, self._current_class())
 

@@ -11,6 +11,7 @@ file below it, sorted; hidden files, such as half-written ones, are not examples
 counts what `tdn teach` will read; scan_dataset itself refuses projects still being built (fewer
 than two classes, an empty class). No Qt here; the Teach view owns one Project on the GUI thread.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,7 @@ from pathlib import Path
 from ..worker.engine_api import class_files
 
 UNTITLED_PREFIX = "tdn-teach-untitled-"
-PARTIAL_PREFIX = "."             # hidden: scan_dataset and class_files ignore it
+PARTIAL_PREFIX = "."  # hidden: scan_dataset and class_files ignore it
 
 
 class ProjectError(Exception):
@@ -44,8 +45,9 @@ def check_class_name(name: str) -> str:
         raise ProjectError(f"'{name}' cannot be a class name: it may not start with a dot.")
     bad = [ch for ch in '/\\:*?"<>|\0\r\n\t' if ch in name]
     if bad:
-        raise ProjectError(f"'{name}' cannot be a class name: it is a folder name, so no "
-                           f"{' '.join(repr(ch) for ch in bad)}.")
+        raise ProjectError(
+            f"'{name}' cannot be a class name: it is a folder name, so no {' '.join(repr(ch) for ch in bad)}."
+        )
     return name
 
 
@@ -75,8 +77,9 @@ class Project:
     def open(cls, folder: str | Path) -> "Project":
         folder = Path(folder)
         if not folder.is_dir():
-            raise ProjectError(f"{folder} is not a folder: a teach project is a folder with one "
-                               "subfolder of images per class.")
+            raise ProjectError(
+                f"{folder} is not a folder: a teach project is a folder with one subfolder of images per class."
+            )
         return cls(folder, untitled=folder.name.startswith(UNTITLED_PREFIX))
 
     @property
@@ -89,8 +92,9 @@ class Project:
             entries = sorted(self.folder.iterdir())
         except OSError as exc:
             raise ProjectError(f"Cannot read {self.folder}: {exc.strerror or exc}") from None
-        self.classes = [TeachClass(e.name, class_files(e)) for e in entries
-                        if e.is_dir() and not e.name.startswith(".")]
+        self.classes = [
+            TeachClass(e.name, class_files(e)) for e in entries if e.is_dir() and not e.name.startswith(".")
+        ]
 
     # ---- classes -------------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -209,11 +213,9 @@ class Project:
             raise ProjectError(f"Cannot save to {dest}: {parent} is not a folder.")
         staging = None
         try:
-            staging = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{dest.name}.", suffix=".partial",
-                                            dir=parent))
+            staging = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{dest.name}.", suffix=".partial", dir=parent))
             for c in self.classes:
-                shutil.copytree(self.class_folder(c.name), staging / c.name,
-                                ignore=shutil.ignore_patterns(".*"))
+                shutil.copytree(self.class_folder(c.name), staging / c.name, ignore=shutil.ignore_patterns(".*"))
             if dest.exists():
                 dest.rmdir()
             os.rename(staging, dest)

@@ -1,5 +1,6 @@
 """The Teach view's words for a training result: the accuracy and how it was measured, per class,
 and the warnings (unreadable files, classes with too few images to trust)."""
+
 from __future__ import annotations
 
 import html
@@ -37,7 +38,8 @@ def describe_result(result: TeachResult) -> str:
         f"The model is trained on all {plural(result.images, 'image')} "
         f"(× {len(features.variants)}: {html.escape(', '.join(features.variants), quote=False)}).<br>"
         f"Features {features.seconds:.1f} s ({features.computed} computed, {features.cached} cached); "
-        f"cross-validation and training {result.seconds:.2f} s.")
+        f"cross-validation and training {result.seconds:.2f} s."
+    )
 
 
 def skipped_warning(features: Features) -> list[str]:
@@ -47,8 +49,10 @@ def skipped_warning(features: Features) -> list[str]:
     n = len(features.skipped)
     names = ", ".join(Path(p).name for p, _ in features.skipped[:5])
     more = f" and {n - 5} more" if n > 5 else ""
-    return [f"{plural(n, 'file')} could not be read and {'was' if n == 1 else 'were'} "
-            f"skipped: {names}{more}. ({features.skipped[0][1]})"]
+    return [
+        f"{plural(n, 'file')} could not be read and {'was' if n == 1 else 'were'} "
+        f"skipped: {names}{more}. ({features.skipped[0][1]})"
+    ]
 
 
 def few_warnings(result: TeachResult) -> list[str]:
@@ -57,6 +61,8 @@ def few_warnings(result: TeachResult) -> list[str]:
     sentences = []
     for name in result.few:
         n = int((labels == result.classes.index(name)).sum())
-        sentences.append(f"Class '{name}' has only {plural(n, 'image')}: too few to trust its figures; "
-                         f"{MIN_TRUSTED} or more would be better.")
+        sentences.append(
+            f"Class '{name}' has only {plural(n, 'image')}: too few to trust its figures; "
+            f"{MIN_TRUSTED} or more would be better."
+        )
     return sentences

@@ -6,6 +6,7 @@ starts them, shows their reports and keeps the taught model, which it only ever 
 worker. The Teach view decides *whether* to train (and which project); messages go to its banner;
 result_text words the outcome.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,8 +14,17 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QButtonGroup, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
-                               QRadioButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..settings import Settings
 from ..worker.engine_api import TaughtModel, TeachResult
@@ -25,21 +35,22 @@ from .result_text import describe_result, few_warnings, skipped_warning
 from .training_plot import TrainingPlot
 from .widgets import heading, plural
 
-Report = Callable[[str, str], None]    # (text, level): the view's message banner
-RADIO_TEXT_WIDTH = 200                  # pixels: the column stays narrow enough for a 1100-pixel window
+Report = Callable[[str, str], None]  # (text, level): the view's message banner
+RADIO_TEXT_WIDTH = 200  # pixels: the column stays narrow enough for a 1100-pixel window
 
 
 class TrainingPanel(QWidget):
-    trained = Signal(object)     # TeachResult
-    exported = Signal(object)    # ExportPaths
+    trained = Signal(object)  # TeachResult
+    exported = Signal(object)  # ExportPaths
 
-    def __init__(self, worker: InferenceWorker, settings: Settings, report: Report,
-                 export_name: Callable[[], str], parent=None):
+    def __init__(
+        self, worker: InferenceWorker, settings: Settings, report: Report, export_name: Callable[[], str], parent=None
+    ):
         super().__init__(parent)
         self._worker = worker
         self._settings = settings
         self._report = report
-        self._export_name = export_name      # a default model name for the Export dialog
+        self._export_name = export_name  # a default model name for the Export dialog
         self.taught: TaughtModel | None = None
         self.result: TeachResult | None = None
         self.last_train_seconds: float | None = None
@@ -71,8 +82,10 @@ class TrainingPanel(QWidget):
         self.result_label.setTextFormat(Qt.TextFormat.RichText)
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.mistakes_button = QPushButton("Mistakes…")
-        self.mistakes_button.setToolTip("The cross-validated predictions: a confusion matrix, each class's "
-                                        "recall and precision, and the photos to move or remove")
+        self.mistakes_button.setToolTip(
+            "The cross-validated predictions: a confusion matrix, each class's "
+            "recall and precision, and the photos to move or remove"
+        )
         self.base_radio = QRadioButton()
         self.taught_radio = QRadioButton("Taught classes (train first)")
         self.base_radio.setChecked(True)
@@ -81,8 +94,7 @@ class TrainingPanel(QWidget):
         group.addButton(self.taught_radio)
         self.taught_radio.toggled.connect(self._on_live_choice)
         self.export_button = QPushButton("Export…")
-        self.export_button.setToolTip("Write NAME.cfg, NAME.weights and NAME.names and add the model "
-                                      "to the Model menu")
+        self.export_button.setToolTip("Write NAME.cfg, NAME.weights and NAME.names and add the model to the Model menu")
         self.export_button.clicked.connect(self._ask_export)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -140,7 +152,7 @@ class TrainingPanel(QWidget):
                 self.status.setText("Cross-validating the heads…")
         elif p.stage == "training":
             self.progress.setFormat("Cross-validating %v/%m")
-            folds = p.total - 1        # the last step is the final fit on every image
+            folds = p.total - 1  # the last step is the final fit on every image
             if p.done < folds:
                 self.status.setText(f"Cross-validating the heads: fold {p.done + 1} of {folds}")
             else:
@@ -180,7 +192,7 @@ class TrainingPanel(QWidget):
         if self.taught_radio.isChecked():
             self._worker.set_taught(self.taught)
         else:
-            self.taught_radio.setChecked(True)   # -> _on_live_choice
+            self.taught_radio.setChecked(True)  # -> _on_live_choice
         self.trained.emit(result)
 
     # ---- live classifier -------------------------------------------------------------------------
@@ -236,9 +248,12 @@ class TrainingPanel(QWidget):
         folder, name = dialog.values()
         existing = [p for p in (Path(folder) / f"{name}{s}" for s in (".cfg", ".weights", ".names")) if p.exists()]
         if existing:
-            answer = QMessageBox.question(self, "Replace files?",
-                                          "Replace " + ", ".join(p.name for p in existing) + f" in {folder}?",
-                                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel)
+            answer = QMessageBox.question(
+                self,
+                "Replace files?",
+                "Replace " + ", ".join(p.name for p in existing) + f" in {folder}?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            )
             if answer != QMessageBox.StandardButton.Yes:
                 return
         self.export_model(folder, name)
@@ -249,8 +264,11 @@ class TrainingPanel(QWidget):
             return
         paths = done.value
         self._settings.set_export_folder(str(paths.cfg.parent))
-        self._report(f"Exported {paths.cfg.stem} to {paths.cfg.parent} ({paths.cfg.name}, "
-                     f"{paths.weights.name}, {paths.names.name}); it is in the Model menu now.", "info")
+        self._report(
+            f"Exported {paths.cfg.stem} to {paths.cfg.parent} ({paths.cfg.name}, "
+            f"{paths.weights.name}, {paths.names.name}); it is in the Model menu now.",
+            "info",
+        )
         self.exported.emit(paths)
 
     def _update_buttons(self) -> None:

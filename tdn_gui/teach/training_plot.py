@@ -5,6 +5,7 @@ one (engine.teach.training). The chart shows each head's cross-validated accurac
 line per head, and marks the (head, l2) that was chosen: the user sees what the choice was between
 and how much it mattered.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,9 +27,9 @@ class TrainingPlot(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.trials: tuple = ()              # teach.Trial, every head × l2 tried
-        self.chosen: tuple | None = None     # (teach.Head, l2) of the taught model
-        self.placeholder = EMPTY_TEXT        # what it says while there are no trials to draw
+        self.trials: tuple = ()  # teach.Trial, every head × l2 tried
+        self.chosen: tuple | None = None  # (teach.Head, l2) of the taught model
+        self.placeholder = EMPTY_TEXT  # what it says while there are no trials to draw
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(240, 150)
 
@@ -76,8 +77,11 @@ class TrainingPlot(QWidget):
         axes = self._axes(fm) if self.trials else None
         if not self.trials:
             painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(self.rect().adjusted(12, 12, -12, -12),
-                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.placeholder)
+            painter.drawText(
+                self.rect().adjusted(12, 12, -12, -12),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                self.placeholder,
+            )
         elif axes is not None:
             self._paint_axes(painter, fm, pal, axes)
             self._paint_lines(painter, pal, axes)
@@ -91,8 +95,7 @@ class TrainingPlot(QWidget):
         legend_h = len(self._legend_rows(fm)) * (fm.height() + 2) + 4
         left = fm.horizontalAdvance("100%") + 10
         top = legend_h + fm.height() // 2 + 2
-        plot = QRectF(left, top, self.width() - left - RIGHT_MARGIN,
-                      self.height() - top - 2 * fm.height() - 14)
+        plot = QRectF(left, top, self.width() - left - RIGHT_MARGIN, self.height() - top - 2 * fm.height() - 14)
         if plot.width() < 40 or plot.height() < 30:
             return None
         return _Axes(plot, self.l2_values(), min(t.accuracy for t in self.trials))
@@ -108,8 +111,11 @@ class TrainingPlot(QWidget):
             painter.setPen(QPen(grid, 1))
             painter.drawLine(QPointF(plot.left(), y), QPointF(plot.right(), y))
             painter.setPen(muted)
-            painter.drawText(QRectF(0, y - fm.height() / 2, plot.left() - 6, fm.height()),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{pct}%")
+            painter.drawText(
+                QRectF(0, y - fm.height() / 2, plot.left() - 6, fm.height()),
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                f"{pct}%",
+            )
         for l2 in axes.l2_values:
             x = axes.x_of(l2)
             painter.setPen(QPen(grid, 1))
@@ -117,17 +123,20 @@ class TrainingPlot(QWidget):
             painter.setPen(muted)
             label = f"{l2:g}"
             width = fm.horizontalAdvance(label) + 4
-            painter.drawText(QRectF(x - width / 2, plot.bottom() + 3, width, fm.height()),
-                             Qt.AlignmentFlag.AlignCenter, label)
-        painter.drawText(QRectF(plot.left(), plot.bottom() + fm.height() + 5, plot.width(), fm.height()),
-                         Qt.AlignmentFlag.AlignCenter, "l2 regularisation (stronger →)")
+            painter.drawText(
+                QRectF(x - width / 2, plot.bottom() + 3, width, fm.height()), Qt.AlignmentFlag.AlignCenter, label
+            )
+        painter.drawText(
+            QRectF(plot.left(), plot.bottom() + fm.height() + 5, plot.width(), fm.height()),
+            Qt.AlignmentFlag.AlignCenter,
+            "l2 regularisation (stronger →)",
+        )
 
     def _paint_lines(self, painter: QPainter, pal: QPalette, axes: "_Axes") -> None:
         """One line per head, a hollow dot per trial; the chosen head's last, so no line hides it."""
         chosen_head = self.chosen[0] if self.chosen is not None else None
         for head in sorted(self.heads(), key=lambda h: h == chosen_head):
-            points = [axes.point(t) for t in sorted((t for t in self.trials if t.head == head),
-                                                    key=lambda t: t.l2)]
+            points = [axes.point(t) for t in sorted((t for t in self.trials if t.head == head), key=lambda t: t.l2)]
             path = QPainterPath(points[0])
             for p in points[1:]:
                 path.lineTo(p)
@@ -207,9 +216,9 @@ class _Axes:
 
     def x_of(self, l2: float) -> float:
         plot = self.plot
-        if self.hi == self.lo:            # a single l2: the middle
+        if self.hi == self.lo:  # a single l2: the middle
             return plot.center().x()
-        if l2 <= 0:                       # no regularisation is off the log scale: at its left end
+        if l2 <= 0:  # no regularisation is off the log scale: at its left end
             return plot.left() + self.pad / 2
         share = (math.log10(l2) - self.lo) / (self.hi - self.lo)
         return plot.left() + self.pad + (plot.width() - 2 * self.pad) * share
@@ -230,7 +239,7 @@ def accuracy_axis(lowest: float) -> tuple[int, int]:
     of each other, which a 0-100 % axis would flatten into one line: the axis starts at the
     multiple of 10 a little below the lowest accuracy (of 20, in steps of 20, when that spans
     more than half the scale)."""
-    below = 100 * lowest - 2          # a little below: no dot sits on the axis line
+    below = 100 * lowest - 2  # a little below: no dot sits on the axis line
     bottom = max(0, 10 * math.floor(below / 10))
     if 100 - bottom <= 50:
         return bottom, 10
@@ -256,6 +265,8 @@ def _table(trials, chosen) -> str:
             cell = "" if trial is None else f"{100 * trial.accuracy:.1f}% / {trial.log_loss:.3f}"
             cells.append(f"<td><b>{cell}</b></td>" if (head, v) == chosen else f"<td>{cell}</td>")
         rows.append(f"<tr><th>{head.label}</th>{''.join(cells)}</tr>")
-    return ("<p>Cross-validated accuracy / log-loss of each head (layers) at each l2. In bold, the one "
-            "chosen: the most preferred head whose log-loss is within one standard error of the "
-            f"lowest.</p><table cellspacing='4'><tr><th></th>{header}</tr>{''.join(rows)}</table>")
+    return (
+        "<p>Cross-validated accuracy / log-loss of each head (layers) at each l2. In bold, the one "
+        "chosen: the most preferred head whose log-loss is within one standard error of the "
+        f"lowest.</p><table cellspacing='4'><tr><th></th>{header}</tr>{''.join(rows)}</table>"
+    )

@@ -11,6 +11,7 @@ This module lays the columns out, wires them together and decides whether traini
 All inference and teaching happen on the shared worker as jobs; file copies, captured frames and
 thumbnails on the ProjectWriter / ThumbnailLoader threads; nothing here waits for any of them.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -43,7 +44,7 @@ def _quoted(names) -> str:
 
 
 class TeachView(QWidget):
-    project_changed = Signal(str)      # the project folder, for the settings
+    project_changed = Signal(str)  # the project folder, for the settings
 
     def __init__(self, worker: InferenceWorker, webcam: WebcamView, settings: Settings, parent=None):
         super().__init__(parent)
@@ -58,8 +59,16 @@ class TeachView(QWidget):
         self.setAcceptDrops(True)
         self._build()
         self.classes = ClassList(self.tree, self.project_label, self.show_message, self._blocked, self)
-        self.images = ClassImages(self.classes, self.strip, self.strip_label, self.writer, self.thumbnails,
-                                  self.show_message, self._blocked, self)
+        self.images = ClassImages(
+            self.classes,
+            self.strip,
+            self.strip_label,
+            self.writer,
+            self.thumbnails,
+            self.show_message,
+            self._blocked,
+            self,
+        )
         self._connect()
         self.classes.refresh()
 
@@ -164,7 +173,7 @@ class TeachView(QWidget):
         self.tree.files_dropped.connect(images.drop_paths)
         self.strip.currentItemChanged.connect(lambda *_: self._preview_selected())
         self.remove_action.triggered.connect(images.ask_remove_images)
-        self.writer.idle.connect(self._on_writer_idle)     # after ClassImages has summed the drop up
+        self.writer.idle.connect(self._on_writer_idle)  # after ClassImages has summed the drop up
         self.training.train_button.clicked.connect(self.train)
         self.training.trained.connect(self._on_trained)
         self.training.mistakes_button.clicked.connect(self.open_mistakes)
@@ -188,8 +197,7 @@ class TeachView(QWidget):
     def _blocked(self, what: str) -> bool:
         """Some changes must wait for writes in flight or for training (which reads the files)."""
         if self.writer.pending:
-            self.show_message(f"Still writing {plural(self.writer.pending, 'image')}: "
-                              f"{what} in a moment.", "warning")
+            self.show_message(f"Still writing {plural(self.writer.pending, 'image')}: {what} in a moment.", "warning")
             return True
         if self.training.is_teaching():
             self.show_message(f"Training is reading this project: cancel it or wait, then {what}.", "warning")
@@ -238,8 +246,10 @@ class TeachView(QWidget):
             return "Load a model first (Model menu): teaching builds on its features."
         names = self.classes.names()
         if not names:
-            return ("Add at least two classes (Add…), and give each some images: drop photos on a class, "
-                    "or hold “Hold to capture” with the camera running. Then Train.")
+            return (
+                "Add at least two classes (Add…), and give each some images: drop photos on a class, "
+                "or hold “Hold to capture” with the camera running. Then Train."
+            )
         if len(names) == 1:
             return f"Teaching needs at least two classes: '{names[0]}' is the only one. Add another class."
         empty = [name for name, count in self.classes.counts().items() if not count]
@@ -278,8 +288,9 @@ class TeachView(QWidget):
         """Show the last training's cross-validated predictions (the window is made once)."""
         result = self.training.result
         if result is None or result.cv is None:
-            self.show_message("Train first (with at least two photos a class): the mistakes are the "
-                              "cross-validation's.", "error")
+            self.show_message(
+                "Train first (with at least two photos a class): the mistakes are the cross-validation's.", "error"
+            )
             return None
         if self.mistakes is None:
             self.mistakes = MistakesWindow(self)
@@ -296,7 +307,7 @@ class TeachView(QWidget):
             return False
         try:
             self.classes.project.move_files(source, target, [Path(p) for p in paths])
-        except ProjectError as exc:       # those done before it stay done: the list shows them
+        except ProjectError as exc:  # those done before it stay done: the list shows them
             self.images.forget_thumbnails()
             self.classes.refresh()
             self.show_message(str(exc), "error")
@@ -310,7 +321,7 @@ class TeachView(QWidget):
             return False
         try:
             self.classes.project.remove_files(name, [Path(p) for p in paths])
-        except ProjectError as exc:       # those done before it stay done: the list shows them
+        except ProjectError as exc:  # those done before it stay done: the list shows them
             self.images.forget_thumbnails()
             self.classes.refresh()
             self.show_message(str(exc), "error")

@@ -1,13 +1,21 @@
 """The Teach view's widgets: the class list (name, image count, accuracy) and a class's
 thumbnails, which take dropped files and folders and say where they landed (the view does the
 copying); and the small helpers its columns share (`heading`, `plural`)."""
+
 from __future__ import annotations
 
 import math
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QListView, QListWidget, QTreeWidget,
-                               QTreeWidgetItem)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QListView,
+    QListWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+)
 
 from ..qt_image import THUMB_SIDE
 
@@ -51,8 +59,8 @@ class _DropTarget:
 class ClassTree(_DropTarget, QTreeWidget):
     """One row per class: name (editable in place), image count, cross-validated accuracy."""
 
-    files_dropped = Signal(object, list)   # class name (None: not on a class), paths
-    rename_requested = Signal(str, str)    # old, new
+    files_dropped = Signal(object, list)  # class name (None: not on a class), paths
+    rename_requested = Signal(str, str)  # old, new
 
     NAME, COUNT, ACCURACY = range(3)
 
@@ -65,8 +73,7 @@ class ClassTree(_DropTarget, QTreeWidget):
         self.setAcceptDrops(True)
         self.viewport().setAcceptDrops(True)
         self.setDropIndicatorShown(True)
-        self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
-                             | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked | QAbstractItemView.EditTrigger.EditKeyPressed)
         header = self.header()
         header.setSectionResizeMode(self.NAME, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(self.COUNT, QHeaderView.ResizeMode.ResizeToContents)
@@ -86,8 +93,11 @@ class ClassTree(_DropTarget, QTreeWidget):
             item.setTextAlignment(self.COUNT, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             item.setTextAlignment(self.ACCURACY, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             item.setToolTip(self.NAME, "Double-click to rename; drop images or folders here to add them")
-            item.setToolTip(self.ACCURACY, "Cross-validated accuracy of this class after the last training "
-                                           "(each image predicted by a head that did not see it)")
+            item.setToolTip(
+                self.ACCURACY,
+                "Cross-validated accuracy of this class after the last training "
+                "(each image predicted by a head that did not see it)",
+            )
             self.addTopLevelItem(item)
             if name == current:
                 self.setCurrentItem(item)
@@ -140,9 +150,11 @@ class ThumbnailStrip(_DropTarget, QListWidget):
         self.setSpacing(4)
         # Items are pictures without text: show the selection as a frame, not a tinted icon over
         # an empty highlighted text line.
-        self.setStyleSheet("QListView::item { border: 2px solid transparent; border-radius: 4px; }"
-                           "QListView::item:selected { border: 2px solid palette(highlight);"
-                           " background: transparent; }")
+        self.setStyleSheet(
+            "QListView::item { border: 2px solid transparent; border-radius: 4px; }"
+            "QListView::item:selected { border: 2px solid palette(highlight);"
+            " background: transparent; }"
+        )
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setAcceptDrops(True)
         self.viewport().setAcceptDrops(True)

@@ -1,4 +1,5 @@
 """ImageCanvas: shows one QImage scaled to the widget with its aspect kept, or a placeholder text."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, QRectF, QSize, Qt
@@ -23,7 +24,7 @@ class ImageCanvas(QWidget):
     def __init__(self, placeholder: str = "", parent=None):
         super().__init__(parent)
         self._image: QImage | None = None
-        self._overlay: QImage | None = None      # a heatmap, stretched over the whole image
+        self._overlay: QImage | None = None  # a heatmap, stretched over the whole image
         self._overlay_opacity = 0.6
         self._pixel_box = (0, 0, 1.0)
         self._placeholder = placeholder
@@ -89,8 +90,7 @@ class ImageCanvas(QWidget):
             painter.fillRect(QRectF(0, 0, self.width(), rect.top()), BACKGROUND)
             painter.fillRect(QRectF(0, rect.bottom(), self.width(), self.height() - rect.bottom()), BACKGROUND)
             painter.fillRect(QRectF(0, rect.top(), rect.left(), rect.height()), BACKGROUND)
-            painter.fillRect(QRectF(rect.right(), rect.top(), self.width() - rect.right(), rect.height()),
-                             BACKGROUND)
+            painter.fillRect(QRectF(rect.right(), rect.top(), self.width() - rect.right(), rect.height()), BACKGROUND)
             if self._image.deviceIndependentSize().toSize() == rect.size().toSize():
                 painter.drawImage(QPoint(round(rect.x()), round(rect.y())), self._image)
             else:
@@ -104,6 +104,9 @@ class ImageCanvas(QWidget):
                 painter.setOpacity(1.0)
         if self._image is None and self._placeholder:
             painter.setPen(QColor(200, 200, 200))
-            painter.drawText(self.rect().adjusted(16, 16, -16, -16),
-                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._placeholder)
+            painter.drawText(
+                self.rect().adjusted(16, 16, -16, -16),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                self._placeholder,
+            )
         painter.end()

@@ -8,6 +8,7 @@ frame, so a busy GUI skips frames instead of queueing them.
 A video file is played at its own frame rate and loops at the end (a looping file makes a
 convenient stand-in camera for demos and tests).
 """
+
 from __future__ import annotations
 
 import collections
@@ -42,7 +43,7 @@ def _forget_opencv_qt_plugins() -> None:
 _forget_opencv_qt_plugins()
 
 SCAN_INDICES = range(5)
-MAX_READ_FAILURES = 30    # consecutive failed reads before a camera counts as gone (~1 s)
+MAX_READ_FAILURES = 30  # consecutive failed reads before a camera counts as gone (~1 s)
 
 
 def parse_source(text: str | int) -> int | str:
@@ -61,16 +62,16 @@ class CameraInfo:
     source: int | str
     width: int
     height: int
-    fps: float          # what the device or file claims; 0 when unknown
+    fps: float  # what the device or file claims; 0 when unknown
     is_file: bool
 
 
 @dataclass(frozen=True)
 class Frame:
     id: int
-    rgb: np.ndarray     # (H, W, 3) uint8 at the camera's resolution, owned by this frame
-    image: QImage       # the same picture for the screen: already scaled to the view if it asked
-    camera_fps: float   # measured over the last frames
+    rgb: np.ndarray  # (H, W, 3) uint8 at the camera's resolution, owned by this frame
+    image: QImage  # the same picture for the screen: already scaled to the view if it asked
+    camera_fps: float  # measured over the last frames
 
     def full_image(self) -> QImage:
         """The frame at the camera's resolution (for snapshots and saved training images)."""
@@ -99,15 +100,15 @@ def display_image(bgr: np.ndarray, pixel_box: tuple[int, int, float] | None) -> 
             # for 640x480 -> 480x360, measured), and a frame lasts 17 ms at 60 fps
             bgra = cv2.resize(bgra, size, interpolation=cv2.INTER_LINEAR)
     h, w = bgra.shape[:2]
-    image = QImage(bgra.data, w, h, 4 * w, QImage.Format.Format_RGB32).copy()   # owns its pixels
+    image = QImage(bgra.data, w, h, 4 * w, QImage.Format.Format_RGB32).copy()  # owns its pixels
     image.setDevicePixelRatio(ratio)
     return image
 
 
 class CaptureThread(QThread):
-    opened = Signal(object)     # CameraInfo
-    failed = Signal(str)        # could not open, or stopped delivering frames
-    frame_ready = Signal()      # call take_frame()
+    opened = Signal(object)  # CameraInfo
+    failed = Signal(str)  # could not open, or stopped delivering frames
+    frame_ready = Signal()  # call take_frame()
 
     def __init__(self, source: int | str, pixel_box=None, parent=None):
         """pixel_box: optional callable giving the view's (width, height, pixel ratio), read
@@ -120,7 +121,7 @@ class CaptureThread(QThread):
         self._lock = threading.Lock()
         self._slot: Frame | None = None
         self.frames_read = 0
-        self.frame_period = 0.0     # set when the source opens: see frame_period()
+        self.frame_period = 0.0  # set when the source opens: see frame_period()
 
     def take_frame(self) -> Frame | None:
         with self._lock:
@@ -147,8 +148,13 @@ class CaptureThread(QThread):
                 self.failed.emit(f"Could not open {describe(self.source)}.")
                 return
             fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
-            info = CameraInfo(self.source, int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
-                              int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), fps, is_file)
+            info = CameraInfo(
+                self.source,
+                int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                fps,
+                is_file,
+            )
             self.frame_period = frame_period(info)
             self.opened.emit(info)
             self._loop(cap, info)
@@ -165,7 +171,7 @@ class CaptureThread(QThread):
             if not ok or bgr is None:
                 failures += 1
                 if info.is_file and failures == 1 and self.frames_read > 0:
-                    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)   # end of file: loop
+                    cap.set(cv2.CAP_PROP_POS_FRAMES, 0)  # end of file: loop
                     continue
                 if failures >= MAX_READ_FAILURES or info.is_file:
                     self.failed.emit(f"{describe(self.source)} stopped delivering frames.")
@@ -173,13 +179,13 @@ class CaptureThread(QThread):
                 self._stop.wait(0.03)
                 continue
             failures = 0
-            if period:   # play a file at its own rate; a camera paces itself
+            if period:  # play a file at its own rate; a camera paces itself
                 due += period
                 delay = due - time.monotonic()
                 if delay > 0:
                     self._stop.wait(delay)
                 else:
-                    due = time.monotonic()   # behind: don't rush to catch up
+                    due = time.monotonic()  # behind: don't rush to catch up
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             stamps.append(time.monotonic())
             self.frames_read += 1
@@ -214,6 +220,7 @@ def scan_cameras(indices=SCAN_INDICES) -> list[int]:
 
 class CameraScan(QThread):
     """Runs scan_cameras on a thread of its own; a real camera can take a second to open."""
+
     scanned = Signal(list)
 
     def run(self) -> None:

@@ -3,19 +3,28 @@
 The run is a job on the inference worker (it runs the network's kernels), and so is writing the
 CSV; the dialog only shows their reports. Closing the dialog while the run goes on cancels it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar,
-                               QPushButton, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+)
 
 from ..worker.engine_api import Validation
 from ..worker.qt_worker import InferenceWorker
 from ..worker.scheduler import ClassifyFolderRequest, JobDone, JobProgress, WriteCsvRequest
 
-SKIPPED_SHOWN = 200   # lines of the skipped list; the CSV has every classified image
+SKIPPED_SHOWN = 200  # lines of the skipped list; the CSV has every classified image
 
 
 def summary_text(result: Validation, cancelled: bool = False) -> str:
@@ -25,13 +34,17 @@ def summary_text(result: Validation, cancelled: bool = False) -> str:
         lines.append(f"<b>Cancelled</b> after {result.images} images.")
     if result.images:
         rate = result.images / result.seconds if result.seconds else 0.0
-        lines.append(f"Top-1 accuracy <b>{100 * result.top1:.1f}%</b> "
-                     f"({sum(r.correct1 for r in result.rows)} of {result.images}), "
-                     f"top-5 <b>{100 * result.top5:.1f}%</b>.")
+        lines.append(
+            f"Top-1 accuracy <b>{100 * result.top1:.1f}%</b> "
+            f"({sum(r.correct1 for r in result.rows)} of {result.images}), "
+            f"top-5 <b>{100 * result.top5:.1f}%</b>."
+        )
         lines.append(f"{result.images} images classified in {result.seconds:.1f} s ({rate:.1f} images/s).")
     elif not cancelled:
-        lines.append("No labelled images: a label is a WordNet id (n01440764) starting the file name or "
-                     "naming its folder, or a folder named after one of the model's classes.")
+        lines.append(
+            "No labelled images: a label is a WordNet id (n01440764) starting the file name or "
+            "naming its folder, or a folder named after one of the model's classes."
+        )
     if result.skipped:
         lines.append(f"{len(result.skipped)} files skipped (unreadable, or no label): see below.")
     return "<br>".join(lines)
@@ -45,14 +58,16 @@ class ClassifyFolderDialog(QDialog):
         self._worker = worker
         self.folder = folder
         self.result: Validation | None = None
-        self.saving = None             # the CSV job in hand
+        self.saving = None  # the CSV job in hand
         self.cancelled = False
         self.error: str | None = None
-        heading = QLabel(f"Classifying every image under <b>{folder}</b> with {model_name}; "
-                         "labels come from WordNet ids in file or folder names, or class-named folders.")
+        heading = QLabel(
+            f"Classifying every image under <b>{folder}</b> with {model_name}; "
+            "labels come from WordNet ids in file or folder names, or class-named folders."
+        )
         heading.setWordWrap(True)
         self.progress = QProgressBar()
-        self.progress.setRange(0, 0)   # busy until the first report gives the total
+        self.progress.setRange(0, 0)  # busy until the first report gives the total
         self.status = QLabel("Looking for images…")
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -93,7 +108,7 @@ class ClassifyFolderDialog(QDialog):
             self.status.setText("Cancelling after the batch in hand…")
             self.cancel_button.setEnabled(False)
 
-    def reject(self) -> None:     # Escape or the window's close button
+    def reject(self) -> None:  # Escape or the window's close button
         self.cancel()
         super().reject()
 
@@ -129,9 +144,14 @@ class ClassifyFolderDialog(QDialog):
         self.summary.setText(summary_text(self.result, done.cancelled))
         self.save_button.setEnabled(bool(self.result.rows))
         if self.result.skipped:
-            self.skipped.setPlainText("\n".join(f"{p}: {why}" for p, why in self.result.skipped[:SKIPPED_SHOWN])
-                                      + (f"\n… and {len(self.result.skipped) - SKIPPED_SHOWN} more"
-                                         if len(self.result.skipped) > SKIPPED_SHOWN else ""))
+            self.skipped.setPlainText(
+                "\n".join(f"{p}: {why}" for p, why in self.result.skipped[:SKIPPED_SHOWN])
+                + (
+                    f"\n… and {len(self.result.skipped) - SKIPPED_SHOWN} more"
+                    if len(self.result.skipped) > SKIPPED_SHOWN
+                    else ""
+                )
+            )
             self.skipped.show()
 
     def save_csv(self, path: str) -> bool:

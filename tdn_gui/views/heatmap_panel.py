@@ -4,25 +4,28 @@ The map comes with a Result (the worker computes it in the same pass as the bars
 asks); this panel turns it into a picture over the view's canvas. It maps the class of the bar the
 user clicked, or (until one is clicked, or after clicking it again) the class in the top bar.
 """
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-DEFAULT_OPACITY = 60      # percent: the photo stays readable under the hot cells
+DEFAULT_OPACITY = 60  # percent: the photo stays readable under the hot cells
 
 
 class HeatmapPanel(QWidget):
-    toggled = Signal(bool)      # the user turned heatmaps on or off
-    changed = Signal()          # what to draw changed (opacity, or the class mapped)
+    toggled = Signal(bool)  # the user turned heatmaps on or off
+    changed = Signal()  # what to draw changed (opacity, or the class mapped)
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.selected: int | None = None          # a clicked class, or None: the top bar's
+        self.selected: int | None = None  # a clicked class, or None: the top bar's
         self.toggle = QCheckBox("Heatmap")
-        self.toggle.setToolTip("Colour the picture by where the mapped class is found (hot: most). Click a "
-                               "bar to map its class; click it again to follow the top class.")
+        self.toggle.setToolTip(
+            "Colour the picture by where the mapped class is found (hot: most). Click a "
+            "bar to map its class; click it again to follow the top class."
+        )
         self.toggle.toggled.connect(self._on_toggled)
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(10, 100)
@@ -33,7 +36,7 @@ class HeatmapPanel(QWidget):
         self.caption = QLabel()
         self.caption.setWordWrap(True)
         self.caption.setStyleSheet("color: palette(placeholder-text);")
-        self.caption.hide()                       # shown with something to say (see show)
+        self.caption.hide()  # shown with something to say (see show)
         row = QHBoxLayout()
         row.addWidget(self.toggle)
         row.addWidget(QLabel("Opacity"))

@@ -3,22 +3,36 @@
 The texts are built by functions of their own (about_text, shortcut_rows), which the dialogs show
 and the tests read, so nothing here has to be clicked through a modal dialog to be checked.
 """
+
 from __future__ import annotations
 
 import html
 import re
 
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHeaderView, QLabel, QMainWindow,
-                               QMenu, QMessageBox, QTableWidget, QTableWidgetItem, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
 
 from ..worker.engine_api import MODELS, version
 from .model_panel import model_summary
 
 # darknet's LICENSE (pjreddie/darknet) reads, after a joke preamble: "0. Darknet is public domain.
 # 1. Do whatever you want with it. 2. Stop emailing me about it!"
-DARKNET_LICENCE = ("The Model menu's weights are those pjreddie published with darknet, which is public "
-                   "domain: darknet's LICENSE says “Darknet is public domain. Do whatever you want with it.”")
+DARKNET_LICENCE = (
+    "The Model menu's weights are those pjreddie published with darknet, which is public "
+    "domain: darknet's LICENSE says “Darknet is public domain. Do whatever you want with it.”"
+)
 
 
 def add_help_menu(window: QMainWindow) -> QMenu:
@@ -41,17 +55,22 @@ def about_text(window) -> str:
         model = html.escape(model_summary(info))
         if live is not None and live.taught:
             model += " (classifying with the classes taught in the Teach view)"
-        weights = (f"{html.escape(MODELS[info.key].title)}'s, as published with darknet" if info.key in MODELS
-                   else f"your own files: {html.escape(info.weights)}")
+        weights = (
+            f"{html.escape(MODELS[info.key].title)}'s, as published with darknet"
+            if info.key in MODELS
+            else f"your own files: {html.escape(info.weights)}"
+        )
     status = window.kernel_label.status
     kernels = status.describe() if status is not None else "not known yet"
     threads = f", {info.threads} threads" if info is not None else ""
     rows = [("Model", model), ("Weights", weights), ("Engine", f"{html.escape(kernels)}{threads}")]
     table = "".join(f"<tr><td><b>{name}</b>&nbsp;&nbsp;</td><td>{value}</td></tr>" for name, value in rows if value)
-    return (f"<h3>tdn {html.escape(version())}</h3>"
-            "<p>Tiny Darknet on the desktop: darknet's ImageNet classifiers run by a numpy + Numba engine.</p>"
-            f"<table>{table}</table>"
-            f"<p>{html.escape(DARKNET_LICENCE)}</p>")
+    return (
+        f"<h3>tdn {html.escape(version())}</h3>"
+        "<p>Tiny Darknet on the desktop: darknet's ImageNet classifiers run by a numpy + Numba engine.</p>"
+        f"<table>{table}</table>"
+        f"<p>{html.escape(DARKNET_LICENCE)}</p>"
+    )
 
 
 def show_about(window) -> QMessageBox:
@@ -61,7 +80,7 @@ def show_about(window) -> QMessageBox:
     box.setText(about_text(window))
     box.setIconPixmap(window.windowIcon().pixmap(64, 64))
     box.setStandardButtons(QMessageBox.StandardButton.Close)
-    box.setStyleSheet("QLabel#qt_msgbox_label { min-width: 26em; }")   # else wrapped to a narrow column
+    box.setStyleSheet("QLabel#qt_msgbox_label { min-width: 26em; }")  # else wrapped to a narrow column
     box.open()
     return box
 

@@ -5,6 +5,7 @@ Images go through a small pipeline, all driven from the GUI thread by signals:
 Only a few images are decoded ahead of the classifier (full-size pixels are big), and only one
 request is ever handed to the worker: the next goes when its result comes back.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -14,8 +15,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import (QLabel, QListView, QListWidget, QListWidgetItem,
-                               QSplitter, QStyle, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QLabel, QListView, QListWidget, QListWidgetItem, QSplitter, QStyle, QVBoxLayout, QWidget
 
 from ..qt_image import THUMB_SIDE, rgb_from_qimage
 from ..worker.engine_api import IMAGE_SUFFIXES
@@ -26,7 +26,7 @@ from .canvas import ImageCanvas
 from .heatmap_panel import HeatmapPanel
 from .top_bars import TopBars
 
-LOOKAHEAD = 3   # images decoded (or decoding) but not yet classified
+LOOKAHEAD = 3  # images decoded (or decoding) but not yet classified
 NO_IMAGE = "No image yet."
 NO_MODEL = "No model loaded yet."
 HINT = "Drop images or folders here, or use File ▸ Open (Ctrl+O) or paste (Ctrl+V)."
@@ -37,8 +37,7 @@ def collect_images(paths) -> list[Path]:
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found.extend(sorted(c for c in p.iterdir()
-                                if c.is_file() and c.suffix.lower() in IMAGE_SUFFIXES))
+            found.extend(sorted(c for c in p.iterdir() if c.is_file() and c.suffix.lower() in IMAGE_SUFFIXES))
         else:
             found.append(p)
     return found
@@ -47,12 +46,13 @@ def collect_images(paths) -> list[Path]:
 @dataclass
 class Entry:
     """One image of the strip. Mutable, GUI thread only."""
+
     id: int
     label: str
-    path: str | None                       # None for pasted images
-    state: str = "new"                      # new, decoding, ready, running, done, error
-    pixels: np.ndarray | None = None        # held only while waiting for the classifier
-    kept_pixels: np.ndarray | None = None   # pasted images cannot be decoded again
+    path: str | None  # None for pasted images
+    state: str = "new"  # new, decoding, ready, running, done, error
+    pixels: np.ndarray | None = None  # held only while waiting for the classifier
+    kept_pixels: np.ndarray | None = None  # pasted images cannot be decoded again
     display: QImage | None = None
     result: Result | None = None
     error: str | None = None
@@ -70,8 +70,8 @@ class ImageView(QWidget):
         worker.superseded.connect(self._on_superseded)
         self._ids = itertools.count()
         self.entries: list[Entry] = []
-        self._running: tuple | None = None    # tag of the request the worker has
-        self._generation = 0                  # bumped by reclassify(): older results are stale
+        self._running: tuple | None = None  # tag of the request the worker has
+        self._generation = 0  # bumped by reclassify(): older results are stale
         self._model_ready = False
         self._build()
 
@@ -119,7 +119,7 @@ class ImageView(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(top, 1)
         layout.addWidget(self.strip)
-        self.setFocusProxy(self.strip)   # arrow keys flip through the strip
+        self.setFocusProxy(self.strip)  # arrow keys flip through the strip
 
     # ---- adding images -------------------------------------------------------------------------
     def add_paths(self, paths) -> int:
@@ -218,13 +218,13 @@ class ImageView(QWidget):
 
     def _on_result(self, result: Result) -> None:
         if result.tag != self._running:
-            return   # another view's, or stale (the model changed while it ran)
+            return  # another view's, or stale (the model changed while it ran)
         self._running = None
         row, e = self._find(result.tag[1])
         if e is not None and e.state == "running" and self._lacks_heatmap(result):
             e.state = "ready"  # asked before the Heatmap toggle went on: once more, with the map
         elif e is not None and e.state == "running":
-            e.pixels = None    # decoded again if the model changes; memory matters more
+            e.pixels = None  # decoded again if the model changes; memory matters more
             e.state = "error" if result.error else "done"
             e.result, e.error = result, result.error
             if row == self.strip.currentRow():
@@ -277,8 +277,13 @@ class ImageView(QWidget):
 
     def _lacks_heatmap(self, result: Result | None) -> bool:
         """A result without the map the Heatmap toggle asks for (and no reason why there is none)."""
-        return (self.heatmap.enabled() and result is not None and not result.error
-                and result.heatmap is None and not result.heatmap_note)
+        return (
+            self.heatmap.enabled()
+            and result is not None
+            and not result.error
+            and result.heatmap is None
+            and not result.heatmap_note
+        )
 
     def _on_heatmap_toggled(self, on: bool) -> None:
         """On: images classified without their maps run again (the maps come from the same pass)."""

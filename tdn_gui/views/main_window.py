@@ -1,4 +1,5 @@
 """The main window: menus, the model, and the three views sharing one inference worker."""
+
 from __future__ import annotations
 
 import itertools
@@ -6,13 +7,31 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import (QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressDialog,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressDialog,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..settings import ModelChoice, Settings
 from ..teach.view import TeachView
-from ..worker.engine_api import (MODELS, RESIZE_HELP, RESIZE_MODES, cfg_dir, cfg_path, expected_weights_bytes,
-                                 find_labels, find_names, is_downloaded, weights_path)
+from ..worker.engine_api import (
+    MODELS,
+    RESIZE_HELP,
+    RESIZE_MODES,
+    cfg_dir,
+    cfg_path,
+    expected_weights_bytes,
+    find_labels,
+    find_names,
+    is_downloaded,
+    weights_path,
+)
 from ..worker.qt_download import DownloadThread
 from ..worker.qt_worker import InferenceWorker
 from ..worker.scheduler import LoadedModel
@@ -27,8 +46,13 @@ MENU_MODELS = ("tiny", "darknet")
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: Settings | None = None, make_classifier=None, resize: str | None = None,
-                 webcam_resize: str | None = None):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        make_classifier=None,
+        resize: str | None = None,
+        webcam_resize: str | None = None,
+    ):
         super().__init__()
         self.setWindowTitle("tdn — Tiny Darknet classifier")
         self.setAcceptDrops(True)
@@ -40,7 +64,7 @@ class MainWindow(QMainWindow):
         self.worker.model_failed.connect(self._on_model_failed)
         self.worker.classifier_changed.connect(self._on_classifier_changed)
         self.model_info: LoadedModel | None = None
-        self.live_info: LoadedModel | None = None    # what classifies now: the loaded model or a taught one
+        self.live_info: LoadedModel | None = None  # what classifies now: the loaded model or a taught one
         self.classify_dialog: ClassifyFolderDialog | None = None
         self._download: DownloadThread | None = None
         self._pasted = itertools.count(1)
@@ -90,8 +114,9 @@ class MainWindow(QMainWindow):
         self._add_action(file_menu, "&Paste", self.paste, QKeySequence.StandardKey.Paste)
         self._add_action(file_menu, "&Clear images", self.image_view.clear)
         file_menu.addSeparator()
-        self.classify_folder_action = self._add_action(file_menu, "Classify fol&der…", lambda: self.classify_folder(),
-                                                       QKeySequence("Ctrl+Shift+O"))
+        self.classify_folder_action = self._add_action(
+            file_menu, "Classify fol&der…", lambda: self.classify_folder(), QKeySequence("Ctrl+Shift+O")
+        )
         file_menu.addSeparator()
         self._add_action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
@@ -99,14 +124,15 @@ class MainWindow(QMainWindow):
         self.model_actions: dict[str, QAction] = {}
         self._model_group = group = QActionGroup(self)
         for key in MENU_MODELS:
-            action = self._add_action(model_menu, MODELS[key].title,
-                                      lambda _=False, k=key: self.choose_model(ModelChoice(key=k)))
+            action = self._add_action(
+                model_menu, MODELS[key].title, lambda _=False, k=key: self.choose_model(ModelChoice(key=k))
+            )
             action.setCheckable(True)
             group.addAction(action)
             self.model_actions[key] = action
         self._model_menu = model_menu
         self._taught_separator = model_menu.addSeparator()
-        self.taught_actions: dict[str, QAction] = {}   # by cfg path: models exported from Teach
+        self.taught_actions: dict[str, QAction] = {}  # by cfg path: models exported from Teach
         for choice in self.settings.taught_models():
             if Path(choice.cfg).is_file():
                 self._add_taught_action(choice)
@@ -119,8 +145,7 @@ class MainWindow(QMainWindow):
         self.resize_actions = self._add_mode_group(resize_menu, self.resize_mode, self.set_resize)
         self.tta_action = self._add_tta_action(resize_menu, stream=False)
         resize_menu.addSection("Webcam")
-        self.webcam_resize_actions = self._add_mode_group(resize_menu, self.webcam_resize_mode,
-                                                          self.set_webcam_resize)
+        self.webcam_resize_actions = self._add_mode_group(resize_menu, self.webcam_resize_mode, self.set_webcam_resize)
         self.webcam_tta_action = self._add_tta_action(resize_menu, stream=True)
 
         add_help_menu(self)
@@ -129,9 +154,11 @@ class MainWindow(QMainWindow):
         """Resize ▸ Test-time augmentation, for images or (stream) the webcam, as last chosen."""
         action = self._add_action(menu, "Test-time augmentation", lambda on: self.set_tta(on, stream))
         action.setCheckable(True)
-        action.setToolTip("Also classify the mirror image and the image at 8/7 of the network's size, and "
-                          "average: better answers (Tiny on real photos: top-1 60 → 65 %, top-5 84 → 90 %) for "
-                          "~2.2x the work. The mirror alone for networks of a fixed input size.")
+        action.setToolTip(
+            "Also classify the mirror image and the image at 8/7 of the network's size, and "
+            "average: better answers (Tiny on real photos: top-1 60 → 65 %, top-5 84 → 90 %) for "
+            "~2.2x the work. The mirror alone for networks of a fixed input size."
+        )
         on = self.settings.tta(stream)
         action.setChecked(on)
         if on:
@@ -244,8 +271,9 @@ class MainWindow(QMainWindow):
                 self.taught_actions[cfg].setChecked(True)
             missing = [p for p in (cfg, weights, names) if p and not Path(p).is_file()]
             if missing:
-                self.panel.show_problem("Model files not found",
-                                        "Missing: " + ", ".join(missing) + ". Use Model ▸ Open cfg + weights…")
+                self.panel.show_problem(
+                    "Model files not found", "Missing: " + ", ".join(missing) + ". Use Model ▸ Open cfg + weights…"
+                )
                 return
             title = Path(cfg).stem
         self.model_label.setText(f"Loading {title}…")
@@ -260,15 +288,19 @@ class MainWindow(QMainWindow):
             f"tdn needs {weights_path(key)} (about {size_mb:.0f} MB). Download it, or pick a "
             "darknet .cfg and .weights of your own. Images and the camera will be classified as soon "
             "as a model is loaded.",
-            download_key=key, download_label=f"Download {info.title} ({size_mb:.0f} MB)")
+            download_key=key,
+            download_label=f"Download {info.title} ({size_mb:.0f} MB)",
+        )
 
     def open_model_files(self) -> None:
-        cfg, _ = QFileDialog.getOpenFileName(self, "Open a darknet cfg", str(cfg_dir()),
-                                             "Darknet cfg (*.cfg);;All files (*)")
+        cfg, _ = QFileDialog.getOpenFileName(
+            self, "Open a darknet cfg", str(cfg_dir()), "Darknet cfg (*.cfg);;All files (*)"
+        )
         if not cfg:
             return
-        weights, _ = QFileDialog.getOpenFileName(self, f"Weights for {Path(cfg).name}", str(Path(cfg).parent),
-                                                 "Darknet weights (*.weights);;All files (*)")
+        weights, _ = QFileDialog.getOpenFileName(
+            self, f"Weights for {Path(cfg).name}", str(Path(cfg).parent), "Darknet weights (*.weights);;All files (*)"
+        )
         if weights:
             names = find_names()
             self.choose_model(ModelChoice(cfg=cfg, weights=weights, names=str(names) if names else None))
@@ -278,8 +310,9 @@ class MainWindow(QMainWindow):
         self.panel.hide()
         self._show_model(info)
         self.statusBar().showMessage(f"Loaded {info.name} in {info.load_seconds:.1f} s", 5000)
-        self.settings.set_model(ModelChoice(key=info.key) if info.key else
-                                ModelChoice(cfg=info.cfg, weights=info.weights, names=info.names))
+        self.settings.set_model(
+            ModelChoice(key=info.key) if info.key else ModelChoice(cfg=info.cfg, weights=info.weights, names=info.names)
+        )
         self.teach_view.set_base_model(info)
         self._set_model_ready(True)
 
@@ -287,8 +320,9 @@ class MainWindow(QMainWindow):
         """The live classifier switched between the loaded model and a taught one."""
         self.live_info = info
         self._show_model(info)
-        self.statusBar().showMessage("Classifying with the taught classes" if info.taught else
-                                     f"Classifying with {info.name} again", 5000)
+        self.statusBar().showMessage(
+            "Classifying with the taught classes" if info.taught else f"Classifying with {info.name} again", 5000
+        )
         self.image_view.reclassify()
 
     def _show_model(self, info: LoadedModel) -> None:
@@ -303,8 +337,10 @@ class MainWindow(QMainWindow):
         self.model_info = self.live_info = None
         self.model_label.setText("No model")
         self.model_label.setToolTip("")
-        self.panel.show_problem("The model could not be loaded", message +
-                                "\nChoose another one in the Model menu, or open a cfg + weights pair.")
+        self.panel.show_problem(
+            "The model could not be loaded",
+            message + "\nChoose another one in the Model menu, or open a cfg + weights pair.",
+        )
 
     def _set_model_ready(self, ready: bool) -> None:
         self.image_view.set_model_ready(ready)
@@ -318,8 +354,9 @@ class MainWindow(QMainWindow):
             QMessageBox.information(self, "Classify folder", "Load a model first (Model menu).")
             return None
         if self.worker.busy:
-            QMessageBox.information(self, "Classify folder", "The model is busy (training or exporting): "
-                                    "try again when it has finished.")
+            QMessageBox.information(
+                self, "Classify folder", "The model is busy (training or exporting): try again when it has finished."
+            )
             return None
         if folder is None:
             folder = QFileDialog.getExistingDirectory(self, "Classify every image in a folder")
@@ -327,8 +364,9 @@ class MainWindow(QMainWindow):
                 return None
         labels = find_labels()
         model_name = "the taught classes" if self.live_info.taught else self.live_info.name
-        self.classify_dialog = ClassifyFolderDialog(self.worker, folder, str(labels) if labels else None,
-                                                    model_name, self)
+        self.classify_dialog = ClassifyFolderDialog(
+            self.worker, folder, str(labels) if labels else None, model_name, self
+        )
         self.classify_dialog.open()
         return self.classify_dialog
 
@@ -405,7 +443,7 @@ class MainWindow(QMainWindow):
             self._download.cancel.set()
             self._download.wait()
         self.worker.stop()
-        self.settings.sync()    # anything the views recorded while stopping
+        self.settings.sync()  # anything the views recorded while stopping
 
     def closeEvent(self, event) -> None:
         self.shutdown()

@@ -2,6 +2,7 @@
 shown instead of results when there is no usable model (what is missing, what to do: download it,
 or open a cfg + weights pair). The download itself runs on worker.qt_download's thread.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,14 +24,16 @@ def model_details(info: LoadedModel) -> str:
     """The same model in full, for the status bar's tooltip."""
     names = "taught" if info.taught else Path(info.names).name if info.names else "no names"
     files = "" if info.taught else f"\n{info.cfg}\n{info.weights}"
-    return (f"{model_summary(info)} · {info.params:,} params · {info.classes} classes ({names}) · "
-            f"{info.threads} threads{files}")
+    return (
+        f"{model_summary(info)} · {info.params:,} params · {info.classes} classes ({names}) · "
+        f"{info.threads} threads{files}"
+    )
 
 
 class ModelPanel(QFrame):
     """A banner: what is missing, what to do, and the buttons that do it."""
 
-    download_requested = Signal(str)   # registry key
+    download_requested = Signal(str)  # registry key
     open_requested = Signal()
 
     def __init__(self, parent=None):
@@ -60,8 +63,7 @@ class ModelPanel(QFrame):
         layout.addLayout(buttons)
         self._key = ""
 
-    def show_problem(self, title: str, text: str, download_key: str | None = None,
-                     download_label: str = "") -> None:
+    def show_problem(self, title: str, text: str, download_key: str | None = None, download_label: str = "") -> None:
         self._key = download_key or ""
         self.title.setText(title)
         self.text.setText(text)

@@ -5,6 +5,7 @@ Display only: the webcam view averages what it paints, never what it counts, so 
 
 Plain numpy, no Qt, so the numbers are tested without a window.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -27,7 +28,7 @@ SMOOTHING = {"off": 1, "light": 4, "strong": 10}
 # the average alone would still keep 0.82^5 = 37 % of the old scene.
 SCENE_CUT = {"off": 0, "light": 3, "strong": 5}
 
-LEVELS = tuple(SMOOTHING)      # in menu order
+LEVELS = tuple(SMOOTHING)  # in menu order
 DEFAULT_LEVEL = "light"
 
 
@@ -44,26 +45,26 @@ class BarSmoother:
         self.level = level
         self.alpha = alpha(level)
         self.scene_cut = SCENE_CUT[level]
-        self.cuts = 0                       # scene cuts so far (the tests read it)
+        self.cuts = 0  # scene cuts so far (the tests read it)
         self.reset()
 
     def reset(self) -> None:
         """Forget the history: the next result is shown as it is."""
         self._avg: np.ndarray | None = None
-        self._run_class = -1                # the raw top-1 the current disagreement run is about
-        self._run = 0                       # how many results in a row it has lasted
+        self._run_class = -1  # the raw top-1 the current disagreement run is about
+        self._run = 0  # how many results in a row it has lasted
 
     def update(self, probs: np.ndarray) -> np.ndarray:
         """The probabilities to show for this result; read them, do not write them (the average
         itself, until the next update). "off" hands `probs` back untouched."""
         probs = np.asarray(probs)
         if self.level == "off":
-            self._avg = probs               # kept for `top`, never written
+            self._avg = probs  # kept for `top`, never written
             return probs
         if self._avg is None or self._avg.shape != probs.shape:
             # first result, or a classifier with other classes: nothing to average with
             self.reset()
-            self._avg = probs.astype(np.float64)   # a copy: the caller's array stays theirs
+            self._avg = probs.astype(np.float64)  # a copy: the caller's array stays theirs
             return self._avg
         # In place: avg += alpha * (p - avg) is avg = (1 - alpha) * avg + alpha * p
         self._avg += self.alpha * (probs - self._avg)
@@ -86,5 +87,6 @@ class BarSmoother:
         if self._avg is None:
             return ()
         order = np.argsort(-self._avg, kind="stable")[:k]
-        return tuple((int(i), names[i] if names and i < len(names) else f"class {i}",
-                      float(self._avg[i])) for i in order)
+        return tuple(
+            (int(i), names[i] if names and i < len(names) else f"class {i}", float(self._avg[i])) for i in order
+        )

@@ -1,4 +1,5 @@
 """TopBars: the top-5 predictions as labelled horizontal bars, or a message in their place."""
+
 from __future__ import annotations
 
 from typing import NamedTuple, Sequence
@@ -10,7 +11,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 ROW_HEIGHT = 44
 BAR_HEIGHT = 10
 MARGIN = 12
-MAX_CACHED_TEXTS = 4096    # laid-out names and percentages; 1000 classes need ~3000
+MAX_CACHED_TEXTS = 4096  # laid-out names and percentages; 1000 classes need ~3000
 
 
 def format_percent(prob: float) -> str:
@@ -26,17 +27,17 @@ class TopBars(QWidget):
     an unsure prediction look different.
     """
 
-    class_clicked = Signal(int)     # the class index of the row clicked
+    class_clicked = Signal(int)  # the class index of the row clicked
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self._rows: list[tuple[str, float]] = []
         self._indices: list[int] = []
-        self._selected: int | None = None     # a class whose row gets a frame (the heatmap's)
+        self._selected: int | None = None  # a class whose row gets a frame (the heatmap's)
         self._message = ""
         self._message_is_error = False
-        self._style: _Style | None = None             # built on first paint (see _paint_style)
-        self._texts: dict[tuple[str, bool, int], QStaticText] = {}   # see _static_text
+        self._style: _Style | None = None  # built on first paint (see _paint_style)
+        self._texts: dict[tuple[str, bool, int], QStaticText] = {}  # see _static_text
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.setMinimumWidth(220)
 
@@ -101,7 +102,7 @@ class TopBars(QWidget):
 
     # ---- painting ------------------------------------------------------------------------------
     def changeEvent(self, event) -> None:
-        self._style = None               # a new font, palette or style: measure again
+        self._style = None  # a new font, palette or style: measure again
         self._texts.clear()
         super().changeEvent(event)
 
@@ -118,8 +119,15 @@ class TopBars(QWidget):
             track = pal.color(QPalette.ColorRole.Mid)
             track.setAlphaF(0.25)
             metrics = (QFontMetrics(regular), QFontMetrics(bold))
-            self._style = _Style((regular, bold), metrics, metrics[0].horizontalAdvance("100.0%") + 6,
-                                 pal.color(QPalette.ColorRole.WindowText), accent, muted, track)
+            self._style = _Style(
+                (regular, bold),
+                metrics,
+                metrics[0].horizontalAdvance("100.0%") + 6,
+                pal.color(QPalette.ColorRole.WindowText),
+                accent,
+                muted,
+                track,
+            )
         return self._style
 
     def _static_text(self, text: str, bold: bool, width: int) -> QStaticText:
@@ -172,8 +180,9 @@ class TopBars(QWidget):
             painter.drawStaticText(QPointF(MARGIN, y + (text_h - shown.size().height()) / 2), shown)
             painter.setFont(style.fonts[False])
             pct = self._static_text(format_percent(prob), False, style.pct_w)
-            painter.drawStaticText(QPointF(MARGIN + width - pct.size().width(),
-                                           y + (text_h - pct.size().height()) / 2), pct)
+            painter.drawStaticText(
+                QPointF(MARGIN + width - pct.size().width(), y + (text_h - pct.size().height()) / 2), pct
+            )
             bar_y = y + text_h + 4
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(style.track)
@@ -181,16 +190,15 @@ class TopBars(QWidget):
             fill = max(0.0, min(1.0, prob)) * width
             if fill > 0.5:
                 painter.setBrush(style.accent if best else style.muted)
-                painter.drawRoundedRect(QRectF(MARGIN, bar_y, max(fill, BAR_HEIGHT), BAR_HEIGHT),
-                                        radius, radius)
+                painter.drawRoundedRect(QRectF(MARGIN, bar_y, max(fill, BAR_HEIGHT), BAR_HEIGHT), radius, radius)
             y += ROW_HEIGHT
 
 
 class _Style(NamedTuple):
-    fonts: tuple[QFont, QFont]                  # (regular, bold): index with `bold`
+    fonts: tuple[QFont, QFont]  # (regular, bold): index with `bold`
     metrics: tuple[QFontMetrics, QFontMetrics]
-    pct_w: int                                  # the percentage column
+    pct_w: int  # the percentage column
     text: QColor
-    accent: QColor                              # the best class's bar
-    muted: QColor                               # the others'
-    track: QColor                               # the bar's background
+    accent: QColor  # the best class's bar
+    muted: QColor  # the others'
+    track: QColor  # the bar's background

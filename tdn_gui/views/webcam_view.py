@@ -8,14 +8,14 @@ The bars may be smoothed (Smoothing: off / light / strong, see smoothing.py): an
 last few results steadies them when two classes trade places frame to frame. It is display only:
 the rates and counters are the raw results'.
 """
+
 from __future__ import annotations
 
 import collections
 import time
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton,
-                               QSplitter, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QComboBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from ..qt_image import png_bytes
 from ..worker.engine_api import replacing
@@ -35,10 +35,10 @@ VIDEO_FILTER = "Videos (*.mp4 *.avi *.mkv *.mov *.webm *.mjpg);;All files (*)"
 
 
 class WebcamView(QWidget):
-    source_changed = Signal(str)    # the camera index or video path, for the settings
+    source_changed = Signal(str)  # the camera index or video path, for the settings
     running_changed = Signal(bool)
-    frame_shown = Signal(object)    # the Frame now on screen (the Teach view previews it)
-    result_shown = Signal(object)   # the Result now in the bars (raw: smoothing is the bars' only)
+    frame_shown = Signal(object)  # the Frame now on screen (the Teach view previews it)
+    result_shown = Signal(object)  # the Result now in the bars (raw: smoothing is the bars' only)
     smoothing_changed = Signal(str)  # a smoothing.LEVELS key, for the settings
 
     def __init__(self, worker: InferenceWorker, parent=None):
@@ -46,22 +46,22 @@ class WebcamView(QWidget):
         self._worker = worker
         worker.result_ready.connect(self._on_result)
         self.capture: CaptureThread | None = None
-        self.last_capture: CaptureThread | None = None   # the stopped one, for tests to inspect
+        self.last_capture: CaptureThread | None = None  # the stopped one, for tests to inspect
         self._scan: CameraScan | None = None
         self._model_ready = False
-        self._shown = None                   # the Frame on screen (what a snapshot saves)
-        self._viewers: list[QWidget] = []    # other widgets that show this camera live
-        self._results = collections.deque(maxlen=20)     # arrival times, for the rate
-        self._latencies = collections.deque(maxlen=20)   # seconds, averaged for a steady read-out
+        self._shown = None  # the Frame on screen (what a snapshot saves)
+        self._viewers: list[QWidget] = []  # other widgets that show this camera live
+        self._results = collections.deque(maxlen=20)  # arrival times, for the rate
+        self._latencies = collections.deque(maxlen=20)  # seconds, averaged for a steady read-out
         self.camera_fps = 0.0
         self.inference_fps = 0.0
         self.latency_ms = 0.0
         self.frames_shown = 0
         self.results_shown = 0
-        self._newest_result = 0              # frame id of the result in the bars
-        self._last_result: Result | None = None   # the result in the bars (its heatmap is shown)
+        self._newest_result = 0  # frame id of the result in the bars
+        self._last_result: Result | None = None  # the result in the bars (its heatmap is shown)
         self._smoother = BarSmoother(DEFAULT_LEVEL)
-        self._smoothed_names = None          # the names of the classes being averaged
+        self._smoothed_names = None  # the names of the classes being averaged
         self._stats_timer = QTimer(self)
         self._stats_timer.setInterval(STATS_INTERVAL_MS)
         self._stats_timer.timeout.connect(self._update_stats)
@@ -95,11 +95,18 @@ class WebcamView(QWidget):
             "Steadies the top-5 bars: each bar is an average over about the last "
             f"{SMOOTHING['light']} (Light) or {SMOOTHING['strong']} (Strong) results.\n"
             "Display only: the camera and inference rates are not affected.\n"
-            "Starts over on a scene cut (a new top class for a few results in a row).")
+            "Starts over on a scene cut (a new top class for a few results in a row)."
+        )
         self.smoothing.currentIndexChanged.connect(self._on_smoothing)
         controls = QHBoxLayout()
-        for w in (self.source, self.scan_button, self.file_button, self.start_button,
-                  self.pause_button, self.snapshot_button):
+        for w in (
+            self.source,
+            self.scan_button,
+            self.file_button,
+            self.start_button,
+            self.pause_button,
+            self.snapshot_button,
+        ):
             controls.addWidget(w)
         controls.addStretch(1)
         # Under the bars it steadies, not in the row above: there it widened the window's minimum
@@ -210,10 +217,10 @@ class WebcamView(QWidget):
         if self.capture is None:
             return
         capture, self.capture = self.capture, None
-        capture.stop()          # joins the thread: it only ever waits on short reads
+        capture.stop()  # joins the thread: it only ever waits on short reads
         self._stats_timer.stop()
         self._update_stats()
-        self.last_capture = capture   # no parent, no deleteLater: freed when replaced
+        self.last_capture = capture  # no parent, no deleteLater: freed when replaced
         self.start_button.setText("Start")
         self.pause_button.setChecked(False)
         self.pause_button.setEnabled(False)
@@ -233,7 +240,7 @@ class WebcamView(QWidget):
 
     def _on_failed(self, message: str) -> None:
         if self.sender() is not self.capture:
-            return   # a thread we already stopped
+            return  # a thread we already stopped
         self.stop()
         self.status.setText(message)
         self.bars.set_message(message, error=True)
@@ -268,9 +275,9 @@ class WebcamView(QWidget):
         if not (isinstance(result.tag, tuple) and result.tag[0] == "camera"):
             return
         if self.capture is None or self.pause_button.isChecked():
-            return   # late result after stop or pause: keep what is on screen
+            return  # late result after stop or pause: keep what is on screen
         if result.tag[1] < self._newest_result:
-            return   # the worker's two lanes can finish out of order: never step back in time
+            return  # the worker's two lanes can finish out of order: never step back in time
         self._newest_result = result.tag[1]
         self._results.append(time.monotonic())
         self.inference_fps = rate(self._results)
@@ -278,7 +285,7 @@ class WebcamView(QWidget):
         self.latency_ms = 1000 * sum(self._latencies) / len(self._latencies)
         self.results_shown += 1
         if result.error:
-            self._smoother.reset()   # the bars were interrupted: start again from real results
+            self._smoother.reset()  # the bars were interrupted: start again from real results
             self.bars.set_message(result.error, error=True)
         else:
             self.bars.set_predictions(self._bar_predictions(result))
@@ -297,7 +304,7 @@ class WebcamView(QWidget):
             # other classes (a taught head with as many classes as the model): a new average
             self._smoother.reset()
             self._smoothed_names = names
-        self._smoother.update(result.probs)   # resets itself when the class count changes
+        self._smoother.update(result.probs)  # resets itself when the class count changes
         return self._smoother.top(TOP_K, names)
 
     # ---- smoothing ---------------------------------------------------------------------------
@@ -312,16 +319,17 @@ class WebcamView(QWidget):
     def _on_smoothing(self, row: int) -> None:
         level = self.smoothing.itemData(row)
         if level != self._smoother.level:
-            self._smoother = BarSmoother(level)   # a fresh average: the next result is shown as is
+            self._smoother = BarSmoother(level)  # a fresh average: the next result is shown as is
             self.smoothing_changed.emit(level)
 
     def _update_stats(self) -> None:
-        self.stats.setText(f"Camera {self.camera_fps:.1f} fps · inference {self.inference_fps:.1f} fps"
-                           f" · {self.latency_ms:.1f} ms")
+        self.stats.setText(
+            f"Camera {self.camera_fps:.1f} fps · inference {self.inference_fps:.1f} fps · {self.latency_ms:.1f} ms"
+        )
 
     def _on_pause(self, paused: bool) -> None:
         self.pause_button.setText("Resume" if paused else "Pause")
-        self._smoother.reset()   # the scene may be another one on resume
+        self._smoother.reset()  # the scene may be another one on resume
 
     # ---- snapshot ----------------------------------------------------------------------------
     def save_snapshot(self, path: str) -> bool:
@@ -352,4 +360,4 @@ class WebcamView(QWidget):
     def shutdown(self) -> None:
         self.stop()
         if self._scan is not None:
-            self._scan.wait()   # a scan is a handful of short open() calls
+            self._scan.wait()  # a scan is a handful of short open() calls

@@ -3,6 +3,7 @@
 It is network I/O, not inference, so it stays off the inference thread, which may still be busy
 with frames. Cancel by setting `cancel`; the thread ends with `succeeded` or `failed`.
 """
+
 from __future__ import annotations
 
 import threading
@@ -14,9 +15,9 @@ from engine import download
 
 
 class DownloadThread(QThread):
-    progressed = Signal(object, object)   # bytes done, total (None when unknown); may exceed 2**31
-    succeeded = Signal(str)               # weights path
-    failed = Signal(str)                  # one line; "cancelled" when the user cancelled
+    progressed = Signal(object, object)  # bytes done, total (None when unknown); may exceed 2**31
+    succeeded = Signal(str)  # weights path
+    failed = Signal(str)  # one line; "cancelled" when the user cancelled
 
     def __init__(self, key: str, parent=None):
         super().__init__(parent)

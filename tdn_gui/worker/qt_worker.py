@@ -4,6 +4,7 @@ The scheduler calls its reports on its own threads; each is a signal's emit here
 it to the receivers' (GUI) thread. The views talk to this object only; it adds nothing to the
 scheduler but the signals.
 """
+
 from __future__ import annotations
 
 from typing import Hashable
@@ -15,23 +16,27 @@ from .scheduler import Counts, Job, Reports, Scheduler
 
 
 class InferenceWorker(QObject):
-    result_ready = Signal(object)         # Result
-    model_loaded = Signal(object)         # LoadedModel
-    model_failed = Signal(str)            # one-line reason
-    superseded = Signal(object)           # tag of a request that a newer one replaced, or overtook
-    classifier_changed = Signal(object)   # LoadedModel of the live classifier after set_taught
-    job_progress = Signal(object)         # JobProgress
-    job_finished = Signal(object)         # JobDone, exactly one per job that started
-    kernels_changed = Signal(object)      # engine.kernels.KernelStatus, whenever it changes
+    result_ready = Signal(object)  # Result
+    model_loaded = Signal(object)  # LoadedModel
+    model_failed = Signal(str)  # one-line reason
+    superseded = Signal(object)  # tag of a request that a newer one replaced, or overtook
+    classifier_changed = Signal(object)  # LoadedModel of the live classifier after set_taught
+    job_progress = Signal(object)  # JobProgress
+    job_finished = Signal(object)  # JobDone, exactly one per job that started
+    kernels_changed = Signal(object)  # engine.kernels.KernelStatus, whenever it changes
 
-    def __init__(self, make_classifier=None, resize: str = "min", stream_resize: str = "letterbox",
-                 parent=None):
+    def __init__(self, make_classifier=None, resize: str = "min", stream_resize: str = "letterbox", parent=None):
         super().__init__(parent)
-        reports = Reports(result_ready=self.result_ready.emit, model_loaded=self.model_loaded.emit,
-                          model_failed=self.model_failed.emit, superseded=self.superseded.emit,
-                          classifier_changed=self.classifier_changed.emit,
-                          job_progress=self.job_progress.emit, job_finished=self.job_finished.emit,
-                          kernels_changed=self.kernels_changed.emit)
+        reports = Reports(
+            result_ready=self.result_ready.emit,
+            model_loaded=self.model_loaded.emit,
+            model_failed=self.model_failed.emit,
+            superseded=self.superseded.emit,
+            classifier_changed=self.classifier_changed.emit,
+            job_progress=self.job_progress.emit,
+            job_finished=self.job_finished.emit,
+            kernels_changed=self.kernels_changed.emit,
+        )
         self.scheduler = Scheduler(reports, make_classifier, resize, stream_resize)
 
     def submit(self, tag: Hashable, image: np.ndarray, stream: bool = False, heatmap: bool = False) -> None:

@@ -1,4 +1,5 @@
 """GUI test setup: offscreen Qt, throwaway settings and model cache, small random models, media."""
+
 from __future__ import annotations
 
 import os
@@ -31,7 +32,7 @@ def isolated_user_state(tmp_path, monkeypatch):
     settings_dir = tmp_path / "settings"
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(settings_dir))
-    temp = tmp_path / "temp"     # where the Teach view's untitled projects go
+    temp = tmp_path / "temp"  # where the Teach view's untitled projects go
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
     return cache
@@ -48,7 +49,6 @@ class Model:
 
     def names_list(self) -> list[str]:
         return self.names.read_text().splitlines()
-
 
 
 # Big enough that one forward takes a noticeable slice of time: the responsiveness test wants
@@ -112,11 +112,11 @@ def medium_model(tmp_path_factory) -> Model:
 
 @dataclass(frozen=True)
 class Media:
-    good: list[Path]       # images that decode, in the order the view lists them
+    good: list[Path]  # images that decode, in the order the view lists them
     not_image: Path
     truncated: Path
-    folder: Path           # holds two of the good images
-    drop: list[Path]       # what a test drops: files, the bad ones and the folder
+    folder: Path  # holds two of the good images
+    drop: list[Path]  # what a test drops: files, the bad ones and the folder
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ def video(tmp_path_factory) -> Path:
         frame[:, :, 0] = np.linspace(0, 255, 160, dtype=np.uint8)[None, :]
         frame[:, :, 1] = (i * 4) % 256
         x = (i * 2) % 120
-        frame[40:80, x:x + 40] = (255, 255, 255)
+        frame[40:80, x : x + 40] = (255, 255, 255)
         writer.write(frame)
     writer.release()
     return path
@@ -161,6 +161,7 @@ def video(tmp_path_factory) -> Path:
 
 def _expected_top(model: Model, image: np.ndarray, resize: str = "min") -> list[tuple[str, str]]:
     from tdn_gui.views.top_bars import format_percent
+
     net = engine.Network.load(model.cfg, model.weights)
     clf = engine.Classifier(net, names=model.names_list(), resize=resize)
     return [(name, format_percent(p)) for _, name, p in clf.classify(image).top(5)]
@@ -183,6 +184,7 @@ def open_window(qtbot):
     At teardown every window is closed and its threads must have finished.
     """
     from tdn_gui.app import build_window
+
     windows = []
 
     def open_(argv, wait_model=True):

@@ -1,4 +1,5 @@
 """Helpers the GUI tests import by name (conftest.py itself is not importable by a unique name)."""
+
 from __future__ import annotations
 
 import threading
@@ -60,6 +61,7 @@ class Gate:
 
 def gated(gate: Gate):
     """A make_classifier for InferenceWorker: real engine Classifiers whose passes wait at `gate`."""
+
     class GatedClassifier(engine.Classifier):
         def classify(self, image, keep_going=None):
             gate.hold(image)

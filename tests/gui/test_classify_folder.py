@@ -1,4 +1,5 @@
 """File ▸ Classify folder…: `tdn valid` in a dialog — progress, summary with accuracy, CSV, Cancel."""
+
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,7 @@ from gui_helpers import pattern
 from tdn_gui.views import classify_folder, main_window
 from tdn_gui.worker.scheduler import models
 
-WAIT = 60_000   # a stall bound, not a speed requirement
+WAIT = 60_000  # a stall bound, not a speed requirement
 
 
 def labelled_folder(root, per_class: int, classes=("apple", "banana", "cherry")):
@@ -61,7 +62,7 @@ def test_classify_folder_summary_and_csv(qtbot, open_window, small_model, tmp_pa
 
     out = tmp_path / "results.csv"
     monkeypatch.setattr(classify_folder.QFileDialog, "getSaveFileName", lambda *a, **k: (str(out), ""))
-    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)     # a job on the worker
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)  # a job on the worker
     qtbot.waitUntil(lambda: dialog.status.text() == f"Saved {out}.", timeout=WAIT)
     with out.open(newline="") as f:
         rows = list(csv.DictReader(f))
@@ -94,6 +95,7 @@ def test_classify_folder_without_labels_says_so(qtbot, open_window, small_model,
 
 class GatedClassifier(engine.Classifier):
     """A real classifier whose batches wait for the test (on the worker thread, never the GUI's)."""
+
     entered = threading.Event()
     gate = threading.Event()
 
@@ -104,11 +106,10 @@ class GatedClassifier(engine.Classifier):
 
 
 def test_cancel_stops_after_the_batch_in_hand(qtbot, open_window, small_model, tmp_path, monkeypatch):
-    folder, _ = labelled_folder(tmp_path / "fruit", per_class=20)    # 60 images: 4 batches of 16
+    folder, _ = labelled_folder(tmp_path / "fruit", per_class=20)  # 60 images: 4 batches of 16
     GatedClassifier.entered.clear()
     GatedClassifier.gate.clear()
-    monkeypatch.setattr(models, "engine_classifier",
-                        lambda net, names, resize: GatedClassifier(net, names, resize))
+    monkeypatch.setattr(models, "engine_classifier", lambda net, names, resize: GatedClassifier(net, names, resize))
     window = open_window(small_model.argv())
     dialog = window.classify_folder(str(folder))
     assert GatedClassifier.entered.wait(WAIT / 1000)
@@ -124,7 +125,7 @@ def test_cancel_stops_after_the_batch_in_hand(qtbot, open_window, small_model, t
 def test_needs_a_model(qtbot, open_window, monkeypatch):
     shown = []
     monkeypatch.setattr(main_window.QMessageBox, "information", lambda *a: shown.append(a[2]))
-    window = open_window([], wait_model=False)     # tiny is not downloaded here
+    window = open_window([], wait_model=False)  # tiny is not downloaded here
     assert window.classify_folder("/") is None
     assert shown == ["Load a model first (Model menu)."]
 
@@ -132,4 +133,4 @@ def test_needs_a_model(qtbot, open_window, monkeypatch):
 @pytest.fixture(autouse=True)
 def _no_dialog_left(qtbot):
     yield
-    GatedClassifier.gate.set()    # never leave a worker waiting
+    GatedClassifier.gate.set()  # never leave a worker waiting

@@ -1,6 +1,7 @@
 """Heatmaps and test-time augmentation in the real window: the toggle, the bar that picks the
 class, the picture over the canvas, the line for a network without maps, the webcam live, and
 Resize ▸ Test-time augmentation for images and for the webcam."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,12 +35,14 @@ activation=linear
 
 def wait_done(qtbot, view, heatmap=None):
     """Until every image is classified (and, heatmap=True, carries its map or the reason why not)."""
+
     def done():
         if not view.entries or not all(e.state in ("done", "error") for e in view.entries):
             return False
-        return heatmap is None or all(e.result is not None and (e.result.heatmap is not None
-                                                                 or e.result.heatmap_note)
-                                      for e in view.entries)
+        return heatmap is None or all(
+            e.result is not None and (e.result.heatmap is not None or e.result.heatmap_note) for e in view.entries
+        )
+
     qtbot.waitUntil(done, timeout=30_000)
 
 
@@ -51,16 +54,19 @@ def overlay_pixels(canvas) -> np.ndarray:
     """The canvas's overlay picture as (rows, cols, 4) uint8."""
     image = canvas.overlay()
     ptr = image.constBits()
-    return np.frombuffer(ptr, np.uint8, image.sizeInBytes()).reshape(image.height(), image.bytesPerLine())[
-        :, :4 * image.width()].reshape(image.height(), image.width(), 4)
+    return (
+        np.frombuffer(ptr, np.uint8, image.sizeInBytes())
+        .reshape(image.height(), image.bytesPerLine())[:, : 4 * image.width()]
+        .reshape(image.height(), image.width(), 4)
+    )
 
 
 def test_the_heatmap_covers_the_photo_and_follows_the_clicked_bar(qtbot, open_window, small_model, media):
-    window = open_window([*small_model.argv(), media.good[1]])         # 64x30
+    window = open_window([*small_model.argv(), media.good[1]])  # 64x30
     view = window.image_view
     wait_done(qtbot, view)
     assert view.entries[0].result.heatmap is None and view.canvas.overlay() is None
-    view.heatmap.toggle.setChecked(True)                               # classified again, with maps
+    view.heatmap.toggle.setChecked(True)  # classified again, with maps
     wait_done(qtbot, view, heatmap=True)
     result = view.entries[0].result
     top = result.top[0][0]
@@ -75,7 +81,7 @@ def test_the_heatmap_covers_the_photo_and_follows_the_clicked_bar(qtbot, open_wi
     assert view.bars.selected() == third
     assert view.heatmap.caption.text() == f"Heatmap of {result.names[third]}"
     np.testing.assert_array_equal(overlay_pixels(view.canvas), result.heatmap.rgba(third))
-    click_row(qtbot, view.bars, 2)                                     # again: back to the top class
+    click_row(qtbot, view.bars, 2)  # again: back to the top class
     assert view.bars.selected() == top
 
     view.heatmap.opacity_slider.setValue(30)
@@ -98,7 +104,7 @@ def test_a_network_without_maps_says_why_and_draws_nothing(qtbot, open_window, s
     assert "[connected]" in note and "no heatmap" in note and "\n" not in note
     assert view.heatmap.caption.text() == note
     assert view.canvas.overlay() is None
-    assert len(view.bars.rows()) == 5                                  # the answer is still shown
+    assert len(view.bars.rows()) == 5  # the answer is still shown
 
 
 def test_the_webcam_heatmap_comes_with_every_answer(qtbot, open_window, small_model, video):
@@ -110,14 +116,13 @@ def test_the_webcam_heatmap_comes_with_every_answer(qtbot, open_window, small_mo
     cam.result_shown.connect(lambda r: mapped.append(r.heatmap is not None))
     qtbot.waitUntil(lambda: mapped.count(True) >= 10, timeout=20_000)
     first = mapped.index(True)
-    assert all(mapped[first:])                       # once asked for, every answer brings its map
+    assert all(mapped[first:])  # once asked for, every answer brings its map
     shown = cam._last_result
     index = cam.bars.top_class()
     np.testing.assert_array_equal(overlay_pixels(cam.canvas), shown.heatmap.rgba(index))
 
 
-def test_test_time_augmentation_for_images_is_a_menu_choice_and_remembered(qtbot, open_window, small_model,
-                                                                          media):
+def test_test_time_augmentation_for_images_is_a_menu_choice_and_remembered(qtbot, open_window, small_model, media):
     path = media.good[1]
     window = open_window([*small_model.argv(), path])
     view = window.image_view
@@ -141,8 +146,10 @@ def test_test_time_augmentation_for_the_webcam_alone(qtbot, open_window, small_m
     window.webcam_tta_action.trigger()
     assert window.settings.tta(stream=True) and not window.settings.tta()
     models = window.worker.scheduler._models
-    qtbot.waitUntil(lambda: models.stream_classifier is not None and models.stream_classifier.tta
-                    == ("flip", "scales"), timeout=MODEL_LOAD_MS)
+    qtbot.waitUntil(
+        lambda: models.stream_classifier is not None and models.stream_classifier.tta == ("flip", "scales"),
+        timeout=MODEL_LOAD_MS,
+    )
     assert models.classifier.tta == ()
     count = cam.results_shown
-    qtbot.waitUntil(lambda: cam.results_shown >= count + 5, timeout=20_000)   # still live
+    qtbot.waitUntil(lambda: cam.results_shown >= count + 5, timeout=20_000)  # still live

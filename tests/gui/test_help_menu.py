@@ -1,4 +1,5 @@
 """Help ▸ About tdn and Help ▸ Keyboard shortcuts on the real window, and the window's icon."""
+
 from __future__ import annotations
 
 import re
@@ -28,7 +29,7 @@ def test_help_menu_is_last_with_its_two_entries(open_window, small_model):
 
 def test_about_names_version_model_engine_and_licence(open_window):
     engine.write_random_weights(registry.cfg_path("tiny"), registry.weights_path("tiny"), seed=0)
-    window = open_window([])                  # Tiny Darknet from the model cache
+    window = open_window([])  # Tiny Darknet from the model cache
     window.worker.kernels_changed.emit(KernelStatus("auto", 10, 10, False, 1.0))
     text = help_menu.about_text(window)
     assert f"<h3>tdn {version()}</h3>" in text
@@ -37,7 +38,7 @@ def test_about_names_version_model_engine_and_licence(open_window):
     assert f"compiled kernels (Numba), {info.threads} threads" in text
     assert "Tiny Darknet's, as published with darknet" in text and "Darknet is public domain" in text
 
-    box = help_menu.show_about(window)       # opened without blocking
+    box = help_menu.show_about(window)  # opened without blocking
     assert box.isVisible() and box.windowTitle() == "About tdn" and box.text() == text
     assert not box.iconPixmap().isNull()
     box.done(QMessageBox.StandardButton.Close)
@@ -49,7 +50,7 @@ def test_about_with_own_files_and_no_model(open_window, small_model):
     text = help_menu.about_text(window)
     assert "your own files: " + str(small_model.weights) in text
     assert "Portable kernels" in text or "portable kernels" in text
-    window.model_info = window.live_info = None           # as after a model that failed to load
+    window.model_info = window.live_info = None  # as after a model that failed to load
     assert "<b>Model</b>&nbsp;&nbsp;</td><td>none loaded" in help_menu.about_text(window)
 
 
@@ -60,10 +61,13 @@ def test_shortcuts_are_read_off_the_actions(open_window, small_model):
     assert ("File ▸ Open images…", QKeySequence(QKeySequence.StandardKey.Open).toString(native)) in rows
     assert ("File ▸ Open images…", "Ctrl+O") in rows
     assert ("File ▸ Classify folder…", "Ctrl+Shift+O") in rows
-    assert ("Remove from class…", "Del") in rows             # the Teach view's thumbnails
+    assert ("Remove from class…", "Del") in rows  # the Teach view's thumbnails
     # Every action with a shortcut is there once, as the action itself says, and nothing else
-    expected = sorted((re.sub(r"&(.)", r"\1", a.text()), ", ".join(s.toString(native) for s in a.shortcuts()))
-                      for a in window.findChildren(QAction) if a.shortcuts())
+    expected = sorted(
+        (re.sub(r"&(.)", r"\1", a.text()), ", ".join(s.toString(native) for s in a.shortcuts()))
+        for a in window.findChildren(QAction)
+        if a.shortcuts()
+    )
     assert sorted((where.rsplit(" ▸ ", 1)[-1], keys) for where, keys in rows) == expected
 
     dialog = help_menu.show_shortcuts(window)
@@ -81,4 +85,4 @@ def test_window_icon_has_every_size(open_window, small_model):
     assert all(s.width() == s.height() for s in icon.availableSizes())
     image = icon.pixmap(QSize(48, 48)).toImage()
     corner, middle = image.pixelColor(0, 0), image.pixelColor(24, 24)
-    assert corner.alpha() == 0 and middle.alpha() == 255    # a rounded tile on transparency
+    assert corner.alpha() == 0 and middle.alpha() == 255  # a rounded tile on transparency

@@ -1,4 +1,5 @@
 """The image view through the window: drops, the strip, arrow keys, paste, broken files."""
+
 from __future__ import annotations
 
 import engine
@@ -17,18 +18,17 @@ def drop_files(window, paths) -> bool:
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = QPointF(window.width() / 2, window.height() / 2)
-    enter = QDragEnterEvent(pos.toPoint(), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        pos.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(window, enter)
-    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(window, drop)
     return enter.isAccepted() and drop.isAccepted()
 
 
 def wait_batch(qtbot, view, timeout=30_000):
-    qtbot.waitUntil(lambda: view.entries and all(e.state in ("done", "error") for e in view.entries),
-                    timeout=timeout)
+    qtbot.waitUntil(lambda: view.entries and all(e.state in ("done", "error") for e in view.entries), timeout=timeout)
 
 
 # PySide marks QDragEnterEvent's only constructor deprecated; it is still what Qt sends on a drag.
@@ -54,7 +54,7 @@ def test_drop_files_and_folder_then_flip_with_arrow_keys(qtbot, open_window, sma
             assert view.timing.text().endswith(" ms")
         else:
             assert view.bars.is_error()
-            assert path.name in view.bars.message()     # the message names the file
+            assert path.name in view.bars.message()  # the message names the file
             assert view.bars.rows() == []
         shown.append(view.bars.rows())
     assert len({tuple(r) for r in shown if r}) > 1, "different images gave identical bars"
@@ -64,7 +64,7 @@ def test_drop_files_and_folder_then_flip_with_arrow_keys(qtbot, open_window, sma
     view.setFocus()
     first_image = view.canvas.image()
     qtbot.keyClick(view.strip, Qt.Key.Key_Right)
-    assert view.current_index() == 1 and view.bars.is_error()       # notes.txt
+    assert view.current_index() == 1 and view.bars.is_error()  # notes.txt
     qtbot.keyClick(view.strip, Qt.Key.Key_Right)
     assert view.current_index() == 2
     assert view.bars.rows() == expected[order[2].name]
@@ -95,7 +95,7 @@ def test_paste_image_data_from_the_clipboard(qtbot, open_window, small_model, ex
 
 
 def test_resize_mode_change_reclassifies(qtbot, open_window, small_model, media, expected_top):
-    path = media.good[1]   # 64x30: min, letterbox and stretch differ
+    path = media.good[1]  # 64x30: min, letterbox and stretch differ
     expected = expected_top(small_model, engine.load_image(path), resize="stretch")
     window = open_window([*small_model.argv(), path])
     wait_batch(qtbot, window.image_view)
@@ -114,7 +114,7 @@ def test_only_bad_files(qtbot, open_window, small_model, media):
 
 
 def test_qimage_round_trip_keeps_pixels_and_owns_memory():
-    pixels = pattern(3, 33, 17)   # odd width: rows are not 4-byte aligned
+    pixels = pattern(3, 33, 17)  # odd width: rows are not 4-byte aligned
     image = qimage_from_rgb(pixels)
     del pixels
     again = rgb_from_qimage(image)

@@ -1,5 +1,6 @@
 """The status bar's word on the kernels: which ones classify, the compile's progress while the
 fast ones arrive, the time per image, and the switch announced once."""
+
 from __future__ import annotations
 
 import re
@@ -24,7 +25,7 @@ def test_status_bar_follows_the_kernels(qtbot, open_window, small_model, media):
     assert label.progress.isVisible() and label.progress.value() == 40
     window.worker.kernels_changed.emit(KernelStatus("auto", 10, 10, False, 1.0))
     assert window.statusBar().currentMessage().startswith("The fast kernels are ready")
-    assert label.text() == "Compiled kernels"        # no time per image on them yet
+    assert label.text() == "Compiled kernels"  # no time per image on them yet
     assert not label.progress.isVisible()
     window.image_view.reclassify()
     qtbot.waitUntil(lambda: "ms per image" in label.text(), timeout=10_000)

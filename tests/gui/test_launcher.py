@@ -1,6 +1,7 @@
 """`tdn-gui --install-launcher` / `--uninstall-launcher` through the real entry point, into a
 throwaway $XDG_DATA_HOME: the menu entry runs this install's tdn-gui, the icons have their sizes,
 and uninstalling leaves nothing of ours behind (and nothing of anyone else's touched)."""
+
 from __future__ import annotations
 
 import configparser
@@ -22,13 +23,14 @@ SVG = ROOT / "resources" / "tdn.svg"
 
 def tdn_gui(*args: str, data_home) -> subprocess.CompletedProcess:
     env = dict(os.environ, XDG_DATA_HOME=str(data_home), QT_QPA_PLATFORM="offscreen")
-    return subprocess.run([sys.executable, "-m", "tdn_gui", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "tdn_gui", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def read_entry(path) -> dict[str, str]:
     parser = configparser.ConfigParser(interpolation=None)
-    parser.optionxform = str           # keys are case-sensitive
+    parser.optionxform = str  # keys are case-sensitive
     parser.read(path, encoding="utf-8")
     return dict(parser["Desktop Entry"])
 
@@ -50,8 +52,12 @@ def test_install_then_uninstall(tmp_path):
     assert svg.read_bytes() == SVG.read_bytes()
 
     fields = read_entry(entry)
-    assert (fields["Type"], fields["Name"], fields["Icon"], fields["Terminal"]) == \
-        ("Application", "tdn", "tdn", "false")
+    assert (fields["Type"], fields["Name"], fields["Icon"], fields["Terminal"]) == (
+        "Application",
+        "tdn",
+        "tdn",
+        "false",
+    )
     assert launcher.MARK in fields
     # Exec runs this install's tdn-gui: the same command, asked for its version, answers
     argv = shlex.split(fields["Exec"])
@@ -69,8 +75,10 @@ def test_install_then_uninstall(tmp_path):
     assert list(home.iterdir()) == []
     assert done.stdout.splitlines()[-1] == f"tdn-gui: removed the launcher ({len(written)} files)"
     if validator is None:
-        pytest.skip("desktop-file-validate is not installed (Debian: desktop-file-utils, which scripts/system-libs "
-                    "installs as root): all checked but the entry's validation")
+        pytest.skip(
+            "desktop-file-validate is not installed (Debian: desktop-file-utils, which scripts/system-libs "
+            "installs as root): all checked but the entry's validation"
+        )
 
 
 def test_uninstall_removes_only_its_own(tmp_path):
@@ -103,12 +111,12 @@ def test_command_prefers_the_script_beside_python(tmp_path, monkeypatch):
     bin_.mkdir()
     monkeypatch.setattr(sys, "executable", str(bin_ / "python"))
     monkeypatch.setattr(launcher.importlib.metadata, "version", lambda name: "0.1.0")
-    assert launcher.command() == [str(bin_ / "python"), "-m", "tdn_gui"]     # no script there
+    assert launcher.command() == [str(bin_ / "python"), "-m", "tdn_gui"]  # no script there
 
     def not_installed(name):
         raise launcher.importlib.metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(launcher.importlib.metadata, "version", not_installed)   # a bare source tree
+    monkeypatch.setattr(launcher.importlib.metadata, "version", not_installed)  # a bare source tree
     assert launcher.command() == ["env", f"PYTHONPATH={ROOT}", str(bin_ / "python"), "-m", "tdn_gui"]
     script = bin_ / "tdn-gui"
     script.write_text("#!/bin/sh\n")

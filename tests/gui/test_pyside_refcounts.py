@@ -1,6 +1,7 @@
 """A window that runs for hours makes millions of void PySide calls and Signal emits; none may
 wear down the reference counts of None/True. PySide6 6.12.0 on Python 3.11 did (the interpreter
 aborts with "none_dealloc"), so pyproject.toml excludes it; this guards the installed version."""
+
 from __future__ import annotations
 
 import sys

@@ -2,6 +2,7 @@
 joined, settings saved. The real app runs in a process of its own (`python -m tdn_gui`), on a
 small random model and a short video file so that the capture thread and the worker are busy.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -54,14 +55,22 @@ class App:
         for name in ("cache", "temp"):
             (root / name).mkdir(exist_ok=True)
         env = dict(os.environ if env is None else env)
-        env.update(XDG_CONFIG_HOME=str(self.config),       # QSettings' user-scope INI file
-                   TDN_CACHE_DIR=str(root / "cache"), TMPDIR=str(root / "temp"),
-                   TDN_KERNELS="portable")                   # nothing starts a background compiler
+        env.update(
+            XDG_CONFIG_HOME=str(self.config),  # QSettings' user-scope INI file
+            TDN_CACHE_DIR=str(root / "cache"),
+            TMPDIR=str(root / "temp"),
+            TDN_KERNELS="portable",
+        )  # nothing starts a background compiler
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
         with open(self.stderr_path, "w") as stderr, not_ignored(signum):
-            self.process = subprocess.Popen([sys.executable, "-m", "tdn_gui", *map(str, argv)], cwd=ROOT,
-                                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                            stderr=stderr)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tdn_gui", *map(str, argv)],
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
 
     @property
     def settings_file(self) -> Path:
@@ -101,9 +110,11 @@ def start_classifying(root: Path, small_model, video, env=None, signum: int = si
     """The app on `small_model`, playing `video`, once the model has loaded (the settings file
     records the model then, and the camera source when the capture thread started)."""
     app = App(root, [*small_model.argv(), "--camera", video], env, signum)
-    app.wait_until(lambda: app.setting("model/cfg") == str(small_model.cfg)
-                   and app.setting("camera/source") == str(video), "loading the model")
-    assert app.setting("window/geometry") is None      # written only by the shutdown
+    app.wait_until(
+        lambda: app.setting("model/cfg") == str(small_model.cfg) and app.setting("camera/source") == str(video),
+        "loading the model",
+    )
+    assert app.setting("window/geometry") is None  # written only by the shutdown
     return app
 
 
@@ -135,11 +146,15 @@ def start_xvfb() -> tuple[subprocess.Popen, str]:
     if xvfb is None:
         pytest.skip("needs Xvfb (a virtual X server) to take a display away")
     read, write = os.pipe()
-    server = subprocess.Popen([xvfb, "-displayfd", str(write), "-nolisten", "tcp", "-screen", "0", "1024x768x24"],
-                              pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [xvfb, "-displayfd", str(write), "-nolisten", "tcp", "-screen", "0", "1024x768x24"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(write)
     with os.fdopen(read) as announced:
-        number = announced.readline().strip()     # written once the server accepts connections
+        number = announced.readline().strip()  # written once the server accepts connections
     if not number:
         server.wait()
         pytest.skip("Xvfb did not start")
@@ -155,8 +170,10 @@ def test_the_display_going_away_ends_the_threads(tmp_path, small_model, video):
     try:
         app = App(tmp_path, [*small_model.argv(), "--camera", video], env)
         try:
-            app.wait_until(lambda: app.setting("model/cfg") == str(small_model.cfg)
-                           and app.setting("camera/source") == str(video), "loading the model")
+            app.wait_until(
+                lambda: app.setting("model/cfg") == str(small_model.cfg) and app.setting("camera/source") == str(video),
+                "loading the model",
+            )
         except pytest.fail.Exception:
             if "platform plugin" in app.stderr():
                 pytest.skip("Qt's xcb platform plugin does not load here")
@@ -164,7 +181,7 @@ def test_the_display_going_away_ends_the_threads(tmp_path, small_model, video):
         server.terminate()
         server.wait()
         code = app.wait()
-        assert code >= 0, f"ended by signal {-code}:\n{app.stderr()}"   # e.g. an abort on a running QThread
+        assert code >= 0, f"ended by signal {-code}:\n{app.stderr()}"  # e.g. an abort on a running QThread
     finally:
         if app is not None:
             app.kill()
@@ -190,7 +207,7 @@ def test_leaving_the_event_loop_ends_the_threads_and_saves(qapp, small_model, vi
             seen["capture"] = window.webcam_view.capture
             qapp.exit(0)
         elif time.monotonic() > deadline:
-            qapp.exit(0)       # the assertions below say what was missing
+            qapp.exit(0)  # the assertions below say what was missing
         else:
             QTimer.singleShot(20, quit_once_classifying)
 
@@ -199,7 +216,7 @@ def test_leaving_the_event_loop_ends_the_threads_and_saves(qapp, small_model, vi
     assert main([*small_model.argv(), "--camera", str(video)]) == 0
     assert "window" in seen, "the model never loaded, or the camera never started"
     window = seen["window"]
-    assert window.isVisible()     # not closed: the shutdown came from aboutToQuit
+    assert window.isVisible()  # not closed: the shutdown came from aboutToQuit
     assert seen["threads"] and not any(t.is_alive() for t in seen["threads"])
     assert not window.worker.is_running()
     assert seen["capture"].isFinished() and window.webcam_view.capture is None
@@ -207,4 +224,4 @@ def test_leaving_the_event_loop_ends_the_threads_and_saves(qapp, small_model, vi
     assert Settings().geometry() is not None
     assert {s: signal.getsignal(s) for s in QUIT_SIGNALS} == handlers
     assert signal.set_wakeup_fd(-1) == -1
-    window.close()    # already shut down: closing again does nothing more
+    window.close()  # already shut down: closing again does nothing more

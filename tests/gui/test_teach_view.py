@@ -1,5 +1,6 @@
 """The Teach view: classes, drops, training, live classification with the taught classes, saving and
 reopening a project, export to the Model menu, capture from the camera, and every bad input."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,7 +23,7 @@ from tdn_gui.worker.scheduler import jobs
 # PySide marks QDragEnterEvent's only constructor deprecated; it is still what Qt sends on a drag.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-WAIT = 60_000   # a stall bound, not a speed requirement
+WAIT = 60_000  # a stall bound, not a speed requirement
 
 
 def write_images(folder: Path, seeds, size=(48, 40)) -> list[Path]:
@@ -48,8 +49,7 @@ def wait_written(qtbot, view) -> None:
 def train(qtbot, window):
     """Click Train; wait for the taught classifier to be live. Returns the TeachResult."""
     view = window.teach_view
-    with qtbot.waitSignal(window.worker.classifier_changed, timeout=WAIT,
-                          check_params_cb=lambda info: info.taught):
+    with qtbot.waitSignal(window.worker.classifier_changed, timeout=WAIT, check_params_cb=lambda info: info.taught):
         qtbot.mouseClick(view.training.train_button, Qt.MouseButton.LeftButton)
     return view.training.result
 
@@ -65,9 +65,11 @@ def teach_window(qtbot, open_window, small_model):
 def photos(tmp_path):
     """Two folders of distinct pictures to drop, and one picture to classify afterwards."""
     root = tmp_path / "photos"
-    return {"dark": write_images(root / "dark", range(0, 5)),
-            "light": write_images(root / "light", range(10, 15), size=(40, 48)),
-            "probe": write_images(root / "probe", [99])[0]}
+    return {
+        "dark": write_images(root / "dark", range(0, 5)),
+        "light": write_images(root / "light", range(10, 15), size=(40, 48)),
+        "probe": write_images(root / "probe", [99])[0],
+    }
 
 
 def make_classes(qtbot, view, photos) -> None:
@@ -78,15 +80,14 @@ def make_classes(qtbot, view, photos) -> None:
     wait_written(qtbot, view)
 
 
-def test_classes_drop_train_and_classify_with_the_taught_classes(qtbot, teach_window, photos, monkeypatch,
-                                                                  small_model):
+def test_classes_drop_train_and_classify_with_the_taught_classes(qtbot, teach_window, photos, monkeypatch, small_model):
     window, view = teach_window, teach_window.teach_view
     monkeypatch.setattr(class_list.QInputDialog, "getText", lambda *a, **k: ("dark", True))
-    qtbot.mouseClick(view.add_button, Qt.MouseButton.LeftButton)          # the Add… button's path
+    qtbot.mouseClick(view.add_button, Qt.MouseButton.LeftButton)  # the Add… button's path
     assert view.classes.add_class("light")
     assert view.classes.names() == ["dark", "light"]
     assert drop_on_class(view, "dark", photos["dark"])
-    assert drop_on_class(view, "light", [photos["light"][0].parent])     # a folder
+    assert drop_on_class(view, "light", [photos["light"][0].parent])  # a folder
     wait_written(qtbot, view)
     assert view.classes.counts() == {"dark": 5, "light": 5}
     assert view.message_text() == "Added 10 images."
@@ -96,10 +97,14 @@ def test_classes_drop_train_and_classify_with_the_taught_classes(qtbot, teach_wi
     view.classes.select("light")
     assert len(view.images.strip_paths()) == 5
 
-    shown = []        # (done, total, the bar's text, the status) after the panel handled each report
+    shown = []  # (done, total, the bar's text, the status) after the panel handled each report
     window.worker.job_progress.connect(
-        lambda p: shown.append((p.done, p.total, view.training.progress.text(), view.training.status.text()))
-        if p.stage == "training" else None)
+        lambda p: (
+            shown.append((p.done, p.total, view.training.progress.text(), view.training.status.text()))
+            if p.stage == "training"
+            else None
+        )
+    )
     result = train(qtbot, window)
     assert result.classes == ("dark", "light") and view.training.taught is result.model
     heads = result.model.backbone.heads
@@ -116,7 +121,7 @@ def test_classes_drop_train_and_classify_with_the_taught_classes(qtbot, teach_wi
     assert plot.trials == result.trials and plot.chosen == (result.head, result.l2)
     assert plot.heads() == list(heads) and plot.l2_values() == sorted(teach.L2_GRID)
     chosen_at = plot.point_of(result.head, result.l2).toPoint()
-    assert plot.grab().toImage().pixelColor(chosen_at) == plot.color_of(result.head)   # the filled dot
+    assert plot.grab().toImage().pixelColor(chosen_at) == plot.color_of(result.head)  # the filled dot
     # The result: the cross-validated accuracy and what it counts, the head, the training set.
     text = view.training.result_label.text()
     correct = int(result.cv.confusion.trace())
@@ -132,7 +137,7 @@ def test_classes_drop_train_and_classify_with_the_taught_classes(qtbot, teach_wi
     for k, name in enumerate(result.classes):
         assert view.classes.accuracy[name] == pytest.approx(result.cv.per_class[k])
         assert view.tree.item_for(name).text(2) == f"{100 * result.cv.per_class[k]:.0f}%"
-    assert result.few == () and view.message_text() == ""      # 5 images each: nothing to warn about
+    assert result.few == () and view.message_text() == ""  # 5 images each: nothing to warn about
 
     # The dropped image in the Images tab: bars with the taught classes, the model's probabilities.
     window.tabs.setCurrentWidget(window.image_view)
@@ -141,21 +146,19 @@ def test_classes_drop_train_and_classify_with_the_taught_classes(qtbot, teach_wi
     shown = window.image_view.entries[-1].result.top
     assert {name for _, name, _ in shown} == {"dark", "light"}
     assert [name for name, _ in window.image_view.bars.rows()] == [name for _, name, _ in shown]
-    expected = result.model.classify(engine.load_image(photos["probe"]))   # the worker is idle now
+    expected = result.model.classify(engine.load_image(photos["probe"]))  # the worker is idle now
     for index, name, prob in shown:
         assert name == expected.names[index]
         assert prob == pytest.approx(float(expected.probs[index]), abs=1e-5)
 
     # Back to the base model: the same image gets the base model's classes again.
-    with qtbot.waitSignal(window.worker.classifier_changed, timeout=WAIT,
-                          check_params_cb=lambda info: not info.taught):
+    with qtbot.waitSignal(window.worker.classifier_changed, timeout=WAIT, check_params_cb=lambda info: not info.taught):
         view.training.use_taught(False)
     qtbot.waitUntil(lambda: window.image_view.entries[-1].state == "done", timeout=WAIT)
     assert {name for name, _ in window.image_view.bars.rows()} <= set(small_model.names_list())
 
 
-def test_save_and_reopen_round_trip_the_clis_folder(qtbot, teach_window, photos, tmp_path, open_window,
-                                                    small_model):
+def test_save_and_reopen_round_trip_the_clis_folder(qtbot, teach_window, photos, tmp_path, open_window, small_model):
     view = teach_window.teach_view
     make_classes(qtbot, view, photos)
     untitled = view.classes.project.folder
@@ -163,17 +166,17 @@ def test_save_and_reopen_round_trip_the_clis_folder(qtbot, teach_window, photos,
     saved = tmp_path / "saved project"
     assert view.classes.save_project_as(str(saved))
     assert view.classes.project.folder == saved and not view.classes.project.untitled
-    assert not untitled.exists()                     # the temporary folder went with the save
+    assert not untitled.exists()  # the temporary folder went with the save
     layout = {d.name: sorted(f.name for f in d.iterdir()) for d in saved.iterdir()}
     assert layout == {"dark": [p.name for p in photos["dark"]], "light": [p.name for p in photos["light"]]}
-    dataset = teach.scan_dataset(saved)              # what `tdn teach saved` reads
+    dataset = teach.scan_dataset(saved)  # what `tdn teach saved` reads
     assert dataset.classes == ("dark", "light") and dataset.counts() == [5, 5]
 
     # Changes after the save go to the saved folder.
     assert view.classes.rename_class("light", "bright")
     assert (saved / "bright").is_dir() and not (saved / "light").exists()
     view.classes.new_project()
-    assert view.classes.names() == [] and saved.is_dir()   # a saved project is never discarded
+    assert view.classes.names() == [] and saved.is_dir()  # a saved project is never discarded
     assert view.classes.open_project(str(saved))
     assert view.classes.counts() == {"bright": 5, "dark": 5}
 
@@ -184,8 +187,9 @@ def test_save_and_reopen_round_trip_the_clis_folder(qtbot, teach_window, photos,
     assert again.teach_view.classes.counts() == {"bright": 5, "dark": 5}
 
 
-def test_export_writes_three_files_and_adds_the_model_menu_entry(qtbot, teach_window, photos, tmp_path,
-                                                                  open_window, small_model):
+def test_export_writes_three_files_and_adds_the_model_menu_entry(
+    qtbot, teach_window, photos, tmp_path, open_window, small_model
+):
     window, view = teach_window, teach_window.teach_view
     make_classes(qtbot, view, photos)
     result = train(qtbot, window)
@@ -195,12 +199,13 @@ def test_export_writes_three_files_and_adds_the_model_menu_entry(qtbot, teach_wi
     paths = blocker.args[0]
     assert sorted(p.name for p in out.iterdir()) == ["shades.cfg", "shades.names", "shades.weights"]
     assert paths.names.read_text().splitlines() == list(result.classes)
-    net = engine.Network.load(paths.cfg, paths.weights)    # the worker is idle
+    net = engine.Network.load(paths.cfg, paths.weights)  # the worker is idle
     assert net.classes == 2
     action = window.taught_actions[str(paths.cfg)]
     assert action.text() == "shades (taught)" and action in window._model_menu.actions()
-    assert Settings().taught_models() == [ModelChoice(cfg=str(paths.cfg), weights=str(paths.weights),
-                                                      names=str(paths.names))]
+    assert Settings().taught_models() == [
+        ModelChoice(cfg=str(paths.cfg), weights=str(paths.weights), names=str(paths.names))
+    ]
     with qtbot.waitSignal(window.worker.model_loaded, timeout=WAIT) as loaded:
         action.trigger()
     assert loaded.args[0].name == "shades" and loaded.args[0].classes == 2 and action.isChecked()
@@ -234,13 +239,13 @@ def test_bad_inputs_give_a_message_and_start_nothing(qtbot, teach_window, photos
 def test_a_file_that_cannot_be_copied_leaves_nothing_behind(qtbot, teach_window, photos, tmp_path):
     view = teach_window.teach_view
     view.classes.add_class("dark")
-    gone = tmp_path / "gone.png"                     # dropped, then deleted before the copy
+    gone = tmp_path / "gone.png"  # dropped, then deleted before the copy
     assert view.images.drop_paths("dark", [photos["dark"][0], gone]) == 2
     wait_written(qtbot, view)
     assert view.message_level() == "warning"
     assert view.message_text() == "Added 1 image. Not added: gone.png: No such file or directory."
     folder = view.classes.project.class_folder("dark")
-    assert [p.name for p in folder.iterdir()] == [photos["dark"][0].name]    # no half-written file either
+    assert [p.name for p in folder.iterdir()] == [photos["dark"][0].name]  # no half-written file either
     assert view.classes.counts() == {"dark": 1}
 
 
@@ -271,8 +276,9 @@ def test_a_class_with_few_images_gets_a_warning(qtbot, teach_window, photos):
     assert result.few == ("light",) and result.images == 8
     assert view.message_level() == "warning"
     assert not view.message.isHidden()
-    assert view.message_text() == (f"Class 'light' has only 3 images: too few to trust its figures; "
-                                   f"{teach.MIN_TRUSTED} or more would be better.")
+    assert view.message_text() == (
+        f"Class 'light' has only 3 images: too few to trust its figures; {teach.MIN_TRUSTED} or more would be better."
+    )
     assert "of 8 images" in view.training.result_label.text()
     # Its accuracy is still shown, from the cross-validation (three images: thirds).
     assert view.classes.accuracy["light"] == pytest.approx(result.cv.per_class[1])
@@ -295,7 +301,8 @@ def test_without_cross_validation_the_panel_says_so(qtbot, teach_window, photos)
     assert f"Training accuracy <b>{100 * result.train.accuracy:.1f}%</b>" in text
     assert f"of {result.train.count} training examples" in text and "too few images" in text
     assert result_text.per_class_accuracy(uncrossed) == pytest.approx(
-        dict(zip(result.classes, map(float, result.train.per_class))))
+        dict(zip(result.classes, map(float, result.train.per_class)))
+    )
 
 
 def test_export_into_a_folder_that_cannot_be_written(qtbot, teach_window, photos, tmp_path):
@@ -322,13 +329,13 @@ def test_hold_to_capture_from_the_webcam(qtbot, open_window, small_model, video)
     cam = window.webcam_view
     qtbot.waitUntil(lambda: cam.frames_shown >= 3 and view.live.capture_button.isEnabled(), timeout=WAIT)
     assert view.live.camera_button.text() == "Stop camera"
-    qtbot.waitUntil(lambda: view.live.preview.image() is not None, timeout=WAIT)   # the live preview
+    qtbot.waitUntil(lambda: view.live.preview.image() is not None, timeout=WAIT)  # the live preview
     qtbot.mousePress(view.live.capture_button, Qt.MouseButton.LeftButton)
-    assert view.live.captured >= 1                    # the press itself takes one
+    assert view.live.captured >= 1  # the press itself takes one
     qtbot.waitUntil(lambda: view.live.captured >= 4, timeout=WAIT)
     qtbot.mouseRelease(view.live.capture_button, Qt.MouseButton.LeftButton)
     taken = view.live.captured
-    shown = cam.frames_shown                     # released: frames go on, none is captured
+    shown = cam.frames_shown  # released: frames go on, none is captured
     qtbot.waitUntil(lambda: cam.frames_shown >= shown + 3 * 30 // live_panel.CAPTURE_FPS, timeout=WAIT)
     assert view.live.captured == taken
     wait_written(qtbot, view)
@@ -337,7 +344,7 @@ def test_hold_to_capture_from_the_webcam(qtbot, open_window, small_model, video)
     assert Image.open(files[0]).size == (160, 120)
     assert view.classes.counts() == {"square": taken} and len(view.images.strip_paths()) == taken
     assert f"{taken} frames captured into 'square'" in view.live.capture_label.text()
-    assert len({f.read_bytes() for f in files}) == taken   # never the same frame twice
+    assert len({f.read_bytes() for f in files}) == taken  # never the same frame twice
 
 
 @pytest.fixture
@@ -351,6 +358,7 @@ def gated_extraction(monkeypatch):
             progress(done, total)
             started.set()
             cancel.wait(WAIT / 1000)
+
         return real(backbone, dataset, augment, cache, progress=gate, cancel=cancel)
 
     monkeypatch.setattr(jobs.teach, "extract_features", extract)
@@ -375,12 +383,11 @@ def test_closing_the_window_while_training(qtbot, teach_window, photos, gated_ex
     make_classes(qtbot, view, photos)
     assert view.train()
     assert gated_extraction.wait(WAIT / 1000)
-    window.close()          # cancels the job; the fixture checks every thread has finished
+    window.close()  # cancels the job; the fixture checks every thread has finished
     assert not window.worker.is_running()
 
 
-def test_mistakes_window_moves_a_photo_and_the_next_training_counts_it_there(qtbot, teach_window, photos,
-                                                                            monkeypatch):
+def test_mistakes_window_moves_a_photo_and_the_next_training_counts_it_there(qtbot, teach_window, photos, monkeypatch):
     """Mistakes…: the matrix is the cross-validation's, a clicked cell lists its photos with the
     class predicted; a photo moved from there lands in the other class's folder, the view trains
     again on its own, and the new result counts the photo in its new class. Removing deletes."""
@@ -392,8 +399,9 @@ def test_mistakes_window_moves_a_photo_and_the_next_training_counts_it_there(qtb
     mistakes = view.mistakes
     assert mistakes is not None and mistakes.isVisible()
     k = len(result.classes)
-    assert [[int(mistakes.matrix.item(t, p).text()) for p in range(k)] for t in range(k)] == \
-        result.cv.confusion.tolist()
+    assert [
+        [int(mistakes.matrix.item(t, p).text()) for p in range(k)] for t in range(k)
+    ] == result.cv.confusion.tolist()
     for c in range(k):
         assert mistakes.figures.item(c, 0).text() == str(int(result.cv.counts[c]))
         assert mistakes.figures.item(c, 1).text() == f"{100 * result.cv.recall[c]:.0f}%"
@@ -406,8 +414,11 @@ def test_mistakes_window_moves_a_photo_and_the_next_training_counts_it_there(qtb
     assert mistakes.cell == (dark, predicted)
     listed = mistakes.listed_paths()
     assert len(listed) == result.cv.confusion[dark, predicted] and all(Path(p).parent.name == "dark" for p in listed)
-    expected_text = [f"{result.classes[j.predicted]} {100 * j.probabilities[j.predicted]:.0f}%"
-                     for j in result.judged() if str(j.path) in listed]
+    expected_text = [
+        f"{result.classes[j.predicted]} {100 * j.probabilities[j.predicted]:.0f}%"
+        for j in result.judged()
+        if str(j.path) in listed
+    ]
     assert sorted(mistakes.photos.item(i).text() for i in range(mistakes.photos.count())) == sorted(expected_text)
 
     # move the first listed photo to "light": the file moves, training runs again by itself
@@ -424,8 +435,7 @@ def test_mistakes_window_moves_a_photo_and_the_next_training_counts_it_there(qtb
     assert new.classes[new.features.image_labels[moved_at]] == "light"
     assert int(new.cv.counts[new.classes.index("light")]) == 6
     qtbot.waitUntil(lambda: mistakes.status.text() == "", timeout=WAIT)
-    assert [[int(mistakes.matrix.item(t, p).text()) for p in range(k)] for t in range(k)] == \
-        new.cv.confusion.tolist()
+    assert [[int(mistakes.matrix.item(t, p).text()) for p in range(k)] for t in range(k)] == new.cv.confusion.tolist()
 
     # remove one photo of the listed cell: deleted from the project, trained again
     mistakes.select_cell(dark, int(np.argmax(new.cv.confusion[dark])))
@@ -457,7 +467,7 @@ def test_a_photo_that_cannot_move_is_one_message_and_no_training(qtbot, teach_wi
     make_classes(qtbot, view, photos)
     train(qtbot, window)
     gone = view.classes.project.class_folder("dark") / photos["dark"][0].name
-    gone.unlink()                                     # deleted behind the app's back
+    gone.unlink()  # deleted behind the app's back
     view.classes.project.get("dark").files.remove(gone)
     assert not view.move_photos([str(gone)], "dark", "light")
     assert view.message_level() == "error" and "is not in class 'dark' any more" in view.message_text()

@@ -1,4 +1,5 @@
 """The webcam view fed by a video file (a file is a camera too), and cameras that fail."""
+
 from __future__ import annotations
 
 import glob
@@ -18,7 +19,7 @@ def test_video_file_plays_and_is_classified_live(qtbot, open_window, small_model
     assert window.tabs.currentWidget() is cam and cam.is_running()
     qtbot.waitUntil(lambda: cam.frames_shown >= 20 and cam.results_shown >= 5, timeout=20_000)
     print(f"\ncamera {cam.camera_fps:.1f} fps, inference {cam.inference_fps:.1f} fps, {cam.latency_ms:.1f} ms")
-    assert cam.camera_fps > 0 and cam.inference_fps > 0 and cam.latency_ms > 0   # figures to show
+    assert cam.camera_fps > 0 and cam.inference_fps > 0 and cam.latency_ms > 0  # figures to show
     # A 30 fps file is played at its own rate, not flat out (a camera paces itself)
     assert "at 30 fps, looping" in cam.status.text()
     assert cam.capture.frame_period == pytest.approx(1 / 30)
@@ -30,8 +31,10 @@ def test_video_file_plays_and_is_classified_live(qtbot, open_window, small_model
     box_w, box_h, _ = cam.canvas.pixel_box()
     shown = cam.canvas.image()
     assert (shown.width(), shown.height()) in {capture.fit_size(160, 120, box_w, box_h), (160, 120)}
-    qtbot.waitUntil(lambda: (cam.canvas.image().width(), cam.canvas.image().height())
-                    == capture.fit_size(160, 120, box_w, box_h), timeout=2_000)
+    qtbot.waitUntil(
+        lambda: (cam.canvas.image().width(), cam.canvas.image().height()) == capture.fit_size(160, 120, box_w, box_h),
+        timeout=2_000,
+    )
     assert "clip.avi" in cam.status.text() and "160×120" in cam.status.text()
 
     # The file loops: after its 60 frames (2 s) frames keep coming.
@@ -41,8 +44,8 @@ def test_video_file_plays_and_is_classified_live(qtbot, open_window, small_model
     cam.pause_button.setChecked(True)
     frozen, bars, shown = cam.canvas.image().cacheKey(), cam.bars.rows(), cam.frames_shown
     read = cam.capture.frames_read
-    qtbot.waitUntil(lambda: cam.capture.frames_read >= read + 10, timeout=10_000)   # frames keep coming...
-    assert cam.canvas.image().cacheKey() == frozen and cam.bars.rows() == bars      # ...and none is shown
+    qtbot.waitUntil(lambda: cam.capture.frames_read >= read + 10, timeout=10_000)  # frames keep coming...
+    assert cam.canvas.image().cacheKey() == frozen and cam.bars.rows() == bars  # ...and none is shown
     assert cam.frames_shown == shown
     snap = tmp_path / "snap.png"
     assert cam.save_snapshot(str(snap))
@@ -67,8 +70,9 @@ def test_switching_models_while_the_camera_runs(qtbot, open_window, small_model,
     errors = []
     cam.result_shown.connect(lambda r: r.error and errors.append(r.error))
     with qtbot.waitSignal(worker.model_loaded, timeout=MODEL_LOAD_MS):
-        window.choose_model(ModelChoice(cfg=str(medium_model.cfg), weights=str(medium_model.weights),
-                                        names=str(medium_model.names)))
+        window.choose_model(
+            ModelChoice(cfg=str(medium_model.cfg), weights=str(medium_model.weights), names=str(medium_model.names))
+        )
     shown = cam.results_shown
     qtbot.waitUntil(lambda: cam.results_shown >= shown + 5, timeout=20_000)
     assert not errors
@@ -77,17 +81,17 @@ def test_switching_models_while_the_camera_runs(qtbot, open_window, small_model,
 
 def test_display_image_scales_to_the_view_and_keeps_colours():
     bgr = np.zeros((120, 160, 3), np.uint8)
-    bgr[:, :80] = (0, 0, 255)           # left half red, right half blue (OpenCV's BGR order)
+    bgr[:, :80] = (0, 0, 255)  # left half red, right half blue (OpenCV's BGR order)
     bgr[:, 80:] = (255, 0, 0)
     same = capture.display_image(bgr, None)
     assert (same.width(), same.height()) == (160, 120)
     big = capture.display_image(bgr, (400, 400, 1.0))
-    assert (big.width(), big.height()) == (400, 300)          # fits the width, aspect kept
+    assert (big.width(), big.height()) == (400, 300)  # fits the width, aspect kept
     assert big.pixelColor(10, 150).getRgb()[:3] == (255, 0, 0)
     assert big.pixelColor(390, 150).getRgb()[:3] == (0, 0, 255)
     tall = capture.display_image(bgr, (100, 400, 1.0))
     assert (tall.width(), tall.height()) == (100, 75)
-    hidpi = capture.display_image(bgr, (400, 400, 2.0))       # device pixels on a 2x screen
+    hidpi = capture.display_image(bgr, (400, 400, 2.0))  # device pixels on a 2x screen
     assert (hidpi.width(), hidpi.height()) == (400, 300)
     assert hidpi.deviceIndependentSize().toSize().width() == 200
 
@@ -106,7 +110,7 @@ def test_video_file_that_does_not_exist(qtbot, open_window, small_model, tmp_pat
     cam = window.webcam_view
     qtbot.waitUntil(lambda: not cam.is_running(), timeout=10_000)
     assert "Video file not found" in cam.status.text()
-    window.webcam_view.set_source(0)   # the app stays usable: pick something else
+    window.webcam_view.set_source(0)  # the app stays usable: pick something else
     assert cam.current_source() == 0
 
 
@@ -164,4 +168,4 @@ def test_camera_that_disappears_mid_stream(qtbot, open_window, small_model, monk
     assert cam.frames_shown >= 1
     assert cam.status.text() == "camera 3 stopped delivering frames."
     assert cam.bars.is_error() and cam.last_capture.isFinished()
-    assert cam.start_button.text() == "Start"   # usable: it can be started again
+    assert cam.start_button.text() == "Start"  # usable: it can be started again

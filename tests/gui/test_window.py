@@ -1,4 +1,5 @@
 """The main window as a whole: missing weights, download, model menu, settings, responsiveness."""
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,7 @@ def put_random_weights(key: str) -> None:
 
 
 def test_missing_weights_explain_and_offer_download(qtbot, open_window):
-    window = open_window([], wait_model=False)   # default model: Tiny Darknet, not downloaded
+    window = open_window([], wait_model=False)  # default model: Tiny Darknet, not downloaded
     assert window.panel.isVisible()
     assert "Tiny Darknet" in window.panel.title.text()
     assert str(registry.weights_path("tiny")) in window.panel.text.text()
@@ -65,7 +66,7 @@ def test_download_cancel_leaves_the_offer(qtbot, open_window, monkeypatch):
     window = open_window([], wait_model=False)
     window.download_model("tiny")
     thread = window._download
-    thread.cancel.set()   # what the progress dialog's Cancel button does
+    thread.cancel.set()  # what the progress dialog's Cancel button does
     qtbot.waitUntil(lambda: window._download is None, timeout=5_000)
     assert thread.isFinished()
     assert window.panel.isVisible() and window.panel.download_button.isEnabled()
@@ -89,19 +90,20 @@ def test_model_menu_switches_models(qtbot, open_window, small_model):
 
 def test_settings_are_remembered(qtbot, open_window, small_model, video):
     window = open_window([*small_model.argv(), "--camera", video])
-    assert window.webcam_resize_mode == "letterbox"      # the first run's default for frames
+    assert window.webcam_resize_mode == "letterbox"  # the first run's default for frames
     window.set_resize("letterbox")
     window.webcam_resize_actions["stretch"].trigger()
     assert window.resize_actions["letterbox"].isChecked() and window.webcam_resize_actions["stretch"].isChecked()
     window.resize(700, 500)
     window.close()
     settings = Settings()
-    assert settings.model() == ModelChoice(cfg=str(small_model.cfg), weights=str(small_model.weights),
-                                           names=str(small_model.names))
+    assert settings.model() == ModelChoice(
+        cfg=str(small_model.cfg), weights=str(small_model.weights), names=str(small_model.names)
+    )
     assert settings.resize(engine.RESIZE_MODES) == "letterbox"
     assert settings.webcam_resize(engine.RESIZE_MODES) == "stretch"
     assert settings.camera() == str(video)
-    again = open_window([])   # no arguments: the remembered model, resize mode and camera
+    again = open_window([])  # no arguments: the remembered model, resize mode and camera
     assert again.model_info.name == "small"
     assert again.resize_mode == "letterbox" and again.webcam_resize_mode == "stretch"
     assert again.webcam_view.current_source() == str(video)
@@ -115,7 +117,7 @@ def test_the_gui_never_waits_for_inference(qtbot, open_window, medium_model, vid
     monkeypatch.setattr(models, "engine_classifier", gated(gate))
     window = open_window([*medium_model.argv(), "--camera", video])
     cam = window.webcam_view
-    qtbot.waitUntil(gate.entered.is_set, timeout=MODEL_LOAD_MS)     # the worker holds a frame
+    qtbot.waitUntil(gate.entered.is_set, timeout=MODEL_LOAD_MS)  # the worker holds a frame
     shown, results = cam.frames_shown, cam.results_shown
     ticks = []
     timer = QTimer()
@@ -124,7 +126,7 @@ def test_the_gui_never_waits_for_inference(qtbot, open_window, medium_model, vid
     timer.start()
     qtbot.waitUntil(lambda: cam.frames_shown >= shown + 20 and len(ticks) >= 20, timeout=20_000)
     timer.stop()
-    assert cam.results_shown == results and not gate.opened.is_set()   # all that while
+    assert cam.results_shown == results and not gate.opened.is_set()  # all that while
     gate.opened.set()
     qtbot.waitUntil(lambda: cam.results_shown >= results + 5, timeout=30_000)
 
@@ -141,9 +143,9 @@ def test_main_runs_and_exits_when_the_window_closes(qtbot, small_model):
         for widget in QApplication.topLevelWidgets():
             if isinstance(widget, MainWindow) and widget.isVisible():
                 widget.close()
+
     QTimer.singleShot(1_000, close_all)
     assert main(small_model.argv()) == 0
-
 
 
 def test_open_cfg_and_weights_with_the_file_dialogs(qtbot, open_window, small_model, medium_model, monkeypatch):
@@ -152,7 +154,7 @@ def test_open_cfg_and_weights_with_the_file_dialogs(qtbot, open_window, small_mo
     window = open_window(small_model.argv())
     with qtbot.waitSignal(window.worker.model_loaded, timeout=MODEL_LOAD_MS) as blocker:
         window.open_model_action.trigger()
-    assert blocker.args[0].name == "medium" and blocker.args[0].names is None   # no names downloaded
+    assert blocker.args[0].name == "medium" and blocker.args[0].names is None  # no names downloaded
     assert window.model_label.text().startswith("medium · 160×160")
     assert not any(a.isChecked() for a in window.model_actions.values())
 
@@ -160,8 +162,9 @@ def test_open_cfg_and_weights_with_the_file_dialogs(qtbot, open_window, small_mo
 def test_help_needs_no_display():
     """`tdn-gui --help` answers on a machine without a display (Qt is not started for it)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env["QT_QPA_PLATFORM"] = "xcb"      # the platform a desktop would use, and cannot here
-    done = subprocess.run([sys.executable, "-m", "tdn_gui", "--help"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    env["QT_QPA_PLATFORM"] = "xcb"  # the platform a desktop would use, and cannot here
+    done = subprocess.run(
+        [sys.executable, "-m", "tdn_gui", "--help"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "--webcam-resize" in done.stdout and "letterbox at first" in done.stdout

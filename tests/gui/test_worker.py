@@ -2,6 +2,7 @@
 thread, resize modes, errors, jobs, and the second lane arriving with the compiled kernels.
 The scheduling itself (latest frame wins, two lanes, abandoning, switches, the job queue, stop)
 is tested without Qt in tests/test_scheduler.py."""
+
 from __future__ import annotations
 
 import engine
@@ -48,10 +49,9 @@ def test_the_loaded_model_describes_the_network(qtbot, worker, small_model):
     assert info.names == str(small_model.names)
 
 
-def test_the_newest_frame_wins_and_every_report_arrives_on_the_gui_thread(qtbot, worker, small_model,
-                                                                         expected_top):
+def test_the_newest_frame_wins_and_every_report_arrives_on_the_gui_thread(qtbot, worker, small_model, expected_top):
     frames = [pattern(i, 32, 32) for i in range(10)]
-    last_expected = expected_top(small_model, frames[-1])   # before the worker runs: one Numba user at a time
+    last_expected = expected_top(small_model, frames[-1])  # before the worker runs: one Numba user at a time
     gate = Gate(frames[0])
     w = worker(gated(gate))
     load(qtbot, w, small_model)
@@ -60,10 +60,11 @@ def test_the_newest_frame_wins_and_every_report_arrives_on_the_gui_thread(qtbot,
     superseded = []
     on_gui_thread = []
     w.result_ready.connect(lambda r: (results.append(r), on_gui_thread.append(QThread.currentThread() is gui_thread)))
-    w.superseded.connect(lambda tag: (superseded.append(tag),
-                                      on_gui_thread.append(QThread.currentThread() is gui_thread)))
+    w.superseded.connect(
+        lambda tag: (superseded.append(tag), on_gui_thread.append(QThread.currentThread() is gui_thread))
+    )
     w.submit(("frame", 0), frames[0])
-    assert gate.entered.wait(MODEL_LOAD_MS / 1000)          # the worker is busy with frame 0
+    assert gate.entered.wait(MODEL_LOAD_MS / 1000)  # the worker is busy with frame 0
     for i in range(1, 10):
         w.submit(("frame", i), frames[i])
     assert w.pending == 1
@@ -81,7 +82,7 @@ def test_the_newest_frame_wins_and_every_report_arrives_on_the_gui_thread(qtbot,
 def test_stream_frames_have_their_own_resize_mode(qtbot, worker, small_model):
     """Images by the image mode (min), stream frames by the stream mode (letterbox unless set),
     on whichever lane takes them; set_resize(..., stream=True) changes only the frames."""
-    frame = pattern(7, 64, 32)           # 2:1, so the three modes give three different inputs
+    frame = pattern(7, 64, 32)  # 2:1, so the three modes give three different inputs
     net = engine.Network.load(small_model.cfg, small_model.weights)
     expected = {mode: engine.Classifier(net, resize=mode).classify(frame).probs for mode in engine.RESIZE_MODES}
     assert not np.allclose(expected["min"], expected["letterbox"])
@@ -99,7 +100,7 @@ def test_stream_frames_have_their_own_resize_mode(qtbot, worker, small_model):
     def agrees(top, mode):
         return all(abs(p - expected[mode][i]) < 1e-6 for i, p in top.items())
 
-    for i in range(4):                   # both lanes, when there are two
+    for i in range(4):  # both lanes, when there are two
         assert agrees(classify(("frame", i), stream=True), "letterbox")
     assert agrees(classify("image", stream=False), "min")
     w.set_resize("stretch", stream=True)
@@ -165,12 +166,12 @@ def test_one_job_at_a_time_and_each_ends_with_job_finished(qtbot, worker, small_
     # by the time the second is offered.
     w = InferenceWorker()
     try:
-        w.load_model(small_model.cfg, small_model.weights, small_model.names)   # runs first
+        w.load_model(small_model.cfg, small_model.weights, small_model.names)  # runs first
         job = w.start_job(ClassifyFolderRequest(str(tmp_path / "missing")))
         assert w.busy
         with pytest.raises(RuntimeError):
             w.start_job(ClassifyFolderRequest(str(tmp_path)))
-        with qtbot.waitSignal(w.job_finished, timeout=MODEL_LOAD_MS) as done:   # the load runs first
+        with qtbot.waitSignal(w.job_finished, timeout=MODEL_LOAD_MS) as done:  # the load runs first
             w.start()
         assert done.args[0].job == job.id and "is not a folder" in done.args[0].error
         assert not w.busy
@@ -218,12 +219,12 @@ def test_a_job_cancelled_before_it_starts_reports_cancelled(qtbot, small_model, 
     for name, seed in (("a", 1), ("b", 2)):
         (folder / name).mkdir(parents=True)
         Image.fromarray(pattern(seed)).save(folder / name / "x.png")
-    w = InferenceWorker()            # not started yet: the job is queued and cancelled before it runs
+    w = InferenceWorker()  # not started yet: the job is queued and cancelled before it runs
     try:
         w.load_model(small_model.cfg, small_model.weights, small_model.names)
         job = w.start_job(TeachRequest(str(folder)))
         job.cancel()
-        with qtbot.waitSignal(w.job_finished, timeout=MODEL_LOAD_MS) as done:   # the load runs first
+        with qtbot.waitSignal(w.job_finished, timeout=MODEL_LOAD_MS) as done:  # the load runs first
             w.start()
         assert done.args[0].cancelled and done.args[0].value is None and not w.busy
     finally:

@@ -21,16 +21,25 @@ stream frames), models (the loaded and the live model, answering a request), job
 requests), threads (the thread policy: every core, half each for two lanes, when a second lane
 may run), scheduler (the inference thread, the stream lane, the order of the work).
 """
-from .jobs import (ClassifyFolderRequest, ExportRequest, Job, JobDone, JobProgress, TeachRequest,
-                   WriteCsvRequest)
+
+from .jobs import ClassifyFolderRequest, ExportRequest, Job, JobDone, JobProgress, TeachRequest, WriteCsvRequest
 from .mailbox import Counts, Request, Result
 from .models import TOP_K, LoadedModel
 from .scheduler import Reports, Scheduler
 
 __all__ = [
-    "Scheduler", "Reports",
-    "Request", "Result", "Counts",
-    "LoadedModel", "TOP_K",
-    "Job", "JobProgress", "JobDone", "TeachRequest", "ExportRequest", "ClassifyFolderRequest",
+    "Scheduler",
+    "Reports",
+    "Request",
+    "Result",
+    "Counts",
+    "LoadedModel",
+    "TOP_K",
+    "Job",
+    "JobProgress",
+    "JobDone",
+    "TeachRequest",
+    "ExportRequest",
+    "ClassifyFolderRequest",
     "WriteCsvRequest",
 ]

@@ -8,6 +8,7 @@ total, detail)` and ends with exactly one JobDone. `Job.cancel()` (the GUI's Can
 closing) sets an event: teaching then raises teach.Cancelled, and a folder run stops after the
 batch in hand and returns what it has.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -29,15 +30,17 @@ _job_ids = itertools.count(1)
 class TeachRequest:
     """Read a teach project (one subfolder of images per class), extract its features on the
     loaded (base) model, cross-validate the candidate heads and fit the chosen one on every image."""
+
     project: str
     augment: tuple[str, ...] = ("flip",)
     folds: int = teach.DEFAULT_FOLDS
-    seed: int = 0                  # of the folds
+    seed: int = 0  # of the folds
 
 
 @dataclass(frozen=True)
 class ExportRequest:
     """Write NAME.cfg, NAME.weights and NAME.names for a taught model (all three or none)."""
+
     model: teach.TaughtModel
     out_dir: str
     name: str
@@ -46,13 +49,15 @@ class ExportRequest:
 @dataclass(frozen=True)
 class ClassifyFolderRequest:
     """`tdn valid` on a folder with the live classifier: labels from WordNet ids or class folders."""
+
     folder: str
-    labels: str | None = None      # a file of WordNet ids, one per class (used for the base model)
+    labels: str | None = None  # a file of WordNet ids, one per class (used for the base model)
 
 
 @dataclass(frozen=True)
 class WriteCsvRequest:
     """A folder run's rows as `tdn valid --csv` writes them (whole, or not at all)."""
+
     validation: Validation
     path: str
 
@@ -60,17 +65,17 @@ class WriteCsvRequest:
 @dataclass(frozen=True)
 class JobProgress:
     job: int
-    stage: str                     # "features", "training" or "classifying"
-    done: int                      # training: folds cross-validated (done == total: the final fit is done)
+    stage: str  # "features", "training" or "classifying"
+    done: int  # training: folds cross-validated (done == total: the final fit is done)
     total: int
-    detail: object = None          # classifying: (top1, top5) so far; None for the other stages
+    detail: object = None  # classifying: (top1, top5) so far; None for the other stages
 
 
 @dataclass(frozen=True)
 class JobDone:
     job: int
-    value: object = None           # TeachResult, ExportPaths, Validation (partial when cancelled), or the CSV's Path
-    error: str | None = None       # one line
+    value: object = None  # TeachResult, ExportPaths, Validation (partial when cancelled), or the CSV's Path
+    error: str | None = None  # one line
     cancelled: bool = False
 
 
@@ -96,14 +101,16 @@ Report = Callable[[str, int, int, object], None]
 @dataclass(frozen=True)
 class JobContext:
     """What a job may use of the inference thread's state."""
+
     models: Models
-    resize: str                    # the images' mode
-    stream_resize: str             # the stream frames' mode
+    resize: str  # the images' mode
+    stream_resize: str  # the stream frames' mode
     feature_cache: Callable[[], teach.FeatureCache]
 
 
 def run_job(job: Job, context: JobContext, report: Callable[[JobProgress], None]) -> JobDone:
     """Run a job to its one JobDone: its value, cancelled, or its error in one line."""
+
     def progress(stage: str, done: int, total: int, detail=None) -> None:
         report(JobProgress(job.id, stage, int(done), int(total), detail))
 
@@ -128,8 +135,7 @@ def run_job(job: Job, context: JobContext, report: Callable[[JobProgress], None]
         return JobDone(job.id, error=f"unexpected {type(exc).__name__}: {engine.one_line(exc)}")
 
 
-def run_teach(request: TeachRequest, context: JobContext, report: Report,
-              cancel: threading.Event) -> teach.TeachResult:
+def run_teach(request: TeachRequest, context: JobContext, report: Report, cancel: threading.Event) -> teach.TeachResult:
     """Features by the images' resize mode, and also by the stream frames' when it differs: the
     taught classes are then recognised in both views."""
     base_net = context.models.net
@@ -141,20 +147,32 @@ def run_teach(request: TeachRequest, context: JobContext, report: Report,
     if context.stream_resize != context.resize:
         augment += (f"resize-{context.stream_resize}",)
     try:
-        features = teach.extract_features(backbone, dataset, augment, context.feature_cache(),
-                                          progress=lambda done, total: report("features", done, total, None),
-                                          cancel=cancel)
+        features = teach.extract_features(
+            backbone,
+            dataset,
+            augment,
+            context.feature_cache(),
+            progress=lambda done, total: report("features", done, total, None),
+            cancel=cancel,
+        )
     finally:
         # the backbone's plans for the photos' last shapes (up to MAX_PLANS, hundreds of MB on
         # Tiny: bench/bench_soak.py), else kept for as long as the Teach view keeps the result:
         # the backbone runs again only for a later teach
         backbone.forget_plans()
-    return teach.train_head(features, request.folds, None, request.seed,
-                            progress=lambda done, total: report("training", done, total, None), cancel=cancel)
+    return teach.train_head(
+        features,
+        request.folds,
+        None,
+        request.seed,
+        progress=lambda done, total: report("training", done, total, None),
+        cancel=cancel,
+    )
 
 
-def run_classify_folder(request: ClassifyFolderRequest, models: Models, report: Report,
-                        cancel: threading.Event) -> Validation:
+def run_classify_folder(
+    request: ClassifyFolderRequest, models: Models, report: Report, cancel: threading.Event
+) -> Validation:
     if models.classifier is None:
         raise engine.EngineError("no model is loaded")
     names = models.live_names()
@@ -163,17 +181,20 @@ def run_classify_folder(request: ClassifyFolderRequest, models: Models, report: 
         try:
             wnids = engine.load_names(request.labels, models.live_classes())
         except engine.NamesError:
-            wnids = None       # a list for another network: label by class folders only
-    return validate(models.classifier, Path(request.folder), Labeler(wnids, names),
-                    progress=lambda so_far, total: report("classifying", so_far.images, total,
-                                                          (so_far.top1, so_far.top5)),
-                    cancel=cancel.is_set)
+            wnids = None  # a list for another network: label by class folders only
+    return validate(
+        models.classifier,
+        Path(request.folder),
+        Labeler(wnids, names),
+        progress=lambda so_far, total: report("classifying", so_far.images, total, (so_far.top1, so_far.top5)),
+        cancel=cancel.is_set,
+    )
 
 
 def run_write_csv(request: WriteCsvRequest) -> Path:
     path = Path(request.path)
     try:
         write_csv(request.validation, path)
-    except OSError as exc:   # the reason alone: the dialog names the file
+    except OSError as exc:  # the reason alone: the dialog names the file
         raise engine.EngineError(exc.strerror or engine.one_line(exc)) from exc
     return path

@@ -8,6 +8,7 @@ stale, so its `keep_going` check (asked between layers) turns False and the lane
 
 A Mailbox is not locked itself: the scheduler guards it with its condition.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,34 +20,37 @@ import numpy as np
 @dataclass(frozen=True)
 class Request:
     """One image to classify, as posted."""
-    tag: Hashable          # the poster's name for it; the Result carries it back
-    image: np.ndarray      # (H, W, 3) RGB, float 0..1 or uint8
-    stream: bool           # a frame of live video, which either lane may take
-    seq: int               # 1 for the first request posted, then 2, 3, ...
+
+    tag: Hashable  # the poster's name for it; the Result carries it back
+    image: np.ndarray  # (H, W, 3) RGB, float 0..1 or uint8
+    stream: bool  # a frame of live video, which either lane may take
+    seq: int  # 1 for the first request posted, then 2, 3, ...
     heatmap: bool = False  # also every class's map over the image (Result.heatmap)
 
 
 @dataclass(frozen=True)
 class Result:
     """What one classify request produced; `error` is a one-line message, or None on success."""
+
     tag: Hashable
     top: tuple[tuple[int, str, float], ...] = ()
     seconds: float = 0.0
     error: str | None = None
-    probs: np.ndarray | None = None               # (classes,) every class's probability
-    names: tuple[str, ...] | None = None          # the classes' names (None: "class N")
-    heatmap: object = None                        # an engine.Heatmap when one was asked for
-    heatmap_note: str | None = None               # why there is none, when one was asked for
+    probs: np.ndarray | None = None  # (classes,) every class's probability
+    names: tuple[str, ...] | None = None  # the classes' names (None: "class N")
+    heatmap: object = None  # an engine.Heatmap when one was asked for
+    heatmap_note: str | None = None  # why there is none, when one was asked for
 
 
 @dataclass(frozen=True)
 class Counts:
     """The mailbox's tally: submitted = processed + dropped + abandoned once all is answered."""
+
     submitted: int
-    processed: int         # answered with a Result
-    dropped: int           # replaced by a newer request before any lane took it
-    abandoned: int         # stream frames given up mid-pass: a newer frame was answered first
-    lane_processed: int    # of `processed`, those the second lane answered
+    processed: int  # answered with a Result
+    dropped: int  # replaced by a newer request before any lane took it
+    abandoned: int  # stream frames given up mid-pass: a newer frame was answered first
+    lane_processed: int  # of `processed`, those the second lane answered
 
 
 class Mailbox:
@@ -56,7 +60,7 @@ class Mailbox:
         self.processed = 0
         self.dropped = 0
         self.abandoned = 0
-        self._newest_answered = 0          # seq of the newest stream frame with a Result out
+        self._newest_answered = 0  # seq of the newest stream frame with a Result out
 
     def post(self, tag: Hashable, image: np.ndarray, stream: bool, heatmap: bool = False) -> Request | None:
         """Make this the pending request; returns the one it replaced, if any."""

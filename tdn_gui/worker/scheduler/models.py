@@ -5,6 +5,7 @@ Only the inference thread calls a Models (a network has one caller at a time); t
 gets a classifier of its own over a replica of the network. A taught model answers frames with
 the same Result as the loaded one, so the views show the taught classes in the same bars.
 """
+
 from __future__ import annotations
 
 import time
@@ -17,12 +18,13 @@ from engine import teach
 from .mailbox import Request, Result
 
 TOP_K = 5
-TAUGHT_NAME = "taught"   # the taught network's name (it has no cfg file)
+TAUGHT_NAME = "taught"  # the taught network's name (it has no cfg file)
 
 
 @dataclass(frozen=True)
 class LoadedModel:
     """A model as the status bar and the settings need it: the loaded one, or a taught one."""
+
     name: str
     input_size: tuple[int, int]
     bflops: float
@@ -35,7 +37,7 @@ class LoadedModel:
     names: str | None
     key: str | None  # registry key when the model came from the Model menu, else None
     load_seconds: float
-    taught: bool = False   # a model taught in the Teach view, held in memory (not in any file)
+    taught: bool = False  # a model taught in the Teach view, held in memory (not in any file)
 
 
 @dataclass(frozen=True)
@@ -65,15 +67,15 @@ TTA_FIXED_SIZE = ("flip",)
 
 class Models:
     def __init__(self, make_classifier: MakeClassifier | None = None):
-        self._make_plain = make_classifier or engine_classifier     # looked up now: a test or benchmark may swap it
-        self.tta = False                   # test-time augmentation for images (and folder runs)
-        self.stream_tta = False            # for stream frames
-        self.net = None                    # the loaded model: what teaching builds on
+        self._make_plain = make_classifier or engine_classifier  # looked up now: a test or benchmark may swap it
+        self.tta = False  # test-time augmentation for images (and folder runs)
+        self.stream_tta = False  # for stream frames
+        self.net = None  # the loaded model: what teaching builds on
         self.names: list[str] | None = None
         self.info: LoadedModel | None = None
-        self.live = None                   # (net, names) the classifiers run: the loaded or a taught one
-        self.classifier = None             # by the images' resize mode (jobs use it too)
-        self.stream_classifier = None      # the same model, by the stream frames' resize mode
+        self.live = None  # (net, names) the classifiers run: the loaded or a taught one
+        self.classifier = None  # by the images' resize mode (jobs use it too)
+        self.stream_classifier = None  # the same model, by the stream frames' resize mode
 
     @property
     def loaded(self) -> bool:
@@ -85,7 +87,7 @@ class Models:
         if self.stream_tta if stream else self.tta:
             try:
                 classifier.use_tta(TTA_ON)
-            except engine.EngineError:       # a fixed input size: no second scale
+            except engine.EngineError:  # a fixed input size: no second scale
                 classifier.use_tta(TTA_FIXED_SIZE)
         return classifier
 
@@ -94,7 +96,7 @@ class Models:
         start = time.perf_counter()
         try:
             net = engine.Network.load(request.cfg, request.weights)
-            net.warm_up()   # the first forward loads the Numba kernels: here, not on the first frame
+            net.warm_up()  # the first forward loads the Numba kernels: here, not on the first frame
             # a model too big to run at its own size is refused here, in one line, not at every image
             net.check_memory(1, net.spec.height, net.spec.width)
             # darknet's imagenet.shortnames.list has 21842 lines; a 1000-class net uses the first
@@ -105,8 +107,14 @@ class Models:
             raise LoadFailed(engine.one_line(exc)) from exc
         self.net, self.names, self.classifier = net, names, classifier
         self.live = (net, names)
-        self.info = describe(net, cfg=request.cfg, weights=request.weights, names=request.names,
-                             key=request.key, load_seconds=time.perf_counter() - start)
+        self.info = describe(
+            net,
+            cfg=request.cfg,
+            weights=request.weights,
+            names=request.names,
+            key=request.key,
+            load_seconds=time.perf_counter() - start,
+        )
         return self.info
 
     def use_taught(self, model: teach.TaughtModel | None, resize: str) -> LoadedModel | None:
@@ -123,8 +131,9 @@ class Models:
                 net = None
             if net is not None:
                 self.live = (net, list(model.classes))
-                info = describe(net, cfg="", weights="", names=None, key=None,
-                                load_seconds=time.perf_counter() - start, taught=True)
+                info = describe(
+                    net, cfg="", weights="", names=None, key=None, load_seconds=time.perf_counter() - start, taught=True
+                )
         self.classifier = self._make(*self.live, resize)
         return info
 
@@ -178,17 +187,36 @@ def answer(classifier, request: Request, keep_going=None) -> Result | None:
         if pred is None:
             return None
         top = tuple((int(i), str(n), float(p)) for i, n, p in pred.top(TOP_K))
-        return Result(request.tag, top, float(pred.seconds), probs=pred.probs, names=pred.names,
-                      heatmap=pred.heatmap, heatmap_note=note)
+        return Result(
+            request.tag,
+            top,
+            float(pred.seconds),
+            probs=pred.probs,
+            names=pred.names,
+            heatmap=pred.heatmap,
+            heatmap_note=note,
+        )
     except (engine.EngineError, ValueError) as exc:
         return Result(request.tag, error=engine.one_line(exc))
     except Exception as exc:  # noqa: BLE001 - a bug must show as a message, not end the lane
         return Result(request.tag, error=f"unexpected {type(exc).__name__}: {engine.one_line(exc)}")
 
 
-def describe(net, *, cfg: str, weights: str, names: str | None, key: str | None,
-             load_seconds: float, taught: bool = False) -> LoadedModel:
-    return LoadedModel(name=net.name, input_size=tuple(net.input_size), bflops=float(net.bflops),
-                       params=int(net.param_count), any_size=bool(net.any_size), classes=int(net.classes),
-                       threads=int(engine.threads()), cfg=cfg, weights=weights, names=names, key=key,
-                       load_seconds=load_seconds, taught=taught)
+def describe(
+    net, *, cfg: str, weights: str, names: str | None, key: str | None, load_seconds: float, taught: bool = False
+) -> LoadedModel:
+    return LoadedModel(
+        name=net.name,
+        input_size=tuple(net.input_size),
+        bflops=float(net.bflops),
+        params=int(net.param_count),
+        any_size=bool(net.any_size),
+        classes=int(net.classes),
+        threads=int(engine.threads()),
+        cfg=cfg,
+        weights=weights,
+        names=names,
+        key=key,
+        load_seconds=load_seconds,
+        taught=taught,
+    )

@@ -17,6 +17,7 @@ Whenever the kernels' status changes (a fresh install's compile finishing), it i
 it may still change, an idle inference thread looks every KERNEL_LOOK_SECONDS. Reports go through
 plain callbacks (Reports), called on the thread that has the news and never with the lock held.
 """
+
 from __future__ import annotations
 
 import threading
@@ -32,11 +33,11 @@ from .jobs import Job, JobContext
 from .mailbox import Counts, Mailbox, Request
 from .models import LoadFailed, MakeClassifier, ModelRequest, Models, answer
 
-KERNEL_LOOK_SECONDS = 0.5     # while the compiled kernels arrive: how often an idle thread looks
-TRIM_SECONDS = 30.0           # while classifying: how often freed memory goes back to the system
-                              # (memory.trim: ~3 ms the first time, then ~0.2; the soak crept +7 to
-                              # +14 MB per 2.5 minutes at 60 fps without it)
-UNCHANGED = object()          # the taught-model slot when no switch to or from one is pending
+KERNEL_LOOK_SECONDS = 0.5  # while the compiled kernels arrive: how often an idle thread looks
+TRIM_SECONDS = 30.0  # while classifying: how often freed memory goes back to the system
+# (memory.trim: ~3 ms the first time, then ~0.2; the soak crept +7 to
+# +14 MB per 2.5 minutes at 60 fps without it)
+UNCHANGED = object()  # the taught-model slot when no switch to or from one is pending
 
 
 def _ignore(_value) -> None:
@@ -46,24 +47,26 @@ def _ignore(_value) -> None:
 @dataclass(frozen=True)
 class Reports:
     """Where the scheduler's news goes; each callback takes one value."""
-    result_ready: Callable = _ignore         # Result
-    model_loaded: Callable = _ignore         # LoadedModel
-    model_failed: Callable = _ignore         # one-line reason
-    superseded: Callable = _ignore           # the tag of a request that will get no Result
-    classifier_changed: Callable = _ignore   # LoadedModel of the live classifier after set_taught
-    job_progress: Callable = _ignore         # JobProgress
-    job_finished: Callable = _ignore         # JobDone, exactly one per job that started
-    kernels_changed: Callable = _ignore      # engine.kernels.KernelStatus
+
+    result_ready: Callable = _ignore  # Result
+    model_loaded: Callable = _ignore  # LoadedModel
+    model_failed: Callable = _ignore  # one-line reason
+    superseded: Callable = _ignore  # the tag of a request that will get no Result
+    classifier_changed: Callable = _ignore  # LoadedModel of the live classifier after set_taught
+    job_progress: Callable = _ignore  # JobProgress
+    job_finished: Callable = _ignore  # JobDone, exactly one per job that started
+    kernels_changed: Callable = _ignore  # engine.kernels.KernelStatus
 
 
 @dataclass(frozen=True)
 class _Turn:
     """What one turn of the inference thread does: a switch, else a job, else a request."""
-    resize: str                    # the modes as they stand at the turn
+
+    resize: str  # the modes as they stand at the turn
     stream_resize: str
-    tta: tuple[bool, bool] = (False, False)     # test-time augmentation: images, stream frames
+    tta: tuple[bool, bool] = (False, False)  # test-time augmentation: images, stream frames
     model: ModelRequest | None = None
-    taught: object = UNCHANGED     # a TaughtModel, None (back to the loaded model) or UNCHANGED
+    taught: object = UNCHANGED  # a TaughtModel, None (back to the loaded model) or UNCHANGED
     resize_changed: bool = False
     job: Job | None = None
     request: Request | None = None
@@ -74,8 +77,13 @@ class _Turn:
 
 
 class Scheduler:
-    def __init__(self, reports: Reports = Reports(), make_classifier: MakeClassifier | None = None,
-                 resize: str = "min", stream_resize: str = "letterbox"):
+    def __init__(
+        self,
+        reports: Reports = Reports(),
+        make_classifier: MakeClassifier | None = None,
+        resize: str = "min",
+        stream_resize: str = "letterbox",
+    ):
         self._reports = reports
         self._cond = threading.Condition()
         # Guarded by the condition:
@@ -84,22 +92,22 @@ class Scheduler:
         self._taught_request = UNCHANGED
         self._resize = check_resize_mode(resize)
         self._stream_resize = check_resize_mode(stream_resize)
-        self._tta = False                        # test-time augmentation, images / stream frames
+        self._tta = False  # test-time augmentation, images / stream frames
         self._stream_tta = False
         self._resize_changed = False
-        self._job: Job | None = None             # queued, not started
+        self._job: Job | None = None  # queued, not started
         self._running_job: Job | None = None
-        self._lane_paused = False                # a switch or a job is in hand: the lane waits
-        self._lane_classifier = None             # the stream lane's copy of the live classifier
-        self._generation = 0                     # bumped at every lane refresh: stale lane results are dropped
+        self._lane_paused = False  # a switch or a job is in hand: the lane waits
+        self._lane_classifier = None  # the stream lane's copy of the live classifier
+        self._generation = 0  # bumped at every lane refresh: stale lane results are dropped
         self._lane_processed = 0
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._lane: threading.Thread | None = None
         # The inference thread's own:
         self._models = Models(make_classifier)
-        self._kernels = None                     # the KernelStatus last reported
-        self._trimmed = time.monotonic()         # when freed memory last went back (memory.trim)
+        self._kernels = None  # the KernelStatus last reported
+        self._trimmed = time.monotonic()  # when freed memory last went back (memory.trim)
         self._features: teach.FeatureCache | None = None
 
     # ---- any thread ------------------------------------------------------------------------------
@@ -197,11 +205,11 @@ class Scheduler:
             self._mailbox.take()
             for job in (self._job, self._running_job):
                 if job is not None:
-                    job.cancel()     # a job checks between batches: stopping never waits long
+                    job.cancel()  # a job checks between batches: stopping never waits long
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join()
-        if self._lane is not None:   # only the inference thread starts it, and it has ended
+        if self._lane is not None:  # only the inference thread starts it, and it has ended
             self._lane.join()
 
     def is_running(self) -> bool:
@@ -229,7 +237,7 @@ class Scheduler:
             if turn.request is not None:
                 self._classify_here(turn.request)
                 if time.monotonic() - self._trimmed > TRIM_SECONDS:
-                    memory.trim()                # for both lanes and the capture: one process
+                    memory.trim()  # for both lanes and the capture: one process
                     self._trimmed = time.monotonic()
 
     def _has_switch(self) -> bool:
@@ -238,8 +246,7 @@ class Scheduler:
     def _wait_for_work(self) -> bool:
         """Called with the condition held: sleep until there is something to do (True), or, while
         the compiled kernels may still arrive, until it is time to look at them again (False)."""
-        while not (self._stopping or self._has_switch() or self._job is not None
-                   or self._mailbox.pending is not None):
+        while not (self._stopping or self._has_switch() or self._job is not None or self._mailbox.pending is not None):
             settling = self._kernels is None or (self._kernels.path != "compiled" and self._kernels.compiling)
             if not self._cond.wait(KERNEL_LOOK_SECONDS if settling else None):
                 return False
@@ -248,9 +255,14 @@ class Scheduler:
     def _take_turn(self) -> _Turn:
         """Called with the condition held."""
         modes = (self._resize, self._stream_resize)
-        if self._has_switch():      # a switch goes before the work meant for it
-            turn = _Turn(*modes, tta=(self._tta, self._stream_tta), model=self._model_request,
-                         taught=self._taught_request, resize_changed=self._resize_changed)
+        if self._has_switch():  # a switch goes before the work meant for it
+            turn = _Turn(
+                *modes,
+                tta=(self._tta, self._stream_tta),
+                model=self._model_request,
+                taught=self._taught_request,
+                resize_changed=self._resize_changed,
+            )
             self._model_request, self._taught_request, self._resize_changed = None, UNCHANGED, False
         elif self._job is not None:
             self._running_job, self._job = self._job, None
@@ -261,7 +273,7 @@ class Scheduler:
         return turn
 
     def _switch(self, turn: _Turn) -> None:
-        news = []                   # reported once both lanes have the new classifier
+        news = []  # reported once both lanes have the new classifier
         self._models.tta, self._models.stream_tta = turn.tta
         if turn.model is not None:
             try:
@@ -277,14 +289,14 @@ class Scheduler:
         self._models.use_stream_resize(turn.resize, turn.stream_resize)
         self._refresh_lane(turn.stream_resize)
         if turn.model is not None or turn.taught is not UNCHANGED:
-            memory.give_back()      # the model replaced: its weights and plans go back to the system
+            memory.give_back()  # the model replaced: its weights and plans go back to the system
         for report, value in news:
             report(value)
 
     def _run_job(self, turn: _Turn) -> None:
         context = JobContext(self._models, turn.resize, turn.stream_resize, self._feature_cache)
         done = jobs.run_job(turn.job, context, self._reports.job_progress)
-        memory.give_back()          # a teach job's feature passes, a folder run's batches
+        memory.give_back()  # a teach job's feature passes, a folder run's batches
         with self._cond:
             self._running_job = None
             self._lane_paused = False
@@ -344,8 +356,14 @@ class Scheduler:
     def _lane_may_take(self) -> bool:
         """Called with the condition held: a stream frame waits and nothing else is in hand."""
         pending = self._mailbox.pending
-        return (pending is not None and pending.stream and self._lane_classifier is not None
-                and not self._lane_paused and not self._has_switch() and self._job is None)
+        return (
+            pending is not None
+            and pending.stream
+            and self._lane_classifier is not None
+            and not self._lane_paused
+            and not self._has_switch()
+            and self._job is None
+        )
 
     def _run_lane(self) -> None:
         threads.use_lane_share()
@@ -359,9 +377,8 @@ class Scheduler:
                 classifier, generation = self._lane_classifier, self._generation
             result = answer(classifier, request, self._mailbox.keep_going(request))
             with self._cond:
-                stale = generation != self._generation    # the model changed meanwhile: drop it
+                stale = generation != self._generation  # the model changed meanwhile: drop it
                 if not stale and result is not None:
                     self._lane_processed += 1
             if not stale:
                 self._deliver(request, result)
-

@@ -13,12 +13,13 @@ The portable kernels get no second lane: their GEMMs use every core already. Num
 threading layer when the first compiled kernel runs (`threading_layer` says "none" until then, and
 `concurrent_ok` False), so the scheduler asks again after compiled kernels have run.
 """
+
 from __future__ import annotations
 
 from engine.kernels import KernelStatus
 from engine.parallel import concurrent_ok, max_threads, set_threads
 
-LANES = 2     # at most: the inference thread and the stream lane
+LANES = 2  # at most: the inference thread and the stream lane
 
 
 def use_every_core() -> None:
