@@ -45,6 +45,7 @@ KERNEL_SOURCES = (
     KERNELS_DIR / "vectors.py",
     KERNELS_DIR / "winograd.py",
     KERNELS_DIR / "store_modes.py",
+    KERNELS_DIR / "layout.py",
 )
 
 

@@ -23,12 +23,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .layout import PANEL_FILTERS
 from .store_modes import STORE_FINISHED, STORE_POOLED_PAIRS, STORE_POOLED_SECOND, STORE_RAW
 from .compiled import LEAKY, LINEAR, RELU, _epilogue, conv_rows
 from .vectors import vadd, vfill, vfma, vget, vload, vmax, vmul, vsplat, vstore, vzero
 
 TILE_PIXELS = 4  # output pixels per register tile (in order, across row ends)
-TILE_FILTERS = 16  # filters per tile: two AVX2 vectors per pixel
+TILE_FILTERS = PANEL_FILTERS  # filters per tile: two AVX2 vectors per pixel
 _JIT = dict(cache=True, nogil=True, parallel=True)
 
 

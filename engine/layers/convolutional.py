@@ -19,6 +19,7 @@ import numpy as np
 from .. import kernels, memory
 from ..activations import LINEAR, activation_code
 from ..kernels import winograd_transforms as winograd
+from ..kernels.layout import CACHE_LINE_FLOATS, FLOAT_BYTES, PANEL_FILTERS
 from ..kernels.store_modes import STORE_POOLED_PAIRS, STORE_RAW
 from .base import NO_POOL, Layer, Pool, Shape, TrainStep
 from .batchnorm import BN_PARAMS, NormalizeStep, fold_batchnorm, learned_arrays
@@ -380,14 +381,14 @@ class DirectStep:
         h, w, c = in_shape
         p = layer.padding
         self.panels = filter_panels(packed, layer.size, c)
-        self.bias = np.zeros(self.panels.shape[0] * 16, np.float32)  # as the panels: zero-padded
+        self.bias = np.zeros(self.panels.shape[0] * PANEL_FILTERS, np.float32)  # as the panels: zero-padded
         self.bias[: layer.filters] = packed.bias
         self.pool = pool or NO_POOL
         final_shape = pooled_shape if pool else out_shape
         conv_h, conv_w = out_shape[:2]
         self.store = choices.direct_store(layer.activation, pool, conv_h, conv_w)
         pool_stride = max(self.pool.stride, 1)
-        raw_row = conv_w * 16 * 4 * pool_stride if self.store == STORE_RAW else 0
+        raw_row = conv_w * PANEL_FILTERS * FLOAT_BYTES * pool_stride if self.store == STORE_RAW else 0
         # a plan for `batch` inputs also runs fewer (PlanCache), and those need a split of their
         # own: batch 16's ran a single image on one thread (Tiny: 13-14 ms instead of 7-8). No
         # smaller batch has a taller band than the plan's, so the scratch below suffices.
@@ -396,7 +397,7 @@ class DirectStep:
                 choices.direct_split,
                 final_shape[0],
                 self.panels.nbytes,
-                h * w * c * 4,
+                h * w * c * FLOAT_BYTES,
                 self.panels.shape[0],
                 threads=threads,
                 raw_row_bytes=raw_row,
@@ -406,10 +407,10 @@ class DirectStep:
         # scratch: raw sums of a band's conv rows, or one row of pair maxima, or none
         if self.store == STORE_RAW:
             conv_rows = min((band - 1) * pool_stride + max(self.pool.size, 1), conv_h) if pool else band
-            scratch = conv_rows * conv_w * chunk * 16
+            scratch = conv_rows * conv_w * chunk * PANEL_FILTERS
         else:
             scratch = conv_w * 8 if self.store == STORE_POOLED_PAIRS else 1
-        scratch += -scratch % 16  # each thread's scratch on a cache line of its own
+        scratch += -scratch % CACHE_LINE_FLOATS  # each thread's scratch on a cache line of its own
         self.acc = memory.empty((threads, scratch), np.float32)
         # the input inside its border of zeros (the border is written once, here)
         self.padded = padded
@@ -473,14 +474,14 @@ def filter_panels(packed: ConvWeights, size: int, channels: int) -> np.ndarray:
     size*channels, 16): 16 filters per block, contiguous, the last block zero-padded."""
     mat = packed.mats[0]
     k, filters = mat.shape
-    blocks = -(-filters // 16)
+    blocks = -(-filters // PANEL_FILTERS)
 
     def fill(out):
-        padded = np.zeros((k, blocks * 16), np.float32)
+        padded = np.zeros((k, blocks * PANEL_FILTERS), np.float32)
         padded[:, :filters] = mat
-        out[...] = padded.reshape(size, size * channels, blocks, 16).transpose(2, 0, 1, 3)
+        out[...] = padded.reshape(size, size * channels, blocks, PANEL_FILTERS).transpose(2, 0, 1, 3)
 
-    return shared_layout(packed, "panels", (blocks, size, size * channels, 16), fill)
+    return shared_layout(packed, "panels", (blocks, size, size * channels, PANEL_FILTERS), fill)
 
 
 def split_filters(a: np.ndarray, threads: int) -> np.ndarray:
