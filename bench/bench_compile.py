@@ -6,7 +6,7 @@
 
     python bench/bench_compile.py [--runs 1]
 
-Each measurement gets a new NUMBA_CACHE_DIR. engine/compile.py's KERNEL_SECONDS should follow
+Each measurement gets a new NUMBA_CACHE_DIR. engine/kernels/compile_costs.py's KERNEL_SECONDS should follow
 the per-kernel figures (they order the work and weigh the progress bar).
 """
 
