@@ -24,6 +24,7 @@ from numba.core import config
 LANES = 8
 WIDTHS = (8, 16)  # the vector widths there are operations for
 WIDE_ATTRIBUTE = '"min-legal-vector-width"="512"'
+OPERATIONS = ("vzero", "vload", "vsplat", "vfill", "vfma", "vadd", "vmul", "vmax", "vget", "vstore")
 
 
 def _numpy_ops(lanes: int) -> dict:
@@ -58,18 +59,8 @@ def _numpy_ops(lanes: int) -> dict:
     def vstore(arr, i, v):
         arr[int(i) : int(i) + lanes] = v
 
-    return dict(
-        vzero=vzero,
-        vload=vload,
-        vsplat=vsplat,
-        vfill=vfill,
-        vfma=vfma,
-        vadd=vadd,
-        vmul=vmul,
-        vmax=vmax,
-        vget=vget,
-        vstore=vstore,
-    )
+    defined = locals()
+    return {name: defined[name] for name in OPERATIONS}
 
 
 def _compiled_ops(lanes: int) -> dict:
@@ -194,18 +185,8 @@ def _compiled_ops(lanes: int) -> dict:
 
         return types.none(arr, i, vec), codegen
 
-    return dict(
-        vzero=vzero,
-        vload=vload,
-        vsplat=vsplat,
-        vfill=vfill,
-        vfma=vfma,
-        vadd=vadd,
-        vmul=vmul,
-        vmax=vmax,
-        vget=vget,
-        vstore=vstore,
-    )
+    defined = locals()
+    return {name: defined[name] for name in OPERATIONS}
 
 
 _made: dict[int, dict] = {}
@@ -220,6 +201,4 @@ def ops(lanes: int) -> dict:
     return _made[lanes]
 
 
-vzero, vload, vsplat, vfill, vfma, vadd, vmul, vmax, vget, vstore = (
-    ops(LANES)[name] for name in ("vzero", "vload", "vsplat", "vfill", "vfma", "vadd", "vmul", "vmax", "vget", "vstore")
-)
+vzero, vload, vsplat, vfill, vfma, vadd, vmul, vmax, vget, vstore = (ops(LANES)[name] for name in OPERATIONS)

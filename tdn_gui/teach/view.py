@@ -303,41 +303,45 @@ class TeachView(QWidget):
 
     def move_photos(self, paths, source: str, target: str) -> bool:
         """Move photos to another class (from the mistakes window) and train again."""
-        if self._blocked("move photos") or self.classes.project is None:
-            return False
-        try:
-            self.classes.project.move_files(source, target, [Path(p) for p in paths])
-        except ProjectError as exc:  # those done before it stay done: the list shows them
-            self.images.forget_thumbnails()
-            self.classes.refresh()
-            self.show_message(str(exc), "error")
-            return False
-        self._after_mistakes_edit(f"Moved {plural(len(paths), 'photo')} from '{source}' to '{target}'")
-        return True
+        files = [Path(p) for p in paths]
+        return self._edit_photos(
+            "move photos",
+            lambda project: project.move_files(source, target, files),
+            f"Moved {plural(len(files), 'photo')} from '{source}' to '{target}'",
+        )
 
     def remove_photos(self, paths, name: str) -> bool:
         """Delete photos from the project (from the mistakes window) and train again."""
-        if self._blocked("remove photos") or self.classes.project is None:
+        files = [Path(p) for p in paths]
+        return self._edit_photos(
+            "remove photos",
+            lambda project: project.remove_files(name, files),
+            f"Removed {plural(len(files), 'photo')} from '{name}'",
+        )
+
+    def _edit_photos(self, what: str, change, done: str) -> bool:
+        """change(project) on the files, then the lists again and, when it went through, a new
+        training; False (with the one message) when it could not start or failed."""
+        if self._blocked(what) or self.classes.project is None:
             return False
         try:
-            self.classes.project.remove_files(name, [Path(p) for p in paths])
-        except ProjectError as exc:  # those done before it stay done: the list shows them
-            self.images.forget_thumbnails()
-            self.classes.refresh()
+            change(self.classes.project)
+        except ProjectError as exc:  # those done before it stay done: the lists show them
+            self._show_project_again()
             self.show_message(str(exc), "error")
             return False
-        self._after_mistakes_edit(f"Removed {plural(len(paths), 'photo')} from '{name}'")
-        return True
-
-    def _after_mistakes_edit(self, done: str) -> None:
-        self.images.forget_thumbnails()
-        self.classes.refresh()
+        self._show_project_again()
         if self.train():
             self.show_message(f"{done}; training again…")
             if self.mistakes is not None:
                 self.mistakes.set_busy(f"{done}; training again…")
         else:
             self._mistakes_settled()
+        return True
+
+    def _show_project_again(self) -> None:
+        self.images.forget_thumbnails()
+        self.classes.refresh()
 
     def _mistakes_settled(self) -> None:
         if self.mistakes is not None and not self.training.is_busy():
