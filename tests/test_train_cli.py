@@ -19,6 +19,7 @@ from PIL import Image
 import engine
 from engine.spec import parse_network
 from engine.weights import read_weights
+import cfg_builder as cfgs
 from support import ROOT, shared_path
 from tdn_cli.main import main
 
@@ -26,47 +27,30 @@ CLASSES = ("blue", "green", "red")
 
 # 16x16 colour classifier: small enough to train in well under a second, with batch norm, a
 # pool and darknet's augmentation (crops of a 16-20 pixel scale, flips, colour jitter)
-TINY_TRAIN_CFG = """[net]
-batch=12
-subdivisions=2
-width=16
-height=16
-channels=3
-learning_rate=0.1
-momentum=0.9
-decay=0.0005
-policy=poly
-power=2
-max_batches=40
-min_crop=16
-max_crop=20
-hue=.02
-saturation=1.2
-exposure=1.2
-
-[convolutional]
-filters=8
-size=3
-stride=1
-pad=1
-batch_normalize=1
-activation=leaky
-
-[maxpool]
-size=2
-stride=2
-
-[convolutional]
-filters=3
-size=1
-stride=1
-pad=1
-activation=linear
-
-[avgpool]
-
-[softmax]
-"""
+TINY_TRAIN_CFG = (
+    cfgs.net(
+        16,
+        16,
+        batch=12,
+        subdivisions=2,
+        learning_rate=0.1,
+        momentum=0.9,
+        decay=0.0005,
+        policy="poly",
+        power=2,
+        max_batches=40,
+        min_crop=16,
+        max_crop=20,
+        hue=".02",
+        saturation=1.2,
+        exposure=1.2,
+    )
+    + cfgs.conv(8)
+    + cfgs.maxpool(2, 2)
+    + cfgs.conv(3, 1, bn=0, act="linear")
+    + cfgs.AVGPOOL
+    + cfgs.softmax()
+)
 
 
 def run(capsys, *argv):
@@ -299,7 +283,7 @@ def bad_input(tmp_path, kind: str):
         return [cfg, "--data", tmp_path / "data"], ["3 classes", "4 outputs"]
     if kind == "untrainable layer":
         write_photos(tmp_path / "data")
-        cfg.write_text(TINY_TRAIN_CFG.replace("[softmax]\n", "[softmax]\n\n[cost]\ntype=wgan\n"))
+        cfg.write_text(TINY_TRAIN_CFG + "\n[cost]\ntype=wgan\n")
         return [cfg, "--data", tmp_path / "data"], [f"{cfg}:", "type=wgan cannot train"]
     if kind == "memory":
         write_photos(tmp_path / "data")
@@ -402,34 +386,10 @@ def test_divergence_keeps_the_last_good_checkpoint(capsys, photos, tmp_path, mon
 
 
 def test_validation_as_it_goes(capsys, photos, cfg):
-    code, _, err = run(
-        capsys,
-        "train",
-        cfg,
-        "--data",
-        photos / "train",
-        "--valid",
-        photos / "valid",
-        "--valid-every",
-        "15",
-        "--out",
-        photos / "run",
-    )
+    argv = ["train", cfg, "--data", photos / "train", "--valid", photos / "valid", "--valid-every", "15"]
+    code, _, err = run(capsys, *argv, "--out", photos / "run")
     assert code == 0, err
     reported = re.findall(r"update (\d+): top-1 ([\d.]+)%, top-5 100.0% on 12 images", err)
     assert [int(u) for u, _ in reported] == [15, 30]
-    code, out, err = run(
-        capsys,
-        "train",
-        cfg,
-        "--data",
-        photos / "train",
-        "--valid",
-        photos / "valid",
-        "--valid-every",
-        "15",
-        "--out",
-        photos / "run",
-        "--json",
-    )
+    code, out, err = run(capsys, *argv, "--out", photos / "run", "--json")
     assert [v["update"] for v in json.loads(out)["validations"]] == [15, 30, 40]
