@@ -77,18 +77,15 @@ def run(args) -> int:
         raise engine.EngineError("--runs and --batch must be at least 1")
     if args.model is None and not args.peak:
         raise engine.EngineError("give a MODEL or a .cfg to time, or --peak for the machine's FMA throughput")
-    peak = None
-    if args.peak or not args.no_layers or args.model:
-        from engine.kernels import peak as fma
+    from engine.kernels import peak as fma
 
-        peaks = fma.measure(engine.threads())
-        peak = fma.best(peaks)
-        if args.peak:
-            print(peak_table(peaks))
+    peaks = fma.measure(engine.threads())  # the ceiling every GFLOP/s figure below is a share of
+    peak = fma.best(peaks)
+    if args.peak:
+        print(peak_table(peaks))
         if args.model is None:
             return 0
-        if args.peak:
-            print()
+        print()
     if args.kernels == "compiled" and compile_kernels(quiet=True) != 0:
         raise engine.EngineError(
             "the compiled kernels did not compile; `tdn bench --kernels portable` times the portable ones"
@@ -121,14 +118,13 @@ def run(args) -> int:
     )
     print(f"latency, batch 1: median {lat:.2f} ms, p90 {lat90:.2f} ms ({1e3 / lat:.1f} images/s)")
     print(f"throughput, batch {args.batch}: {args.batch * 1e3 / bat:.1f} images/s ({bat:.1f} ms per batch)")
-    if peak is not None:
-        from engine.summary import summarize
+    from engine.summary import summarize
 
-        rate = summarize(net.spec).bflops / lat * 1e3
-        print(
-            f"a whole pass, batch 1: {rate:.0f} GFLOP/s, {rate / peak.all_threads:.0%} of this machine's FMA peak "
-            f"({peak.all_threads:.0f} GFLOP/s: {peak.lanes}-float vectors on {peak.threads} threads)"
-        )
+    rate = summarize(net.spec).bflops / lat * 1e3
+    print(
+        f"a whole pass, batch 1: {rate:.0f} GFLOP/s, {rate / peak.all_threads:.0%} of this machine's FMA peak "
+        f"({peak.all_threads:.0f} GFLOP/s: {peak.lanes}-float vectors on {peak.threads} threads)"
+    )
     if args.tta:
         print(tta_cost(net, args.tta, (h, w), args.runs))
     if not args.no_layers:

@@ -82,7 +82,7 @@ class Trainer:
             layer
             for layer in spec.layers
             if layer.kind == "cost"
-            or (layer.kind == "softmax" and not layer.noloss and layer.index == output_layer(spec))
+            or (layer.kind == "softmax" and not layer.noloss and layer.index == self.output_index)
         ]
         if not any(layer.param_layout(shape) for layer, shape in zip(spec.layers, spec.input_shapes())):
             raise TrainingError(f"{spec.path}: nothing to train: no layer has weights")
@@ -130,7 +130,7 @@ class Trainer:
         self.scorers = [
             i
             for i, step in enumerate(self.steps)
-            if getattr(step, "scores", False) and (spec.layers[i].kind == "cost" or i == output_layer(spec))
+            if getattr(step, "scores", False) and (spec.layers[i].kind == "cost" or i == self.output_index)
         ]
 
     # --- darknet's train_network_datum --------------------------------------------------------
