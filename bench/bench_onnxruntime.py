@@ -2,8 +2,10 @@
 (its darknet importer), on the same cfg + weights.
 
 The three run in turn in one process, one pass each per round, same inputs, medians after
-warm-up; ratios are tdn's over the other's, for latency (lower is better for tdn) and for
-images/s (higher is better). The machine is shared and noisy: only ratios from one run mean much.
+warm-up; tdn twice: with the tiles this machine's tuning record chooses (TDN_SIMD=auto, or as
+TDN_SIMD forces) and with 8-float tiles throughout (the AVX2 path); ratios are tdn's over the
+other's, for latency (lower is better for tdn) and for images/s (higher is better). The machine
+is shared and noisy: only ratios from one run mean much.
 ONNX Runtime runs as a deployment would on this 2-core machine: 2 intra-op threads, 1 inter-op,
 every graph optimisation, sequential execution, and its threads not spinning between passes
 (--ort-spinning to let them): spinning threads take the cores from whatever runs next. Measured
@@ -50,7 +52,9 @@ os.environ["TDN_KERNELS"] = "compiled"
 import engine  # noqa: E402
 from engine.onnx_export import INPUT, OUTPUT, export_onnx  # noqa: E402
 from engine.parallel import threading_layer  # noqa: E402
+from engine.kernels import tuning  # noqa: E402
 from engine.summary import summarize  # noqa: E402
+from tdn_cli.info_cmd import tiles, tiles_line  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 ORT_THREADS = 2
@@ -76,6 +80,10 @@ class Contenders:
 
     def __init__(self, cfg: Path, weights: Path, model: Path, x: np.ndarray, spinning: bool):
         self.net = engine.Network.load(cfg, weights)
+        # the same network planned with 8-float tiles throughout: the AVX2 path, forced
+        self.narrow = engine.Network.load(cfg, weights)
+        with tuning.forced(8):
+            self.narrow.plan(*x.shape[:3])
         self.model, self.spinning = model, spinning
         self.session = ort_session(model, spinning)
         self.cv = cv2.dnn.readNetFromDarknet(str(cfg), str(weights))
@@ -85,6 +93,9 @@ class Contenders:
     def tdn(self):
         return self.net.predict(self.x)
 
+    def tdn_narrow(self):
+        return self.narrow.predict(self.x)
+
     def onnxruntime(self):
         return self.session.run([OUTPUT], {INPUT: self.blob})[0]
 
@@ -93,7 +104,7 @@ class Contenders:
         return self.cv.forward()
 
     def passes(self):
-        return (self.tdn, self.onnxruntime, self.opencv)
+        return (self.tdn, self.tdn_narrow, self.onnxruntime, self.opencv)
 
 
 def interleaved_ms(passes, runs: int, warm_up: int = 5) -> list[float]:
@@ -212,30 +223,22 @@ def main():
         contenders = Contenders(cfg, weights, models[cfg], x, args.ort_spinning)
         differ = float(np.abs(contenders.tdn() - contenders.onnxruntime()).max())
         ms = interleaved_ms(contenders.passes(), args.runs if batch == 1 else max(10, args.runs // 5))
-        tdn_ms = ms[0]
+        tdn_ms, narrow_ms, ort_ms, cv_ms = ms
+        pairs = ((tdn_ms, ort_ms), (narrow_ms, ort_ms), (tdn_ms, cv_ms), (tdn_ms, narrow_ms))
         if batch == 1:
-            rows.append(
-                (
-                    label + " latency",
-                    *(f"{m:.2f} ms" for m in ms),
-                    *(f"{tdn_ms / m:.2f}x" for m in ms[1:]),
-                    f"{differ:.1e}",
-                )
-            )
+            figures = [f"{m:.2f} ms" for m in ms] + [f"{a / b:.2f}x" for a, b in pairs]
+            rows.append((label + " latency", *figures, f"{differ:.1e}"))
         else:
-            rows.append(
-                (
-                    label + " images/s",
-                    *(f"{batch * 1e3 / m:.0f}/s" for m in ms),
-                    *(f"{m / tdn_ms:.2f}x" for m in ms[1:]),
-                    f"{differ:.1e}",
-                )
-            )
+            figures = [f"{batch * 1e3 / m:.0f}/s" for m in ms] + [f"{b / a:.2f}x" for a, b in pairs]
+            rows.append((label + " images/s", *figures, f"{differ:.1e}"))
         if args.per_layer and batch == 1:
             tables.append(layer_table(label, contenders, args.runs, tmp))
-    print(f"numba threading layer: {threading_layer()}")
-    print("| figure | tdn | ONNX Runtime | OpenCV DNN | tdn / ORT | tdn / OpenCV | max abs diff tdn vs ORT |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"numba threading layer: {threading_layer()}; tdn's tiles: {tiles_line(tiles())}")
+    print(
+        "| figure | tdn | tdn, 8-float tiles | ONNX Runtime | OpenCV DNN | tdn / ORT | 8-float / ORT "
+        "| tdn / OpenCV | tdn / 8-float | max abs diff tdn vs ORT |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
     print(

@@ -5,8 +5,9 @@
     python -m engine.compile --job NAME,...  # a worker: compile these kernels, in this order
 
 The coordinator takes compile.lock (a second one waits, or in the background just leaves),
-then shares the kernels still to compile between worker processes, one per core. A worker
-compiles its kernels one at a time, most used first: it binds the kernel's compiled version
+then shares the kernels still to compile between worker processes, one per core, and last
+times the direct convolution's tile widths (engine/tile_tuning.py) unless this machine's record
+of them is fresh. A worker compiles its kernels one at a time, most used first: it binds the kernel's compiled version
 (the rest stay portable) and runs small specimen networks through the engine's real forward
 steps, so Numba compiles exactly the argument types the steps pass; then it writes the
 kernel's stamp (cache.py), and a running app switches to that kernel. The engine starts the
@@ -148,7 +149,7 @@ def run_worker(names: list[str]) -> None:
     """Compile `names` in this process, in this order, writing each one's stamp as soon as it
     is in Numba's cache."""
     from . import kernels
-    from .kernels import cache
+    from .kernels import cache, tuning
 
     unknown = [n for n in names if n not in kernels.NAMES]
     if unknown:
@@ -157,7 +158,9 @@ def run_worker(names: list[str]) -> None:
     key = cache.fingerprint()
     for name in names:
         kernels.bind((name,), compiled_names=(name,))
-        run_specimens()
+        # the direct convolution is one kernel per vector width: the specimens reach each with its width forced
+        with tuning.forced(tuning.WIDTH_OF_KERNEL.get(name, tuning.DEFAULT_LANES)):
+            run_specimens()
         dispatcher = kernels.compiled_kernels()[name]
         if not dispatcher.signatures:
             raise CompileError(f"the specimens never called kernel {name}")
@@ -332,10 +335,22 @@ def coordinate(background: bool, jobs: int | None = None, progress=None) -> int:
                     worker.wait()
         _report(progress)
         left = pending()
+        if not left:
+            tune_tiles()
     if left:
         print(f"engine.compile: did not compile {', '.join(left)}", file=sys.stderr)
         return 1
     return 0
+
+
+def tune_tiles() -> None:
+    """Time the direct convolution's tile widths on this machine (engine/tile_tuning.py), in a
+    process of its own with every kernel thread, unless a fresh record is there. A tuner that
+    fails leaves the plans on their default width: compiling still succeeded."""
+    from .kernels import tuning
+
+    if tuning.read_record() is None:
+        subprocess.run([sys.executable, "-m", "engine.tile_tuning"], stdin=subprocess.DEVNULL, check=False)
 
 
 def _report(progress) -> None:

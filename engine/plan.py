@@ -23,7 +23,8 @@ from collections import OrderedDict
 from . import memory
 from .activations import ACTIVATIONS
 from .errors import ShapeError
-from .kernels import winograd_transforms
+from .kernels import tuning, winograd_transforms
+from .kernels.layout import TILE_PIXELS_FOR
 from .kernels.store_modes import STORE_FINISHED, STORE_POOLED_PAIRS, STORE_RAW
 from .layers.base import Pool, Step
 from .spec import NetworkSpec
@@ -89,14 +90,22 @@ def row_band(final_h: int, conv_w: int, floats_per_pixel: int, pool_stride: int,
 TILE_ACTIVATIONS = frozenset(ACTIVATIONS[name] for name in ("linear", "leaky", "relu"))
 
 
-def direct_store(activation: int, pool: Pool | None, conv_h: int, conv_w: int) -> int:
+def direct_tile(layer, in_shape, pool: Pool | None) -> tuple[str, int]:
+    """(the conv's shape as the tuning record names it, the vector width of its tiles in floats):
+    TDN_SIMD's width, or the one the compile step measured fastest for this shape on this
+    machine (kernels/tuning.py)."""
+    key = tuning.layer_key(in_shape, layer.filters, layer.size, layer.stride, pool is not None)
+    return key, tuning.lanes_for(key)
+
+
+def direct_store(activation: int, pool: Pool | None, conv_h: int, conv_w: int, lanes: int = 8) -> int:
     """How direct_conv's tiles store their sums: finished where they can (no pool, or a 2x2/2
-    pool over whole 4-pixel tiles and row pairs), else raw for the general epilogue."""
+    pool over rows of whole tiles and row pairs), else raw for the general epilogue."""
     if activation not in TILE_ACTIVATIONS:
         return STORE_RAW
     if pool is None:
         return STORE_FINISHED
-    if pool == WINOGRAD_POOL and conv_w % 4 == 0 and conv_h % 2 == 0:
+    if pool == WINOGRAD_POOL and conv_w % TILE_PIXELS_FOR[lanes] == 0 and conv_h % 2 == 0:
         return STORE_POOLED_PAIRS
     return STORE_RAW
 
@@ -139,7 +148,7 @@ def border_handovers(
 
     Both convs are direct steps, and the first one's tiles store finished sums (so its
     epilogue, which writes rows without a border, is not involved) whose tiles keep to a row
-    (pooled pairs, or rows a multiple of 4 wide); and no other layer reads the output, nor is
+    (pooled pairs, or rows a whole number of tiles wide); and no other layer reads the output, nor is
     it kept (a [route] or a feature must not see the border), including a pool joined to it."""
     from .layers.convolutional import DirectStep
 
@@ -160,8 +169,9 @@ def border_handovers(
         ):
             continue
         conv_h, conv_w = shapes[i][:2]
-        store = direct_store(layer.activation, pool, conv_h, conv_w)
-        if store == STORE_POOLED_PAIRS or (store == STORE_FINISHED and conv_w % 4 == 0):
+        _, lanes = direct_tile(layer, in_shapes[i], pool)
+        store = direct_store(layer.activation, pool, conv_h, conv_w, lanes)
+        if store == STORE_POOLED_PAIRS or (store == STORE_FINISHED and conv_w % TILE_PIXELS_FOR[lanes] == 0):
             handovers[i] = consumer.padding
     return handovers
 
@@ -181,6 +191,7 @@ class ConvChoices:
     winograd_block = staticmethod(winograd_block)
     direct_split = staticmethod(direct_split)
     direct_store = staticmethod(direct_store)
+    direct_tile = staticmethod(direct_tile)
 
 
 CONV_CHOICES = ConvChoices()

@@ -16,7 +16,7 @@ import sys
 from engine import registry
 from engine.kernels import ENV as KERNELS_ENV
 from engine.kernels import NAMES as KERNEL_NAMES
-from engine.kernels import cache
+from engine.kernels import cache, tuning
 from engine.version import version
 
 # (what to call it, the distributions that provide it: the first one installed is reported)
@@ -101,6 +101,17 @@ def threads() -> dict:
     return {"count": numba.get_num_threads(), "layer": layer}
 
 
+def tiles_line(t: dict) -> str:
+    if t["simd"] != "auto":
+        return f"TDN_SIMD={t['simd']} (every direct conv)"
+    if not t["tuned"]:
+        return f"{t['default_floats']}-float vectors until `tdn compile` has measured this machine"
+    return (
+        f"16-float vectors on {t['wide_shapes']} of {t['shapes']} measured layer shapes, "
+        f"{t['default_floats']}-float elsewhere (TDN_SIMD=auto)"
+    )
+
+
 def kernels() -> dict:
     # Read from the stamps and the compile lock, not kernels.status(): that would load the
     # compiled kernels, and start a compile when some are missing
@@ -113,6 +124,20 @@ def kernels() -> dict:
         "missing": [name for name in KERNEL_NAMES if name not in compiled],
         "compiling": cache.is_locked(cache.COMPILE_LOCK),
         "numba_cache_dir": os.environ.get("NUMBA_CACHE_DIR"),
+        "tiles": tiles(),
+    }
+
+
+def tiles() -> dict:
+    """The direct convolution's tile widths: forced by TDN_SIMD, or this machine's tuning record."""
+    record = tuning.read_record()
+    layers = record["layers"] if record else {}
+    return {
+        "simd": os.environ.get(tuning.ENV, "auto") or "auto",
+        "tuned": record is not None,
+        "shapes": len(layers),
+        "wide_shapes": sum(1 for lanes in layers.values() if lanes == 16),
+        "default_floats": record["default"] if record else tuning.DEFAULT_LANES,
     }
 
 
@@ -183,6 +208,7 @@ def format_text(report: dict) -> str:
             f"kernels   {state}",
             f"  mode    TDN_KERNELS={k['mode']}",
             f"  cache   {k['cache']}",
+            f"  tiles   {tiles_line(k['tiles'])}",
             f"models    in {m['cache']}",
             f"  downloaded      {downloaded or 'none'}",
             f"  not downloaded  {', '.join(m['not_downloaded']) or 'none'}",

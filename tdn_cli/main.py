@@ -56,6 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     from .common import fail
 
     try:
+        from engine import kernels
+
+        try:
+            kernels.check_settings()
+        except ValueError as exc:
+            raise EngineError(str(exc)) from None
         if args.memory is not None:
             from engine import memory
 

@@ -21,7 +21,7 @@ from . import launcher
 from .icon import app_icon
 from .settings import APPLICATION, ORGANISATION, ModelChoice, Settings
 from .views.main_window import MainWindow
-from .worker.engine_api import MODELS, RESIZE_HELP, RESIZE_MODES, cfg_path, version
+from .worker.engine_api import MODELS, RESIZE_HELP, RESIZE_MODES, cfg_path, settings_problem, version
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,6 +177,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)  # --help and usage errors first: they need no display
     if args.install_launcher or args.uninstall_launcher:
         return launcher.run(install_it=args.install_launcher)
+    problem = settings_problem()
+    if problem:
+        print(f"tdn-gui: {problem}", file=sys.stderr)
+        return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     window = build_window(argv)
     # Every way out of the event loop ends the threads and saves the settings, not only closing

@@ -14,6 +14,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # The portable (numpy) kernels unless a test asks for the compiled ones (`kernel_set`):
 # nothing starts a background compiler, here or in the subprocesses the tests run.
 os.environ.setdefault("TDN_KERNELS", "portable")
+# The direct convolution's 8-float tiles, whatever this machine's tuning record says: the plans
+# (and so the steps tests assert) are the same on every CPU. Tests of the other width and of the
+# record set TDN_SIMD themselves.
+os.environ.setdefault("TDN_SIMD", "avx2")
 # Downloads and teach's feature cache in a folder of this run's own, never the user's: a feature
 # cached by an earlier run would also let a teach skip the passes a test means to check
 _CACHE = tempfile.TemporaryDirectory(prefix="tdn-test-cache-")

@@ -19,6 +19,7 @@ import pytest
 
 import engine
 from engine.activations import ACTIVATIONS
+from engine.kernels import tuning
 from engine.weights import random_params, write_weights
 from cfg_builder import AVGPOOL, COST, DROPOUT, connected, conv, maxpool, net, route, shortcut, softmax
 from reference import reference_forward
@@ -51,6 +52,14 @@ def close(got, expected):
     np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL * max(1.0, np.abs(expected).max()))
 
 
+@pytest.fixture(params=["avx2", "avx512"])
+def tile_width(request, monkeypatch):
+    """TDN_SIMD forcing each width of the direct convolution's tiles (8 or 16 floats): on a CPU
+    without AVX-512 the 16-float tiles run as two halves, with the same sums."""
+    monkeypatch.setenv(tuning.ENV, request.param)
+    return tuning.CHOICES[request.param]
+
+
 @pytest.fixture
 def check(tmp_path):
     """check(cfg, batch, steps): run `batch` random inputs through the cfg's network (seeded random
@@ -71,6 +80,10 @@ def check(tmp_path):
         spread = INPUT_RANGE * min(1.0, (8 / c) ** 0.5)
         images = np.random.default_rng(0).uniform(-spread, spread, (batch, h, w, c)).astype(np.float32)
         names = step_names(network, batch, h, w)
+        lanes = tuning.requested()
+        if lanes:  # every direct conv runs the forced width's kernel
+            kernels_run = {step.kernel for step in network.plan(batch, h, w) if type(step).__name__ == DIRECT}
+            assert kernels_run <= {tuning.DIRECT_KERNEL[lanes]}, kernels_run
         for layer, want in (steps or {}).items():
             if want is JOINED:
                 assert names[layer] not in (OWN_MAXPOOL, OWN_AVGPOOL), names
@@ -131,6 +144,8 @@ CONV_STRATEGIES = [
     pytest.param(net(1, 3, 8) + conv(16), 2, {0: DIRECT}, id="direct-fewer-pixels-than-a-tile"),
     pytest.param(net(4, 4, 128) + conv(72), 1, {0: DIRECT}, id="direct-filters-split-weights-heavy"),
     pytest.param(net(16, 16, 3) + conv(32) + maxpool(2, 2), 1, {0: DIRECT, 1: JOINED}, id="direct-2x2-pool-in-tiles"),
+    # rows of whole 4-pixel tiles but not of 8-pixel ones: pooled pairs at 8 floats, raw sums at 16
+    pytest.param(net(12, 12, 3) + conv(16) + maxpool(2, 2), 2, {0: DIRECT, 1: JOINED}, id="direct-2x2-pool-12-wide"),
     pytest.param(
         net(15, 14, 3) + conv(24) + maxpool(2, 2), 2, {0: DIRECT, 1: JOINED}, id="direct-2x2-pool-odd-map-epilogue"
     ),
@@ -166,7 +181,7 @@ CONV_STRATEGIES = [
 
 
 @pytest.mark.parametrize("cfg, batch, steps", CONV_STRATEGIES)
-def test_conv_strategy_matches_reference(check, cfg, batch, steps):
+def test_conv_strategy_matches_reference(check, tile_width, cfg, batch, steps):
     check(cfg, batch, steps)
 
 
@@ -206,7 +221,7 @@ POOLS = [  # (cfg, batch, the plan's steps)
 
 
 @pytest.mark.parametrize("cfg, batch, steps", POOLS)
-def test_maxpool_matches_reference(check, cfg, batch, steps):
+def test_maxpool_matches_reference(check, tile_width, cfg, batch, steps):
     check(cfg, batch, steps)
 
 

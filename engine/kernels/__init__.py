@@ -39,6 +39,7 @@ from .compile_costs import progress_done
 # Each kernel's compiled version: the module that defines it (imported, with Numba, on first need)
 COMPILED_IN = {
     "direct_conv": "direct",
+    "direct_conv_wide": "direct",
     "conv_forward": "compiled",
     "winograd_conv": "winograd",
     "winograd_conv_by_filters": "winograd",
@@ -58,6 +59,7 @@ MAX_COMPILER_STARTS = 3  # per process: a compiler that keeps dying is not start
 
 # The bound versions: the steps call these names
 direct_conv = portable.direct_conv
+direct_conv_wide = portable.direct_conv_wide
 conv_forward = portable.conv_forward
 winograd_conv = portable.winograd_conv
 winograd_conv_by_filters = portable.winograd_conv_by_filters
@@ -115,11 +117,24 @@ _state = _State()
 
 def mode() -> str:
     if _state.mode is None:
-        requested = os.environ.get(ENV, "auto").strip().lower() or "auto"
-        if requested not in MODES:
-            raise ValueError(f"{ENV}={requested!r}: choose one of {', '.join(MODES)}")
-        use(requested)
+        use(_requested_mode())
     return _state.mode
+
+
+def _requested_mode() -> str:
+    requested = os.environ.get(ENV, "auto").strip().lower() or "auto"
+    if requested not in MODES:
+        raise ValueError(f"{ENV}={requested!r}: choose one of {', '.join(MODES)}")
+    return requested
+
+
+def check_settings() -> None:
+    """ValueError, one line, for a TDN_KERNELS or TDN_SIMD (kernels/tuning.py) this engine does not
+    know: the command line and the app ask before anything runs."""
+    from . import tuning
+
+    _requested_mode()
+    tuning.requested()
 
 
 def use(new_mode: str) -> None:

@@ -1,35 +1,45 @@
-"""Direct convolution with a register tile: the compiled kernel behind DirectStep.
+"""Direct convolution with a register tile: the compiled kernels behind DirectStep.
 
 A conv's output is a GEMM (pixels x filters) whose left-hand matrix is never built: the
 values an output pixel needs at kernel row ky are one contiguous run of the padded input,
-size*channels long. So a tile of 4 pixels x 16 filters reads its inputs straight from the
+size*channels long. So a tile of P pixels x 16 filters reads its inputs straight from the
 input (each pixel's run at an offset of its own, so a tile may run on from one row into the
 next) and its weights from a panel (size, size*channels, 16) packed when a plan first needs
-it, and keeps its 64 sums in registers (8 AVX2 vectors) from the first product to the last.
+it, and keeps its sums in registers from the first product to the last.
 
-The tile's sums are eight-float vectors (vectors.py: Numba has no vector type of its own, so
-the few operations the tile needs are written as LLVM instructions): per step, two vector loads
-of weights, a broadcast of each pixel's input value and eight FMAs. Explicit vectors keep the
-sums in registers where scalar sums leave it to LLVM's SLP vectorizer, which is slower and
-compiles longer. Indices are unsigned so that Numba adds no negative-index check to each load
-(signed ones halve the kernel's speed). Larger tiles (6x16, 4x24, 3x32) measure no faster than
-4x16. The tile is written into direct_conv's two main loops (see _tile_inlined). The figures
-behind each choice: docs/performance.md ("The direct convolution"), bench/bench_onnxruntime.py
---per-layer and `tdn bench` measure them.
+The tile comes in two widths, one source (the generators below, and one template of the
+kernel's loops, _direct_conv, compiled once per width with its own tile functions):
+- direct_conv: 8-float vectors (AVX2's 16 registers): 4 pixels x two vectors, per step two
+  vector loads of weights, a broadcast of each pixel's input value and eight FMAs;
+- direct_conv_wide: 16-float vectors (AVX-512's 32): 8 pixels x one vector, per step one load
+  of weights, 8 broadcasts and 8 FMAs. On a CPU without AVX-512 LLVM runs each 16-float
+  operation as two 8-float halves: the same sums, so TDN_SIMD can force either anywhere.
+Which one a layer runs is the plan's choice (kernels/tuning.py: measured per machine).
+
+The sums are explicit vectors (vectors.py: Numba has no vector type of its own, so the few
+operations the tile needs are written as LLVM instructions), which keep them in registers where
+scalar sums leave it to LLVM's SLP vectorizer, slower and longer to compile. Each output is the
+same chain of FMAs at either width (a lane is a filter), so the two give identical answers.
+Indices are unsigned so that Numba adds no negative-index check to each load (signed ones halve
+the kernel's speed). Larger 8-float tiles (6x16, 4x24, 3x32) measure no faster than 4x16. The
+tile is written into the kernel's two main loops (see _tile_inlined). The figures behind each
+choice: docs/performance.md ("The direct convolution"), bench/bench_onnxruntime.py --per-layer
+and `tdn bench` measure them.
 """
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 from numba import njit, prange
 
-from .layout import PANEL_FILTERS
+from .layout import PANEL_FILTERS, TILE_PIXELS_FOR
 from .store_modes import STORE_FINISHED, STORE_POOLED_PAIRS, STORE_POOLED_SECOND, STORE_RAW
 from .compiled import LEAKY, LINEAR, RELU, _epilogue, conv_rows
-from .vectors import vadd, vfill, vfma, vget, vload, vmax, vmul, vsplat, vstore, vzero
+from .vectors import ops as vector_ops
 
-TILE_PIXELS = 4  # output pixels per register tile (in order, across row ends)
-TILE_FILTERS = PANEL_FILTERS  # filters per tile: two AVX2 vectors per pixel
+TILE_FILTERS = PANEL_FILTERS  # filters per tile: two 8-float vectors per pixel, or one of 16
 _JIT = dict(cache=True, nogil=True, parallel=True)
 
 
@@ -56,24 +66,30 @@ def _slope(act):
     return np.float32(-1)
 
 
-def _tile_source(pixels: int) -> str:
-    """The source of a tile function for `pixels` pixels x TILE_FILTERS filters:
+def _tile_source(pixels: int, lanes: int) -> str:
+    """The source of a tile function for `pixels` pixels x TILE_FILTERS filters in vectors of
+    `lanes` floats:
 
-        tile(xf, x0, .., x{pixels-1}, row_step, size, run, wf, w0,
-             at, a0, at_row, out, o0, o_row, bias, fcount, slope, mode)
+        tile(xf, xs, row_step, size, run, wf, w0, at, a0, at_row, out, o0, o_row, bias, fcount, slope, mode)
 
     sums, for ky < size and q < run, xf[x_r + ky*row_step + q] * wf[w0 + (ky*run + q)*16 + f]
-    for pixel r and filter f, in two 8-float vectors per pixel (lo{r}: filters 0-7, hi{r}: 8-15),
-    then stores them as `mode` says (bias: the tile's 16 filters' biases, zero-padded; fcount of
-    the filters are real). Each pixel's input has an offset of its own, so the 4 pixels may run
-    on from one row into the next."""
-    r_range, pairs = range(pixels), range(pixels // 2)
-    offsets = "".join(f"x{r}, " for r in r_range)
+    for pixel r (xs: the pixels' input offsets, a tuple) and filter f, in 16/lanes vectors per
+    pixel (s{r}_{v}: filters v*lanes to (v+1)*lanes - 1), then stores them as `mode` says
+    (bias: the tile's 16 filters' biases, zero-padded; fcount of the filters are real). Each
+    pixel's input has an offset of its own, so a tile's pixels may run on from one row into the
+    next."""
+    per = TILE_FILTERS // lanes
+    r_range, v_range, pairs = range(pixels), range(per), range(pixels // 2)
+
+    def at(base, v):
+        return base if v == 0 else f"{base} + np.uint64({v * lanes})"
+
     lines = [
-        f"def tile(xf, {offsets}row_step, size, run, wf, w0,",
-        "         at, a0, at_row, out, o0, o_row, bias, fcount, slope, mode):",
+        "def tile(xf, xs, row_step, size, run, wf, w0, at, a0, at_row, out, o0, o_row, bias, fcount, slope, mode):",
+        "    " + "".join(f"x{r}, " for r in r_range) + "= xs",
     ]
-    lines += [f"    lo{r} = vzero()\n    hi{r} = vzero()\n    p{r} = np.uint64(x{r})" for r in r_range]
+    lines += [f"    s{r}_{v} = vzero()" for r in r_range for v in v_range]
+    lines += [f"    p{r} = np.uint64(x{r})" for r in r_range]
     lines += [
         "    for ky in range(size):",
         "        xk = np.uint64(ky * row_step)",
@@ -81,89 +97,71 @@ def _tile_source(pixels: int) -> str:
         "        for q in range(run):",
         "            uq = np.uint64(q)",
         f"            wq = wk + uq * np.uint64({TILE_FILTERS})",
-        "            wlo = vload(wf, wq)",
-        "            whi = vload(wf, wq + np.uint64(8))",
     ]
+    lines += [f"            wv{v} = vload(wf, {at('wq', v)})" for v in v_range]
     for r in r_range:
-        lines += [
-            f"            value = vsplat(xf, xk + p{r} + uq)",
-            f"            lo{r} = vfma(value, wlo, lo{r})",
-            f"            hi{r} = vfma(value, whi, hi{r})",
-        ]
+        lines.append(f"            value = vsplat(xf, xk + p{r} + uq)")
+        lines += [f"            s{r}_{v} = vfma(value, wv{v}, s{r}_{v})" for v in v_range]
     lines += [f"    ab{r} = np.uint64(a0 + {r} * at_row)\n    ob{r} = np.uint64(o0 + {r} * o_row)" for r in r_range]
-    lines += ["    blo = vload(bias, 0)", "    bhi = vload(bias, 8)", "    slopes = vfill(slope)"]
+    lines += [f"    b{v} = vload(bias, {v * lanes})" for v in v_range]
+    lines.append("    slopes = vfill(slope)")
 
-    def finish(indent, where, lo, hi):
+    def finish(where, sums):
         """+ bias, the activation as max(x, slope*x), and the store (whole, or fcount lanes)."""
-        return [
-            f"{indent}flo = vadd({lo}, blo)",
-            f"{indent}fhi = vadd({hi}, bhi)",
-            f"{indent}_store16(out, {where}, vmax(flo, vmul(flo, slopes)), vmax(fhi, vmul(fhi, slopes)), fcount)",
-        ]
+        out = [f"        f{v} = vadd({s}, b{v})" for v, s in zip(v_range, sums)]
+        finished = ", ".join(f"vmax(f{v}, vmul(f{v}, slopes))" for v in v_range)
+        return out + [f"        store_block(out, {where}, fcount, {finished})"]
 
     lines.append(f"    if mode == {RAW}:")
-    lines += [f"        vstore(at, ab{r}, lo{r})\n        vstore(at, ab{r} + np.uint64(8), hi{r})" for r in r_range]
+    lines += [f"        vstore(at, {at(f'ab{r}', v)}, s{r}_{v})" for r in r_range for v in v_range]
     lines.append(f"    elif mode == {FINISH}:")
     for r in r_range:
-        lines += finish("        ", f"ob{r}", f"lo{r}", f"hi{r}")
+        lines += finish(f"ob{r}", [f"s{r}_{v}" for v in v_range])
     lines += [f"    elif mode == {PAIR_FIRST}:", "        pass"]
     lines += [
-        f"        vstore(at, ab{k}, vmax(lo{2 * k}, lo{2 * k + 1}))\n"
-        f"        vstore(at, ab{k} + np.uint64(8), vmax(hi{2 * k}, hi{2 * k + 1}))"
-        for k in pairs
+        f"        vstore(at, {at(f'ab{k}', v)}, vmax(s{2 * k}_{v}, s{2 * k + 1}_{v}))" for k in pairs for v in v_range
     ]
     lines += ["    else:", "        pass"]
     # every load of the upper row before the first store (at and out might alias, as far as LLVM knows)
-    lines += [f"        ulo{k} = vload(at, ab{k})\n        uhi{k} = vload(at, ab{k} + np.uint64(8))" for k in pairs]
+    lines += [f"        u{k}_{v} = vload(at, {at(f'ab{k}', v)})" for k in pairs for v in v_range]
     for k in pairs:
-        lines += finish(
-            "        ",
-            f"ob{k}",
-            f"vmax(vmax(ulo{k}, lo{2 * k}), lo{2 * k + 1})",
-            f"vmax(vmax(uhi{k}, hi{2 * k}), hi{2 * k + 1})",
-        )
+        lines += finish(f"ob{k}", [f"vmax(vmax(u{k}_{v}, s{2 * k}_{v}), s{2 * k + 1}_{v})" for v in v_range])
     lines.append("    return")
     return "\n".join(lines)
 
 
-@njit(nogil=True, inline="always")
-def _store16(out, where, lo, hi, fcount):
-    """out[where:where+16] = lo, hi, or only its first fcount floats (a partial block)."""
-    if fcount == TILE_FILTERS:
-        vstore(out, where, lo)
-        vstore(out, where + np.uint64(8), hi)
-        return
-    for f in range(min(fcount, 8)):
-        out[where + np.uint64(f)] = vget(lo, f)
-    for f in range(8, fcount):
-        out[where + np.uint64(f)] = vget(hi, f - 8)
+def _store_block_source(lanes: int) -> str:
+    """store_block(out, where, fcount, v0, ..): out[where:where+16] = the tile's vectors of one
+    pixel, or only their first fcount floats (a partial block)."""
+    v_range = range(TILE_FILTERS // lanes)
+    names = ", ".join(f"v{v}" for v in v_range)
+    lines = [f"def store_block(out, where, fcount, {names}):", f"    if fcount == {TILE_FILTERS}:"]
+    lines += [f"        vstore(out, where + np.uint64({v * lanes}), v{v})" for v in v_range]
+    lines.append("        return")
+    for v in v_range:
+        lines.append(f"    for f in range({v * lanes}, min(fcount, {(v + 1) * lanes})):")
+        lines.append(f"        out[where + np.uint64(f)] = vget(v{v}, f - {v * lanes})")
+    return "\n".join(lines)
 
 
-def _make_tile(pixels: int, inline: bool = False):
-    namespace = {
-        "np": np,
-        "__name__": __name__,
-        "_store16": _store16,  # __name__: so a cached kernel's
-        "vzero": vzero,
-        "vload": vload,
-        "vsplat": vsplat,
-        "vfill": vfill,  # environment names this module
-        "vfma": vfma,
-        "vadd": vadd,
-        "vmul": vmul,
-        "vmax": vmax,
-        "vstore": vstore,
-    }
-    exec(compile(_tile_source(pixels), f"<direct conv tile {pixels}x{TILE_FILTERS}>", "exec"), namespace)
-    return njit(nogil=True, inline="always" if inline else "never")(namespace["tile"])
+def _offsets_source(pixels: int) -> str:
+    """run_offsets(x0, step): the input offsets of `pixels` pixels in a row, one stride apart;
+    band_offsets(i, conv_w, x_band, stride, wp, c): those of a band's pixels i, i+1, .. (which
+    may run on into the next row)."""
+    run = ", ".join(f"x0 + {r} * step" for r in range(pixels))
+    band = ", ".join(f"_pixel(i + {r}, conv_w, x_band, stride, wp, c)" for r in range(pixels))
+    return (
+        f"def run_offsets(x0, step):\n    return ({run},)\n\n"
+        f"def band_offsets(i, conv_w, x_band, stride, wp, c):\n    return ({band},)\n"
+    )
 
 
-# The tile as a call, and written into the caller: direct_conv's two loops over whole tiles take
-# the second. A call passes 52 arguments (an array is 7), most on the stack, and the tile's
-# set-up cannot be hoisted out of the loop; written in, the layers run faster for about 16 s
-# more compiling (docs/performance.md; `tdn bench`, bench/bench_compile.py)
-_tile, _tile_inlined = _make_tile(TILE_PIXELS), _make_tile(TILE_PIXELS, inline=True)
-_tile1 = _make_tile(1)  # a band of fewer than 4 pixels, one by one
+def _generated(source: str, what: str, names: dict, inline: bool = True) -> dict:
+    """The functions `source` defines, compiled by Numba (inlined into their callers or not)."""
+    namespace = {"np": np, "__name__": __name__, **names}  # __name__: a cached kernel's environment names this module
+    exec(compile(source, f"<direct conv {what}>", "exec"), namespace)
+    defined = {k: v for k, v in namespace.items() if callable(v) and k not in names and k != "np"}
+    return {k: njit(nogil=True, inline="always" if inline else "never")(f) for k, f in defined.items()}
 
 
 @njit(cache=True, nogil=True)
@@ -173,8 +171,7 @@ def _pixel(i, conv_w, x_band, stride, wp, c):
     return x_band + (oy * stride * wp + ox * stride) * c
 
 
-@njit(**_JIT)
-def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, store):
+def _direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, store):
     """One [convolutional] (groups=1) by register tiles, fused with bias, activation and an
     optional following [maxpool] (compiled._epilogue, as conv_forward).
 
@@ -228,19 +225,15 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
                 fcount = min(16, filters - f0)
                 bj = bias[f0 : f0 + 16]
                 if mode == PAIR_FIRST:
-                    # whole rows of tiles (conv_w % 4 == 0), two rows to a pooled row
+                    # whole rows of tiles (conv_w % TILE_PIXELS == 0), two rows to a pooled row
                     for oy in range(r0, r1):
                         x_row = (n * hp + oy * stride) * wp * c
                         row_mode = PAIR_FIRST if oy % 2 == 0 else PAIR_SECOND
                         o_row = ((n * out_h + oy // 2 + border) * out_row + border) * filters + f0
-                        for ox in range(0, conv_w, 4):
-                            x0 = x_row + ox * step
+                        for ox in range(0, conv_w, TILE_PIXELS):
                             _tile_inlined(
                                 xf,
-                                x0,
-                                x0 + step,
-                                x0 + 2 * step,
-                                x0 + 3 * step,
+                                run_offsets(x_row + ox * step, step),
                                 wp * c,
                                 size,
                                 run,
@@ -259,37 +252,29 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
                             )
                             # (np.int64(16): a literal 16 would compile a second tile, +10 s)
                     continue
-                # RAW or FINISH: the band's pixels in order, 4 to a tile, a tile running on from
+                # RAW or FINISH: the band's pixels in order, TILE_PIXELS to a tile, a tile running on from
                 # the end of one row into the next. Tiles within rows did rows 14 wide in 4 tiles,
                 # 16 pixels' work: Tiny's 14x14 layers took 0.88-0.93x as long this way (the
                 # others 1.00-1.02x, in one process). Each pixel's input offset is worked out (the
-                # input's border breaks the run); a tile stores its 4 pixels' sums in a run, which
+                # input's border breaks the run); a tile stores its pixels' sums in a run, which
                 # holds across a row's end only where the output has no border (plan.py sees to it)
                 pixels = (r1 - r0) * conv_w
                 a_base, at_pixel = ((j - j0) * 16, width) if mode == RAW else (0, 16)
                 x_band = (n * hp + r0 * stride) * wp * c
                 o_band = ((n * out_h + r0 + border) * out_row + border) * filters + f0  # (FINISH)
                 oy, ox = 0, 0  # pixel i's row (in the band) and column
-                for i in range(0, pixels - 3, 4):
-                    x0 = x_band + (oy * stride * wp + ox * stride) * c
+                for i in range(0, pixels - (TILE_PIXELS - 1), TILE_PIXELS):
                     o0 = o_band + (oy * out_row + ox) * filters
-                    if ox + 4 <= conv_w:  # the tile within the row: no division
-                        x1, x2, x3 = x0 + step, x0 + 2 * step, x0 + 3 * step
+                    if ox + TILE_PIXELS <= conv_w:  # the tile within the row: no division
+                        xs = run_offsets(x_band + (oy * stride * wp + ox * stride) * c, step)
                     else:
-                        x1, x2, x3 = (
-                            _pixel(i + 1, conv_w, x_band, stride, wp, c),
-                            _pixel(i + 2, conv_w, x_band, stride, wp, c),
-                            _pixel(i + 3, conv_w, x_band, stride, wp, c),
-                        )
-                    ox += 4
+                        xs = band_offsets(i, conv_w, x_band, stride, wp, c)
+                    ox += TILE_PIXELS
                     if ox >= conv_w:
-                        oy, ox = divmod(i + 4, conv_w)
+                        oy, ox = divmod(i + TILE_PIXELS, conv_w)
                     _tile_inlined(
                         xf,
-                        x0,
-                        x1,
-                        x2,
-                        x3,
+                        xs,
                         wp * c,
                         size,
                         run,
@@ -306,18 +291,15 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
                         slope,
                         mode,
                     )
-                rest = pixels % 4
-                if rest and pixels >= 4:
-                    # the last 1-3 pixels by a whole tile moved back over pixels already done
+                rest = pixels % TILE_PIXELS
+                if rest and pixels >= TILE_PIXELS:
+                    # the last few pixels by a whole tile moved back over pixels already done
                     # (stored again, the same values): one-pixel tiles each stream the weights
                     # for 1 pixel, which bounded 7x7 maps (Extraction's late layers)
-                    i = pixels - 4
+                    i = pixels - TILE_PIXELS
                     _tile(
                         xf,
-                        _pixel(i, conv_w, x_band, stride, wp, c),
-                        _pixel(i + 1, conv_w, x_band, stride, wp, c),
-                        _pixel(i + 2, conv_w, x_band, stride, wp, c),
-                        _pixel(i + 3, conv_w, x_band, stride, wp, c),
+                        band_offsets(i, conv_w, x_band, stride, wp, c),
                         wp * c,
                         size,
                         run,
@@ -338,7 +320,7 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
                     for i in range(pixels):
                         _tile1(
                             xf,
-                            _pixel(i, conv_w, x_band, stride, wp, c),
+                            (_pixel(i, conv_w, x_band, stride, wp, c),),
                             wp * c,
                             size,
                             run,
@@ -371,3 +353,38 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
                     of,
                     (final_h, out_w, filters, f0),
                 )
+
+
+TILE_FOR = {}  # each width's tile as a function of its own (its machine code can be read: not cached)
+TILE_PIXELS = 0  # (the template's names, which each variant's globals replace)
+_tile = _tile_inlined = _tile1 = run_offsets = band_offsets = None
+
+
+def _variant(lanes: int, pixels: int):
+    """direct_conv for tiles of `pixels` pixels x 16 filters in vectors of `lanes` floats: the
+    template above compiled with its own tile functions (one source for every width)."""
+    ops = vector_ops(lanes)
+    store = _generated(_store_block_source(lanes), f"store {lanes}", ops)
+    names = {**ops, **store}
+    whole = _tile_source(pixels, lanes)
+    # The tile as a call, and written into the caller: the loops over whole tiles take the
+    # second. A call passes 52 arguments (an array is 7), most on the stack, and the tile's
+    # set-up cannot be hoisted out of the loop; written in, the layers run faster for about 16 s
+    # more compiling (docs/performance.md; `tdn bench`, bench/bench_compile.py)
+    names = {
+        "TILE_PIXELS": pixels,
+        "_tile_inlined": _generated(whole, f"tile {pixels}x{TILE_FILTERS}", names)["tile"],
+        "_tile": _generated(whole, f"tile {pixels}x{TILE_FILTERS}", names, inline=False)["tile"],
+        "_tile1": _generated(_tile_source(1, lanes), f"tile 1x{TILE_FILTERS}", names, inline=False)["tile"],
+        **_generated(_offsets_source(pixels), f"offsets {pixels}", {"_pixel": _pixel}),
+    }
+    TILE_FOR[lanes] = names["_tile"]
+    name = f"direct_conv_{lanes}x{pixels}"
+    function = types.FunctionType(_direct_conv.__code__, {**globals(), **names}, name)
+    function.__qualname__ = name  # Numba's cache files are named by it: one per variant
+    function.__doc__ = _direct_conv.__doc__
+    return njit(**_JIT)(function)
+
+
+direct_conv = _variant(8, TILE_PIXELS_FOR[8])
+direct_conv_wide = _variant(16, TILE_PIXELS_FOR[16])

@@ -149,6 +149,9 @@ def direct_conv(xp, panels, bias, act, conv, pool, out, border, acc, split, stor
     _finish(y, bias[: out.shape[3]], act, pool, inside, 0)
 
 
+direct_conv_wide = direct_conv  # direct.direct_conv_wide: the same sums by 16-float tiles
+
+
 def _winograd(x, u, tiles_y, tiles_x, conv_h, conv_w):
     """A 3x3 stride-1 'same' conv by Winograd F(4x4, 3x3): u (36, c, f) holds G g Gᵀ.
     Returns (n, conv_h, conv_w, f)."""

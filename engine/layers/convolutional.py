@@ -20,6 +20,7 @@ from .. import kernels, memory
 from ..activations import LINEAR, activation_code
 from ..kernels import winograd_transforms as winograd
 from ..kernels.layout import CACHE_LINE_FLOATS, FLOAT_BYTES, PANEL_FILTERS
+from ..kernels.tuning import DIRECT_KERNEL
 from ..kernels.store_modes import STORE_POOLED_PAIRS, STORE_RAW
 from .base import NO_POOL, Layer, Pool, Shape, TrainStep
 from .batchnorm import BN_PARAMS, NormalizeStep, fold_batchnorm, learned_arrays
@@ -386,7 +387,9 @@ class DirectStep:
         self.pool = pool or NO_POOL
         final_shape = pooled_shape if pool else out_shape
         conv_h, conv_w = out_shape[:2]
-        self.store = choices.direct_store(layer.activation, pool, conv_h, conv_w)
+        self.tile_key, self.lanes = choices.direct_tile(layer, in_shape, pool)
+        self.kernel = DIRECT_KERNEL[self.lanes]
+        self.store = choices.direct_store(layer.activation, pool, conv_h, conv_w, self.lanes)
         pool_stride = max(self.pool.stride, 1)
         raw_row = conv_w * PANEL_FILTERS * FLOAT_BYTES * pool_stride if self.store == STORE_RAW else 0
         # a plan for `batch` inputs also runs fewer (PlanCache), and those need a split of their
@@ -439,7 +442,7 @@ class DirectStep:
         return self._run(xp, n)
 
     def _run(self, xp, n):
-        kernels.direct_conv(
+        getattr(kernels, self.kernel)(
             xp,
             self.panels,
             self.bias,

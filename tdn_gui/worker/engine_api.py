@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from engine.files import replacing
 from engine.image import IMAGE_SUFFIXES, RESIZE_HELP, RESIZE_MODES
+from engine.kernels import check_settings
 from engine.paths import cfg_dir, resources_dir
 from engine.registry import (
     MODELS,
@@ -25,6 +26,7 @@ from engine.validate import Validation
 from engine.version import version
 
 __all__ = [
+    "settings_problem",
     # images and resize modes
     "IMAGE_SUFFIXES",
     "RESIZE_MODES",
@@ -53,3 +55,12 @@ __all__ = [
     "version",
     "resources_dir",
 ]
+
+
+def settings_problem() -> str | None:
+    """What is wrong with the engine's environment settings (TDN_KERNELS, TDN_SIMD), in one line, or None."""
+    try:
+        check_settings()
+    except ValueError as exc:
+        return str(exc)
+    return None
