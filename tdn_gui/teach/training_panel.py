@@ -1,5 +1,6 @@
-"""The Teach view's training column: Train / Cancel, progress, the cross-validation chart, the result,
-which classifier runs live (the taught classes or the loaded model), and Export.
+"""The Teach view's training column: the base model to build on, Train / Cancel, progress, the
+cross-validation chart, the result, which classifier runs live (the taught classes or the loaded
+model), and Export.
 
 Training and export are jobs on the shared inference worker (worker.scheduler.jobs); this panel
 starts them, shows their reports and keeps the taught model, which it only ever hands back to the
@@ -16,6 +17,7 @@ from typing import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QMessageBox,
@@ -27,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..settings import Settings
-from ..worker.engine_api import TaughtModel, TeachResult
+from ..worker.engine_api import MODELS, TaughtModel, TeachResult, is_downloaded
 from ..worker.qt_worker import InferenceWorker
 from ..worker.scheduler import ExportRequest, JobDone, JobProgress, LoadedModel, TeachRequest
 from .export_dialog import ExportDialog, suggest_name
@@ -42,6 +44,9 @@ RADIO_TEXT_WIDTH = 200  # pixels: the column stays narrow enough for a 1100-pixe
 class TrainingPanel(QWidget):
     trained = Signal(object)  # TeachResult
     exported = Signal(object)  # ExportPaths
+    # the registry key of the model the user picked to build on: the window loads it (the loaded
+    # model is the base of every training), then calls set_base_model
+    base_model_requested = Signal(str)
 
     def __init__(
         self, worker: InferenceWorker, settings: Settings, report: Report, export_name: Callable[[], str], parent=None
@@ -57,6 +62,7 @@ class TrainingPanel(QWidget):
         self._job = None
         self._job_kind = ""
         self._train_started = 0.0
+        self._base: LoadedModel | None = None
         worker.job_progress.connect(self._on_job_progress)
         worker.job_finished.connect(self._on_job_finished)
         worker.classifier_changed.connect(lambda info: self._set_live_choice(taught=info.taught))
@@ -64,6 +70,15 @@ class TrainingPanel(QWidget):
         self._update_buttons()
 
     def _build(self) -> None:
+        self.base_combo = QComboBox()
+        self.base_combo.setToolTip(
+            "The network whose features the taught classes build on; loading another one also makes it "
+            "the live classifier. Models not on this computer are in the Model menu, to download."
+        )
+        self.base_combo.activated.connect(self._on_base_chosen)
+        base_row = QHBoxLayout()
+        base_row.addWidget(QLabel("Build on"))
+        base_row.addWidget(self.base_combo, 1)
         self.train_button = QPushButton("Train")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
@@ -99,6 +114,7 @@ class TrainingPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(heading("Training"))
+        layout.addLayout(base_row)
         layout.addLayout(train_row)
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
@@ -206,8 +222,39 @@ class TrainingPanel(QWidget):
 
     def set_base_model(self, info: LoadedModel) -> None:
         """A model was loaded: it is the live classifier again and what the next training builds on."""
+        self._base = info
         self.base_radio.setText(f"Base model: {info.name} ({info.classes} classes)")
         self._set_live_choice(taught=False)
+        self.refresh_base_models()
+
+    def refresh_base_models(self, loaded: bool = True) -> None:
+        """List the known models (those not downloaded greyed out) and the loaded one, selected;
+        a cfg + weights of the user's is listed by its name. loaded=False: none is (it failed)."""
+        if not loaded:
+            self._base = None
+        combo = self.base_combo
+        combo.blockSignals(True)
+        combo.clear()
+        for key, info in MODELS.items():
+            here = is_downloaded(key)
+            combo.addItem(info.title if here else f"{info.title} (not downloaded)", key)
+            item = combo.model().item(combo.count() - 1)
+            item.setEnabled(here)
+            if not here:
+                item.setToolTip("Download it from the Model menu")
+        base = self._base
+        if base is not None and base.key is None:
+            combo.addItem(f"{base.name} ({Path(base.cfg).name})", "")
+            combo.setItemData(combo.count() - 1, base.cfg, Qt.ItemDataRole.ToolTipRole)
+        index = combo.findData(base.key or "") if base is not None else -1
+        combo.setCurrentIndex(index)
+        combo.blockSignals(False)
+
+    def _on_base_chosen(self, index: int) -> None:
+        key = self.base_combo.itemData(index)
+        if key and (self._base is None or key != self._base.key):
+            self.status.setText(f"Loading {MODELS[key].title} to build on…")
+            self.base_model_requested.emit(key)
 
     def use_taught(self, taught: bool) -> None:
         """Classify live with the taught classes (True) or the loaded model (False)."""
@@ -273,6 +320,7 @@ class TrainingPanel(QWidget):
 
     def _update_buttons(self) -> None:
         busy = self._job is not None
+        self.base_combo.setEnabled(not busy)
         self.train_button.setEnabled(not busy)
         self.cancel_button.setEnabled(self.is_teaching())
         self.taught_radio.setEnabled(self.taught is not None)

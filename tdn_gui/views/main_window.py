@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.webcam_view, "Webcam")
         self.teach_view = TeachView(self.worker, self.webcam_view, self.settings)
         self.teach_view.training.exported.connect(self._on_exported)
+        self.teach_view.training.base_model_requested.connect(lambda key: self.choose_model(ModelChoice(key=key)))
         self.teach_view.project_changed.connect(self.settings.set_teach_project)
         self.tabs.addTab(self.teach_view, "Teach")
         self.panel = ModelPanel()
@@ -335,6 +336,7 @@ class MainWindow(QMainWindow):
 
     def _on_model_failed(self, message: str) -> None:
         self.model_info = self.live_info = None
+        self.teach_view.training.refresh_base_models(loaded=False)
         self.model_label.setText("No model")
         self.model_label.setToolTip("")
         self.panel.show_problem(

@@ -472,3 +472,34 @@ def test_a_photo_that_cannot_move_is_one_message_and_no_training(qtbot, teach_wi
     assert not view.move_photos([str(gone)], "dark", "light")
     assert view.message_level() == "error" and "is not in class 'dark' any more" in view.message_text()
     assert not view.training.is_busy()
+
+
+def test_the_base_model_is_chosen_in_the_teach_view_and_training_builds_on_it(qtbot, open_window, photos):
+    """Build on: the known models, those not on this computer greyed out; picking another loads it
+    (it becomes the live classifier too) and the next training's features come from it."""
+    from engine.registry import MODELS, cfg_path, weights_path
+
+    for key in ("tiny", "darknet"):  # "downloaded": seeded weights where the registry keeps them
+        weights_path(key).parent.mkdir(parents=True, exist_ok=True)
+        engine.write_random_weights(cfg_path(key), weights_path(key), seed=1)
+    window = open_window(["--model", "tiny"])
+    window.tabs.setCurrentWidget(window.teach_view)
+    view = window.teach_view
+    combo = view.training.base_combo
+    listed = [combo.itemData(i) for i in range(combo.count())]
+    assert listed == list(MODELS)
+    enabled = {combo.itemData(i): combo.model().item(i).isEnabled() for i in range(combo.count())}
+    assert enabled == {key: key in ("tiny", "darknet") for key in MODELS}
+    assert combo.currentData() == "tiny" and combo.currentText() == MODELS["tiny"].title
+    assert combo.itemText(listed.index("alexnet")).endswith("(not downloaded)")
+
+    combo.setFocus()
+    qtbot.keyClick(combo, Qt.Key.Key_Down)  # the user picks the next one: Darknet Reference
+    qtbot.waitUntil(lambda: window.model_info is not None and window.model_info.key == "darknet", timeout=WAIT)
+    assert combo.currentData() == "darknet"
+    assert window.live_info.key == "darknet"
+
+    make_classes(qtbot, view, photos)
+    result = train(qtbot, window)
+    assert result.features.backbone.cfg_path.name == "darknet.cfg"
+    assert result.model.backbone.spec.width == 256  # Darknet Reference's input, not Tiny's 224
