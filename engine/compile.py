@@ -149,7 +149,7 @@ def run_worker(names: list[str]) -> None:
     """Compile `names` in this process, in this order, writing each one's stamp as soon as it
     is in Numba's cache."""
     from . import kernels
-    from .kernels import cache, tuning
+    from .kernels import cache
 
     unknown = [n for n in names if n not in kernels.NAMES]
     if unknown:
@@ -157,14 +157,23 @@ def run_worker(names: list[str]) -> None:
     kernels.use("portable")
     key = cache.fingerprint()
     for name in names:
-        kernels.bind((name,), compiled_names=(name,))
-        # the direct convolution is one kernel per vector width: the specimens reach each with its width forced
-        with tuning.forced(tuning.WIDTH_OF_KERNEL.get(name, tuning.DEFAULT_LANES)):
-            run_specimens()
+        compile_one(name)
         dispatcher = kernels.compiled_kernels()[name]
         if not dispatcher.signatures:
             raise CompileError(f"the specimens never called kernel {name}")
         cache.write_stamp(name, dispatcher.signatures, key, _index_files(dispatcher))
+
+
+def compile_one(name: str) -> None:
+    """Bind kernel `name` to its compiled version (the others stay as they are) and run the
+    specimens through it, which compiles it. The direct convolution is one kernel per vector
+    width: the specimens reach each with its width forced."""
+    from . import kernels
+    from .kernels import tuning
+
+    kernels.bind((name,), compiled_names=(name,))
+    with tuning.forced(tuning.WIDTH_OF_KERNEL.get(name, tuning.DEFAULT_LANES)):
+        run_specimens()
 
 
 def _index_files(dispatcher) -> list[str]:

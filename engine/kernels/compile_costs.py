@@ -7,17 +7,17 @@ from __future__ import annotations
 # What Tiny Darknet and Darknet Reference run on comes first; Winograd serves layers of many
 # channels on large maps, conv_forward (im2col) the convs of several groups
 KERNEL_SECONDS = {
-    "direct_conv": 30.5,
-    "direct_conv_wide": 17.0,
-    "global_avgpool": 0.8,
-    "softmax": 0.4,
-    "resize_bilinear": 0.6,
-    "maxpool": 0.5,
+    "direct_conv": 19.3,
+    "direct_conv_wide": 19.4,
+    "global_avgpool": 0.4,
+    "softmax": 0.3,
+    "resize_bilinear": 0.4,
+    "maxpool": 0.4,
     "bias_activate": 0.4,
     "shortcut_add": 1.3,
-    "winograd_conv": 15.8,
-    "winograd_conv_by_filters": 11.5,
-    "conv_forward": 7.5,
+    "winograd_conv": 9.4,
+    "winograd_conv_by_filters": 7.1,
+    "conv_forward": 4.5,
 }
 
 
