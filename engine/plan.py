@@ -322,10 +322,14 @@ def _steps(
 
 
 class PlanCache:
-    """The last MAX_PLANS plans of one network, by what their buffers and split depend on."""
+    """The last MAX_PLANS plans of one network, by what their buffers and split depend on. A new
+    tuning record (the compile step's, kernels/tuning.py) drops them all: the next pass plans
+    its convs' tile widths afresh, so a running app takes up what the background compile
+    measured."""
 
     def __init__(self):
         self._plans: OrderedDict[tuple, tuple[int, list[Step]]] = OrderedDict()
+        self._record = tuning.record_stamp()
 
     def get(
         self,
@@ -339,6 +343,10 @@ class PlanCache:
         threads: int,
     ) -> list[Step]:
         """A plan for at least `batch` inputs, made when there is none."""
+        record = tuning.record_stamp()
+        if record != self._record:
+            self._plans.clear()
+            self._record = record
         key = (height, width, last, keep, threads)
         cached = self._plans.get(key)
         if cached is not None and cached[0] >= batch:

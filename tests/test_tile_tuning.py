@@ -185,3 +185,19 @@ def test_info_says_which_widths_the_convs_run(record, capsys):
     tuning.write_record({"a": 16, "b": 16, "c": 8}, 16, {})
     assert main(["info"]) == 0
     assert "  tiles   16-float vectors on 2 of 3 measured layer shapes, 16-float elsewhere" in capsys.readouterr().out
+
+
+def test_a_network_planned_before_the_record_takes_it_up_at_its_next_pass(record):
+    """A running app plans on 8-float tiles until the background compile has measured the
+    machine: the record's arrival replans, and the answers stay the same."""
+    spec = engine.parse_network(CFG_DIR / "tiny.cfg")
+    network = engine.Network(spec, random_params(spec))
+    image = np.random.default_rng(0).random((1, spec.height, spec.width, 3), np.float32)
+    before = network.predict(image)
+    shapes = direct_kernels(network, spec.height, spec.width)
+    assert set(shapes.values()) == {"direct_conv"}
+    tuning.write_record(dict.fromkeys(shapes, 16), 16, {})
+    after = network.predict(image)
+    assert set(direct_kernels(network, spec.height, spec.width).values()) == {"direct_conv_wide"}
+    assert network.plans_held == 1  # the old plan and its buffers are gone
+    np.testing.assert_array_equal(before, after)

@@ -80,6 +80,14 @@ def record_path() -> Path:
     return cache.stamp_dir() / RECORD
 
 
+def record_stamp() -> int | None:
+    """When the record was last written (ns), or None without one: a cheap test for a new record."""
+    try:
+        return record_path().stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def read_record() -> dict | None:
     """The tuning record for this CPU and these kernel sources, or None (none yet, damaged, or
     another machine's)."""
