@@ -201,3 +201,44 @@ def test_a_network_planned_before_the_record_takes_it_up_at_its_next_pass(record
     assert set(direct_kernels(network, spec.height, spec.width).values()) == {"direct_conv_wide"}
     assert network.plans_held == 1  # the old plan and its buffers are gone
     np.testing.assert_array_equal(before, after)
+
+
+HALVES = """
+import re
+import numpy as np
+from engine.kernels import direct
+tile = direct.TILE_FOR[16]
+data = np.linspace(0, 1, 4096).astype(np.float32)
+out = np.zeros(4096, np.float32)
+tile(data, tuple(range(0, 64, 8)), 64, 1, 16, data, 0, out, 0, 16, out, 0, 16, data[:16], 16, np.float32(1), 0)
+asm = tile.inspect_asm(tile.signatures[0])
+fmas = re.findall(r"vfmadd\\w+\\s+[^\\n]*", asm)
+print(len(fmas), sum("ymm" in f for f in fmas), "zmm" in asm)
+np.save(__import__("sys").argv[1], out[: 8 * 16])
+"""
+
+
+@pytest.mark.skipif(numba_config.DISABLE_JIT, reason="no machine code under NUMBA_DISABLE_JIT")
+def test_on_a_cpu_without_avx512_the_16_float_tile_runs_as_two_8_float_halves(tmp_path):
+    """Numba compiling for an AVX2 CPU (Haswell: NUMBA_CPU_NAME, as it would on such a machine):
+    every 16-float FMA becomes two on ymm registers, none on zmm, and the sums are the 8-float
+    tile's own (numpy's, per filter, in the same order)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(
+        os.environ,
+        NUMBA_CPU_NAME="haswell",
+        NUMBA_CPU_FEATURES="+avx,+avx2,+fma,+sse4.2,+popcnt,+f16c,+bmi,+bmi2",
+        NUMBA_CACHE_DIR=str(tmp_path / "numba"),
+    )
+    saved = tmp_path / "sums.npy"
+    done = subprocess.run([sys.executable, "-c", HALVES, str(saved)], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    fmas, on_ymm, zmm = done.stdout.split()
+    assert int(fmas) == int(on_ymm) == 2 * 8 and zmm == "False"  # 8 pixels, two halves each
+    data = np.linspace(0, 1, 4096).astype(np.float32)
+    weights = data[:256].reshape(16, 16)  # run 16 steps of 16 filters
+    expected = np.stack([data[x : x + 16] @ weights for x in range(0, 64, 8)])  # mode 0: raw sums, no bias
+    np.testing.assert_allclose(np.load(saved).reshape(8, 16), expected, rtol=1e-6)
