@@ -378,6 +378,30 @@ def test_cancel_training(qtbot, teach_window, photos, gated_extraction):
     assert view.training.train_button.isEnabled() and not window.worker.busy
 
 
+def test_cancelling_a_second_training_keeps_the_first_model_live(qtbot, teach_window, photos, monkeypatch):
+    """Cancel during the cross-validation stops the job and leaves the taught model that was live
+    before it (the result, the Export, the live classifier)."""
+    window, view = teach_window, teach_window.teach_view
+    make_classes(qtbot, view, photos)
+    first = train(qtbot, window)
+    started = threading.Event()
+    real = teach.train_head
+
+    def gated(features, *args, cancel=None, **kwargs):
+        started.set()
+        cancel.wait(WAIT / 1000)
+        return real(features, *args, cancel=cancel, **kwargs)
+
+    monkeypatch.setattr(jobs.teach, "train_head", gated)
+    assert view.train()
+    assert started.wait(WAIT / 1000)
+    with qtbot.waitSignal(window.worker.job_finished, timeout=WAIT) as done:
+        qtbot.mouseClick(view.training.cancel_button, Qt.MouseButton.LeftButton)
+    assert done.args[0].cancelled
+    assert view.training.taught is first.model and view.training.result is first
+    assert window.live_info.taught and view.training.taught_radio.isChecked()
+
+
 def test_closing_the_window_while_training(qtbot, teach_window, photos, gated_extraction):
     window, view = teach_window, teach_window.teach_view
     make_classes(qtbot, view, photos)
