@@ -1,15 +1,15 @@
 """Float vectors for Numba kernels: a type per width and the few operations direct.py's register
-tile (and the FMA peak probe, peak.py) need, each one LLVM instruction.
+tiles (and the FMA peak probe, peak.py) need, each one LLVM instruction.
 
 Numba has no vector type: a tile written as scalar sums leaves LLVM's SLP vectorizer to find the
 vectors again. Written with these, the tile needs no vectorizer: measured on this project's
 machine (one thread, the 4x16 tile alone on a 16x24 map): 92-96 GFLOP/s at 32 and 64 input
 channels against 80-85 for the scalar sums, and it compiles in about 1 s instead of about 10.
 
-`ops(lanes)` gives the operations for 8 floats (AVX2) or 16 (AVX-512); the module's own names are
-the 8-float ones. A function holding 16-float vectors is marked "min-legal-vector-width"="512":
-LLVM splits 512-bit vectors into 256-bit halves on CPUs whose tuning prefers 256-bit operations
-(Intel's Skylake-X to Ice Lake tunings) unless the function asks for them whole.
+`ops(lanes)` gives the operations for 8 floats (AVX2) or 16 (AVX-512). A function holding 16-float
+vectors is marked "min-legal-vector-width"="512": LLVM splits 512-bit vectors into 256-bit halves
+on CPUs whose tuning prefers 256-bit operations (Intel's Skylake-X to Ice Lake tunings) unless
+the function asks for them whole; on CPUs without AVX-512 it always runs them as two halves.
 
 Indices are element offsets into a float32 array, unchecked (as the kernels' unsigned indices
 are). Under NUMBA_DISABLE_JIT the same operations run as plain numpy, so the kernels' Python
@@ -21,7 +21,6 @@ from __future__ import annotations
 import numpy as np
 from numba.core import config
 
-LANES = 8
 WIDTHS = (8, 16)  # the vector widths there are operations for
 WIDE_ATTRIBUTE = '"min-legal-vector-width"="512"'
 OPERATIONS = ("vzero", "vload", "vsplat", "vfill", "vfma", "vadd", "vmul", "vmax", "vget", "vstore")
@@ -199,6 +198,3 @@ def ops(lanes: int) -> dict:
     if lanes not in _made:
         _made[lanes] = _numpy_ops(lanes) if config.DISABLE_JIT else _compiled_ops(lanes)
     return _made[lanes]
-
-
-vzero, vload, vsplat, vfill, vfma, vadd, vmul, vmax, vget, vstore = (ops(LANES)[name] for name in OPERATIONS)
