@@ -85,10 +85,10 @@ class TrainingPanel(QWidget):
         train_row = QHBoxLayout()
         train_row.addWidget(self.train_button, 1)
         train_row.addWidget(self.cancel_button)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("")
+        # a bar per phase of a training: the images' features, then the cross-validation (each
+        # head's folds and the final fit on every image)
+        self.features_bar = _phase_bar("Features")
+        self.cv_bar = _phase_bar("Cross-validation")
         self.status = QLabel("Not trained yet.")
         self.status.setWordWrap(True)
         self.plot = TrainingPlot()
@@ -116,7 +116,10 @@ class TrainingPanel(QWidget):
         layout.addWidget(heading("Training"))
         layout.addLayout(base_row)
         layout.addLayout(train_row)
-        layout.addWidget(self.progress)
+        phases = QHBoxLayout()  # side by side: the column's height goes to the chart and the result
+        phases.addWidget(self.features_bar)
+        phases.addWidget(self.cv_bar)
+        layout.addLayout(phases)
         layout.addWidget(self.status)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.result_label)
@@ -141,9 +144,8 @@ class TrainingPanel(QWidget):
         self.plot.clear()
         self.result_label.clear()
         images = sum(counts.values())
-        self.progress.setRange(0, max(1, images))
-        self.progress.setValue(0)
-        self.progress.setFormat("Features %v/%m")
+        _show_phase(self.features_bar, "Features %v/%m", 0, images)
+        _show_phase(self.cv_bar, "Cross-validation", 0, 1)
         listed = ", ".join(f"{name} ({count})" for name, count in counts.items())
         self.status.setText(f"Reading features of {plural(images, 'image')}: {listed}")
 
@@ -160,14 +162,13 @@ class TrainingPanel(QWidget):
     def _on_job_progress(self, p: JobProgress) -> None:
         if self._job is None or p.job != self._job.id:
             return
-        self.progress.setRange(0, max(1, p.total))
-        self.progress.setValue(p.done)
         if p.stage == "features":
-            self.progress.setFormat("Features %v/%m")
+            _show_phase(self.features_bar, "Features %v/%m", p.done, p.total)
             if p.done == p.total:
                 self.status.setText("Cross-validating the heads…")
         elif p.stage == "training":
-            self.progress.setFormat("Cross-validating %v/%m")
+            self.features_bar.setValue(self.features_bar.maximum())  # every feature was cached
+            _show_phase(self.cv_bar, "Cross-validating %v/%m", p.done, p.total)
             folds = p.total - 1  # the last step is the final fit on every image
             if p.done < folds:
                 self.status.setText(f"Cross-validating the heads: fold {p.done + 1} of {folds}")
@@ -185,9 +186,8 @@ class TrainingPanel(QWidget):
         self._update_buttons()
 
     def _teach_finished(self, done: JobDone) -> None:
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0 if done.value is None else 1)
-        self.progress.setFormat("Done" if done.value is not None else "")
+        if done.value is not None:
+            _show_phase(self.cv_bar, "Done", 1, 1)
         if done.cancelled:
             self.status.setText("Training cancelled.")
             return
@@ -326,3 +326,15 @@ class TrainingPanel(QWidget):
         self.taught_radio.setEnabled(self.taught is not None)
         self.export_button.setEnabled(self.taught is not None and not busy)
         self.mistakes_button.setEnabled(self.result is not None and self.result.cv is not None)
+
+
+def _phase_bar(name: str) -> QProgressBar:
+    bar = QProgressBar()
+    _show_phase(bar, name, 0, 1)
+    return bar
+
+
+def _show_phase(bar: QProgressBar, text: str, done: int, total: int) -> None:
+    bar.setRange(0, max(1, total))
+    bar.setValue(done)
+    bar.setFormat(text)

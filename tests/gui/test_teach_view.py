@@ -98,14 +98,20 @@ def test_classes_drop_train_and_classify_with_the_taught_classes(qtbot, teach_wi
     assert len(view.images.strip_paths()) == 5
 
     shown = []  # (done, total, the bar's text, the status) after the panel handled each report
+    features = []  # (done, total, the features bar's text) for each report of that phase
+    training = view.training
     window.worker.job_progress.connect(
         lambda p: (
-            shown.append((p.done, p.total, view.training.progress.text(), view.training.status.text()))
+            shown.append((p.done, p.total, training.cv_bar.text(), training.status.text()))
             if p.stage == "training"
-            else None
+            else features.append((p.done, p.total, training.features_bar.text()))
         )
     )
     result = train(qtbot, window)
+    # a bar per phase: the features image by image, then the cross-validation
+    done, total, text = features[-1]  # (a pass per image and variant)
+    assert done == total >= 10 and text == f"Features {total}/{total}" and training.features_bar.value() == total
+    assert training.cv_bar.text() == "Done" and training.cv_bar.value() == training.cv_bar.maximum()
     assert result.classes == ("dark", "light") and view.training.taught is result.model
     heads = result.model.backbone.heads
     assert result.folds == teach.DEFAULT_FOLDS and result.images == 10 and result.cv.count == 10
