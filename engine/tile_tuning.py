@@ -1,7 +1,7 @@
 """Measure, on this machine, which vector width each direct convolution runs fastest at, and
 record the winners for the plans (kernels/tuning.py has the record and how plans read it).
 
-    python -m engine.tile_tuning          # measure and record (engine.compile runs it last)
+    python -m engine.tile_tuning [--verbose]   # measure and record (engine.compile runs it last)
 
 The shapes measured are the convolutions of the models tdn ships (cfg/*.cfg), at batch 1 and
 their own input size, with seeded random weights (the time does not depend on the values).
@@ -119,18 +119,23 @@ def tune(say=None) -> Path:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.tile_tuning", description=__doc__.split("\n\n")[0])
-    parser.parse_args(argv)
+    parser.add_argument("--verbose", action="store_true", help="a line per model measured")
+    args = parser.parse_args(argv)
     from . import kernels
 
     kernels.use("compiled")
     start = time.perf_counter()
-    path = tune(say=print)
+    tune(say=print if args.verbose else None)
     record = tuning.read_record() or {}
-    wide = sum(1 for lanes in record.get("layers", {}).values() if lanes > tuning.DEFAULT_LANES)
-    print(
-        f"tile widths: {wide} of {len(record.get('layers', {}))} shapes run 16-float tiles, "
-        f"others {record.get('default')}; {time.perf_counter() - start:.1f} s, in {path}"
-    )
+    layers = record.get("layers", {})
+    wide = sum(1 for lanes in layers.values() if lanes > tuning.DEFAULT_LANES)
+    if not layers:
+        print(f"tile widths: {record.get('default')}-float vectors (this CPU has no other width to measure)")
+    else:
+        print(
+            f"tile widths measured in {time.perf_counter() - start:.1f} s: 16-float vectors on {wide} of "
+            f"{len(layers)} layer shapes, {record.get('default')}-float on any other ({tuning.record_path()})"
+        )
     return 0
 
 
