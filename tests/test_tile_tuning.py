@@ -174,11 +174,16 @@ def test_the_16_float_tile_keeps_its_vectors_whole_in_zmm_registers():
         assert fmas and all(register in line for line in fmas), (lanes, fmas[:3])
 
 
-def test_bad_tdn_simd_is_one_line(monkeypatch, capsys):
+def test_bad_tdn_simd_or_tdn_kernels_is_one_line(monkeypatch, capsys):
     monkeypatch.setenv(tuning.ENV, "avx9")
     assert main(["summary", str(CFG_DIR / "tiny.cfg")]) == 1
     err = capsys.readouterr().err.strip()
     assert err == "tdn: error: TDN_SIMD='avx9': choose one of auto, avx2, avx512"
+    monkeypatch.setenv(tuning.ENV, "auto")
+    monkeypatch.setenv("TDN_KERNELS", "fastest")
+    assert main(["summary", str(CFG_DIR / "tiny.cfg")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == "tdn: error: TDN_KERNELS='fastest': choose one of auto, portable, compiled"
 
 
 def test_info_says_which_widths_the_convs_run(record, capsys):
