@@ -148,8 +148,9 @@ def border_handovers(
 
     Both convs are direct steps, and the first one's tiles store finished sums (so its
     epilogue, which writes rows without a border, is not involved) whose tiles keep to a row
-    (pooled pairs, or rows a whole number of tiles wide); and no other layer reads the output, nor is
-    it kept (a [route] or a feature must not see the border), including a pool joined to it."""
+    (pooled pairs, or rows a whole number of tiles wide); and no other layer reads the output,
+    nor is it kept (a [route] or a feature must not see the border), including a pool joined
+    to it."""
     from .layers.convolutional import DirectStep
 
     read = read_elsewhere(spec)
