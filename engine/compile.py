@@ -11,9 +11,9 @@ of them is fresh. A worker compiles its kernels one at a time, most used first: 
 kernel's compiled version (the rest stay portable) and runs small specimen networks through
 the engine's real forward steps, so Numba compiles exactly the argument types the steps pass;
 then it writes the kernel's stamp (cache.py), and a running app switches to that kernel. The
-engine starts the coordinator at a low priority, which its workers inherit; in the background, while an app or
-CLI holds live.lock and keeps the machine busy, only one worker runs and any other is paused
-(SIGSTOP) until the app is idle or gone. A killed worker or coordinator leaves the kernels it
+engine starts the coordinator at a low priority, which its workers inherit; in the background,
+while an app or CLI holds live.lock and keeps the machine busy, only one worker runs and any
+other is paused (SIGSTOP) until the app is idle or gone. A killed worker or coordinator leaves the kernels it
 finished in the cache; the app, or the next launch, starts a coordinator for the rest.
 """
 
