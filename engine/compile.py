@@ -13,8 +13,9 @@ the engine's real forward steps, so Numba compiles exactly the argument types th
 then it writes the kernel's stamp (cache.py), and a running app switches to that kernel. The
 engine starts the coordinator at a low priority, which its workers inherit; in the background,
 while an app or CLI holds live.lock and keeps the machine busy, only one worker runs and any
-other is paused (SIGSTOP) until the app is idle or gone. A killed worker or coordinator leaves the kernels it
-finished in the cache; the app, or the next launch, starts a coordinator for the rest.
+other is paused (SIGSTOP) until the app is idle or gone. A killed worker or coordinator leaves
+the kernels it finished in the cache; the app, or the next launch, starts a coordinator for the
+rest.
 """
 
 from __future__ import annotations
