@@ -61,9 +61,11 @@ def test_forcing_beats_the_record_and_the_innermost_force_wins(record, monkeypat
         lambda r: r.update(fingerprint="another machine"),
         lambda r: r.update(version=0),
         lambda r: r.update(default=12),
+        lambda r: r.update(default=None),
+        lambda r: r["layers"].update(a=32),
         lambda r: r.update(layers=[16]),
     ],
-    ids=["another-cpu-or-kernels", "old-version", "unknown-width", "not-a-mapping"],
+    ids=["another-cpu-or-kernels", "old-version", "unknown-width", "no-default", "unknown-layer-width", "a-list"],
 )
 def test_a_record_for_something_else_is_ignored(record, damage):
     tuning.write_record({"a": 16}, 16, {})

@@ -5,7 +5,7 @@ direct.py compiles its register tile twice, for 8-float vectors (AVX2: 4 pixels 
 and for 16-float vectors (AVX-512: 8 pixels x 16 filters). Which is faster depends on the CPU
 (a Zen 4 runs a 512-bit FMA as two 256-bit halves; Zen 5 and Intel's AVX-512 cores run it
 whole) and on the layer, so the compile step measures both on the layer shapes of the models
-tdn ships (engine/tuning.py) and writes the winners here, beside Numba's cache, under the
+tdn ships (engine/tile_tuning.py) and writes the winners here, beside Numba's cache, under the
 fingerprint of the CPU and the kernel sources. Plans read them (plan.direct_tile):
 
 - TDN_SIMD=avx2 or avx512 forces one width everywhere (tests and benches compare them; a
@@ -108,10 +108,11 @@ def _read(path: str, mtime_ns: int, fingerprint: str) -> dict | None:
         return None
     if not isinstance(record, dict) or record.get("version") != RECORD_VERSION:
         return None
-    if record.get("fingerprint") != fingerprint or not isinstance(record.get("layers"), dict):
+    layers = record.get("layers")
+    if record.get("fingerprint") != fingerprint or not isinstance(layers, dict):
         return None
-    if record.get("default") not in CHOICES.values():
-        return None
+    if record.get("default") not in DIRECT_KERNEL or any(lanes not in DIRECT_KERNEL for lanes in layers.values()):
+        return None  # a width there is no kernel for (a hand-edited file)
     return record
 
 
