@@ -63,6 +63,7 @@ class TrainingPanel(QWidget):
         self._job_kind = ""
         self._train_started = 0.0
         self._base: LoadedModel | None = None
+        self._loading_base = False  # the model picked in Build on is loading
         worker.job_progress.connect(self._on_job_progress)
         worker.job_finished.connect(self._on_job_finished)
         worker.classifier_changed.connect(lambda info: self._set_live_choice(taught=info.taught))
@@ -226,12 +227,18 @@ class TrainingPanel(QWidget):
         self.base_radio.setText(f"Base model: {info.name} ({info.classes} classes)")
         self._set_live_choice(taught=False)
         self.refresh_base_models()
+        if self._loading_base:
+            self._loading_base = False
+            self.status.setText(f"{info.name} is loaded: Train builds on it.")
 
     def refresh_base_models(self, loaded: bool = True) -> None:
         """List the known models (those not downloaded greyed out) and the loaded one, selected;
         a cfg + weights of the user's is listed by its name. loaded=False: none is (it failed)."""
         if not loaded:
             self._base = None
+            if self._loading_base:
+                self._loading_base = False
+                self.status.setText("That model could not be loaded: choose another to build on.")
         combo = self.base_combo
         combo.blockSignals(True)
         combo.clear()
@@ -254,6 +261,7 @@ class TrainingPanel(QWidget):
         key = self.base_combo.itemData(index)
         if key and (self._base is None or key != self._base.key):
             self.status.setText(f"Loading {MODELS[key].title} to build on…")
+            self._loading_base = True
             self.base_model_requested.emit(key)
 
     def use_taught(self, taught: bool) -> None:

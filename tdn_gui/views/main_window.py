@@ -281,6 +281,7 @@ class MainWindow(QMainWindow):
         self.worker.load_model(cfg, weights, names, key=choice.key)
 
     def _show_missing(self, key: str) -> None:
+        self.teach_view.training.refresh_base_models(loaded=False)
         info = MODELS[key]
         size_mb = expected_weights_bytes(key) / 1e6
         self.model_label.setText("No model")

@@ -528,6 +528,7 @@ def test_the_base_model_is_chosen_in_the_teach_view_and_training_builds_on_it(qt
     qtbot.waitUntil(lambda: window.model_info is not None and window.model_info.key == "darknet", timeout=WAIT)
     assert combo.currentData() == "darknet"
     assert window.live_info.key == "darknet"
+    assert view.training.status.text() == f"{window.model_info.name} is loaded: Train builds on it."
 
     make_classes(qtbot, view, photos)
     result = train(qtbot, window)
