@@ -168,6 +168,19 @@ def peak_table(peaks) -> str:
     return "\n".join(lines)
 
 
+# How a conv's step computes it (engine/plan.py chooses): the register tiles of a width, Winograd, im2col + GEMM
+CONV_METHODS = {"WinogradStep": "Winograd", "WinogradByFiltersStep": "Winograd", "ConvStep": "im2col + GEMM"}
+
+
+def run_by(step) -> str:
+    """A conv step's method: "tiles, 16 floats" (direct convolution, its vector width), Winograd or
+    im2col + GEMM; nothing for other layers."""
+    kind = type(step).__name__
+    if kind == "DirectStep":
+        return f"tiles, {step.lanes} floats"
+    return CONV_METHODS.get(kind, "")
+
+
 def layer_table(net, x, runs: int, peak=None) -> str:
     from engine.summary import summarize
 
@@ -178,9 +191,11 @@ def layer_table(net, x, runs: int, peak=None) -> str:
     total = per_layer.sum()
     summary = summarize(net.spec)
     ceiling = peak.all_threads if peak is not None else None
+    steps = net.plan(x.shape[0], x.shape[1], x.shape[2])
     lines = [
         f"{'layer':>5} {'type':<10}{'filters':>8}  {'size':<12}{'output':>18}{'BFLOPs':>8}{'ms':>8}{'%':>6}"
         + (f"{'GFLOP/s':>9}{'of peak':>8}" if ceiling else "")
+        + "  run by"
     ]
 
     def speed(bflops: float, ms: float) -> str:
@@ -191,12 +206,13 @@ def layer_table(net, x, runs: int, peak=None) -> str:
             return f"{'':>9}{'fused':>8}"
         return f"{rate:9.0f}{rate / ceiling:8.0%}"
 
-    for row, ms in zip(summary.rows, per_layer):
+    for row, ms, step in zip(summary.rows, per_layer, steps):
         h, w, c = row.output
         flops = f"{row.bflops:8.3f}" if row.bflops else " " * 8
+        used = speed(row.bflops, ms) or (" " * 17 if ceiling else "")
         lines.append(
             f"{row.index:>5} {row.kind:<10}{row.filters:>8}  {row.size:<12}{w:>6} x{h:>4} x{c:>5}"
-            f"{flops}{ms:8.3f}{100 * ms / total:6.1f}{speed(row.bflops, ms)}"
+            f"{flops}{ms:8.3f}{100 * ms / total:6.1f}{used}  {run_by(step)}".rstrip()
         )
     lines.append(f"{'':>5} {'total':<40}{summary.bflops:16.3f}{total:8.3f}{'':6}{speed(summary.bflops, total)}")
     lines.append(

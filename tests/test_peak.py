@@ -50,10 +50,13 @@ def test_bench_gives_gflops_and_shares_of_the_peak(capsys, tmp_path):
     from engine.summary import summarize
 
     bflops = {row.index: row.bflops for row in summarize(parse_network(cfg)).rows}
-    rows = re.findall(r"^\s+(\d+) conv.*\s([\d.]+)\s+[\d.]+\s+(\d+)\s+\d+%$", out, re.M)
-    assert [int(i) for i, _, _ in rows] == [0, 2]
-    for index, ms, rate in rows:
+    rows = re.findall(r"^\s+(\d+) conv.*\s([\d.]+)\s+[\d.]+\s+(\d+)\s+\d+%(?:  (.+))?$", out, re.M)
+    assert [int(i) for i, _, _, _ in rows] == [0, 2]
+    for index, ms, rate, _ in rows:
         assert int(rate) == pytest.approx(bflops[int(index)] / float(ms) * 1e3, rel=0.05, abs=1)
+    # how each conv runs: layer 0 by the register tiles of the width tests/conftest.py forces;
+    # layer 2, a linear 1x1 conv after the [avgpool] it runs behind, says nothing
+    assert [method for _, _, _, method in rows] == ["tiles, 8 floats", ""]
 
 
 def test_bench_needs_a_model_or_peak(capsys):
@@ -72,3 +75,18 @@ def test_wide_vectors_stay_whole_in_the_machine_code():
         asm = "\n".join(loop.inspect_asm().values())
         fmas = [line for line in asm.splitlines() if "vfmadd" in line]
         assert len(fmas) >= peak.ACCUMULATORS and all(register in line for line in fmas), fmas[:3]
+
+
+def test_bench_names_how_each_conv_runs():
+    """`tdn bench`'s "run by" column follows the plan: register tiles of a width, Winograd, im2col."""
+    import engine
+    from cfg_builder import conv, net
+    from engine.kernels import tuning
+    from engine.weights import random_params
+    from tdn_cli.bench_cmd import run_by
+
+    text = net(52, 40, 64) + conv(64) + conv(16, groups=2) + conv(16)
+    spec = engine.parse_network("methods.cfg", text)
+    with tuning.forced(16):
+        steps = engine.Network(spec, random_params(spec)).plan(1, 52, 40)
+    assert [run_by(step) for step in steps] == ["Winograd", "im2col + GEMM", "tiles, 16 floats"]
