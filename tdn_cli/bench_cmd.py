@@ -129,6 +129,10 @@ def run(args) -> int:
         print(tta_cost(net, args.tta, (h, w), args.runs))
     if not args.no_layers:
         print()
+        # a batch's plan also runs one image (engine/plan.py's PlanCache) but may choose other
+        # steps (Winograd on 16 images' tiles): the table is of the batch-1 plan, as the latency
+        net.forget_plans()
+        net.predict(one)
         print(layer_table(net, one, args.runs, peak))
     return 0
 
