@@ -76,14 +76,16 @@ def lanes_for(key: str) -> int:
     return record["layers"].get(key, record["default"])
 
 
+@lru_cache(maxsize=1)
 def record_path() -> Path:
-    return cache.stamp_dir() / RECORD
+    return cache.stamp_dir() / RECORD  # (stamp_dir is decided once per process too)
 
 
 def record_stamp() -> int | None:
-    """When the record was last written (ns), or None without one: a cheap test for a new record."""
+    """When the record was last written (ns), or None without one: a cheap test for a new record,
+    made before every forward pass (one stat, ~2 us)."""
     try:
-        return record_path().stat().st_mtime_ns
+        return os.stat(record_path()).st_mtime_ns
     except OSError:
         return None
 
