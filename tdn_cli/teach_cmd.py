@@ -18,16 +18,17 @@ AUGMENT_CHOICES = {
 
 
 def add_parser(subparsers):
-    from engine.teach import DEFAULT_FOLDS, L2_GRID, MIN_TRUSTED
+    from engine.teach import DEFAULT_FOLDS, DEPTHS, L2_GRID, MIN_TRUSTED
 
     p = subparsers.add_parser(
         "teach",
-        help="teach your own classes on top of a frozen network",
-        description="Train a new classifier head on a frozen network's features, from FOLDER's class "
+        help="teach your own classes on top of a network",
+        description="Train a new classifier head on a network's features, from FOLDER's class "
         "subfolders (the folder name is the class name), and write DIR/NAME.cfg, "
         "DIR/NAME.weights and DIR/NAME.names. Cross-validation picks the features and the "
-        "regularisation and measures the accuracy; the model written is trained on every "
-        "image.",
+        "regularisation and measures the accuracy; then the network's last layers are "
+        "fine-tuned with the head, kept only when cross-validation says that does better. "
+        "The model written is trained on every image.",
     )
     p.add_argument("folder", metavar="FOLDER", help="one subfolder of images per class")
     p.add_argument("--out", required=True, metavar="DIR", help="folder to write the model to")
@@ -71,6 +72,20 @@ def add_parser(subparsers):
         help="write each image's cross-validated prediction (path, class, predicted class, their "
         "probabilities): the mistakes to look at",
     )
+    p.add_argument(
+        "--no-fine-tune",
+        dest="fine_tune",
+        action="store_false",
+        help="train the head only; by default the network's last layers are also fine-tuned with it "
+        "(depths " + "/".join(map(str, DEPTHS)) + ") and kept when cross-validation says that beats the head alone",
+    )
+    p.add_argument(
+        "--fine-tune-depth",
+        type=int,
+        metavar="N",
+        help="fine-tune the last N layers with weights and keep them whatever cross-validation says "
+        "(the number of epochs is still chosen by it)",
+    )
     p.add_argument("--verbose", action="store_true", help="every head and l2 cross-validated, not only the one chosen")
     p.set_defaults(func=run, min_trusted=MIN_TRUSTED)
     return p
@@ -79,6 +94,7 @@ def add_parser(subparsers):
 def run(args) -> int:
     from engine import registry, teach
     from engine.errors import EngineError
+    from engine.teach.tuned_part import cuts
 
     from .common import kernel_path_note
 
@@ -87,6 +103,12 @@ def run(args) -> int:
         raise EngineError(f"--folds must be at least 2 (got {args.folds})")
     if args.l2 is not None and not args.l2 >= 0:
         raise EngineError(f"--l2 must be 0 or more (got {args.l2:g})")
+    if args.fine_tune_depth is not None and (args.fine_tune_depth < 1 or not args.fine_tune):
+        raise EngineError(
+            f"--fine-tune-depth must be 1 or more (got {args.fine_tune_depth})"
+            if args.fine_tune
+            else "--fine-tune-depth and --no-fine-tune ask for opposite things: give one"
+        )
     layers = _layers(args.layer)
     out = teach.check_output(args.out, args.name)
     if args.predictions:
@@ -94,6 +116,10 @@ def run(args) -> int:
     dataset = teach.scan_dataset(args.folder)
     cfg, weights = registry.resolve(args.base, args.weights)
     backbone = teach.Backbone.load(cfg, weights, layers)
+    if args.fine_tune_depth is not None and not any(
+        cuts(backbone.spec, head, (args.fine_tune_depth,)) for head in backbone.heads
+    ):
+        raise EngineError(_no_cut(args.fine_tune_depth, backbone.heads[0]))
     counts = ", ".join(f"{name} ({n})" for name, n in zip(dataset.classes, dataset.counts()))
     print(f"base: {backbone.describe()}")
     print(f"classes: {len(dataset.classes)}: {counts}")
@@ -122,6 +148,8 @@ def run(args) -> int:
         f"head: {result.head.describe(backbone.spec)}, l2 {result.l2:g}"
         + (" (chosen by cross-validation)" if len(result.trials) > 1 else "")
     )
+    if args.fine_tune:
+        result = _fine_tune(result, args)
     evaluation, what = (result.cv, "cross-validated") if result.cv is not None else (result.train, "training")
     print(
         f"{what} accuracy: {100 * evaluation.accuracy:.1f}% ({int(evaluation.confusion.trace())}/"
@@ -149,10 +177,41 @@ def run(args) -> int:
         print(f"  {path}")
     print(
         f"time: feature extraction {features.seconds:.2f} s, cross-validation and training "
-        f"{result.seconds:.2f} s, export {export_seconds:.2f} s"
+        f"{result.seconds:.2f} s"
+        + (f" (fine-tuning {result.fine_tuning.seconds:.2f} s of it)" if result.fine_tuning else "")
+        + f", export {export_seconds:.2f} s"
     )
     print(f"try: tdn classify {paths.cfg} {paths.weights} IMAGE --names {paths.names}")
     return 0
+
+
+def _fine_tune(result, args):
+    """teach.fine_tune with a progress bar, and a line saying what it tried and kept."""
+    from engine import teach
+    from engine.errors import EngineError
+    from engine.teach.tuned_part import cuts
+
+    forced = args.fine_tune_depth is not None
+    depths = (args.fine_tune_depth,) if forced else teach.DEPTHS
+    if forced and not cuts(result.features.backbone.spec, result.head, depths):
+        raise EngineError(_no_cut(args.fine_tune_depth, result.head))
+    bar = _progress_bar("fine-tuning")
+    result = teach.fine_tune(result, depths, seed=args.seed, force=forced, progress=bar)
+    bar.close()
+    print(result.fine_tuning.describe() + f" ({result.fine_tuning.seconds:.1f} s)")
+    if args.verbose:
+        for trial in result.fine_tuning.trials:
+            curve = ", ".join(f"{value:.3f}" for value in trial.curve)
+            print(f"  {trial.cut.describe()}: held-out log-loss after 0, 1, ... epochs: {curve}")
+    return result
+
+
+def _no_cut(depth: int, head) -> str:
+    return (
+        f"--fine-tune-depth {depth}: the head reads layer {min(head.layers)}, and fine-tuning that many "
+        "layers would cut the network after it, or before its first layer, or across a layer that "
+        "reads past the cut"
+    )
 
 
 def _layers(text: str | None):
@@ -261,7 +320,7 @@ def _progress_bar(stage: str):
         if bar is None:
             bar = tqdm(
                 total=total,
-                unit="img" if stage == "features" else "fold",
+                unit={"features": "img", "fine-tuning": "step"}.get(stage, "fold"),
                 desc=stage,
                 file=sys.stderr,
                 disable=None,

@@ -351,6 +351,7 @@ def test_tdn_teach_then_tdn_classify(capsys, monkeypatch, dataset_dir, cache_roo
         "--augment",
         "none",
         "--verbose",
+        "--no-fine-tune",  # tests/test_teach_finetune.py runs it with fine-tuning
     )
     assert code == 0, err
     assert f"(0 computed, {len(PHOTOS) * PER_CLASS} cached)" in text  # the cache: instant retraining
@@ -399,6 +400,7 @@ def test_tdn_teach_prints_a_summary_not_its_iterations(
         "18",
         "--l2",
         "0.1",
+        "--no-fine-tune",
     )
     assert code == 0, err
     lines = text.splitlines()
@@ -431,6 +433,7 @@ def test_tdn_teach_prints_precision_recall_and_writes_the_predictions(
         "18",
         "--l2",
         "0.1",
+        "--no-fine-tune",
         "--predictions",
         csv_path,
     )
@@ -485,6 +488,7 @@ def test_a_forced_route_head_from_the_command_line(
         "0.2",
         "--folds",
         "3",
+        "--no-fine-tune",
     )
     assert code == 0, err
     assert (

@@ -18,10 +18,20 @@ from .heads import Head
 
 class TaughtModel:
     """Backbone + head: probabilities = softmax(W·mean(F) + b), F the head's layers side by side
-    (a [route] of them when more than one); W (K, C), b (K,)."""
+    (a [route] of them when more than one); W (K, C), b (K,). tuned_layers: the base's layers
+    whose weights fine-tuning changed (the backbone holds them); empty for a linear head."""
 
-    def __init__(self, backbone: Backbone, head: Head, classes: Sequence[str], weights: np.ndarray, bias: np.ndarray):
+    def __init__(
+        self,
+        backbone: Backbone,
+        head: Head,
+        classes: Sequence[str],
+        weights: np.ndarray,
+        bias: np.ndarray,
+        tuned_layers: Sequence[int] = (),
+    ):
         self.backbone = backbone
+        self.tuned_layers = tuple(tuned_layers)
         self.head = head
         self.classes = tuple(classes)
         self.weights = np.asarray(weights, np.float32)  # (k, c)
@@ -59,6 +69,11 @@ class TaughtModel:
             f"# {name}: {k} classes taught by `tdn teach` ({name}.names, one a line, in output order).",
             f"# Layers 0-{head.last} are {b.cfg_path.name}'s, copied verbatim below (its comments describe",
             "# the whole base network); the layers after them are the taught head.",
+            *(
+                [f"# Layers {self.tuned_layers[0]}-{self.tuned_layers[-1]}'s weights were fine-tuned with the head."]
+                if self.tuned_layers
+                else []
+            ),
             "",
             *b.cfg_text.splitlines()[:end],
             "",

@@ -1,22 +1,21 @@
 """Training the head: cross-validation picks the head and its regularisation, the chosen head is
-fitted again on every image; evaluation; teach()."""
+fitted again on every image; evaluation."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .backbone import Backbone
-from .dataset import Dataset
 from .errors import Cancelled, TeachError, stop_check
-from .features import FeatureCache, Features, extract_features
+from .features import Features
 from .heads import Head
 from .model import TaughtModel
 from .regression import Problem, log_probabilities
+from .tuned_part import Cut
 
 DEFAULT_FOLDS = 5
 # The regularisation grid, on standardised features next to the balanced mean cross-entropy.
@@ -111,6 +110,50 @@ class Trial:
 
 
 @dataclass(frozen=True)
+class TuneTrial:
+    """One depth of fine-tuning (finetune.py), cross-validated on the linear head's folds."""
+
+    cut: Cut
+    epochs: int  # chosen by the held-out folds (0: the linear head)
+    log_loss: float  # held-out, at that many epochs
+    accuracy: float
+    gain: float  # the linear head's held-out log-loss minus this one's, photo by photo, mean
+    gain_se: float  # its standard error
+    probabilities: np.ndarray  # (images, k) held-out
+    curve: tuple[float, ...] = ()  # held-out log-loss after 0, 1, ... epochs
+
+    @property
+    def wins(self) -> bool:
+        return self.epochs > 0 and self.gain > self.gain_se
+
+
+@dataclass(frozen=True)
+class FineTuning:
+    trials: tuple[TuneTrial, ...]
+    chosen: TuneTrial | None  # None: the linear head stays
+    linear_log_loss: float
+    linear_accuracy: float
+    views: int
+    seconds: float
+    note: str = ""  # why no depth could be tried, when none was
+
+    def describe(self) -> str:
+        """One line: what was tried and what was kept."""
+        if not self.trials:
+            return f"fine-tuning: {self.note}"
+        tried = ", ".join(
+            f"{t.cut.describe()} {t.accuracy * 100:.1f} % ({t.epochs} epoch{'' if t.epochs == 1 else 's'})"
+            for t in self.trials
+        )
+        kept = (
+            f"kept {self.chosen.cut.describe()} fine-tuned"
+            if self.chosen
+            else "kept the linear head (no depth beat it by more than its noise)"
+        )
+        return f"fine-tuning: linear head {self.linear_accuracy * 100:.1f} %, {tried} held out; {kept}"
+
+
+@dataclass(frozen=True)
 class TeachResult:
     model: TaughtModel  # fitted on every image (and augmentation) with `head` and `l2`
     head: Head
@@ -124,6 +167,7 @@ class TeachResult:
     features: Features
     seconds: float  # cross-validation and training
     cv_probabilities: np.ndarray | None = None  # (images, k) the chosen head's out-of-fold ones
+    fine_tuning: FineTuning | None = None  # what fine-tuning tried and kept (finetune.py); None: not tried
 
     def judged(self) -> list[Judged]:
         """Every image as cross-validation judged it, in the features' order (empty without
@@ -145,9 +189,18 @@ class TeachResult:
         """How the accuracy was measured, in a sentence."""
         if self.cv is None:
             return "on the training images: too few images to hold any out"
+        if self.model.tuned_layers:
+            return (
+                f"by {self.folds}-fold cross-validation: each image predicted by a head and "
+                f"{_layers(self.model.tuned_layers)} fine-tuned on the other folds' images"
+            )
         return (
             f"by {self.folds}-fold cross-validation: each image predicted by a head trained on the other folds' images"
         )
+
+
+def _layers(layers) -> str:
+    return f"layer {layers[0]}" if len(layers) == 1 else f"layers {layers[0]}-{layers[-1]}"
 
 
 def train_head(
@@ -247,23 +300,3 @@ def _choose(heads, trials: list[Trial], fallback_l2: float) -> tuple[Head, float
         if own.log_loss <= best.log_loss + best.log_loss_se:
             return head, own.l2
     return best.head, best.l2
-
-
-def teach(
-    backbone: Backbone,
-    dataset: Dataset,
-    augment: Sequence[str] = ("flip",),
-    folds: int = DEFAULT_FOLDS,
-    l2: float | None = None,
-    seed: int = 0,
-    cache: FeatureCache | None = None,
-    progress=None,
-    cancel=None,
-) -> TeachResult:
-    """extract_features, then train_head. progress(stage, done, total): stage "features" or "training"."""
-
-    def report(stage):
-        return None if progress is None else (lambda done, total: progress(stage, done, total))
-
-    features = extract_features(backbone, dataset, augment, cache, report("features"), cancel)
-    return train_head(features, folds, l2, seed, progress=report("training"), cancel=cancel)

@@ -37,9 +37,16 @@ def describe_result(result: TeachResult) -> str:
         f"Head ({chosen}): {head}; l2 {result.l2:g}.<br>"
         f"The model is trained on all {plural(result.images, 'image')} "
         f"(× {len(features.variants)}: {html.escape(', '.join(features.variants), quote=False)}).<br>"
-        f"Features {features.seconds:.1f} s ({features.computed} computed, {features.cached} cached); "
+        + (f"{html.escape(_fine_tuning(result), quote=False)}<br>" if result.fine_tuning else "")
+        + f"Features {features.seconds:.1f} s ({features.computed} computed, {features.cached} cached); "
         f"cross-validation and training {result.seconds:.2f} s."
     )
+
+
+def _fine_tuning(result: TeachResult) -> str:
+    """'Fine-tuning: …' with its first letter up, for a sentence of its own."""
+    text = result.fine_tuning.describe()
+    return text[0].upper() + text[1:] + "."
 
 
 def skipped_warning(features: Features) -> list[str]:

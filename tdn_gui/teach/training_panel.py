@@ -17,6 +17,7 @@ from typing import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -86,10 +87,18 @@ class TrainingPanel(QWidget):
         train_row = QHBoxLayout()
         train_row.addWidget(self.train_button, 1)
         train_row.addWidget(self.cancel_button)
-        # a bar per phase of a training: the images' features, then the cross-validation (each
-        # head's folds and the final fit on every image)
+        self.fine_tune_box = QCheckBox("Fine-tune the last layers too")
+        self.fine_tune_box.setChecked(True)
+        self.fine_tune_box.setToolTip(
+            "Also train the network's last layers with the new head on varied crops of the photos "
+            "(tens of seconds more); the result keeps them only when cross-validation says they "
+            "do better than the head alone. Training again from the Mistakes window trains the head only."
+        )
+        # a bar per phase of a training: the images' features, the cross-validation (each head's
+        # folds and the final fit on every image), the fine-tuning
         self.features_bar = _phase_bar("Features")
         self.cv_bar = _phase_bar("Cross-validation")
+        self.tune_bar = _phase_bar("Fine-tuning")
         self.status = QLabel("Not trained yet.")
         self.status.setWordWrap(True)
         self.plot = TrainingPlot()
@@ -117,9 +126,11 @@ class TrainingPanel(QWidget):
         layout.addWidget(heading("Training"))
         layout.addLayout(base_row)
         layout.addLayout(train_row)
+        layout.addWidget(self.fine_tune_box)
         phases = QHBoxLayout()  # side by side: the column's height goes to the chart and the result
         phases.addWidget(self.features_bar)
         phases.addWidget(self.cv_bar)
+        phases.addWidget(self.tune_bar)
         layout.addLayout(phases)
         layout.addWidget(self.status)
         layout.addWidget(self.plot, 1)
@@ -137,16 +148,19 @@ class TrainingPanel(QWidget):
     def is_teaching(self) -> bool:
         return self._job is not None and self._job_kind == "teach"
 
-    def start(self, project: Path, counts: dict[str, int]) -> None:
+    def start(self, project: Path, counts: dict[str, int], fine_tune: bool | None = None) -> None:
         """Read the project, extract features and train a head, all on the worker (the view has
-        checked the project; `counts` are its images per class, as the view lists them)."""
-        self._start_job(TeachRequest(str(project)), "teach")
+        checked the project; `counts` are its images per class, as the view lists them).
+        fine_tune: None for the check box's choice."""
+        fine = self.fine_tune_box.isChecked() if fine_tune is None else fine_tune
+        self._start_job(TeachRequest(str(project), fine_tune=fine), "teach")
         self._train_started = time.monotonic()
         self.plot.clear()
         self.result_label.clear()
         images = sum(counts.values())
         _show_phase(self.features_bar, "Features %v/%m", 0, images)
         _show_phase(self.cv_bar, "Cross-validation", 0, 1)
+        _show_phase(self.tune_bar, "Fine-tuning" if fine else "No fine-tuning", 0, 1)
         listed = ", ".join(f"{name} ({count})" for name, count in counts.items())
         self.status.setText(f"Reading features of {plural(images, 'image')}: {listed}")
 
@@ -175,6 +189,12 @@ class TrainingPanel(QWidget):
                 self.status.setText(f"Cross-validating the heads: fold {p.done + 1} of {folds}")
             else:
                 self.status.setText("Training the chosen head on every image…")
+        elif p.stage == "fine-tuning":
+            self.cv_bar.setValue(self.cv_bar.maximum())
+            _show_phase(self.tune_bar, "Fine-tuning %p%", p.done, p.total)
+            self.status.setText(
+                "Fine-tuning the last layers with the head, on crops of the photos (Cancel keeps the previous model)…"
+            )
 
     def _on_job_finished(self, done: JobDone) -> None:
         if self._job is None or done.job != self._job.id:
@@ -189,6 +209,8 @@ class TrainingPanel(QWidget):
     def _teach_finished(self, done: JobDone) -> None:
         if done.value is not None:
             _show_phase(self.cv_bar, "Done", 1, 1)
+            if done.value.fine_tuning is not None:
+                _show_phase(self.tune_bar, "Done", 1, 1)
         if done.cancelled:
             self.status.setText("Training cancelled.")
             return

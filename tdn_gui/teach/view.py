@@ -53,6 +53,7 @@ class TeachView(QWidget):
         self._settings = settings
         self._model_ready = False
         self._train_when_written = False
+        self._fine_tune_when_written: bool | None = None
         self.mistakes: MistakesWindow | None = None
         self.writer = ProjectWriter(self)
         self.thumbnails = ThumbnailLoader(parent=self)
@@ -174,7 +175,7 @@ class TeachView(QWidget):
         self.strip.currentItemChanged.connect(lambda *_: self._preview_selected())
         self.remove_action.triggered.connect(images.ask_remove_images)
         self.writer.idle.connect(self._on_writer_idle)  # after ClassImages has summed the drop up
-        self.training.train_button.clicked.connect(self.train)
+        self.training.train_button.clicked.connect(lambda: self.train())  # not clicked(checked) as fine_tune
         self.training.trained.connect(self._on_trained)
         self.training.mistakes_button.clicked.connect(self.open_mistakes)
         self._worker.job_finished.connect(lambda _done: self._mistakes_settled())
@@ -237,7 +238,7 @@ class TeachView(QWidget):
     def _on_writer_idle(self) -> None:
         if self._train_when_written:
             self._train_when_written = False
-            self.train()
+            self.train(self._fine_tune_when_written)
         self._update_buttons()
 
     # ---- training --------------------------------------------------------------------------------
@@ -260,9 +261,9 @@ class TeachView(QWidget):
             return "The model is busy with another job: wait for it to finish."
         return None
 
-    def train(self) -> bool:
+    def train(self, fine_tune: bool | None = None) -> bool:
         """Read the project, extract features and train a head, on the worker; False (with a
-        message) if it cannot start."""
+        message) if it cannot start. fine_tune: None for the training panel's check box."""
         if self.training.is_busy():
             return False
         problem = self._training_problem()
@@ -271,11 +272,12 @@ class TeachView(QWidget):
             return False
         if self.writer.pending:
             self._train_when_written = True
+            self._fine_tune_when_written = fine_tune
             self.show_message(f"Writing {plural(self.writer.pending, 'image')} first…")
             return True
         self.live.stop_capture()
         self.show_message("")
-        self.training.start(self.classes.project.folder, self.classes.counts())
+        self.training.start(self.classes.project.folder, self.classes.counts(), fine_tune)
         return True
 
     def _on_trained(self, result: TeachResult) -> None:
@@ -331,7 +333,7 @@ class TeachView(QWidget):
             self.show_message(str(exc), "error")
             return False
         self._show_project_again()
-        if self.train():
+        if self.train(fine_tune=False):  # the head only, on the cached features: seconds
             self.show_message(f"{done}; training again…")
             if self.mistakes is not None:
                 self.mistakes.set_busy(f"{done}; training again…")

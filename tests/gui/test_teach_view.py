@@ -424,6 +424,7 @@ def test_mistakes_window_moves_a_photo_and_the_next_training_counts_it_there(qtb
     window, view = teach_window, teach_window.teach_view
     make_classes(qtbot, view, photos)
     result = train(qtbot, window)
+    assert result.fine_tuning is not None  # Train follows the check box (on)
     assert view.training.mistakes_button.isEnabled()
     qtbot.mouseClick(view.training.mistakes_button, Qt.MouseButton.LeftButton)
     mistakes = view.mistakes
@@ -458,6 +459,7 @@ def test_mistakes_window_moves_a_photo_and_the_next_training_counts_it_there(qtb
     with qtbot.waitSignal(view.training.trained, timeout=WAIT) as retrained:
         qtbot.mouseClick(mistakes.move_button, Qt.MouseButton.LeftButton)
     new = retrained.args[0]
+    assert new.fine_tuning is None  # from the mistakes window: the head only, on cached features
     folder = view.classes.project.folder
     assert not moving.exists() and (folder / "light" / moving.name).exists()
     assert view.classes.counts() == {"dark": 4, "light": 6}
@@ -531,6 +533,71 @@ def test_the_base_model_is_chosen_in_the_teach_view_and_training_builds_on_it(qt
     assert view.training.status.text() == f"{window.model_info.name} is loaded: Train builds on it."
 
     make_classes(qtbot, view, photos)
+    view.training.fine_tune_box.setChecked(False)  # the head is what this test is about: seconds, not tens
     result = train(qtbot, window)
     assert result.features.backbone.cfg_path.name == "darknet.cfg"
     assert result.model.backbone.spec.width == 256  # Darknet Reference's input, not Tiny's 224
+
+
+# 32x32: conv 8, conv 16, conv 8 (1x1), the classifier (1x1 conv 10): the last layers can be cut
+FINE_TUNABLE_CFG = """[net]
+width=32
+height=32
+channels=3
+
+[convolutional]
+filters=8
+size=3
+pad=1
+batch_normalize=1
+activation=leaky
+
+[convolutional]
+filters=16
+size=3
+pad=1
+batch_normalize=1
+activation=leaky
+
+[convolutional]
+filters=8
+size=1
+batch_normalize=1
+activation=leaky
+
+[convolutional]
+filters=10
+size=1
+activation=linear
+
+[avgpool]
+
+[softmax]
+"""
+
+
+def test_fine_tuning_follows_the_check_box_with_a_bar_of_its_own(qtbot, open_window, photos, tmp_path):
+    cfg, weights = tmp_path / "tunable.cfg", tmp_path / "tunable.weights"
+    cfg.write_text(FINE_TUNABLE_CFG)
+    engine.write_random_weights(cfg, weights, seed=3)
+    window = open_window(["--model", cfg, "--weights", weights])
+    window.tabs.setCurrentWidget(window.teach_view)
+    view, panel = window.teach_view, window.teach_view.training
+    make_classes(qtbot, view, photos)
+    assert panel.fine_tune_box.isChecked()
+    stages = []
+    window.worker.job_progress.connect(lambda p: stages.append(p.stage))
+    result = train(qtbot, window)
+    assert stages.index("features") < stages.index("training") < stages.index("fine-tuning")
+    report = result.fine_tuning
+    assert report is not None and [t.cut.trained[-1] for t in report.trials] == [max(result.head.layers)]
+    assert panel.tune_bar.format() == "Done" and panel.tune_bar.value() == panel.tune_bar.maximum()
+    assert "Fine-tuning: linear head" in panel.result_label.text()
+    if report.chosen is not None:
+        assert "fine-tuned" in result.how and result.model.tuned_layers == report.chosen.cut.trained
+
+    panel.fine_tune_box.setChecked(False)
+    with qtbot.waitSignal(panel.trained, timeout=WAIT) as again:
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+        assert panel.tune_bar.format() == "No fine-tuning"
+    assert again.args[0].fine_tuning is None and "Fine-tuning" not in panel.result_label.text()

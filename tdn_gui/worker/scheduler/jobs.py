@@ -29,12 +29,14 @@ _job_ids = itertools.count(1)
 @dataclass(frozen=True)
 class TeachRequest:
     """Read a teach project (one subfolder of images per class), extract its features on the
-    loaded (base) model, cross-validate the candidate heads and fit the chosen one on every image."""
+    loaded (base) model, cross-validate the candidate heads and fit the chosen one on every image;
+    then, with fine_tune, fine-tune the base's last layers with it (kept when it does better)."""
 
     project: str
     augment: tuple[str, ...] = ("flip",)
     folds: int = teach.DEFAULT_FOLDS
     seed: int = 0  # of the folds
+    fine_tune: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,12 +162,20 @@ def run_teach(request: TeachRequest, context: JobContext, report: Report, cancel
         # Tiny: bench/bench_soak.py), else kept for as long as the Teach view keeps the result:
         # the backbone runs again only for a later teach
         backbone.forget_plans()
-    return teach.train_head(
+    result = teach.train_head(
         features,
         request.folds,
         None,
         request.seed,
         progress=lambda done, total: report("training", done, total, None),
+        cancel=cancel,
+    )
+    if not request.fine_tune:
+        return result
+    return teach.fine_tune(
+        result,
+        seed=request.seed,
+        progress=lambda done, total: report("fine-tuning", done, total, None),
         cancel=cancel,
     )
 
