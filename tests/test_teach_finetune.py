@@ -186,6 +186,20 @@ def test_the_default_keeps_the_linear_head_unless_it_wins(linear):
         assert kept.model.tuned_layers == (18, 19)
 
 
+def test_training_stops_once_the_held_out_loss_has_not_improved_for_a_while(linear):
+    """Early stopping on the held-out folds: a depth trains until PATIENCE epochs have passed
+    without a new lowest held-out loss (or EPOCHS), and its epochs are the lowest's."""
+    from engine.teach.finetune import EPOCHS, PATIENCE
+
+    _, result = linear
+    report = teach.fine_tune(result, depths=(2, 4), views=1, seed=1).fine_tuning
+    for trial in report.trials:
+        ran = len(trial.curve) - 1
+        lowest = int(np.argmin(trial.curve))
+        assert ran == EPOCHS or ran - lowest == PATIENCE, trial.curve
+        assert trial.epochs == lowest and trial.log_loss == pytest.approx(trial.curve[lowest])
+
+
 def test_a_network_without_a_cut_keeps_the_linear_head(linear):
     _, result = linear
     kept = teach.fine_tune(result, depths=(99,))

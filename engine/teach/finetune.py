@@ -10,10 +10,10 @@ the network allows) is cross-validated on the same folds as the linear head:
   jitter), and held out as the backbone prepares it for classifying; the frozen layers run once
   per view, and training runs on the cut layer's outputs (tuned_part);
 - in each fold the head starts from the linear head fitted on that fold's training photos and
-  the base's layers from their weights, then Adam at a small rate for up to EPOCHS epochs, each
-  epoch as many draws as photos (each class equally often), judging the held-out photos after every epoch;
-- the number of epochs is the one with the lowest held-out log-loss over all folds (0: the
-  linear head itself, early stopping at its earliest).
+  the base's layers from their weights, then Adam at a small rate, an epoch at a time (as many
+  draws as photos, each class equally often), all folds in step, judging the held-out photos
+  after every epoch; training stops PATIENCE epochs after the lowest held-out log-loss over all
+  folds, or at EPOCHS, and that epoch is the depth's (0: the linear head itself).
 
 A depth is chosen when its held-out log-loss is lower than the linear head's by more than one
 standard error of the difference (photo by photo) and it gets no fewer photos right; then it is
@@ -46,12 +46,12 @@ from .tuned_part import cuts, head_arrays, part_params, part_spec, unfold
 
 DEPTHS = (2, 4)  # layers with weights trained besides the head, the candidates
 VIEWS = 4  # augmented training views of each photo
-EPOCHS = 4  # the most epochs a depth trains; the held-out folds choose how many
+EPOCHS = 6  # the most epochs a depth trains; the held-out folds choose how many
 BATCH = 16  # photos an update
-RATE = 1e-4  # the learning rate
-ADAM = True  # Adam's rule, else darknet's SGD with momentum
-HEAD_RATE = 1.0  # the head's rate, as a share of RATE
+RATE = 1e-4  # Adam's learning rate
 VIEW_BATCH = 8  # views through the frozen layers in one pass
+JUDGE_BATCH = 16  # held-out photos of one shape through the trained part in one pass
+PATIENCE = 2  # epochs without a new lowest held-out loss before a depth stops training
 
 
 def jitter(width: int, height: int) -> Augment:
@@ -117,18 +117,30 @@ def fine_tune(
     trials = []
     for cut in candidates:
         part = part_spec(spec, backbone.cfg_text, head, cut, k)
-        held = np.zeros((epochs + 1, images, k))
+        runs = []
         for fold in range(folds):
             train = fold_of != fold
             rows = train[features.row_image]
             fit = Problem(features.vectors[rows][:, columns], row_labels[rows], k, True).fit(result.l2)
             params = part_params(spec, backbone.params, head, cut, fit.weights, fit.bias)
-            test = np.flatnonzero(~train)
-            _train(
-                part, params, frozen[cut.layer], labels, np.flatnonzero(train), epochs, seed + fold, compiled,
-                check, advance, judge=(test, held),
-            )  # fmt: skip
-        losses = -np.log(np.maximum(held[:, np.arange(images), labels], 1e-300))  # (epochs + 1, images)
+            runs.append(_Run(part, params, frozen[cut.layer], labels, np.flatnonzero(train), seed + fold, compiled))
+        # every fold a step at a time, so the held-out loss over all of them stops the training
+        held = np.zeros((epochs + 1, images, k))
+        for run, fold in zip(runs, range(folds)):
+            held[0, fold_of == fold] = run.judge(np.flatnonzero(fold_of == fold))
+        curve = [_log_loss(held[0], labels)]
+        for epoch in range(1, epochs + 1):
+            for fold, run in enumerate(runs):
+                if epoch == 1 and fold == 1:  # one fold's buffers are known now: all of them must fit
+                    memory.check(runs[0].trainer.memory_bytes * folds, f"fine-tuning {cut.describe()} on {folds} folds")
+                run.epoch(check, advance)
+                held[epoch, fold_of == fold] = run.judge(np.flatnonzero(fold_of == fold))
+            curve.append(_log_loss(held[epoch], labels))
+            if epoch - int(np.argmin(curve)) >= PATIENCE:
+                advance(fold_batches * (epochs - epoch))
+                break
+        del runs  # their training buffers
+        losses = -np.log(np.maximum(held[: len(curve), np.arange(images), labels], 1e-300))  # (epochs run + 1, images)
         first = 1 if force else 0
         best = first + int(np.argmin(losses[first:].mean(axis=1)))
         diff = lin_loss - losses[best]
@@ -141,7 +153,7 @@ def fine_tune(
                 float(diff.mean()),
                 float(diff.std() / np.sqrt(images)),
                 held[best],
-                tuple(float(v) for v in losses.mean(axis=1)),
+                tuple(curve),
             )
         )
         advance(batches * (epochs - best))  # the final fit trains `best` epochs, not all
@@ -159,14 +171,16 @@ def fine_tune(
         )
     cut = chosen.cut
     params = part_params(spec, backbone.params, head, cut, result.model.weights, result.model.bias)
-    part = part_spec(spec, backbone.cfg_text, head, cut, k)
-    _train(part, params, frozen[cut.layer], labels, np.arange(images), chosen.epochs, seed + folds, compiled,
-           check, advance)  # fmt: skip
+    final = _Run(part_spec(spec, backbone.cfg_text, head, cut, k), params, frozen[cut.layer], labels,
+                 np.arange(images), seed + folds, compiled)  # fmt: skip
+    for _ in range(chosen.epochs):
+        final.epoch(check, advance)
+    seen = final.judge(np.arange(images))
+    del final
     weights, bias = head_arrays(params, k)
     tuned = Backbone(Network(spec, unfold(spec, backbone.params, head, cut, params), backbone.header),
                      head.layers, backbone.resize)  # fmt: skip
     model = TaughtModel(tuned, head, result.classes, weights, bias, tuned_layers=cut.trained)
-    seen = _judge(part, params, frozen[cut.layer].originals, np.arange(images), k)
     advance(total)
     return dataclasses.replace(
         result,
@@ -255,42 +269,49 @@ def _epoch_order(labels: np.ndarray, photos: np.ndarray, rng: np.random.Generato
     return np.concatenate([order, rng.choice(photos, extra)]) if extra else order
 
 
-def _train(part, params, frozen: FrozenViews, labels, photos, epochs, seed, compiled, check, advance, judge=None):
-    """Adam on the trained part for `epochs` epochs (params updated in place). judge=(held-out
-    photos, held (epochs + 1, images, k)): their probabilities before training and after each
-    epoch are written to held."""
-    if judge is not None:
-        test, held = judge
-        held[0, test] = _judge(part, params, frozen.originals, test, held.shape[2])
-    if epochs == 0:
-        return
-    settings = TrainSettings(
-        batch=BATCH, subdivisions=1, learning_rate=RATE, momentum=0.9, decay=0.0,
-        policy="constant", max_batches=1 << 30, adam=ADAM,
-        layer_rates=tuple(HEAD_RATE if i == len(part.layers) - 3 else 1.0 for i in range(len(part.layers))),
-    )  # fmt: skip
-    try:
-        trainer = Trainer(part, params, settings, compiled=compiled, seed=seed)
-    except TrainingError as exc:
-        raise TeachError(f"cannot fine-tune: {exc}") from None
-    rng = np.random.default_rng(seed)
-    views = frozen.train.shape[1]
-    for epoch in range(1, epochs + 1):
-        order = _epoch_order(labels, photos, rng)
-        chosen = rng.integers(views, size=order.size)
+class _Run:
+    """The trained part on one set of photos: Adam a step at a time (params change in place), and
+    its probabilities for photos' held-out views."""
+
+    def __init__(self, part, params, frozen: FrozenViews, labels, photos, seed: int, compiled: bool):
+        self.part, self.params, self.frozen, self.labels, self.photos = part, params, frozen, labels, photos
+        self.rng = np.random.default_rng(seed)
+        self.seed, self.compiled = seed, compiled
+        self.trainer: Trainer | None = None  # made at the first epoch: judging needs none
+
+    def epoch(self, check, advance) -> None:
+        if self.trainer is None:
+            settings = TrainSettings(
+                batch=BATCH, subdivisions=1, learning_rate=RATE, momentum=0.9, decay=0.0,
+                policy="constant", max_batches=1 << 30, adam=True,
+            )  # fmt: skip
+            try:
+                self.trainer = Trainer(self.part, self.params, settings, compiled=self.compiled, seed=self.seed)
+            except TrainingError as exc:
+                raise TeachError(f"cannot fine-tune: {exc}") from None
+        order = _epoch_order(self.labels, self.photos, self.rng)
+        chosen = self.rng.integers(self.frozen.train.shape[1], size=order.size)
         for lo in range(0, order.size, BATCH):
             check()
-            x = frozen.train[order[lo : lo + BATCH], chosen[lo : lo + BATCH]].astype(np.float32)
-            trainer.train_update(x, labels[order[lo : lo + BATCH]])
+            x = self.frozen.train[order[lo : lo + BATCH], chosen[lo : lo + BATCH]].astype(np.float32)
+            self.trainer.train_update(x, self.labels[order[lo : lo + BATCH]])
             advance(1)
-        if judge is not None:
-            held[epoch, test] = _judge(part, params, frozen.originals, test, held.shape[2])
+
+    def judge(self, photos) -> np.ndarray:
+        """(len(photos), k) probabilities of those photos' held-out views, a batch per shape."""
+        net = Network(self.part, self.params)
+        originals = self.frozen.originals
+        out = np.empty((len(photos), self.part.shapes[-1][-1]))
+        by_shape: dict[tuple, list[int]] = {}
+        for row, i in enumerate(photos):
+            by_shape.setdefault(originals[i].shape, []).append(row)
+        for rows in by_shape.values():
+            for lo in range(0, len(rows), JUDGE_BATCH):
+                chunk = rows[lo : lo + JUDGE_BATCH]
+                x = np.stack([originals[photos[row]] for row in chunk]).astype(np.float32)
+                out[chunk] = net.forward(x).reshape(len(chunk), -1)
+        return out
 
 
-def _judge(part, params, originals, photos, k: int) -> np.ndarray:
-    """The trained part's probabilities (len(photos), k) for those photos' held-out views."""
-    net = Network(part, params)
-    out = np.empty((len(photos), k))
-    for row, i in enumerate(photos):
-        out[row] = net.forward(np.ascontiguousarray(originals[i][None], np.float32)).reshape(-1)
-    return out
+def _log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    return float(-np.log(np.maximum(probabilities[np.arange(labels.size), labels], 1e-300)).mean())
