@@ -200,6 +200,19 @@ def test_training_stops_once_the_held_out_loss_has_not_improved_for_a_while(line
         assert trial.epochs == lowest and trial.log_loss == pytest.approx(trial.curve[lowest])
 
 
+def test_a_depth_that_costs_too_much_is_not_tried_and_the_report_says_so(linear, monkeypatch):
+    from engine.teach import finetune
+
+    _, result = linear
+    monkeypatch.setattr(finetune, "MAX_PART_FLOPS", 1e8)  # between Tiny's depth 2 (0.08) and 4 (0.2 GFLOPs)
+    report = teach.fine_tune(result, depths=(2, 4), epochs=1, views=1, seed=1).fine_tuning
+    assert [t.cut.depth for t in report.trials] == [2]
+    assert "layers 16-19 not tried (0.2 GFLOPs a photo a pass, over 0.1)" in report.describe()
+    monkeypatch.setattr(finetune, "MAX_PART_FLOPS", 1e7)
+    report = teach.fine_tune(result, depths=(2, 4), epochs=1, views=1, seed=1).fine_tuning
+    assert report.trials == () and report.describe().startswith("fine-tuning: layers 18-19 not tried")
+
+
 def test_a_network_without_a_cut_keeps_the_linear_head(linear):
     _, result = linear
     kept = teach.fine_tune(result, depths=(99,))

@@ -42,7 +42,7 @@ from .errors import Cancelled, TeachError, stop_check
 from .model import TaughtModel
 from .regression import Problem
 from .training import FineTuning, TeachResult, TuneTrial, assign_folds, evaluate
-from .tuned_part import cuts, head_arrays, part_params, part_spec, unfold
+from .tuned_part import cuts, head_arrays, part_flops, part_params, part_spec, unfold
 
 DEPTHS = (2, 4)  # layers with weights trained besides the head, the candidates
 VIEWS = 4  # augmented training views of each photo
@@ -51,6 +51,10 @@ BATCH = 16  # photos an update
 RATE = 1e-4  # Adam's learning rate
 VIEW_BATCH = 8  # views through the frozen layers in one pass
 JUDGE_BATCH = 16  # held-out photos of one shape through the trained part in one pass
+# The most a depth's layers may cost a photo in one forward pass: training is ~3 passes a photo an
+# epoch on every fold. Tiny's deepest candidate (layers 16-19) is 0.2 GFLOPs; 1 GFLOP is a whole
+# Tiny pass, and keeps fine-tuning on a hundred photos within about a minute.
+MAX_PART_FLOPS = 1.0e9
 PATIENCE = 2  # epochs without a new lowest held-out loss before a depth stops training
 
 
@@ -87,9 +91,21 @@ def fine_tune(
     spec = backbone.spec
     if linear is None:
         return _without(result, "too few photos to cross-validate", start)
-    candidates = cuts(spec, head, depths)
+    allowed = cuts(spec, head, depths)
+    candidates = tuple(cut for cut in allowed if part_flops(spec, head, cut) <= MAX_PART_FLOPS)
+    costly = [cut for cut in allowed if cut not in candidates]
+    too_costly = (
+        "; ".join(
+            f"{cut.describe()} not tried ({part_flops(spec, head, cut) / 1e9:.1f} GFLOPs a photo a pass, "
+            f"over {MAX_PART_FLOPS / 1e9:g})"
+            for cut in costly
+        )
+        if costly
+        else ""
+    )
     if not candidates:
-        return _without(result, f"{spec.name} has no layers before the head that can be trained", start)
+        why = too_costly or f"{spec.name} has no layers before the head that can be trained"
+        return _without(result, why, start)
     if compiled is None:
         from ..kernels import backprop_compiled
 
@@ -163,7 +179,7 @@ def fine_tune(
     for trial in trials:
         if trial is not chosen:
             advance(batches * trial.epochs)
-    report = FineTuning(tuple(trials), chosen, float(lin_loss.mean()), lin_accuracy, views, 0.0)
+    report = FineTuning(tuple(trials), chosen, float(lin_loss.mean()), lin_accuracy, views, 0.0, too_costly)
     if chosen is None:
         seconds = time.perf_counter() - start
         return dataclasses.replace(

@@ -135,7 +135,7 @@ class FineTuning:
     linear_accuracy: float
     views: int
     seconds: float
-    note: str = ""  # why no depth could be tried, when none was
+    note: str = ""  # why no depth could be tried, or which were not
 
     def describe(self) -> str:
         """One line: what was tried and what was kept."""
@@ -150,7 +150,8 @@ class FineTuning:
             if self.chosen
             else "kept the linear head (no depth beat it by more than its noise)"
         )
-        return f"fine-tuning: linear head {self.linear_accuracy * 100:.1f} %, {tried} held out; {kept}"
+        note = f"; {self.note}" if self.note else ""
+        return f"fine-tuning: linear head {self.linear_accuracy * 100:.1f} %, {tried} held out; {kept}{note}"
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,13 @@ def cuts(spec: NetworkSpec, head: Head, depths) -> tuple[Cut, ...]:
     return tuple(found)
 
 
+def part_flops(spec: NetworkSpec, head: Head, cut: Cut) -> int:
+    """The base layers' share of one forward pass of the trained part, per image, at the base's
+    input size (the head's 1x1 conv adds little)."""
+    inputs = spec.input_shapes()
+    return sum(spec.layers[i].flops(inputs[i], spec.shapes[i]) for i in range(cut.layer + 1, head.last + 1))
+
+
 def part_cfg(spec: NetworkSpec, cfg_text: str, head: Head, cut: Cut, classes: int) -> str:
     """The trained part's cfg (see the module docstring)."""
     h, w, c = spec.shapes[cut.layer]

@@ -19,8 +19,8 @@ def per_class_accuracy(result: TeachResult) -> dict[str, float]:
 
 
 def describe_result(result: TeachResult) -> str:
-    """The result label (rich text): the accuracy and how it was measured, the head chosen, what
-    the model was trained on, and the time it took."""
+    """The result label (rich text): the accuracy and how it was measured, what fine-tuning
+    tried and kept, the head chosen, what the model was trained on, and the time it took."""
     features = result.features
     if result.cv is not None:
         evaluation, what, unit = result.cv, "Cross-validated accuracy", "images"
@@ -34,19 +34,23 @@ def describe_result(result: TeachResult) -> str:
     return (
         f"{what} <b>{100 * evaluation.accuracy:.1f}%</b> ({correct} of {evaluation.count} {unit}), "
         f"measured {html.escape(result.how, quote=False)}.<br>"
-        f"Head ({chosen}): {head}; l2 {result.l2:g}.<br>"
+        + (f"{html.escape(_fine_tuning(result), quote=False)}<br>" if result.fine_tuning else "")
+        + f"Head ({chosen}): {head}; l2 {result.l2:g}.<br>"
         f"The model is trained on all {plural(result.images, 'image')} "
         f"(× {len(features.variants)}: {html.escape(', '.join(features.variants), quote=False)}).<br>"
-        + (f"{html.escape(_fine_tuning(result), quote=False)}<br>" if result.fine_tuning else "")
-        + f"Features {features.seconds:.1f} s ({features.computed} computed, {features.cached} cached); "
+        f"Features {features.seconds:.1f} s ({features.computed} computed, {features.cached} cached); "
         f"cross-validation and training {result.seconds:.2f} s."
     )
 
 
 def _fine_tuning(result: TeachResult) -> str:
-    """'Fine-tuning: …' with its first letter up, for a sentence of its own."""
-    text = result.fine_tuning.describe()
-    return text[0].upper() + text[1:] + "."
+    """What fine-tuning tried and kept, in a sentence short enough for the column."""
+    report = result.fine_tuning
+    if not report.trials:
+        return f"Fine-tuning: {report.note}."
+    tried = " and ".join(f"{t.cut.describe()} ({100 * t.accuracy:.1f}%)" for t in report.trials)
+    kept = f"kept {report.chosen.cut.describe()}" if report.chosen else "kept the head alone"
+    return f"Fine-tuning: tried {tried}; {kept}."
 
 
 def skipped_warning(features: Features) -> list[str]:

@@ -19,12 +19,15 @@ from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
     QComboBox,
+    QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QMessageBox,
     QProgressBar,
     QPushButton,
     QRadioButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -127,14 +130,22 @@ class TrainingPanel(QWidget):
         layout.addLayout(base_row)
         layout.addLayout(train_row)
         layout.addWidget(self.fine_tune_box)
-        phases = QHBoxLayout()  # side by side: the column's height goes to the chart and the result
-        phases.addWidget(self.features_bar)
-        phases.addWidget(self.cv_bar)
-        phases.addWidget(self.tune_bar)
+        # two rows: the column's height goes to the chart and the result, and its width stays the
+        # window's (three bars in a row would widen it past the window at its smallest)
+        phases = QGridLayout()
+        phases.addWidget(self.features_bar, 0, 0)
+        phases.addWidget(self.cv_bar, 0, 1)
+        phases.addWidget(self.tune_bar, 1, 0, 1, 2)
         layout.addLayout(phases)
         layout.addWidget(self.status)
         layout.addWidget(self.plot, 1)
-        layout.addWidget(self.result_label)
+        # the result scrolls rather than pushing the buttons under it off a small window
+        self.result_scroll = QScrollArea()
+        self.result_scroll.setWidget(self.result_label)
+        self.result_scroll.setWidgetResizable(True)
+        self.result_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.result_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        layout.addWidget(self.result_scroll, 1)
         layout.addWidget(self.mistakes_button)
         layout.addWidget(heading("Live classification"))
         layout.addWidget(self.taught_radio)

@@ -592,7 +592,7 @@ def test_fine_tuning_follows_the_check_box_with_a_bar_of_its_own(qtbot, open_win
     report = result.fine_tuning
     assert report is not None and [t.cut.trained[-1] for t in report.trials] == [max(result.head.layers)]
     assert panel.tune_bar.format() == "Done" and panel.tune_bar.value() == panel.tune_bar.maximum()
-    assert "Fine-tuning: linear head" in panel.result_label.text()
+    assert f"Fine-tuning: tried {report.trials[0].cut.describe()} (" in panel.result_label.text()
     if report.chosen is not None:
         assert "fine-tuned" in result.how and result.model.tuned_layers == report.chosen.cut.trained
 
