@@ -430,6 +430,30 @@ def test_an_older_frame_overtaken_by_a_newer_answer_is_abandoned(scheduler, mode
     assert s.counts().abandoned == 1 and recorder.of("superseded") == ["slow"]
 
 
+def test_stream_frames_go_on_in_the_lane_while_a_job_runs(scheduler, models, compiled_kernels, tmp_path):
+    """A job holds the inference thread (here a folder run, held at its first batch; a teach job's
+    fine-tuning takes tens of seconds): live frames are still answered, by the stream lane."""
+    first = models[0]
+    folder = tmp_path / "folder"
+    (folder / "first-1").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(picture(200 + i)).save(folder / "first-1" / f"{i}.png")
+    frames = [picture(300 + i) for i in range(3)]
+    expected = [first.expected_top(frame) for frame in frames]
+    gate = Gate(BATCHES)
+    s, recorder = two_lanes(scheduler, first, gate)
+    s.start_job(ClassifyFolderRequest(str(folder)))
+    assert gate.entered.wait(WAIT) and gate.threads == ["tdn-inference"]  # the job has the inference thread
+    for k, frame in enumerate(frames):
+        s.submit(("frame", k), frame, stream=True)
+        result = recorder.wait_for("result_ready", lambda r, k=k: r.tag == ("frame", k))
+        assert top_of(result) == expected[k]
+    assert s.counts().lane_processed == len(frames) and s.busy and not recorder.of("job_finished")
+    gate.opened.set()
+    done = recorder.wait_for("job_finished")
+    assert done.error is None and done.value.images == 3
+
+
 def test_both_lanes_move_to_a_new_model(scheduler, models, compiled_kernels):
     """After a load, each lane answers with the new model (the stream lane gets its own copy)."""
     first, second = models

@@ -155,7 +155,7 @@ def fine_tune(
             if epoch - int(np.argmin(curve)) >= PATIENCE:
                 advance(fold_batches * (epochs - epoch))
                 break
-        del runs  # their training buffers
+        del runs, run  # their training buffers
         losses = -np.log(np.maximum(held[: len(curve), np.arange(images), labels], 1e-300))  # (epochs run + 1, images)
         first = 1 if force else 0
         best = first + int(np.argmin(losses[first:].mean(axis=1)))

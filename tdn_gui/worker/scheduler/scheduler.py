@@ -9,8 +9,9 @@ callers on any thread post work under it and wake them:
   one it replaced is reported as superseded;
 - `load_model`, `set_taught` and `set_resize` post a switch: a switch goes before the work meant
   for it, and the stream lane waits while one is in hand;
-- `start_job` queues one job at a time (`busy` says whether one is queued or running); frames wait
-  while it runs;
+- `start_job` queues one job at a time (`busy` says whether one is queued or running); while it
+  runs, stream frames go on in the stream lane (a teach job's fine-tuning takes tens of seconds,
+  and the live panel stays live), other requests wait for it;
 - `stop` sets a flag, cancels the job in hand, wakes both threads and joins them.
 
 Whenever the kernels' status changes (a fresh install's compile finishing), it is reported; while
@@ -97,7 +98,7 @@ class Scheduler:
         self._resize_changed = False
         self._job: Job | None = None  # queued, not started
         self._running_job: Job | None = None
-        self._lane_paused = False  # a switch or a job is in hand: the lane waits
+        self._lane_paused = False  # a switch is in hand: the lane waits
         self._lane_classifier = None  # the stream lane's copy of the live classifier
         self._generation = 0  # bumped at every lane refresh: stale lane results are dropped
         self._lane_processed = 0
@@ -269,7 +270,9 @@ class Scheduler:
             turn = _Turn(*modes, job=self._running_job)
         else:
             turn = _Turn(*modes, request=self._mailbox.take())
-        self._lane_paused = turn.switches or turn.job is not None
+        # a switch changes what the lane classifies with: it waits for it. A job runs on networks
+        # of its own (a teach job's backbone, a folder run's batches), so the lane goes on.
+        self._lane_paused = turn.switches
         return turn
 
     def _switch(self, turn: _Turn) -> None:
@@ -299,7 +302,6 @@ class Scheduler:
         memory.give_back()  # a teach job's feature passes, a folder run's batches
         with self._cond:
             self._running_job = None
-            self._lane_paused = False
             self._cond.notify_all()
         self._reports.job_finished(done)
 
