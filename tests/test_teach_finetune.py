@@ -7,6 +7,7 @@ the command line's options and refusals."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -102,6 +103,49 @@ def test_the_trained_part_is_the_network_from_its_cut(branchy, tmp_path, depth):
     for i in untouched:
         for name, value in params[i].items():
             np.testing.assert_array_equal(tuned.params[i][name], value)
+
+
+def test_folds_sharing_one_trainer_train_as_if_each_had_its_own(branchy):
+    """The folds lend their weights and Adam's moments to one trainer in turn: interleaved epochs
+    on it end bit for bit where each fold's own trainer ends."""
+    from engine.teach.finetune import FrozenViews, _Run, _trainer
+
+    spec, params = branchy
+    head = Head((4, 7))
+    cut = cuts(spec, head, (2,))[0]
+    part = part_spec(spec, Path(spec.path).read_text(), head, cut, 3)
+    rng = np.random.default_rng(0)
+    frozen = FrozenViews(rng.normal(0, 1, (12, 2) + spec.shapes[cut.layer]).astype(np.float16), [None] * 12)
+    labels = np.arange(12) % 3
+    folds = [np.arange(0, 8), np.arange(4, 12)]
+    channels = spec.shapes[4][2] + spec.shapes[7][2]
+    heads = [(rng.normal(0, 0.1, (3, channels)).astype(np.float32), np.zeros(3, np.float32)) for _ in folds]
+
+    def runs():
+        return [
+            _Run(part, part_params(spec, params, head, cut, w, b), frozen, labels, photos, seed)
+            for seed, ((w, b), photos) in enumerate(zip(heads, folds))
+        ]
+
+    def quiet():
+        return None
+
+    shared_runs, own_runs = runs(), runs()
+    shared = _trainer(part, shared_runs[0].params, False, 0, 0)
+    for _ in range(3):
+        for run in shared_runs:
+            run.epoch(shared, quiet, lambda n: None)
+    for run in own_runs:
+        own = _trainer(part, run.params, False, 0, 0)
+        for _ in range(3):
+            run.epoch(own, quiet, lambda n: None)
+    start = runs()[0].params
+    assert np.abs(shared_runs[0].params[1]["weights"] - start[1]["weights"]).max() > 0  # it trained
+    for a, b in zip(shared_runs, own_runs):
+        assert a.t == b.t == 3  # 8 photos an epoch: one batch (topped up to 16) an epoch
+        for mine, theirs in zip(a.params, b.params):
+            for name in mine:
+                np.testing.assert_array_equal(mine[name], theirs[name])
 
 
 # --------------------------------------------------------------------------- on Tiny Darknet

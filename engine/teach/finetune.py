@@ -127,6 +127,7 @@ def fine_tune(
             raise Cancelled("teaching cancelled")
 
     frozen = _views(backbone, features.paths, [c.layer for c in candidates], views, seed, check, advance)
+    frozen_bytes = sum(views_of.nbytes for views_of in frozen.values())
     lin_loss = -np.log(np.maximum(linear[np.arange(images), labels], 1e-300))
     columns = backbone.columns(head)
     row_labels = labels[features.row_image]
@@ -139,23 +140,23 @@ def fine_tune(
             rows = train[features.row_image]
             fit = Problem(features.vectors[rows][:, columns], row_labels[rows], k, True).fit(result.l2)
             params = part_params(spec, backbone.params, head, cut, fit.weights, fit.bias)
-            runs.append(_Run(part, params, frozen[cut.layer], labels, np.flatnonzero(train), seed + fold, compiled))
-        # every fold a step at a time, so the held-out loss over all of them stops the training
+            runs.append(_Run(part, params, frozen[cut.layer], labels, np.flatnonzero(train), seed + fold))
+        # every fold an epoch at a time, so the held-out loss over all of them stops the training;
+        # one trainer's buffers serve them all, each fold's weights and moments swapped in
         held = np.zeros((epochs + 1, images, k))
         for run, fold in zip(runs, range(folds)):
             held[0, fold_of == fold] = run.judge(np.flatnonzero(fold_of == fold))
         curve = [_log_loss(held[0], labels)]
+        trainer = _trainer(part, runs[0].params, compiled, seed, frozen_bytes)
         for epoch in range(1, epochs + 1):
             for fold, run in enumerate(runs):
-                if epoch == 1 and fold == 1:  # one fold's buffers are known now: all of them must fit
-                    memory.check(runs[0].trainer.memory_bytes * folds, f"fine-tuning {cut.describe()} on {folds} folds")
-                run.epoch(check, advance)
+                run.epoch(trainer, check, advance)
                 held[epoch, fold_of == fold] = run.judge(np.flatnonzero(fold_of == fold))
             curve.append(_log_loss(held[epoch], labels))
             if epoch - int(np.argmin(curve)) >= PATIENCE:
                 advance(fold_batches * (epochs - epoch))
                 break
-        del runs, run  # their training buffers
+        del runs, run, trainer  # the folds' weights and the training buffers
         losses = -np.log(np.maximum(held[: len(curve), np.arange(images), labels], 1e-300))  # (epochs run + 1, images)
         first = 1 if force else 0
         best = first + int(np.argmin(losses[first:].mean(axis=1)))
@@ -187,10 +188,11 @@ def fine_tune(
         )
     cut = chosen.cut
     params = part_params(spec, backbone.params, head, cut, result.model.weights, result.model.bias)
-    final = _Run(part_spec(spec, backbone.cfg_text, head, cut, k), params, frozen[cut.layer], labels,
-                 np.arange(images), seed + folds, compiled)  # fmt: skip
+    part = part_spec(spec, backbone.cfg_text, head, cut, k)
+    final = _Run(part, params, frozen[cut.layer], labels, np.arange(images), seed + folds)
+    trainer = _trainer(part, params, compiled, seed, frozen_bytes)
     for _ in range(chosen.epochs):
-        final.epoch(check, advance)
+        final.epoch(trainer, check, advance)
     seen = final.judge(np.arange(images))
     del final
     weights, bias = head_arrays(params, k)
@@ -221,6 +223,10 @@ class FrozenViews:
 
     train: np.ndarray
     originals: list
+
+    @property
+    def nbytes(self) -> int:
+        return self.train.nbytes + sum(view.nbytes for view in self.originals if view is not None)
 
 
 def _views(backbone: Backbone, paths, layers, views: int, seed: int, check, advance) -> dict:
@@ -285,33 +291,59 @@ def _epoch_order(labels: np.ndarray, photos: np.ndarray, rng: np.random.Generato
     return np.concatenate([order, rng.choice(photos, extra)]) if extra else order
 
 
-class _Run:
-    """The trained part on one set of photos: Adam a step at a time (params change in place), and
-    its probabilities for photos' held-out views."""
+def _trainer(part, params, compiled: bool, seed: int, extra_bytes: int) -> Trainer:
+    """A Trainer for the part (on copies of `params`: runs swap their own in), its buffers checked
+    against the memory budget together with `extra_bytes` (the frozen views)."""
+    settings = TrainSettings(
+        batch=BATCH, subdivisions=1, learning_rate=RATE, momentum=0.9, decay=0.0,
+        policy="constant", max_batches=1 << 30, adam=True,
+    )  # fmt: skip
+    scratch = [{name: np.array(value) for name, value in arrays.items()} for arrays in params]
+    try:
+        return Trainer(part, scratch, settings, compiled=compiled, seed=seed, extra_bytes=extra_bytes)
+    except TrainingError as exc:
+        raise TeachError(f"cannot fine-tune: {exc}") from None
 
-    def __init__(self, part, params, frozen: FrozenViews, labels, photos, seed: int, compiled: bool):
+
+class _Run:
+    """The trained part on one set of photos: its weights (params, changed in place), Adam's
+    moments and step count, trained an epoch at a time on a trainer it lends them to; and its
+    probabilities for photos' held-out views."""
+
+    def __init__(self, part, params, frozen: FrozenViews, labels, photos, seed: int):
         self.part, self.params, self.frozen, self.labels, self.photos = part, params, frozen, labels, photos
         self.rng = np.random.default_rng(seed)
-        self.seed, self.compiled = seed, compiled
-        self.trainer: Trainer | None = None  # made at the first epoch: judging needs none
+        self.moments: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+        self.t = self.seen = 0
 
-    def epoch(self, check, advance) -> None:
-        if self.trainer is None:
-            settings = TrainSettings(
-                batch=BATCH, subdivisions=1, learning_rate=RATE, momentum=0.9, decay=0.0,
-                policy="constant", max_batches=1 << 30, adam=True,
-            )  # fmt: skip
-            try:
-                self.trainer = Trainer(self.part, self.params, settings, compiled=self.compiled, seed=self.seed)
-            except TrainingError as exc:
-                raise TeachError(f"cannot fine-tune: {exc}") from None
+    def epoch(self, trainer: Trainer, check, advance) -> None:
+        self._swap(trainer, into_trainer=True)
         order = _epoch_order(self.labels, self.photos, self.rng)
         chosen = self.rng.integers(self.frozen.train.shape[1], size=order.size)
         for lo in range(0, order.size, BATCH):
             check()
             x = self.frozen.train[order[lo : lo + BATCH], chosen[lo : lo + BATCH]].astype(np.float32)
-            self.trainer.train_update(x, self.labels[order[lo : lo + BATCH]])
+            trainer.train_update(x, self.labels[order[lo : lo + BATCH]])
             advance(1)
+        self._swap(trainer, into_trainer=False)
+
+    def _swap(self, trainer: Trainer, into_trainer: bool) -> None:
+        """This run's weights, moments and counts into the trainer's arrays, or back. Between
+        updates a trainer's gradients are zero (Adam clears them), so nothing else carries over."""
+        for i, (step, moments) in enumerate(zip(trainer.steps, trainer.moments)):
+            for name, values in step.learned.items():
+                mine = self.params[i][name]
+                m, v = moments[name]
+                my_m, my_v = self.moments.setdefault((i, name), (np.zeros_like(m), np.zeros_like(v)))
+                for theirs, own in ((values, mine), (m, my_m), (v, my_v)):
+                    if into_trainer:
+                        np.copyto(theirs, own)
+                    else:
+                        np.copyto(own, theirs)
+        if into_trainer:
+            trainer.t, trainer.seen = self.t, self.seen
+        else:
+            self.t, self.seen = trainer.t, trainer.seen
 
     def judge(self, photos) -> np.ndarray:
         """(len(photos), k) probabilities of those photos' held-out views, a batch per shape."""
