@@ -576,12 +576,17 @@ activation=linear
 """
 
 
-def test_fine_tuning_follows_the_check_box_with_a_bar_of_its_own(qtbot, open_window, photos, tmp_path):
-    cfg, weights = tmp_path / "tunable.cfg", tmp_path / "tunable.weights"
+def fine_tunable_window(open_window, folder):
+    cfg, weights = folder / "tunable.cfg", folder / "tunable.weights"
     cfg.write_text(FINE_TUNABLE_CFG)
     engine.write_random_weights(cfg, weights, seed=3)
     window = open_window(["--model", cfg, "--weights", weights])
     window.tabs.setCurrentWidget(window.teach_view)
+    return window
+
+
+def test_fine_tuning_follows_the_check_box_with_a_bar_of_its_own(qtbot, open_window, photos, tmp_path):
+    window = fine_tunable_window(open_window, tmp_path)
     view, panel = window.teach_view, window.teach_view.training
     make_classes(qtbot, view, photos)
     assert panel.fine_tune_box.isChecked()
@@ -601,3 +606,31 @@ def test_fine_tuning_follows_the_check_box_with_a_bar_of_its_own(qtbot, open_win
         qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
         assert panel.tune_bar.format() == "No fine-tuning"
     assert again.args[0].fine_tuning is None and "Fine-tuning" not in panel.result_label.text()
+
+
+def test_cancel_during_fine_tuning_keeps_the_previous_model(qtbot, open_window, photos, tmp_path, monkeypatch):
+    """Cancel while fine-tuning trains: the job stops at its next step (fine_tune's own check)
+    and the model taught before stays the result and the live classifier."""
+    window = fine_tunable_window(open_window, tmp_path)
+    view = window.teach_view
+    make_classes(qtbot, view, photos)
+    first = train(qtbot, window)
+    started = threading.Event()
+    real = teach.fine_tune
+
+    def gated(result, *args, progress=None, cancel=None, **kwargs):
+        def gate(done, total):
+            progress(done, total)
+            started.set()
+            cancel.wait(WAIT / 1000)  # held at its first step until Cancel
+
+        return real(result, *args, progress=gate, cancel=cancel, **kwargs)
+
+    monkeypatch.setattr(jobs.teach, "fine_tune", gated)
+    assert view.train()
+    assert started.wait(WAIT / 1000)
+    with qtbot.waitSignal(window.worker.job_finished, timeout=WAIT) as done:
+        qtbot.mouseClick(view.training.cancel_button, Qt.MouseButton.LeftButton)
+    assert done.args[0].cancelled and done.args[0].value is None
+    assert view.training.result is first and view.training.taught is first.model
+    assert view.training.status.text() == "Training cancelled." and window.live_info.taught
