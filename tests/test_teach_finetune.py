@@ -309,3 +309,25 @@ def test_bad_fine_tuning_options_are_one_line(capsys, monkeypatch, linear, tiny_
     _, err = capsys.readouterr()
     assert code != 0 and message in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("cfg", ["darknet.cfg", "resnet18.cfg"])
+def test_other_base_networks_fine_tune_and_export(cfg, tmp_path, random_weights):
+    """Darknet Reference (max pools among the trained layers) and ResNet 18 ([shortcut]s): the cut
+    comes from the network, the forced depth trains, and the export is the base cfg with new
+    weights that our engine loads and classifies as the taught model does."""
+    root = tmp_path / "photos"
+    for seed, photo in enumerate(PHOTOS):
+        make_class_folder(root / photo, photo, 3, seed + 20)
+    backbone = teach.Backbone.load(CFG_DIR / cfg, random_weights(cfg.removesuffix(".cfg")))
+    features = teach.extract_features(backbone, teach.scan_dataset(root), augment=())
+    result = teach.train_head(features, folds=3, seed=0)
+    tuned = teach.fine_tune(result, depths=(2,), epochs=1, views=1, seed=0, force=True)
+    chosen = tuned.fine_tuning.chosen
+    assert chosen is not None and tuned.model.tuned_layers == chosen.cut.trained
+    assert chosen.cut.trained[-1] == max(result.head.layers)
+    paths = teach.export(tuned.model, tmp_path / "out", "tuned")
+    net = engine.Network.load(paths.cfg, paths.weights)
+    image = engine.load_image(shared_path("darknet", "data", "eagle.png"))
+    x = tuned.model.backbone.preprocess(image)
+    np.testing.assert_allclose(net.predict(x), tuned.model.classify(image).probs, atol=TOLERANCE)
