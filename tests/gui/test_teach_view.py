@@ -15,6 +15,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
+import cfg_builder as cfg
 from gui_helpers import drop_files, pattern
 from tdn_gui.settings import ModelChoice, Settings
 from tdn_gui.teach import class_list, live_panel, result_text
@@ -540,47 +541,17 @@ def test_the_base_model_is_chosen_in_the_teach_view_and_training_builds_on_it(qt
 
 
 # 32x32: conv 8, conv 16, conv 8 (1x1), the classifier (1x1 conv 10): the last layers can be cut
-FINE_TUNABLE_CFG = """[net]
-width=32
-height=32
-channels=3
-
-[convolutional]
-filters=8
-size=3
-pad=1
-batch_normalize=1
-activation=leaky
-
-[convolutional]
-filters=16
-size=3
-pad=1
-batch_normalize=1
-activation=leaky
-
-[convolutional]
-filters=8
-size=1
-batch_normalize=1
-activation=leaky
-
-[convolutional]
-filters=10
-size=1
-activation=linear
-
-[avgpool]
-
-[softmax]
-"""
+FINE_TUNABLE_CFG = (
+    cfg.net(32, 32) + cfg.conv(8) + cfg.conv(16) + cfg.conv(8, size=1) + cfg.conv(10, size=1, bn=0, act="linear")
+    + cfg.AVGPOOL + cfg.softmax()
+)  # fmt: skip
 
 
 def fine_tunable_window(open_window, folder):
-    cfg, weights = folder / "tunable.cfg", folder / "tunable.weights"
-    cfg.write_text(FINE_TUNABLE_CFG)
-    engine.write_random_weights(cfg, weights, seed=3)
-    window = open_window(["--model", cfg, "--weights", weights])
+    cfg_path, weights = folder / "tunable.cfg", folder / "tunable.weights"
+    cfg_path.write_text(FINE_TUNABLE_CFG)
+    engine.write_random_weights(cfg_path, weights, seed=3)
+    window = open_window(["--model", cfg_path, "--weights", weights])
     window.tabs.setCurrentWidget(window.teach_view)
     return window
 
