@@ -105,9 +105,11 @@ def test_the_trained_part_is_the_network_from_its_cut(branchy, tmp_path, depth):
             np.testing.assert_array_equal(tuned.params[i][name], value)
 
 
-def test_folds_sharing_one_trainer_train_as_if_each_had_its_own(branchy):
-    """The folds lend their weights and Adam's moments to one trainer in turn: interleaved epochs
-    on it end bit for bit where each fold's own trainer ends."""
+@pytest.mark.parametrize("adam", [True, False], ids=["adam", "sgd"])
+def test_folds_sharing_one_trainer_train_as_if_each_had_its_own(branchy, adam):
+    """The folds lend their weights and their update rule's state (Adam's moments, SGD's momentum)
+    to one trainer in turn: interleaved epochs on it end bit for bit where each fold's own
+    trainer ends."""
     from engine.teach.finetune import FrozenViews, _Run, _trainer
 
     spec, params = branchy
@@ -131,12 +133,12 @@ def test_folds_sharing_one_trainer_train_as_if_each_had_its_own(branchy):
         return None
 
     shared_runs, own_runs = runs(), runs()
-    shared = _trainer(part, shared_runs[0].params, False, 0, 0)
+    shared = _trainer(part, shared_runs[0].params, False, 0, 0, adam)
     for _ in range(3):
         for run in shared_runs:
             run.epoch(shared, quiet, lambda n: None)
     for run in own_runs:
-        own = _trainer(part, run.params, False, 0, 0)
+        own = _trainer(part, run.params, False, 0, 0, adam)
         for _ in range(3):
             run.epoch(own, quiet, lambda n: None)
     start = runs()[0].params

@@ -291,12 +291,13 @@ def _epoch_order(labels: np.ndarray, photos: np.ndarray, rng: np.random.Generato
     return np.concatenate([order, rng.choice(photos, extra)]) if extra else order
 
 
-def _trainer(part, params, compiled: bool, seed: int, extra_bytes: int) -> Trainer:
+def _trainer(part, params, compiled: bool, seed: int, extra_bytes: int, adam: bool = True) -> Trainer:
     """A Trainer for the part (on copies of `params`: runs swap their own in), its buffers checked
-    against the memory budget together with `extra_bytes` (the frozen views)."""
+    against the memory budget together with `extra_bytes` (the frozen views). adam=False:
+    darknet's SGD with momentum at the same rate (for comparisons)."""
     settings = TrainSettings(
         batch=BATCH, subdivisions=1, learning_rate=RATE, momentum=0.9, decay=0.0,
-        policy="constant", max_batches=1 << 30, adam=True,
+        policy="constant", max_batches=1 << 30, adam=adam,
     )  # fmt: skip
     scratch = [{name: np.array(value) for name, value in arrays.items()} for arrays in params]
     try:
@@ -306,14 +307,14 @@ def _trainer(part, params, compiled: bool, seed: int, extra_bytes: int) -> Train
 
 
 class _Run:
-    """The trained part on one set of photos: its weights (params, changed in place), Adam's
-    moments and step count, trained an epoch at a time on a trainer it lends them to; and its
-    probabilities for photos' held-out views."""
+    """The trained part on one set of photos: its weights (params, changed in place), their
+    update rule's state and counts, trained an epoch at a time on a trainer it lends them to; and
+    its probabilities for photos' held-out views."""
 
     def __init__(self, part, params, frozen: FrozenViews, labels, photos, seed: int):
         self.part, self.params, self.frozen, self.labels, self.photos = part, params, frozen, labels, photos
         self.rng = np.random.default_rng(seed)
-        self.moments: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+        self.state: dict[tuple[int, str], list[np.ndarray]] = {}  # (layer, name): weights, updates, moments
         self.t = self.seen = 0
 
     def epoch(self, trainer: Trainer, check, advance) -> None:
@@ -328,18 +329,17 @@ class _Run:
         self._swap(trainer, into_trainer=False)
 
     def _swap(self, trainer: Trainer, into_trainer: bool) -> None:
-        """This run's weights, moments and counts into the trainer's arrays, or back. Between
-        updates a trainer's gradients are zero (Adam clears them), so nothing else carries over."""
+        """This run's weights, their pending updates (SGD's momentum; zero under Adam, which
+        clears them), Adam's moments and the counts into the trainer's arrays, or back."""
         for i, (step, moments) in enumerate(zip(trainer.steps, trainer.moments)):
             for name, values in step.learned.items():
-                mine = self.params[i][name]
-                m, v = moments[name]
-                my_m, my_v = self.moments.setdefault((i, name), (np.zeros_like(m), np.zeros_like(v)))
-                for theirs, own in ((values, mine), (m, my_m), (v, my_v)):
+                theirs = (values, step.updates[name], *moments.get(name, ()))
+                mine = self.state.setdefault((i, name), [self.params[i][name]] + [np.zeros_like(a) for a in theirs[1:]])
+                for their, my in zip(theirs, mine):
                     if into_trainer:
-                        np.copyto(theirs, own)
+                        np.copyto(their, my)
                     else:
-                        np.copyto(own, theirs)
+                        np.copyto(my, their)
         if into_trainer:
             trainer.t, trainer.seen = self.t, self.seen
         else:
