@@ -257,6 +257,8 @@ def test_a_depth_that_costs_too_much_is_not_tried_and_the_report_says_so(linear,
     monkeypatch.setattr(finetune, "MAX_PART_FLOPS", 1e7)
     report = teach.fine_tune(result, depths=(2, 4), epochs=1, views=1, seed=1).fine_tuning
     assert report.trials == () and report.describe().startswith("fine-tuning: layers 18-19 not tried")
+    forced = teach.fine_tune(result, depths=(4,), epochs=1, views=1, seed=1, force=True).fine_tuning
+    assert [t.cut.depth for t in forced.trials] == [4]  # asked for by name: tried whatever it costs
 
 
 def test_a_network_without_a_cut_keeps_the_linear_head(linear):

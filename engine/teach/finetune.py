@@ -79,8 +79,9 @@ def fine_tune(
     """result (train_head's, with the same seed) with a fine-tuned model when cross-validation
     chooses one (see the module docstring), and its .fine_tuning report either way.
     force: keep the best depth at its best number of epochs (at least one) whatever the linear
-    head scores. compiled: the training kernels (None: the compiled ones when they are in
-    Numba's cache, else numpy's). progress(done, total)."""
+    head scores, and try every depth asked for whatever it costs (MAX_PART_FLOPS).
+    compiled: the training kernels (None: the compiled ones when they are in Numba's cache,
+    else numpy's). progress(done, total)."""
     if epochs < 1 or views < 1:
         raise TeachError(f"fine-tuning needs at least 1 epoch and 1 view (got {epochs} and {views})")
     start = time.perf_counter()
@@ -92,7 +93,8 @@ def fine_tune(
     if linear is None:
         return _without(result, "too few photos to cross-validate", start)
     allowed = cuts(spec, head, depths)
-    candidates = tuple(cut for cut in allowed if part_flops(spec, head, cut) <= MAX_PART_FLOPS)
+    # a depth asked for by name (force) is tried whatever it costs
+    candidates = tuple(cut for cut in allowed if force or part_flops(spec, head, cut) <= MAX_PART_FLOPS)
     costly = [cut for cut in allowed if cut not in candidates]
     too_costly = (
         "; ".join(
