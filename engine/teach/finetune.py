@@ -130,19 +130,22 @@ def fine_tune(
 
     frozen = _views(backbone, features.paths, [c.layer for c in candidates], views, seed, check, advance)
     frozen_bytes = sum(views_of.nbytes for views_of in frozen.values())
-    lin_loss = -np.log(np.maximum(linear[np.arange(images), labels], 1e-300))
+    lin_loss = _losses(linear, labels)
     columns = backbone.columns(head)
     row_labels = labels[features.row_image]
+    fold_heads = []  # each fold's linear head, fitted on its training photos: every depth starts there
+    for fold in range(folds):
+        rows = (fold_of != fold)[features.row_image]
+        fit = Problem(features.vectors[rows][:, columns], row_labels[rows], k, True).fit(result.l2)
+        fold_heads.append((fit.weights, fit.bias))
     trials = []
     for cut in candidates:
         part = part_spec(spec, backbone.cfg_text, head, cut, k)
-        runs = []
-        for fold in range(folds):
-            train = fold_of != fold
-            rows = train[features.row_image]
-            fit = Problem(features.vectors[rows][:, columns], row_labels[rows], k, True).fit(result.l2)
-            params = part_params(spec, backbone.params, head, cut, fit.weights, fit.bias)
-            runs.append(_Run(part, params, frozen[cut.layer], labels, np.flatnonzero(train), seed + fold))
+        runs = [
+            _Run(part, part_params(spec, backbone.params, head, cut, weights, bias), frozen[cut.layer], labels,
+                 np.flatnonzero(fold_of != fold), seed + fold)
+            for fold, (weights, bias) in enumerate(fold_heads)
+        ]  # fmt: skip
         # every fold an epoch at a time, so the held-out loss over all of them stops the training;
         # one trainer's buffers serve them all, each fold's weights and moments swapped in
         held = np.zeros((epochs + 1, images, k))
@@ -159,7 +162,9 @@ def fine_tune(
                 advance(fold_batches * (epochs - epoch))
                 break
         del runs, run, trainer  # the folds' weights and the training buffers
-        losses = -np.log(np.maximum(held[: len(curve), np.arange(images), labels], 1e-300))  # (epochs run + 1, images)
+        losses = np.stack(
+            [_losses(probabilities, labels) for probabilities in held[: len(curve)]]
+        )  # (epochs + 1, images)
         first = 1 if force else 0
         best = first + int(np.argmin(losses[first:].mean(axis=1)))
         diff = lin_loss - losses[best]
@@ -363,5 +368,10 @@ class _Run:
         return out
 
 
+def _losses(probabilities: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each photo's -log p(its class), from (photos, k) probabilities."""
+    return -np.log(np.maximum(probabilities[np.arange(labels.size), labels], 1e-300))
+
+
 def _log_loss(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    return float(-np.log(np.maximum(probabilities[np.arange(labels.size), labels], 1e-300)).mean())
+    return float(_losses(probabilities, labels).mean())

@@ -14,6 +14,7 @@ from ..network import Network
 from ..spec import parse_network
 from .backbone import Backbone
 from .heads import Head
+from .tuned_part import layer_span
 
 
 class TaughtModel:
@@ -70,7 +71,7 @@ class TaughtModel:
             f"# Layers 0-{head.last} are {b.cfg_path.name}'s, copied verbatim below (its comments describe",
             "# the whole base network); the layers after them are the taught head.",
             *(
-                [f"# Layers {self.tuned_layers[0]}-{self.tuned_layers[-1]}'s weights were fine-tuned with the head."]
+                [f"# {layer_span(self.tuned_layers).capitalize()}'s weights were fine-tuned with the head."]
                 if self.tuned_layers
                 else []
             ),

@@ -15,7 +15,7 @@ from .features import Features
 from .heads import Head
 from .model import TaughtModel
 from .regression import Problem, log_probabilities
-from .tuned_part import Cut
+from .tuned_part import Cut, layer_span
 
 DEFAULT_FOLDS = 5
 # The regularisation grid, on standardised features next to the balanced mean cross-entropy.
@@ -193,15 +193,11 @@ class TeachResult:
         if self.model.tuned_layers:
             return (
                 f"by {self.folds}-fold cross-validation: each image predicted by a head and "
-                f"{_layers(self.model.tuned_layers)} fine-tuned on the other folds' images"
+                f"{layer_span(self.model.tuned_layers)} fine-tuned on the other folds' images"
             )
         return (
             f"by {self.folds}-fold cross-validation: each image predicted by a head trained on the other folds' images"
         )
-
-
-def _layers(layers) -> str:
-    return f"layer {layers[0]}" if len(layers) == 1 else f"layers {layers[0]}-{layers[-1]}"
 
 
 def train_head(

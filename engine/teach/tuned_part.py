@@ -43,8 +43,13 @@ class Cut:
         return len(self.trained)
 
     def describe(self) -> str:
-        first, last = self.trained[0], self.trained[-1]
-        return f"layer {first}" if first == last else f"layers {first}-{last}"
+        return layer_span(self.trained)
+
+
+def layer_span(layers) -> str:
+    """'layer 18' or 'layers 16-19': consecutive layers, for sentences."""
+    first, last = layers[0], layers[-1]
+    return f"layer {first}" if first == last else f"layers {first}-{last}"
 
 
 def cuts(spec: NetworkSpec, head: Head, depths) -> tuple[Cut, ...]:
